@@ -1,0 +1,38 @@
+/**
+ * SQLite schema of the `UserSession` Durable Object, one numbered migration per change.
+ * Documented table by table in docs/storage.md.
+ * @module
+ */
+import type { Migrations } from "./sql-migrations.ts";
+
+export const USER_SESSION_MIGRATIONS: Migrations = [
+  // 1: raw events (bounded), per-minute counters for sliding windows, lifetime totals.
+  [
+    `CREATE TABLE events (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      message_id TEXT NOT NULL UNIQUE,
+      type TEXT NOT NULL,
+      event TEXT,
+      category TEXT,
+      product_id TEXT,
+      path TEXT,
+      received_at INTEGER NOT NULL,
+      client_time INTEGER,
+      properties TEXT NOT NULL
+    )`,
+    "CREATE INDEX events_by_time ON events (received_at)",
+    `CREATE TABLE counters (
+      metric TEXT NOT NULL,
+      key TEXT NOT NULL,
+      minute INTEGER NOT NULL,
+      count INTEGER NOT NULL,
+      PRIMARY KEY (metric, key, minute)
+    ) WITHOUT ROWID`,
+    `CREATE TABLE totals (
+      metric TEXT NOT NULL,
+      key TEXT NOT NULL,
+      count INTEGER NOT NULL,
+      PRIMARY KEY (metric, key)
+    ) WITHOUT ROWID`,
+  ],
+];

@@ -1,0 +1,45 @@
+/**
+ * The normalized form of an accepted event, as the ingest Worker hands it to the visitor's
+ * Durable Object. The server's receive time orders events and places them in windows; the
+ * client's own timestamp is kept for reference only, so a wrong client clock cannot distort state.
+ * @module
+ */
+import { z } from "zod";
+import { normalizeKey } from "../profile/behavior.ts";
+import type { SegmentMessage } from "./segment.ts";
+
+export const RecordedEvent = z.strictObject({
+  messageId: z.string().min(1).max(128),
+  type: z.enum(["page", "track", "identify"]),
+  event: z.string().max(200).nullable(),
+  category: z.string().max(64).nullable(),
+  productId: z.string().max(64).nullable(),
+  path: z.string().max(512).nullable(),
+  receivedAt: z.number().int().nonnegative(),
+  clientTime: z.number().int().nullable(),
+  properties: z.record(z.string(), z.unknown()),
+});
+export type RecordedEvent = z.infer<typeof RecordedEvent>;
+
+function parseTime(text: string | undefined): number | null {
+  if (text === undefined) return null;
+  const time = Date.parse(text);
+  return Number.isNaN(time) ? null : time;
+}
+
+/** Turns a validated Segment message into the event the visitor's Durable Object records. */
+export function normalizeMessage(message: SegmentMessage, receivedAt: number): RecordedEvent {
+  const properties = (message.type === "identify" ? message.traits : message.properties) ?? {};
+  const path = message.context?.page?.path ?? (typeof properties.path === "string" ? properties.path : null);
+  return {
+    messageId: message.messageId,
+    type: message.type,
+    event: message.type === "track" ? message.event : message.type === "page" ? (message.name ?? null) : null,
+    category: normalizeKey(properties.category),
+    productId: normalizeKey(properties.product_id ?? properties.sku),
+    path: path === null ? null : path.slice(0, 512),
+    receivedAt,
+    clientTime: parseTime(message.timestamp),
+    properties,
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Messages on Tailor's queues, versioned (`v`) and checked by the same zod schema on the producing
+ * and the consuming side. Every message carries an `id` that stays the same across retries and
+ * redeliveries, so duplicates upstream are recognisable. No message carries a raw visitor id, an
+ * IP address or identify traits: visitors appear only as their keyed pseudonym.
+ * @module
+ */
+import { z } from "zod";
+
+/** The HMAC pseudonym of a visitor (base64url); never the cookie value itself. */
+export const Pseudonym = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/);
+
+/** A visitor event, forwarded from ingest to the raw-events topic. */
+export const EventMessage = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal("event"),
+  /** The event's Segment `messageId`. */
+  id: z.string().min(1).max(128),
+  visitor: Pseudonym,
+  type: z.enum(["page", "track", "identify"]),
+  event: z.string().max(200).nullable(),
+  category: z.string().max(64).nullable(),
+  productId: z.string().max(64).nullable(),
+  path: z.string().max(512).nullable(),
+  receivedAt: z.iso.datetime(),
+  clientTime: z.iso.datetime().nullable(),
+  properties: z.record(z.string(), z.unknown()),
+});
+export type EventMessage = z.infer<typeof EventMessage>;
+
+/** A personalization shown to a visitor, logged when the decision is made. */
+export const ExposureMessage = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal("exposure"),
+  /** `<decisionId>:<slot>`: one exposure per slot per decision. */
+  id: z.string().min(1).max(200),
+  decisionId: z.uuid(),
+  visitor: Pseudonym,
+  ruleId: z.string().min(1).max(64),
+  slot: z.string().min(1).max(64),
+  path: z.string().max(512),
+  rulesVersion: z.number().int().positive(),
+  at: z.iso.datetime(),
+});
+export type ExposureMessage = z.infer<typeof ExposureMessage>;
+
+export const FeedbackMessage = z.discriminatedUnion("kind", [ExposureMessage]);
+export type FeedbackMessage = z.infer<typeof FeedbackMessage>;
+
+export const QueueMessage = z.discriminatedUnion("kind", [EventMessage, ExposureMessage]);
+export type QueueMessage = z.infer<typeof QueueMessage>;

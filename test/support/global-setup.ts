@@ -1,0 +1,25 @@
+/**
+ * Starts the two local HTTP servers the Worker talks to in tests, exactly as in `npm run dev`:
+ * the demo shop (the origin) and the Kafka REST double. Their URLs reach the Worker as the
+ * `ORIGIN_URL` and `KAFKA_REST_URL` bindings (see vitest.config.ts).
+ */
+import type { TestProject } from "vitest/node";
+import { startDemoShop } from "../../demo-shop/server.ts";
+import { startKafkaRestDouble } from "../../scripts/kafka-rest/server.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    originUrl: string;
+    kafkaRestUrl: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const shop = await startDemoShop();
+  const kafka = await startKafkaRestDouble();
+  project.provide("originUrl", shop.url);
+  project.provide("kafkaRestUrl", kafka.url);
+  return async () => {
+    await Promise.all([shop.close(), kafka.close()]);
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * Helpers for tests that run inside workerd against the real bindings.
+ */
+import { env, exports } from "cloudflare:workers";
+import demoRules from "../../../demo-shop/rules.json";
+import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
+import { forgetRules } from "../../../workers/decide/rules-store.ts";
+
+export const BASE = "http://shop.test";
+
+/** Publishes a rules document into KV and makes the isolate read it on the next request. */
+export async function publishRules(document: unknown = demoRules, version = 1): Promise<void> {
+  await env.RULES.put(rulesVersionKey(version), JSON.stringify(document));
+  await env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
+  forgetRules();
+}
+
+/** Sends a request through the Worker's own fetch handler. */
+export function request(path: string, init: RequestInit = {}): Promise<Response> {
+  return exports.default.fetch(new Request(new URL(path, BASE), init));
+}
+
+/** The `name=value` part of the visitor cookie a response sets. */
+export function visitorCookieFrom(response: Response): string | null {
+  const header = response.headers.get("set-cookie") ?? "";
+  const match = /tailor_vid=([A-Za-z0-9_-]+)/.exec(header);
+  return match ? `tailor_vid=${match[1]}` : null;
+}
+
+let counter = 0;
+
+/** A Segment `track` message with a fresh id. */
+export function track(event: string, properties: Record<string, unknown> = {}): Record<string, unknown> {
+  counter++;
+  return { type: "track", event, properties, messageId: `test-${Date.now()}-${counter}`, timestamp: new Date().toISOString() };
+}
+
+export function postEvents(body: unknown, cookie?: string): Promise<Response> {
+  return request("/v1/events", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(cookie === undefined ? {} : { cookie }) },
+    body: JSON.stringify(body),
+  });
+}
+
+/** Records the Kafka REST double has received on a topic. */
+export async function kafkaRecords(topic: string): Promise<{ key: unknown; value: Record<string, unknown> }[]> {
+  const response = await fetch(`${env.KAFKA_REST_URL}/_double/records?topic=${encodeURIComponent(topic)}`);
+  return (await response.json()) as { key: unknown; value: Record<string, unknown> }[];
+}
+
+/** Polls until `check` returns a value, for effects that happen after a response (queues). */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

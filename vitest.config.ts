@@ -1,0 +1,36 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+/** Fixed test-only secrets; real ones live in `.dev.vars` (local) or `wrangler secret` (deployed). */
+const TEST_SECRETS = {
+  VISITOR_ID_SECRET: "test-visitor-id-secret-0123456789abcdef",
+  ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+};
+
+export default defineConfig({
+  test: {
+    reporters: ["default", ["json", { outputFile: "test-results/vitest.json" }]],
+    projects: [
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            main: "./workers/index.ts",
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                ...TEST_SECRETS,
+                ORIGIN_URL: inject("originUrl"),
+                KAFKA_REST_URL: inject("kafkaRestUrl"),
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "workerd",
+          include: ["test/{workers,durable-objects,shared}/**/*.test.ts"],
+          globalSetup: ["./test/support/global-setup.ts"],
+        },
+      },
+    ],
+  },
+});

@@ -1,0 +1,75 @@
+/**
+ * Visitor identity. A first-party cookie holds a random id; everywhere else (Durable Object names,
+ * queues, Kafka, logs) the visitor is known only by an HMAC of that id under `VISITOR_ID_SECRET`,
+ * so nothing downstream can be joined back to the cookie without the secret.
+ * @module
+ */
+
+import type { Context } from "hono";
+import { getCookie } from "hono/cookie";
+
+export const VISITOR_COOKIE = "tailor_vid";
+const VISITOR_ID = /^[A-Za-z0-9_-]{22}$/;
+/** One year; the Durable Object's own retention decides how long state is kept. */
+const COOKIE_MAX_AGE_SECONDS = 365 * 24 * 60 * 60;
+
+export interface Visitor {
+  /** The cookie value. Never log it or send it anywhere but the visitor's own browser. */
+  id: string;
+  /** HMAC-SHA-256 of the id, base64url: the name of the visitor's Durable Object. */
+  pseudonym: string;
+  /** True when this request carried no valid cookie and a new id was issued. */
+  isNew: boolean;
+}
+
+function base64url(bytes: ArrayBuffer | Uint8Array): string {
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let binary = "";
+  for (const byte of view) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function newVisitorId(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+const keys = new Map<string, Promise<CryptoKey>>();
+const MIN_SECRET_LENGTH = 32;
+
+/** Thrown when `VISITOR_ID_SECRET` is missing or too short to key the pseudonyms safely. */
+export class MissingSecretError extends Error {
+  constructor() {
+    super(`VISITOR_ID_SECRET must be set to at least ${MIN_SECRET_LENGTH} characters (see .dev.vars.example)`);
+    this.name = "MissingSecretError";
+  }
+}
+
+function hmacKey(secret: string | undefined): Promise<CryptoKey> {
+  if (secret === undefined || secret.length < MIN_SECRET_LENGTH) throw new MissingSecretError();
+  let key = keys.get(secret);
+  if (key === undefined) {
+    key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    keys.set(secret, key);
+  }
+  return key;
+}
+
+/** The pseudonym for a visitor (or user) id under the given secret. */
+export async function pseudonymFor(id: string, secret: string | undefined): Promise<string> {
+  const signature = await crypto.subtle.sign("HMAC", await hmacKey(secret), new TextEncoder().encode(id));
+  return base64url(signature).slice(0, 32);
+}
+
+/** Reads the visitor cookie, or issues a new id when it is missing or malformed. */
+export async function identifyVisitor(context: Context, secret: string | undefined): Promise<Visitor> {
+  const cookie = getCookie(context, VISITOR_COOKIE);
+  const isNew = cookie === undefined || !VISITOR_ID.test(cookie);
+  const id = isNew ? newVisitorId() : cookie;
+  return { id, pseudonym: await pseudonymFor(id, secret), isNew };
+}
+
+/** The `Set-Cookie` value that stores a visitor id (HttpOnly, SameSite=Lax, Secure over HTTPS). */
+export function visitorCookie(id: string, requestUrl: string): string {
+  const secure = new URL(requestUrl).protocol === "https:" ? "; Secure" : "";
+  return `${VISITOR_COOKIE}=${id}; Path=/; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Lax${secure}`;
+}

@@ -1,0 +1,74 @@
+/**
+ * The live rules, held in isolate memory and compiled once per version. A request never waits on
+ * KV except the very first in a fresh isolate: after `REFRESH_INTERVAL_MS` the next request still
+ * uses the rules it has and checks the KV pointer in the background. A pointer or document that
+ * fails validation is reported and the last good version keeps serving.
+ * @module
+ */
+import { type CompiledRules, compileRules } from "../../shared/rules/compile.ts";
+import { LivePointer, RULES_LIVE_KEY, RulesDocument, rulesVersionKey } from "../../shared/rules/document.ts";
+
+/** How old the isolate's copy of the live pointer may get before it is re-read. */
+export const REFRESH_INTERVAL_MS = 5_000;
+
+interface Held {
+  rules: CompiledRules | null;
+  checkedAt: number;
+}
+
+let held: Held | undefined;
+let refreshing: Promise<CompiledRules | null> | undefined;
+
+async function readLive(kv: KVNamespace, current: CompiledRules | null): Promise<CompiledRules | null> {
+  const pointer = LivePointer.safeParse(await kv.get(RULES_LIVE_KEY, "json"));
+  if (!pointer.success) {
+    if (current !== null)
+      console.error(JSON.stringify({ message: "rules pointer invalid; keeping last good version", version: current.version }));
+    return current;
+  }
+  if (current !== null && current.version === pointer.data.version) return current;
+  const document = RulesDocument.safeParse(await kv.get(rulesVersionKey(pointer.data.version), "json"));
+  if (!document.success) {
+    console.error(
+      JSON.stringify({
+        message: "rules document invalid; keeping last good version",
+        version: pointer.data.version,
+        issues: document.error.issues.slice(0, 5).map((issue) => `${issue.path.join(".")}: ${issue.message}`),
+      }),
+    );
+    return current;
+  }
+  return compileRules(document.data);
+}
+
+function refresh(kv: KVNamespace, now: number): Promise<CompiledRules | null> {
+  refreshing ??= readLive(kv, held?.rules ?? null)
+    .then((rules) => {
+      held = { rules, checkedAt: now };
+      return rules;
+    })
+    .finally(() => {
+      refreshing = undefined;
+    });
+  return refreshing;
+}
+
+/** The live compiled rules, or null when none have ever been published (or none are valid). */
+export async function liveRules(
+  kv: KVNamespace,
+  now: number,
+  waitUntil: (promise: Promise<unknown>) => void,
+): Promise<CompiledRules | null> {
+  if (held === undefined) return refresh(kv, now);
+  if (now - held.checkedAt >= REFRESH_INTERVAL_MS && refreshing === undefined) {
+    waitUntil(
+      refresh(kv, now).catch((error: unknown) => console.error(JSON.stringify({ message: "rules refresh failed", error: String(error) }))),
+    );
+  }
+  return held.rules;
+}
+
+/** Drops the isolate's copy so the next request reads KV again (after a publish in this isolate, and in tests). */
+export function forgetRules(): void {
+  held = undefined;
+}

@@ -1,0 +1,202 @@
+/**
+ * Tailor's browser tracker, served at `/t.js`. No dependencies; built and minified into
+ * `tracker.generated.ts` by `npm run build:tracker`.
+ *
+ * Sends Segment-style `page` calls on load and on History API navigations, `Product Viewed` for an
+ * element marked `data-track-view`, `Product Clicked` / `Product Added` from the shop's data
+ * attributes, `Promotion Clicked` for clicks inside a personalized slot (`data-p13n-rule`), and
+ * whatever the page sends through `tailor.track()` / `tailor.identify()`. Events are batched and
+ * sent with `navigator.sendBeacon`, falling back to `fetch` with `keepalive`.
+ *
+ * Privacy: with `data-consent="required"` on the script tag nothing is sent until the page calls
+ * `tailor.consent(true)`; Global Privacy Control and Do Not Track stop all sending unless the site
+ * opts out of honouring them with `data-gpc="ignore"` / `data-dnt="ignore"`.
+ */
+
+type Properties = Record<string, unknown>;
+type Call = [method: string, ...args: unknown[]];
+
+interface Message {
+  type: "page" | "track" | "identify";
+  messageId: string;
+  timestamp: string;
+  event?: string;
+  userId?: string;
+  properties?: Properties;
+  traits?: Properties;
+  context: { page: { path: string; search: string; title: string; referrer: string } };
+}
+
+interface TailorApi {
+  track(event: string, properties?: Properties): void;
+  identify(userId: string, traits?: Properties): void;
+  page(properties?: Properties): void;
+  consent(granted: boolean): void;
+  flush(): void;
+}
+
+declare global {
+  interface Window {
+    tailor?: TailorApi | Call[];
+  }
+  interface Navigator {
+    globalPrivacyControl?: boolean;
+  }
+}
+
+const script = document.currentScript as HTMLScriptElement | null;
+const setting = (name: string, fallback: string): string => script?.getAttribute(`data-${name}`) ?? fallback;
+const endpoint = setting("endpoint", "/v1/events");
+const CONSENT_KEY = "tailor_consent";
+
+const blockedBySignal =
+  (setting("gpc", "honor") !== "ignore" && navigator.globalPrivacyControl === true) ||
+  (setting("dnt", "honor") !== "ignore" && navigator.doNotTrack === "1");
+
+let consented = setting("consent", "not-required") !== "required" || readConsent();
+let queue: Message[] = [];
+let timer: ReturnType<typeof setTimeout> | undefined;
+let lastPath = "";
+
+function readConsent(): boolean {
+  try {
+    return localStorage.getItem(CONSENT_KEY) === "granted";
+  } catch {
+    return false;
+  }
+}
+
+function messageId(): string {
+  return typeof crypto.randomUUID === "function" ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}
+
+function enqueue(partial: Omit<Message, "messageId" | "timestamp" | "context">): void {
+  if (blockedBySignal) return;
+  queue.push({
+    ...partial,
+    messageId: messageId(),
+    timestamp: new Date().toISOString(),
+    context: { page: { path: location.pathname, search: location.search, title: document.title, referrer: document.referrer } },
+  });
+  if (!consented) return;
+  if (queue.length >= 20) flush();
+  else if (timer === undefined) timer = setTimeout(flush, 400);
+}
+
+function flush(): void {
+  if (timer !== undefined) clearTimeout(timer);
+  timer = undefined;
+  if (!consented || blockedBySignal || queue.length === 0) return;
+  const body = JSON.stringify({ batch: queue });
+  queue = [];
+  const beacon =
+    typeof navigator.sendBeacon === "function" && navigator.sendBeacon(endpoint, new Blob([body], { type: "application/json" }));
+  if (!beacon) {
+    fetch(endpoint, {
+      method: "POST",
+      body,
+      keepalive: true,
+      credentials: "same-origin",
+      headers: { "content-type": "application/json" },
+    }).catch(() => {});
+  }
+}
+
+/** Product properties from the nearest element carrying `data-product-id`. */
+function productOf(element: Element | null): Properties | undefined {
+  const product = element?.closest<HTMLElement>("[data-product-id]");
+  if (!product) return undefined;
+  const { productId, category, price, productName } = product.dataset;
+  return {
+    product_id: productId,
+    ...(category === undefined ? {} : { category }),
+    ...(price === undefined || Number.isNaN(Number(price)) ? {} : { price: Number(price) }),
+    ...(productName === undefined ? {} : { name: productName }),
+  };
+}
+
+function trackPage(): void {
+  if (location.pathname === lastPath) return;
+  lastPath = location.pathname;
+  enqueue({ type: "page" });
+  for (const element of document.querySelectorAll<HTMLElement>("[data-track-view]")) {
+    const event = element.dataset.trackView;
+    if (event) enqueue({ type: "track", event, properties: productOf(element) ?? {} });
+  }
+}
+
+function onClick(clickEvent: MouseEvent): void {
+  const target = clickEvent.target instanceof Element ? clickEvent.target : null;
+  if (!target) return;
+  const slot = target.closest<HTMLElement>("[data-p13n-rule]");
+  if (slot) {
+    enqueue({
+      type: "track",
+      event: "Promotion Clicked",
+      properties: {
+        promotion_id: slot.dataset.p13nRule,
+        position: slot.dataset.slot,
+        ...(slot.dataset.p13nVariant === undefined ? {} : { creative: slot.dataset.p13nVariant }),
+      },
+    });
+  }
+  const addToCart = target.closest("[data-add-to-cart]");
+  if (addToCart) {
+    enqueue({ type: "track", event: "Product Added", properties: { quantity: 1, ...productOf(addToCart) } });
+    flush();
+    return;
+  }
+  if (target.closest("a[href]")) {
+    const product = productOf(target);
+    if (product) enqueue({ type: "track", event: "Product Clicked", properties: product });
+    flush();
+  }
+}
+
+const api: TailorApi = {
+  track: (event, properties = {}) => enqueue({ type: "track", event, properties }),
+  identify: (userId, traits = {}) => enqueue({ type: "identify", userId, traits }),
+  page: () => {
+    lastPath = "";
+    trackPage();
+  },
+  consent: (granted) => {
+    consented = granted;
+    try {
+      localStorage.setItem(CONSENT_KEY, granted ? "granted" : "denied");
+    } catch {
+      // Storage may be disabled; consent then lasts for this page only.
+    }
+    if (granted) flush();
+    else queue = [];
+  },
+  flush,
+};
+
+function start(): void {
+  const pending = Array.isArray(window.tailor) ? window.tailor : [];
+  window.tailor = api;
+  for (const [method, ...args] of pending) {
+    const call = api[method as keyof TailorApi] as ((...callArgs: unknown[]) => void) | undefined;
+    call?.(...args);
+  }
+  trackPage();
+  for (const method of ["pushState", "replaceState"] as const) {
+    const original = history[method];
+    history[method] = function (this: History, ...args: Parameters<History["pushState"]>) {
+      original.apply(this, args);
+      trackPage();
+    };
+  }
+  addEventListener("popstate", trackPage);
+  addEventListener("click", onClick, true);
+  addEventListener("pagehide", flush);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") flush();
+  });
+}
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+else start();
+
+export {};
