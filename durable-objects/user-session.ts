@@ -47,19 +47,21 @@ export class UserSession extends DurableObject<Env> {
     let accepted = 0;
     this.#storage.transactionSync(() => {
       for (const event of events) {
-        const inserted = sql.exec(
-          `INSERT INTO events (message_id, type, event, category, product_id, path, received_at, client_time, properties)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
-          event.messageId,
-          event.type,
-          event.event,
-          event.category,
-          event.productId,
-          event.path,
-          event.receivedAt,
-          event.clientTime,
-          JSON.stringify(event.properties),
-        ).rowsWritten;
+        const inserted = sql
+          .exec(
+            `INSERT INTO events (message_id, type, event, category, product_id, path, received_at, client_time, properties)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING RETURNING seq`,
+            event.messageId,
+            event.type,
+            event.event,
+            event.category,
+            event.productId,
+            event.path,
+            event.receivedAt,
+            event.clientTime,
+            JSON.stringify(event.properties),
+          )
+          .toArray().length;
         if (inserted === 0) continue;
         accepted++;
         const measure = measureOf(event.type, event.event ?? undefined);

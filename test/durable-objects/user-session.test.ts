@@ -1,0 +1,129 @@
+/**
+ * The visitor's Durable Object, called directly over RPC as the Worker calls it.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { RecordedEvent } from "../../shared/events/recorded.ts";
+
+const MINUTE = 60_000;
+let sequence = 0;
+
+function view(category: string, receivedAt: number, overrides: Partial<RecordedEvent> = {}): RecordedEvent {
+  sequence++;
+  return {
+    messageId: `view-${sequence}`,
+    type: "track",
+    event: "Product Viewed",
+    category,
+    productId: `${category.slice(0, 2)}-${sequence}`,
+    path: "/p/x",
+    receivedAt,
+    clientTime: null,
+    properties: { category },
+    ...overrides,
+  };
+}
+
+function session(name = crypto.randomUUID()) {
+  return env.USER_SESSION.getByName(name);
+}
+
+describe("UserSession.record", () => {
+  it("records each messageId once and counts retries as duplicates", async () => {
+    const stub = session();
+    const now = Date.now();
+    const batch = [view("electronics", now), view("home", now)];
+    expect(await stub.record(batch)).toEqual({ accepted: 2, duplicates: 0 });
+    expect(await stub.record(batch)).toEqual({ accepted: 0, duplicates: 2 });
+    const profile = await stub.readProfile({ attributes: ["behavior.views_all.total"], now });
+    expect(profile["behavior.views_all.total"]).toBe(2);
+  });
+
+  it("rejects input that is not a list of recorded events", async () => {
+    const stub = session();
+    const outcome = await stub.record([{ messageId: "x" } as unknown as RecordedEvent]).then(
+      () => "recorded",
+      (error: unknown) => String(error),
+    );
+    expect(outcome).toMatch(/ZodError|invalid/i);
+    const profile = await stub.readProfile({ attributes: ["behavior.views_all.total"], now: Date.now() });
+    expect(profile["behavior.views_all.total"]).toBe(0);
+  });
+
+  it("applies its schema migrations once", async () => {
+    const stub = session();
+    await stub.record([view("home", Date.now())]);
+    const versions = await runInDurableObject(stub, (_, state) =>
+      state.storage.sql
+        .exec<{ version: number }>("SELECT version FROM schema_migrations")
+        .toArray()
+        .map((row) => row.version),
+    );
+    expect(versions).toEqual([1]);
+  });
+});
+
+describe("UserSession.readProfile windows", () => {
+  it("counts views per category over sliding windows", async () => {
+    const stub = session();
+    const now = Date.UTC(2026, 10, 26, 12, 30, 30);
+    await stub.record([
+      view("electronics", now - 2 * MINUTE),
+      view("electronics", now - 30 * MINUTE),
+      view("electronics", now - 3 * 24 * 60 * MINUTE),
+      view("outdoor", now - 1 * MINUTE),
+    ]);
+    const profile = await stub.readProfile({
+      attributes: [
+        "behavior.views_10m.category.electronics",
+        "behavior.views_1h.category.electronics",
+        "behavior.views_24h.category.electronics",
+        "behavior.views_7d.category.electronics",
+        "behavior.views_all.category.electronics",
+        "behavior.views_10m.category.outdoor",
+        "behavior.views_10m.total",
+        "behavior.views_10m.category.fashion",
+      ],
+      now,
+    });
+    expect(profile).toEqual({
+      "behavior.views_10m.category.electronics": 1,
+      "behavior.views_1h.category.electronics": 2,
+      "behavior.views_24h.category.electronics": 2,
+      "behavior.views_7d.category.electronics": 3,
+      "behavior.views_all.category.electronics": 3,
+      "behavior.views_10m.category.outdoor": 1,
+      "behavior.views_10m.total": 2,
+      "behavior.views_10m.category.fashion": 0,
+    });
+  });
+
+  it("never misses an event inside the window and drops it once a full minute past it", async () => {
+    const stub = session();
+    const viewedAt = Date.UTC(2026, 10, 26, 12, 0, 45);
+    await stub.record([view("home", viewedAt)]);
+    const read = (now: number) => stub.readProfile({ attributes: ["behavior.views_10m.category.home"], now });
+    expect((await read(viewedAt + 10 * MINUTE))["behavior.views_10m.category.home"]).toBe(1);
+    expect((await read(viewedAt + 10 * MINUTE + 14_000))["behavior.views_10m.category.home"]).toBe(1);
+    expect((await read(viewedAt + 11 * MINUTE + 15_000))["behavior.views_10m.category.home"]).toBe(0);
+  });
+
+  it("places events by the server's receive time, not the client's clock", async () => {
+    const stub = session();
+    const now = Date.now();
+    const skewed = view("fashion", now, { clientTime: now - 365 * 24 * 60 * MINUTE });
+    await stub.record([skewed]);
+    const profile = await stub.readProfile({ attributes: ["behavior.views_5m.category.fashion"], now });
+    expect(profile["behavior.views_5m.category.fashion"]).toBe(1);
+  });
+
+  it("leaves out names that are not profile attributes", async () => {
+    const stub = session();
+    const profile = await stub.readProfile({
+      attributes: ["geo.country", "behavior.views_3m.total", "behavior.views_10m.category.__proto__"],
+      now: Date.now(),
+    });
+    expect(profile).toEqual({});
+  });
+});

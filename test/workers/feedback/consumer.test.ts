@@ -1,0 +1,105 @@
+/**
+ * The queue consumer against the Kafka REST double: what reaches the proxy, and what is acked,
+ * retried or dropped.
+ */
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import type { ExposureMessage } from "../../../shared/feedback/messages.ts";
+import { consumeQueue } from "../../../workers/feedback/consumer.ts";
+import { kafkaRecords } from "../../support/worker/fixtures.ts";
+
+function exposure(ruleId = "electronics-hero"): ExposureMessage {
+  const decisionId = crypto.randomUUID();
+  return {
+    v: 1,
+    kind: "exposure",
+    id: `${decisionId}:hero`,
+    decisionId,
+    visitor: "pseudonymAAAAAAAAAAAAAAAAAAAAAAAAA".slice(0, 32),
+    ruleId,
+    slot: "hero",
+    path: "/",
+    rulesVersion: 1,
+    at: new Date().toISOString(),
+  };
+}
+
+interface QueueOutcome {
+  explicitAcks: string[];
+  retryMessages: { msgId: string }[];
+  /** The delay the consumer asked for, per retried message id. */
+  retryDelays: Record<string, number | undefined>;
+}
+
+async function consume(queue: string, bodies: unknown[], overrides: Partial<Env> = {}, attempts = 1): Promise<QueueOutcome> {
+  const batch = createMessageBatch(
+    queue,
+    bodies.map((body, index) => ({ id: `message-${index}`, timestamp: new Date(), attempts, body })),
+  );
+  const retryDelays: Record<string, number | undefined> = {};
+  for (const message of batch.messages) {
+    const retry = message.retry.bind(message);
+    vi.spyOn(message, "retry").mockImplementation((options) => {
+      retryDelays[message.id] = options?.delaySeconds;
+      retry(options);
+    });
+  }
+  const context = createExecutionContext();
+  await consumeQueue(batch, { ...env, ...overrides });
+  const result = (await getQueueResult(batch, context)) as { explicitAcks: string[]; retryMessages: { msgId: string }[] };
+  return { ...result, retryDelays };
+}
+
+describe("feedback consumer", () => {
+  it("posts exposures in the Confluent v2 format, keyed by visitor, and acks them", async () => {
+    const first = exposure();
+    const second = exposure("home-banner");
+    const result = await consume("tailor-feedback", [first, second]);
+    expect(result.explicitAcks.sort()).toEqual(["message-0", "message-1"]);
+    expect(result.retryMessages).toEqual([]);
+
+    const records = await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK);
+    const delivered = records.filter((record) => record.value.id === first.id || record.value.id === second.id);
+    expect(delivered.map((record) => record.value)).toEqual([first, second]);
+    expect(delivered.every((record) => record.key === first.visitor)).toBe(true);
+  });
+
+  it("sends events to the events topic", async () => {
+    const event = {
+      v: 1,
+      kind: "event",
+      id: `event-${crypto.randomUUID()}`,
+      visitor: "visitorpseudonymBBBBBBBBBBBBBBBB",
+      type: "track",
+      event: "Product Viewed",
+      category: "home",
+      productId: "hm-01",
+      path: "/p/hm-01",
+      receivedAt: new Date().toISOString(),
+      clientTime: null,
+      properties: { category: "home" },
+    };
+    await consume("tailor-events", [event]);
+    const records = await kafkaRecords(env.KAFKA_TOPIC_EVENTS);
+    expect(records.some((record) => record.value.id === event.id)).toBe(true);
+  });
+
+  it("drops a malformed message without holding up the rest of its batch", async () => {
+    const good = exposure();
+    const result = await consume("tailor-feedback", [{ kind: "exposure", nonsense: true }, good]);
+    expect(result.explicitAcks.sort()).toEqual(["message-0", "message-1"]);
+    const records = await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK);
+    expect(records.some((record) => record.value.id === good.id)).toBe(true);
+  });
+
+  it("retries every message, later each attempt, when the proxy is unreachable", async () => {
+    const unreachable = { KAFKA_REST_URL: "http://127.0.0.1:9" };
+    const first = await consume("tailor-feedback", [exposure(), exposure()], unreachable, 1);
+    expect(first.explicitAcks).toEqual([]);
+    expect(first.retryMessages.map((message) => message.msgId).sort()).toEqual(["message-0", "message-1"]);
+    const third = await consume("tailor-feedback", [exposure()], unreachable, 3);
+    expect(first.retryDelays["message-0"]).toBeGreaterThan(0);
+    expect(third.retryDelays["message-0"]).toBeGreaterThan(first.retryDelays["message-0"] ?? Number.POSITIVE_INFINITY);
+  });
+});
