@@ -149,6 +149,10 @@ export async function startKafkaRestDouble(options: KafkaRestDoubleOptions = {})
       await appendFile(join(options.dataDir, `${topic}.ndjson`), `${lines}\n`);
     }
     log(`kafka-rest: ${topic} +${accepted.length} record(s), ${received.length} in total`);
+    for (const record of accepted) {
+      const value = JSON.stringify(record.value);
+      log(`  ${record.partition}/${record.offset} key=${JSON.stringify(record.key)} ${value.length > 240 ? `${value.slice(0, 240)}…` : value}`);
+    }
     return {
       key_schema_id: null,
       value_schema_id: null,
