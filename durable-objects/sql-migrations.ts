@@ -7,7 +7,10 @@
 /** Migration N is `migrations[N - 1]`; each is a list of statements applied in one transaction. */
 export type Migrations = readonly (readonly string[])[];
 
-/** Applies every migration newer than the stored schema version; returns the version now in place. */
+/**
+ * Applies every migration newer than the stored schema version; returns the version now in place.
+ * Cheap to call again: one indexed read when the schema is current.
+ */
 export function migrate(storage: DurableObjectStorage, migrations: Migrations): number {
   const sql = storage.sql;
   sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");

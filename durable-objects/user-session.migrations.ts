@@ -6,7 +6,8 @@
 import type { Migrations } from "./sql-migrations.ts";
 
 export const USER_SESSION_MIGRATIONS: Migrations = [
-  // 1: raw events (bounded), per-minute counters for sliding windows, lifetime totals.
+  // 1: raw events (bounded; also the outbox for the events queue), per-minute counters for sliding
+  //    windows, lifetime totals, and small named values (profile state, identity links, merges).
   [
     `CREATE TABLE events (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -18,9 +19,11 @@ export const USER_SESSION_MIGRATIONS: Migrations = [
       path TEXT,
       received_at INTEGER NOT NULL,
       client_time INTEGER,
-      properties TEXT NOT NULL
+      properties TEXT NOT NULL,
+      forwarded INTEGER NOT NULL DEFAULT 0
     )`,
     "CREATE INDEX events_by_time ON events (received_at)",
+    "CREATE INDEX events_to_forward ON events (forwarded) WHERE forwarded = 0",
     `CREATE TABLE counters (
       metric TEXT NOT NULL,
       key TEXT NOT NULL,
@@ -34,5 +37,6 @@ export const USER_SESSION_MIGRATIONS: Migrations = [
       count INTEGER NOT NULL,
       PRIMARY KEY (metric, key)
     ) WITHOUT ROWID`,
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
   ],
 ];

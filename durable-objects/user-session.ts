@@ -1,19 +1,53 @@
 /**
  * One visitor's rolling state, in a SQLite-backed Durable Object named by the visitor's pseudonym.
  *
- * Events are recorded once per `messageId` (a retried batch is counted as duplicates, not applied
- * twice) and fold into per-minute counters as they arrive, so a profile read for the page path is a
- * handful of indexed sums over the attributes the live rules use, never a scan of the event log.
+ * Events are recorded once per `messageId` (a retried batch counts as duplicates, not applied
+ * twice) and fold, as they arrive, into per-minute counters and a small profile state (sessions,
+ * recency, cart, traits, consent) held in memory. A profile read for the page path is therefore a
+ * few indexed sums over only the attributes the live rules use, never a scan of the event log.
+ *
+ * The events table doubles as the outbox for the events queue: an event is sent to the queue right
+ * after it is stored, and one the queue did not take is sent again by the alarm, so no accepted
+ * event is lost. The same alarm deletes everything once the visitor has been idle for
+ * `RETENTION_DAYS`.
+ *
+ * After `identify`, an anonymous visitor's object hands its state to the known user's object and
+ * becomes an alias of it: calls that reach the alias are passed on to the user's object.
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { RecordedEvent } from "../shared/events/recorded.ts";
-import { countersFor, firstMinuteOf, measureOf, metricOf, minuteOf, parseBehaviorPath } from "../shared/profile/behavior.ts";
+import { excludedProperties, toEventMessage } from "../shared/feedback/event-message.ts";
+import { Pseudonym } from "../shared/feedback/messages.ts";
+import {
+  countersFor,
+  firstMinuteOf,
+  LONGEST_WINDOW_MINUTES,
+  MINUTE_MS,
+  measureOf,
+  metricOf,
+  minuteOf,
+  parseBehaviorPath,
+} from "../shared/profile/behavior.ts";
+import { applyEvent, emptyState, mergeStates, type StateValue, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
 import { migrate } from "./sql-migrations.ts";
 import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
 
-export const RecordRequest = z.array(RecordedEvent).min(1).max(100);
+/** Most events kept per visitor; counters keep the history beyond it. */
+export const MAX_EVENTS = 1_000;
+/** How long raw events are kept; as long as the longest window. */
+export const EVENT_RETENTION_MS = LONGEST_WINDOW_MINUTES * MINUTE_MS;
+/** Default idle time after which all of a visitor's state is deleted. */
+export const DEFAULT_RETENTION_DAYS = 30;
+/** When the events queue refused a send, the alarm tries again after this long. */
+const FORWARD_RETRY_MS = 30_000;
+
+export const RecordRequest = z.strictObject({
+  visitor: Pseudonym,
+  events: z.array(RecordedEvent).min(1).max(100),
+});
+export type RecordRequest = z.infer<typeof RecordRequest>;
 
 export const ProfileRequest = z.strictObject({
   attributes: z.array(z.string().max(256)).max(500),
@@ -26,26 +60,94 @@ export interface RecordOutcome {
   duplicates: number;
 }
 
-/** Profile attributes by full attribute name, e.g. `{"behavior.views_10m.category.electronics": 2}`. */
-export type ProfileValues = Record<string, number>;
+/** Profile attributes by full name, e.g. `{"behavior.views_10m.category.electronics": 2, "cart.value": 80}`. */
+export type ProfileValues = Record<string, StateValue>;
+
+type CounterRow = {
+  metric: string;
+  key: string;
+  minute: number;
+  count: number;
+};
+
+type TotalRow = {
+  metric: string;
+  key: string;
+  count: number;
+};
+
+type EventRow = {
+  seq: number;
+  message_id: string;
+  type: string;
+  event: string | null;
+  category: string | null;
+  product_id: string | null;
+  path: string | null;
+  received_at: number;
+  client_time: number | null;
+  properties: string;
+  forwarded: number;
+};
+
+/** Everything one object holds, as handed from a visitor's object to a user's on `identify`. */
+export interface SessionSnapshot {
+  state: VisitorState;
+  events: RecordedEvent[];
+  /** Message ids still waiting in the outbox for the events queue. */
+  unforwarded: string[];
+  counters: CounterRow[];
+  totals: TotalRow[];
+}
+
+/** The visitor's own copy of what is kept about them (`GET /v1/profile`). */
+export interface ProfileExport {
+  profile: VisitorState;
+  events: (Omit<RecordedEvent, "receivedAt" | "clientTime"> & { receivedAt: string; clientTime: string | null })[];
+  counts: TotalRow[];
+  minuteCounts: CounterRow[];
+  retention: { idleDays: number; deleteAfter: string | null };
+}
+
+const NAMES = { state: "state", visitor: "visitor", linkedTo: "linked_to", merged: "merged:" } as const;
+
+function rowToEvent(row: EventRow): RecordedEvent {
+  return {
+    messageId: row.message_id,
+    type: row.type as RecordedEvent["type"],
+    event: row.event,
+    category: row.category,
+    productId: row.product_id,
+    path: row.path,
+    receivedAt: row.received_at,
+    clientTime: row.client_time,
+    properties: JSON.parse(row.properties) as Record<string, unknown>,
+    consent: null,
+  };
+}
 
 export class UserSession extends DurableObject<Env> {
   readonly #storage: DurableObjectStorage;
+  #schemaReady = false;
+  #state: VisitorState | undefined;
+  #linkedTo: string | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#storage = ctx.storage;
-    void ctx.blockConcurrencyWhile(async () => {
-      migrate(ctx.storage, USER_SESSION_MIGRATIONS);
-    });
   }
 
   /** Records a batch of accepted events; resolves once they are durably stored. */
-  async record(input: RecordedEvent[]): Promise<RecordOutcome> {
-    const events = RecordRequest.parse(input);
-    const sql = this.#storage.sql;
-    let accepted = 0;
+  async record(input: RecordRequest): Promise<RecordOutcome> {
+    const { visitor, events } = RecordRequest.parse(input);
+    const linked = this.#linkedUser();
+    if (linked !== null) return this.env.USER_SESSION.getByName(linked).record({ visitor: linked, events });
+
+    const sql = this.#sql();
+    let state = this.#profileState();
+    const fresh: RecordedEvent[] = [];
     this.#storage.transactionSync(() => {
+      this.#setName(NAMES.visitor, visitor);
       for (const event of events) {
         const inserted = sql
           .exec(
@@ -63,42 +165,40 @@ export class UserSession extends DurableObject<Env> {
           )
           .toArray().length;
         if (inserted === 0) continue;
-        accepted++;
-        const measure = measureOf(event.type, event.event ?? undefined);
-        if (measure === null) continue;
-        const minute = minuteOf(event.receivedAt);
-        for (const { metric, key } of countersFor(measure, event.category, event.productId)) {
-          sql.exec(
-            `INSERT INTO counters (metric, key, minute, count) VALUES (?, ?, ?, 1)
-             ON CONFLICT (metric, key, minute) DO UPDATE SET count = count + 1`,
-            metric,
-            key,
-            minute,
-          );
-          sql.exec(
-            `INSERT INTO totals (metric, key, count) VALUES (?, ?, 1)
-             ON CONFLICT (metric, key) DO UPDATE SET count = count + 1`,
-            metric,
-            key,
-          );
-        }
+        fresh.push(event);
+        state = applyEvent(state, event);
+        this.#count(event);
+      }
+      if (fresh.length > 0) {
+        this.#setName(NAMES.state, JSON.stringify(state));
+        this.#prune(state.lastSeen ?? Date.now());
       }
     });
-    return { accepted, duplicates: events.length - accepted };
+    this.#state = state;
+    if (fresh.length > 0) await this.#forward(visitor, fresh);
+    return { accepted: fresh.length, duplicates: events.length - fresh.length };
   }
 
-  /** Reads the requested profile attributes as of `now`; names that are not profile attributes are left out. */
-  readProfile(input: ProfileRequest): ProfileValues {
+  /** Reads the requested attributes as of `now`; names that are not profile attributes are left out. */
+  async readProfile(input: ProfileRequest): Promise<ProfileValues> {
     const { attributes, now } = ProfileRequest.parse(input);
-    const sql = this.#storage.sql;
+    const linked = this.#linkedUser();
+    if (linked !== null) return this.env.USER_SESSION.getByName(linked).readProfile({ attributes, now });
+    const sql = this.#sql();
+    const state = this.#profileState();
     const profile: ProfileValues = {};
     for (const path of attributes) {
+      if (!path.startsWith("behavior.")) {
+        const value = stateAttribute(state, path, now);
+        if (value !== undefined) profile[path] = value;
+        continue;
+      }
       const parsed = parseBehaviorPath(path);
       if (!parsed.ok) continue;
       const { measure, dimension, key, window } = parsed.value;
       const metric = metricOf(measure, dimension);
       const firstMinute = firstMinuteOf(window, now);
-      const count =
+      profile[path] =
         firstMinute === null
           ? (sql.exec<{ count: number }>("SELECT count FROM totals WHERE metric = ? AND key = ?", metric, key ?? "").toArray()[0]?.count ??
             0)
@@ -110,8 +210,241 @@ export class UserSession extends DurableObject<Env> {
                 firstMinute,
               )
               .one().count;
-      profile[path] = count;
     }
     return profile;
+  }
+
+  /** Everything kept about this visitor, for the visitor. */
+  async exportProfile(): Promise<ProfileExport> {
+    const linked = this.#linkedUser();
+    if (linked !== null) return this.env.USER_SESSION.getByName(linked).exportProfile();
+    const snapshot = this.#snapshot();
+    const days = this.#retentionDays();
+    const lastSeen = snapshot.state.lastSeen;
+    return {
+      profile: snapshot.state,
+      events: snapshot.events.map((event) => ({
+        ...event,
+        receivedAt: new Date(event.receivedAt).toISOString(),
+        clientTime: event.clientTime === null ? null : new Date(event.clientTime).toISOString(),
+      })),
+      counts: snapshot.totals,
+      minuteCounts: snapshot.counters,
+      retention: { idleDays: days, deleteAfter: lastSeen === null ? null : new Date(lastSeen + days * 86_400_000).toISOString() },
+    };
+  }
+
+  /** Deletes everything this object (and, for an alias, the user's object) holds, alarm included. */
+  async erase(): Promise<void> {
+    const linked = this.#linkedUser();
+    if (linked !== null) await this.env.USER_SESSION.getByName(linked).erase();
+    await this.#eraseOwn();
+  }
+
+  /** Hands this anonymous visitor's state to the user's object and becomes an alias of it. */
+  async linkToUser(user: string, self: string): Promise<void> {
+    Pseudonym.parse(user);
+    Pseudonym.parse(self);
+    const linked = this.#linkedUser();
+    if (linked === user) return;
+    if (linked !== null) throw new Error("this visitor is already linked to another user");
+    await this.env.USER_SESSION.getByName(user).absorb(self, this.#snapshot());
+    await this.#eraseOwn();
+    this.#sql();
+    this.#storage.transactionSync(() => {
+      this.#setName(NAMES.linkedTo, user);
+      this.#setName(NAMES.visitor, self);
+    });
+    this.#linkedTo = user;
+    await this.#storage.setAlarm(Date.now() + this.#retentionDays() * 86_400_000);
+  }
+
+  /** Folds another object's snapshot into this one, once per source (retries are no-ops). */
+  async absorb(source: string, snapshot: SessionSnapshot): Promise<void> {
+    Pseudonym.parse(source);
+    const sql = this.#sql();
+    if (this.#name(`${NAMES.merged}${source}`) !== null) return;
+    const state = mergeStates(this.#profileState(), snapshot.state);
+    const unforwarded = new Set(snapshot.unforwarded);
+    this.#storage.transactionSync(() => {
+      for (const event of snapshot.events) {
+        sql.exec(
+          `INSERT INTO events (message_id, type, event, category, product_id, path, received_at, client_time, properties, forwarded)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
+          event.messageId,
+          event.type,
+          event.event,
+          event.category,
+          event.productId,
+          event.path,
+          event.receivedAt,
+          event.clientTime,
+          JSON.stringify(event.properties),
+          unforwarded.has(event.messageId) ? 0 : 1,
+        );
+      }
+      for (const row of snapshot.counters) {
+        sql.exec(
+          `INSERT INTO counters (metric, key, minute, count) VALUES (?, ?, ?, ?)
+           ON CONFLICT (metric, key, minute) DO UPDATE SET count = count + excluded.count`,
+          row.metric,
+          row.key,
+          row.minute,
+          row.count,
+        );
+      }
+      for (const row of snapshot.totals) {
+        sql.exec(
+          `INSERT INTO totals (metric, key, count) VALUES (?, ?, ?)
+           ON CONFLICT (metric, key) DO UPDATE SET count = count + excluded.count`,
+          row.metric,
+          row.key,
+          row.count,
+        );
+      }
+      this.#setName(NAMES.state, JSON.stringify(state));
+      this.#setName(`${NAMES.merged}${source}`, String(Date.now()));
+    });
+    this.#state = state;
+    if (unforwarded.size > 0) await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
+    else if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(state));
+  }
+
+  /** Sends events the queue has not taken yet, then deletes everything if the visitor is gone. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    if (this.#linkedUser() !== null) {
+      // An alias past its retention: forget the link only; the user's object has its own alarm.
+      await this.#eraseOwn();
+      return;
+    }
+    const sql = this.#sql();
+    const visitor = this.#name(NAMES.visitor);
+    const pending = sql.exec<EventRow>("SELECT * FROM events WHERE forwarded = 0 ORDER BY seq LIMIT 100").toArray();
+    if (pending.length > 0 && visitor !== null) {
+      const sent = await this.#forward(visitor, pending.map(rowToEvent));
+      if (!sent) return;
+    }
+    const state = this.#profileState();
+    const due = this.#retentionDue(state);
+    if (state.lastSeen === null || due <= now) {
+      await this.#eraseOwn();
+      return;
+    }
+    this.#storage.transactionSync(() => this.#prune(now));
+    await this.#storage.setAlarm(due);
+  }
+
+  async #eraseOwn(): Promise<void> {
+    await this.#storage.deleteAlarm();
+    await this.#storage.deleteAll();
+    this.#schemaReady = false;
+    this.#state = undefined;
+    this.#linkedTo = undefined;
+  }
+
+  #sql(): SqlStorage {
+    if (!this.#schemaReady) {
+      migrate(this.#storage, USER_SESSION_MIGRATIONS);
+      this.#schemaReady = true;
+    }
+    return this.#storage.sql;
+  }
+
+  #name(name: string): string | null {
+    return this.#sql().exec<{ value: string }>("SELECT value FROM meta WHERE name = ?", name).toArray()[0]?.value ?? null;
+  }
+
+  #setName(name: string, value: string): void {
+    this.#sql().exec("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", name, value);
+  }
+
+  #linkedUser(): string | null {
+    this.#linkedTo ??= this.#name(NAMES.linkedTo);
+    return this.#linkedTo;
+  }
+
+  #profileState(): VisitorState {
+    if (this.#state === undefined) {
+      const stored = this.#name(NAMES.state);
+      this.#state = stored === null ? emptyState() : (JSON.parse(stored) as VisitorState);
+    }
+    return this.#state;
+  }
+
+  #retentionDays(): number {
+    const days = Number(this.env.RETENTION_DAYS);
+    return Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS;
+  }
+
+  #retentionDue(state: VisitorState): number {
+    return (state.lastSeen ?? Date.now()) + this.#retentionDays() * 86_400_000;
+  }
+
+  #count(event: RecordedEvent): void {
+    const measure = measureOf(event.type, event.event ?? undefined);
+    if (measure === null) return;
+    const minute = minuteOf(event.receivedAt);
+    const sql = this.#storage.sql;
+    for (const { metric, key } of countersFor(measure, event.category, event.productId)) {
+      sql.exec(
+        `INSERT INTO counters (metric, key, minute, count) VALUES (?, ?, ?, 1)
+         ON CONFLICT (metric, key, minute) DO UPDATE SET count = count + 1`,
+        metric,
+        key,
+        minute,
+      );
+      sql.exec(
+        `INSERT INTO totals (metric, key, count) VALUES (?, ?, 1)
+         ON CONFLICT (metric, key) DO UPDATE SET count = count + 1`,
+        metric,
+        key,
+      );
+    }
+  }
+
+  /** Drops forwarded events beyond the newest `MAX_EVENTS` or older than a week, and expired minute counters. */
+  #prune(now: number): void {
+    const sql = this.#storage.sql;
+    sql.exec(
+      `DELETE FROM events WHERE forwarded = 1 AND (received_at < ? OR seq <= (SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?))`,
+      now - EVENT_RETENTION_MS,
+      MAX_EVENTS,
+    );
+    sql.exec("DELETE FROM counters WHERE minute < ?", minuteOf(now - EVENT_RETENTION_MS) - 1);
+  }
+
+  /** Puts events on the events queue; on failure they stay in the outbox and the alarm retries. */
+  async #forward(visitor: string, events: RecordedEvent[]): Promise<boolean> {
+    const excluded = excludedProperties(this.env.EXCLUDED_PROPERTIES);
+    try {
+      await this.env.EVENTS_QUEUE.sendBatch(
+        events.map((event) => ({ body: toEventMessage(event, visitor, excluded), contentType: "json" })),
+      );
+    } catch (error) {
+      console.error(
+        JSON.stringify({ message: "events queue send failed; will retry from the outbox", count: events.length, error: String(error) }),
+      );
+      await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
+      return false;
+    }
+    const sql = this.#storage.sql;
+    this.#storage.transactionSync(() => {
+      for (const event of events) sql.exec("UPDATE events SET forwarded = 1 WHERE message_id = ?", event.messageId);
+    });
+    if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(this.#profileState()));
+    return true;
+  }
+
+  #snapshot(): SessionSnapshot {
+    const sql = this.#sql();
+    const rows = sql.exec<EventRow>("SELECT * FROM events ORDER BY seq").toArray();
+    return {
+      state: this.#profileState(),
+      events: rows.map(rowToEvent),
+      unforwarded: rows.filter((row) => row.forwarded === 0).map((row) => row.message_id),
+      counters: sql.exec<CounterRow>("SELECT metric, key, minute, count FROM counters").toArray(),
+      totals: sql.exec<TotalRow>("SELECT metric, key, count FROM totals").toArray(),
+    };
   }
 }

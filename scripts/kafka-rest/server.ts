@@ -151,7 +151,9 @@ export async function startKafkaRestDouble(options: KafkaRestDoubleOptions = {})
     log(`kafka-rest: ${topic} +${accepted.length} record(s), ${received.length} in total`);
     for (const record of accepted) {
       const value = JSON.stringify(record.value);
-      log(`  ${record.partition}/${record.offset} key=${JSON.stringify(record.key)} ${value.length > 240 ? `${value.slice(0, 240)}…` : value}`);
+      log(
+        `  ${record.partition}/${record.offset} key=${JSON.stringify(record.key)} ${value.length > 240 ? `${value.slice(0, 240)}…` : value}`,
+      );
     }
     return {
       key_schema_id: null,

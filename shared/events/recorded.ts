@@ -18,6 +18,8 @@ export const RecordedEvent = z.strictObject({
   receivedAt: z.number().int().nonnegative(),
   clientTime: z.number().int().nullable(),
   properties: z.record(z.string(), z.unknown()),
+  /** The visitor's consent choices sent with the event (Segment's `context.consent.categoryPreferences`). */
+  consent: z.record(z.string(), z.boolean()).nullable(),
 });
 export type RecordedEvent = z.infer<typeof RecordedEvent>;
 
@@ -41,5 +43,6 @@ export function normalizeMessage(message: SegmentMessage, receivedAt: number): R
     receivedAt,
     clientTime: parseTime(message.timestamp),
     properties,
+    consent: message.context?.consent?.categoryPreferences ?? null,
   };
 }

@@ -37,6 +37,7 @@ const Context = z.object({
     })
     .optional(),
   locale: z.string().max(35).optional(),
+  consent: z.object({ categoryPreferences: z.record(z.string().min(1).max(64), z.boolean()).optional() }).optional(),
 });
 
 const Common = {

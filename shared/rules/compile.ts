@@ -4,6 +4,8 @@
  * profile attributes the rules read. This happens once per rules version per isolate.
  * @module
  */
+
+import { isProfileAttribute } from "../profile/behavior.ts";
 import { type CompiledCondition, compileCondition, conditionPaths } from "./condition.ts";
 import type { Rule, RulesDocument, SlotAction } from "./document.ts";
 
@@ -20,6 +22,8 @@ export interface CompiledRules {
   rules: CompiledRule[];
   /** Every attribute path any rule's condition reads. */
   attributePaths: string[];
+  /** The subset the visitor's Durable Object answers: what a page asks it for. */
+  profileAttributes: string[];
 }
 
 /** One slot's outcome for one request: which rule won it and what it does. */
@@ -43,7 +47,8 @@ export function compileRules(document: RulesDocument): CompiledRules {
     .map(({ rule }) => ({ rule, matches: compileCondition(rule.condition), appliesTo: compilePages(rule.pages) }));
   const attributePaths = new Set<string>();
   for (const rule of document.rules) for (const path of conditionPaths(rule.condition)) attributePaths.add(path);
-  return { version: document.version, document, rules, attributePaths: [...attributePaths] };
+  const paths = [...attributePaths];
+  return { version: document.version, document, rules, attributePaths: paths, profileAttributes: paths.filter(isProfileAttribute) };
 }
 
 /** Whether any rule targets `path` at all; pages no rule targets are passed through untouched. */

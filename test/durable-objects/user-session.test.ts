@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../shared/events/recorded.ts";
 
 const MINUTE = 60_000;
+const VISITOR = "visitorPseudonymForTests0000000A";
 let sequence = 0;
 
 function view(category: string, receivedAt: number, overrides: Partial<RecordedEvent> = {}): RecordedEvent {
@@ -21,6 +22,7 @@ function view(category: string, receivedAt: number, overrides: Partial<RecordedE
     receivedAt,
     clientTime: null,
     properties: { category },
+    consent: null,
     ...overrides,
   };
 }
@@ -34,15 +36,15 @@ describe("UserSession.record", () => {
     const stub = session();
     const now = Date.now();
     const batch = [view("electronics", now), view("home", now)];
-    expect(await stub.record(batch)).toEqual({ accepted: 2, duplicates: 0 });
-    expect(await stub.record(batch)).toEqual({ accepted: 0, duplicates: 2 });
+    expect(await stub.record({ visitor: VISITOR, events: batch })).toEqual({ accepted: 2, duplicates: 0 });
+    expect(await stub.record({ visitor: VISITOR, events: batch })).toEqual({ accepted: 0, duplicates: 2 });
     const profile = await stub.readProfile({ attributes: ["behavior.views_all.total"], now });
     expect(profile["behavior.views_all.total"]).toBe(2);
   });
 
   it("rejects input that is not a list of recorded events", async () => {
     const stub = session();
-    const outcome = await stub.record([{ messageId: "x" } as unknown as RecordedEvent]).then(
+    const outcome = await stub.record({ visitor: VISITOR, events: [{ messageId: "x" } as unknown as RecordedEvent] }).then(
       () => "recorded",
       (error: unknown) => String(error),
     );
@@ -53,7 +55,7 @@ describe("UserSession.record", () => {
 
   it("applies its schema migrations once", async () => {
     const stub = session();
-    await stub.record([view("home", Date.now())]);
+    await stub.record({ visitor: VISITOR, events: [view("home", Date.now())] });
     const versions = await runInDurableObject(stub, (_, state) =>
       state.storage.sql
         .exec<{ version: number }>("SELECT version FROM schema_migrations")
@@ -68,12 +70,15 @@ describe("UserSession.readProfile windows", () => {
   it("counts views per category over sliding windows", async () => {
     const stub = session();
     const now = Date.UTC(2026, 10, 26, 12, 30, 30);
-    await stub.record([
-      view("electronics", now - 2 * MINUTE),
-      view("electronics", now - 30 * MINUTE),
-      view("electronics", now - 3 * 24 * 60 * MINUTE),
-      view("outdoor", now - 1 * MINUTE),
-    ]);
+    await stub.record({
+      visitor: VISITOR,
+      events: [
+        view("electronics", now - 2 * MINUTE),
+        view("electronics", now - 30 * MINUTE),
+        view("electronics", now - 3 * 24 * 60 * MINUTE),
+        view("outdoor", now - 1 * MINUTE),
+      ],
+    });
     const profile = await stub.readProfile({
       attributes: [
         "behavior.views_10m.category.electronics",
@@ -102,7 +107,7 @@ describe("UserSession.readProfile windows", () => {
   it("never misses an event inside the window and drops it once a full minute past it", async () => {
     const stub = session();
     const viewedAt = Date.UTC(2026, 10, 26, 12, 0, 45);
-    await stub.record([view("home", viewedAt)]);
+    await stub.record({ visitor: VISITOR, events: [view("home", viewedAt)] });
     const read = (now: number) => stub.readProfile({ attributes: ["behavior.views_10m.category.home"], now });
     expect((await read(viewedAt + 10 * MINUTE))["behavior.views_10m.category.home"]).toBe(1);
     expect((await read(viewedAt + 10 * MINUTE + 14_000))["behavior.views_10m.category.home"]).toBe(1);
@@ -113,7 +118,7 @@ describe("UserSession.readProfile windows", () => {
     const stub = session();
     const now = Date.now();
     const skewed = view("fashion", now, { clientTime: now - 365 * 24 * 60 * MINUTE });
-    await stub.record([skewed]);
+    await stub.record({ visitor: VISITOR, events: [skewed] });
     const profile = await stub.readProfile({ attributes: ["behavior.views_5m.category.fashion"], now });
     expect(profile["behavior.views_5m.category.fashion"]).toBe(1);
   });

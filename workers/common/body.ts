@@ -55,24 +55,36 @@ export function parseJson(text: string): unknown {
   } catch (error) {
     throw new Problem(400, { slug: "malformed-json", title: "Malformed JSON", detail: (error as Error).message });
   }
-  if (depthOf(value) > MAX_DEPTH) {
-    throw new Problem(400, { slug: "too-deep", title: "Too deeply nested", detail: `JSON nesting is limited to ${MAX_DEPTH} levels.` });
-  }
+  inspectStructure(value);
   return value;
 }
 
-/** Nesting depth without recursion, so hostile input cannot exhaust the stack. */
-function depthOf(root: unknown): number {
-  let deepest = 0;
+/** Keys that could reach an object's prototype if anything downstream copied them naively. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/**
+ * Refuses JSON nested deeper than `MAX_DEPTH` or using a prototype-naming key anywhere. Walks
+ * without recursion, so hostile input cannot exhaust the stack.
+ */
+function inspectStructure(root: unknown): void {
   const stack: [unknown, number][] = [[root, 1]];
   while (stack.length > 0) {
     const [value, depth] = stack.pop() as [unknown, number];
     if (value === null || typeof value !== "object") continue;
-    deepest = Math.max(deepest, depth);
-    if (deepest > MAX_DEPTH) return deepest;
-    for (const child of Object.values(value)) stack.push([child, depth + 1]);
+    if (depth > MAX_DEPTH) {
+      throw new Problem(400, { slug: "too-deep", title: "Too deeply nested", detail: `JSON nesting is limited to ${MAX_DEPTH} levels.` });
+    }
+    for (const [key, child] of Object.entries(value)) {
+      if (FORBIDDEN_KEYS.has(key)) {
+        throw new Problem(400, {
+          slug: "forbidden-key",
+          title: "Forbidden key",
+          detail: `The key "${key}" is not accepted anywhere in the body.`,
+        });
+      }
+      stack.push([child, depth + 1]);
+    }
   }
-  return deepest;
 }
 
 /** Requires a JSON media type, or throws a 415 problem. */

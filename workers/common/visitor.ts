@@ -62,14 +62,27 @@ export async function pseudonymFor(id: string, secret: string | undefined): Prom
 
 /** Reads the visitor cookie, or issues a new id when it is missing or malformed. */
 export async function identifyVisitor(context: Context, secret: string | undefined): Promise<Visitor> {
+  const known = await readVisitor(context, secret);
+  if (known !== null) return known;
+  const id = newVisitorId();
+  return { id, pseudonym: await pseudonymFor(id, secret), isNew: true };
+}
+
+/** The visitor named by a valid cookie, or null when there is none. */
+export async function readVisitor(context: Context, secret: string | undefined): Promise<Visitor | null> {
   const cookie = getCookie(context, VISITOR_COOKIE);
-  const isNew = cookie === undefined || !VISITOR_ID.test(cookie);
-  const id = isNew ? newVisitorId() : cookie;
-  return { id, pseudonym: await pseudonymFor(id, secret), isNew };
+  if (cookie === undefined || !VISITOR_ID.test(cookie)) return null;
+  return { id: cookie, pseudonym: await pseudonymFor(cookie, secret), isNew: false };
 }
 
 /** The `Set-Cookie` value that stores a visitor id (HttpOnly, SameSite=Lax, Secure over HTTPS). */
 export function visitorCookie(id: string, requestUrl: string): string {
   const secure = new URL(requestUrl).protocol === "https:" ? "; Secure" : "";
   return `${VISITOR_COOKIE}=${id}; Path=/; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Lax${secure}`;
+}
+
+/** The `Set-Cookie` value that removes the visitor cookie from the browser. */
+export function expiredVisitorCookie(requestUrl: string): string {
+  const secure = new URL(requestUrl).protocol === "https:" ? "; Secure" : "";
+  return `${VISITOR_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`;
 }

@@ -9,9 +9,11 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import type { ProfileValues } from "../../durable-objects/user-session.ts";
 import type { ExposureMessage } from "../../shared/feedback/messages.ts";
 import { nestAttributes } from "../../shared/profile/behavior.ts";
 import { type CompiledRules, decideSlots, type SlotDecision, targetsPath } from "../../shared/rules/compile.ts";
+import { honoursPrivacySignal } from "../common/privacy.ts";
 import { identifyVisitor, VISITOR_COOKIE, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { rewritePage } from "./rewrite.ts";
 import { liveRules } from "./rules-store.ts";
@@ -63,7 +65,7 @@ class Timings {
 }
 
 /** Resolves to the profile, or to `null` when it fails or misses the deadline. */
-async function readProfile(env: Env, visitor: Visitor, attributes: string[], now: number): Promise<Record<string, number> | null> {
+async function readProfile(env: Env, visitor: Visitor, attributes: string[], now: number): Promise<ProfileValues | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<null>((resolve) => {
     timer = setTimeout(() => resolve(null), PROFILE_DEADLINE_MS);
@@ -130,11 +132,13 @@ async function servePage(context: DecideContext): Promise<Response> {
     console.error(JSON.stringify({ message: "visitor identity unavailable; serving the origin page", error: String(error) }));
     return fromOrigin;
   }
-  const behaviour = rules.attributePaths.filter((path) => path.startsWith("behavior."));
+  // A visitor who asked not to be tracked is decided on the request alone: no state, no cookie.
+  const untracked = honoursPrivacySignal(request, env);
+  const wanted = rules.profileAttributes;
   const profile =
-    visitor.isNew || behaviour.length === 0
+    untracked || visitor.isNew || wanted.length === 0
       ? {}
-      : ((await timings.measure("profile", () => readProfile(env, visitor, behaviour, now))) ?? {});
+      : ((await timings.measure("profile", () => readProfile(env, visitor, wanted, now))) ?? {});
   const attributes = nestAttributes(
     {
       page: { path: url.pathname },
@@ -154,7 +158,7 @@ async function servePage(context: DecideContext): Promise<Response> {
   response.headers.set("cache-control", "private, no-cache");
   response.headers.append("vary", "Cookie");
   response.headers.set("server-timing", timings.header());
-  if (visitor.isNew) response.headers.append("set-cookie", visitorCookie(visitor.id, request.url));
+  if (visitor.isNew && !untracked) response.headers.append("set-cookie", visitorCookie(visitor.id, request.url));
 
   if (decisions.length > 0) {
     const exposures = exposuresFor(decisions, visitor, url.pathname, rules, now);

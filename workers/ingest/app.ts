@@ -1,24 +1,26 @@
 /**
- * The ingest role: the tracker script and `POST /v1/events`.
+ * The ingest role: the tracker script, `POST /v1/events`, and the visitor's own privacy endpoints
+ * `GET /v1/profile` (export) and `DELETE /v1/profile` (erasure).
  *
- * An accepted batch is answered 202 only after the visitor's Durable Object has stored it, and
- * then forwarded to the events queue for the Kafka bridge. Retries are safe: the Durable Object
- * skips `messageId`s it has seen, and every event (duplicates included) is forwarded again so
- * upstream receives it at least once and can drop repeats by id.
+ * An accepted batch is answered 202 only after the visitor's Durable Object has stored it; the
+ * object itself forwards new events to the events queue (and retries from its outbox), so a retry
+ * of the same batch is safe: known `messageId`s are counted as duplicates and not applied again.
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { z } from "zod";
-import { normalizeMessage, type RecordedEvent } from "../../shared/events/recorded.ts";
+import { normalizeMessage } from "../../shared/events/recorded.ts";
 import { SegmentBatch, SegmentMessage } from "../../shared/events/segment.ts";
-import type { EventMessage } from "../../shared/feedback/messages.ts";
 import { parseJson, readTextBody, requireJson } from "../common/body.ts";
+import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
-import { identifyVisitor, visitorCookie } from "../common/visitor.ts";
+import { expiredVisitorCookie, identifyVisitor, pseudonymFor, readVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { TRACKER_SCRIPT } from "./tracker.generated.ts";
 
 /** Largest accepted body; a full batch of 100 typical events is about 40 KB. */
 export const MAX_BODY_BYTES = 256 * 1024;
+
+type IngestContext = Context<{ Bindings: Env }>;
 
 export const ingestApp = new Hono<{ Bindings: Env }>();
 
@@ -51,39 +53,84 @@ function parseMessages(body: unknown): SegmentMessage[] {
   return "batch" in parsed.data ? parsed.data.batch : [parsed.data];
 }
 
-function toQueueMessage(event: RecordedEvent, visitor: string): EventMessage {
-  return {
-    v: 1,
-    kind: "event",
-    id: event.messageId,
-    visitor,
-    type: event.type,
-    event: event.event,
-    category: event.category,
-    productId: event.productId,
-    path: event.path,
-    receivedAt: new Date(event.receivedAt).toISOString(),
-    clientTime: event.clientTime === null ? null : new Date(event.clientTime).toISOString(),
-    // Identify traits may hold personal data; they stay in the visitor's own object.
-    properties: event.type === "identify" ? {} : event.properties,
-  };
+/** Applies the per-client-address and per-visitor limits; the address is only used hashed. */
+async function enforceRateLimits(context: IngestContext, visitor: Visitor): Promise<void> {
+  const { env } = context;
+  const address = context.req.header("cf-connecting-ip") ?? "unknown";
+  const [client, own] = await Promise.all([
+    env.CLIENT_RATE_LIMITER.limit({ key: `client:${await pseudonymFor(`ip:${address}`, env.VISITOR_ID_SECRET)}` }),
+    env.VISITOR_RATE_LIMITER.limit({ key: `visitor:${visitor.pseudonym}` }),
+  ]);
+  if (!client.success || !own.success) {
+    throw new Problem(429, {
+      slug: "too-many-requests",
+      title: "Too many requests",
+      detail: !own.success
+        ? "Too many event batches from this visitor; try again in a minute."
+        : "Too many requests from this address; try again in a minute.",
+      headers: { "retry-after": "60" },
+    });
+  }
+}
+
+/** The user id of the last `identify` in the batch that carries one. */
+function identifiedUser(messages: readonly SegmentMessage[]): string | null {
+  for (let index = messages.length - 1; index >= 0; index--) {
+    const message = messages[index];
+    if (message?.type === "identify" && message.userId !== undefined) return message.userId;
+  }
+  return null;
 }
 
 ingestApp.post("/v1/events", async (context) => {
+  const { env } = context;
   const request = context.req.raw;
+  const visitor = await identifyVisitor(context, env.VISITOR_ID_SECRET);
+  await enforceRateLimits(context, visitor);
   requireJson(request);
   const messages = parseMessages(parseJson(await readTextBody(request, MAX_BODY_BYTES)));
-  const visitor = await identifyVisitor(context, context.env.VISITOR_ID_SECRET);
+  context.header("cache-control", "no-store");
+
+  if (honoursPrivacySignal(request, env)) {
+    // The browser asked not to be tracked: nothing is stored, forwarded or set.
+    return context.json({ accepted: 0, duplicates: 0, ignored: messages.length, reason: "privacy-signal" }, 202);
+  }
+
   const receivedAt = Date.now();
   const events = messages.map((message) => normalizeMessage(message, receivedAt));
+  const session = env.USER_SESSION.getByName(visitor.pseudonym);
+  const outcome = await session.record({ visitor: visitor.pseudonym, events });
 
-  const session = context.env.USER_SESSION.getByName(visitor.pseudonym);
-  const outcome = await session.record(events);
-  await context.env.EVENTS_QUEUE.sendBatch(
-    events.map((event) => ({ body: toQueueMessage(event, visitor.pseudonym), contentType: "json" })),
-  );
+  const userId = identifiedUser(messages);
+  if (userId !== null) {
+    const user = await pseudonymFor(`user:${userId}`, env.VISITOR_ID_SECRET);
+    await session.linkToUser(user, visitor.pseudonym);
+  }
 
   if (visitor.isNew) context.header("set-cookie", visitorCookie(visitor.id, request.url));
-  context.header("cache-control", "no-store");
   return context.json(outcome, 202);
+});
+
+ingestApp.get("/v1/profile", async (context) => {
+  const visitor = await readVisitor(context, context.env.VISITOR_ID_SECRET);
+  if (visitor === null) {
+    throw new Problem(404, {
+      slug: "no-profile",
+      title: "No profile",
+      detail: "This browser has no Tailor visitor id, so nothing is kept about it.",
+    });
+  }
+  const exported = await context.env.USER_SESSION.getByName(visitor.pseudonym).exportProfile();
+  context.header("cache-control", "no-store");
+  return context.json(exported);
+});
+
+ingestApp.delete("/v1/profile", async (context) => {
+  const visitor = await readVisitor(context, context.env.VISITOR_ID_SECRET);
+  if (visitor !== null) {
+    await context.env.USER_SESSION.getByName(visitor.pseudonym).erase();
+    context.header("set-cookie", expiredVisitorCookie(context.req.url));
+  }
+  context.header("cache-control", "no-store");
+  return context.body(null, 204);
 });
