@@ -184,7 +184,7 @@ export class UserSession extends DurableObject<Env> {
     const { attributes, now } = ProfileRequest.parse(input);
     const linked = this.#linkedUser();
     if (linked !== null) return this.env.USER_SESSION.getByName(linked).readProfile({ attributes, now });
-    const sql = this.#sql();
+    const sql = this.#readableSql();
     const state = this.#profileState();
     const profile: ProfileValues = {};
     for (const path of attributes) {
@@ -199,29 +199,31 @@ export class UserSession extends DurableObject<Env> {
       const metric = metricOf(measure, dimension);
       const firstMinute = firstMinuteOf(window, now);
       profile[path] =
-        firstMinute === null
-          ? (sql.exec<{ count: number }>("SELECT count FROM totals WHERE metric = ? AND key = ?", metric, key ?? "").toArray()[0]?.count ??
-            0)
-          : sql
-              .exec<{ count: number }>(
-                "SELECT COALESCE(SUM(count), 0) AS count FROM counters WHERE metric = ? AND key = ? AND minute >= ?",
-                metric,
-                key ?? "",
-                firstMinute,
-              )
-              .one().count;
+        sql === null
+          ? 0
+          : firstMinute === null
+            ? (sql.exec<{ count: number }>("SELECT count FROM totals WHERE metric = ? AND key = ?", metric, key ?? "").toArray()[0]
+                ?.count ?? 0)
+            : sql
+                .exec<{ count: number }>(
+                  "SELECT COALESCE(SUM(count), 0) AS count FROM counters WHERE metric = ? AND key = ? AND minute >= ?",
+                  metric,
+                  key ?? "",
+                  firstMinute,
+                )
+                .one().count;
     }
     return profile;
   }
 
-  /** Everything kept about this visitor, for the visitor. */
-  async exportProfile(): Promise<ProfileExport> {
+  /** Everything kept about this visitor, for the visitor: a `ProfileExport` as JSON text. */
+  async exportProfile(): Promise<string> {
     const linked = this.#linkedUser();
     if (linked !== null) return this.env.USER_SESSION.getByName(linked).exportProfile();
     const snapshot = this.#snapshot();
     const days = this.#retentionDays();
     const lastSeen = snapshot.state.lastSeen;
-    return {
+    const exported: ProfileExport = {
       profile: snapshot.state,
       events: snapshot.events.map((event) => ({
         ...event,
@@ -232,6 +234,7 @@ export class UserSession extends DurableObject<Env> {
       minuteCounts: snapshot.counters,
       retention: { idleDays: days, deleteAfter: lastSeen === null ? null : new Date(lastSeen + days * 86_400_000).toISOString() },
     };
+    return JSON.stringify(exported);
   }
 
   /** Deletes everything this object (and, for an alias, the user's object) holds, alarm included. */
@@ -318,7 +321,11 @@ export class UserSession extends DurableObject<Env> {
       await this.#eraseOwn();
       return;
     }
-    const sql = this.#sql();
+    const sql = this.#readableSql();
+    if (sql === null) {
+      await this.#storage.deleteAlarm();
+      return;
+    }
     const visitor = this.#name(NAMES.visitor);
     const pending = sql.exec<EventRow>("SELECT * FROM events WHERE forwarded = 0 ORDER BY seq LIMIT 100").toArray();
     if (pending.length > 0 && visitor !== null) {
@@ -343,6 +350,7 @@ export class UserSession extends DurableObject<Env> {
     this.#linkedTo = undefined;
   }
 
+  /** Storage for writing: creates or migrates the schema first. */
   #sql(): SqlStorage {
     if (!this.#schemaReady) {
       migrate(this.#storage, USER_SESSION_MIGRATIONS);
@@ -351,8 +359,16 @@ export class UserSession extends DurableObject<Env> {
     return this.#storage.sql;
   }
 
+  /** Storage for reading, or null for an object that holds nothing: reads never create tables. */
+  #readableSql(): SqlStorage | null {
+    if (this.#schemaReady) return this.#storage.sql;
+    const exists =
+      this.#storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").toArray().length > 0;
+    return exists ? this.#sql() : null;
+  }
+
   #name(name: string): string | null {
-    return this.#sql().exec<{ value: string }>("SELECT value FROM meta WHERE name = ?", name).toArray()[0]?.value ?? null;
+    return this.#readableSql()?.exec<{ value: string }>("SELECT value FROM meta WHERE name = ?", name).toArray()[0]?.value ?? null;
   }
 
   #setName(name: string, value: string): void {
@@ -437,7 +453,8 @@ export class UserSession extends DurableObject<Env> {
   }
 
   #snapshot(): SessionSnapshot {
-    const sql = this.#sql();
+    const sql = this.#readableSql();
+    if (sql === null) return { state: emptyState(), events: [], unforwarded: [], counters: [], totals: [] };
     const rows = sql.exec<EventRow>("SELECT * FROM events ORDER BY seq").toArray();
     return {
       state: this.#profileState(),

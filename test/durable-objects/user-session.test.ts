@@ -1,9 +1,10 @@
 /**
  * The visitor's Durable Object, called directly over RPC as the Worker calls it.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { ProfileExport } from "../../durable-objects/user-session.ts";
 import type { RecordedEvent } from "../../shared/events/recorded.ts";
 
 const MINUTE = 60_000;
@@ -130,5 +131,104 @@ describe("UserSession.readProfile windows", () => {
       now: Date.now(),
     });
     expect(profile).toEqual({});
+  });
+});
+
+describe("UserSession retention and erasure", () => {
+  const DAY = 24 * 60 * MINUTE;
+
+  async function tables(stub: DurableObjectStub<import("../../workers/index.ts").UserSession>) {
+    return runInDurableObject(stub, async (_, state) => ({
+      rows: state.storage.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        )
+        .toArray()
+        .map((row) => row.name),
+      alarm: await state.storage.getAlarm(),
+    }));
+  }
+
+  it("deletes everything once the visitor has been idle longer than the retention period", async () => {
+    const stub = session();
+    const longAgo = Date.now() - 31 * DAY;
+    await stub.record({ visitor: VISITOR, events: [view("home", longAgo), view("home", longAgo + MINUTE)] });
+    await runDurableObjectAlarm(stub);
+    const exported = JSON.parse(await stub.exportProfile()) as ProfileExport;
+    expect(exported.events).toEqual([]);
+    expect(exported.counts).toEqual([]);
+    expect(await tables(stub)).toEqual({ rows: [], alarm: null });
+  });
+
+  it("keeps an active visitor and re-arms the alarm for the end of the retention period", async () => {
+    const stub = session();
+    const now = Date.now();
+    await stub.record({ visitor: VISITOR, events: [view("home", now)] });
+    await runDurableObjectAlarm(stub);
+    const exported = JSON.parse(await stub.exportProfile()) as ProfileExport;
+    expect(exported.events).toHaveLength(1);
+    const { alarm } = await tables(stub);
+    expect(alarm).toBeGreaterThan(now + 29 * DAY);
+    expect(exported.retention.idleDays).toBe(30);
+  });
+
+  it("erases storage and alarm on request, and starts clean afterwards", async () => {
+    const stub = session();
+    const now = Date.now();
+    await stub.record({ visitor: VISITOR, events: [view("electronics", now)] });
+    await stub.erase();
+    expect(await tables(stub)).toEqual({ rows: [], alarm: null });
+    const profile = await stub.readProfile({ attributes: ["behavior.views_all.total", "session.count"], now });
+    expect(profile).toEqual({ "behavior.views_all.total": 0, "session.count": 0 });
+    expect(await stub.record({ visitor: VISITOR, events: [view("home", now)] })).toEqual({ accepted: 1, duplicates: 0 });
+  });
+
+  it("keeps at most MAX_EVENTS raw events while the counters keep counting", async () => {
+    const stub = session();
+    const now = Date.now();
+    for (let batch = 0; batch < 11; batch++) {
+      await stub.record({
+        visitor: VISITOR,
+        events: Array.from({ length: 100 }, (_, index) => view("home", now - (1_100 - batch * 100 - index) * 1_000)),
+      });
+    }
+    const exported = JSON.parse(await stub.exportProfile()) as ProfileExport;
+    expect(exported.events.length).toBeLessThanOrEqual(1_100);
+    expect(exported.events.length).toBeGreaterThanOrEqual(1_000);
+    const profile = await stub.readProfile({ attributes: ["behavior.views_all.category.home"], now });
+    expect(profile["behavior.views_all.category.home"]).toBe(1_100);
+  });
+});
+
+describe("UserSession identity merge", () => {
+  it("hands an anonymous visitor's state to the user's object once, and forwards to it afterwards", async () => {
+    const userName = `user${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
+    const anonymousName = `anon${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
+    const user = session(userName);
+    const anonymous = session(anonymousName);
+    const now = Date.now();
+    await user.record({ visitor: userName, events: [view("electronics", now - 60 * MINUTE)] });
+    await anonymous.record({ visitor: anonymousName, events: [view("electronics", now - 2 * MINUTE), view("outdoor", now - MINUTE)] });
+
+    await anonymous.linkToUser(userName, anonymousName);
+    await anonymous.linkToUser(userName, anonymousName);
+
+    const attributes = [
+      "behavior.views_all.category.electronics",
+      "behavior.views_10m.category.electronics",
+      "behavior.views_all.total",
+      "recency.last_category",
+    ];
+    const expected = {
+      "behavior.views_all.category.electronics": 2,
+      "behavior.views_10m.category.electronics": 1,
+      "behavior.views_all.total": 3,
+      "recency.last_category": "outdoor",
+    };
+    expect(await user.readProfile({ attributes, now })).toEqual(expected);
+    expect(await anonymous.readProfile({ attributes, now })).toEqual(expected);
+
+    await anonymous.record({ visitor: anonymousName, events: [view("fashion", now)] });
+    expect(await user.readProfile({ attributes: ["behavior.views_all.total"], now })).toEqual({ "behavior.views_all.total": 4 });
   });
 });

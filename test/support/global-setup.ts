@@ -7,18 +7,12 @@ import type { TestProject } from "vitest/node";
 import { startDemoShop } from "../../demo-shop/server.ts";
 import { startKafkaRestDouble } from "../../scripts/kafka-rest/server.ts";
 
-declare module "vitest" {
-  export interface ProvidedContext {
-    originUrl: string;
-    kafkaRestUrl: string;
-  }
-}
-
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const shop = await startDemoShop();
   const kafka = await startKafkaRestDouble();
   project.provide("originUrl", shop.url);
   project.provide("kafkaRestUrl", kafka.url);
+  project.provide("testSeed", process.env.TEST_SEED ?? "");
   return async () => {
     await Promise.all([shop.close(), kafka.close()]);
   };

@@ -121,8 +121,7 @@ ingestApp.get("/v1/profile", async (context) => {
     });
   }
   const exported = await context.env.USER_SESSION.getByName(visitor.pseudonym).exportProfile();
-  context.header("cache-control", "no-store");
-  return context.json(exported);
+  return context.body(exported, 200, { "content-type": "application/json", "cache-control": "no-store" });
 });
 
 ingestApp.delete("/v1/profile", async (context) => {
