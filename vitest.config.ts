@@ -31,6 +31,16 @@ export default defineConfig({
           globalSetup: ["./test/support/global-setup.ts"],
         },
       },
+      {
+        // Real-browser tests: Node drives Debian's Chromium against the built Worker on Miniflare.
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
   },
 });

@@ -30,6 +30,7 @@ import {
   minuteOf,
   parseBehaviorPath,
 } from "../shared/profile/behavior.ts";
+import type { CounterRow, ProfileExport, TotalRow } from "../shared/profile/export.ts";
 import { applyEvent, emptyState, mergeStates, type StateValue, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
 import { migrate } from "./sql-migrations.ts";
 import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
@@ -63,19 +64,6 @@ export interface RecordOutcome {
 /** Profile attributes by full name, e.g. `{"behavior.views_10m.category.electronics": 2, "cart.value": 80}`. */
 export type ProfileValues = Record<string, StateValue>;
 
-type CounterRow = {
-  metric: string;
-  key: string;
-  minute: number;
-  count: number;
-};
-
-type TotalRow = {
-  metric: string;
-  key: string;
-  count: number;
-};
-
 type EventRow = {
   seq: number;
   message_id: string;
@@ -98,15 +86,6 @@ export interface SessionSnapshot {
   unforwarded: string[];
   counters: CounterRow[];
   totals: TotalRow[];
-}
-
-/** The visitor's own copy of what is kept about them (`GET /v1/profile`). */
-export interface ProfileExport {
-  profile: VisitorState;
-  events: (Omit<RecordedEvent, "receivedAt" | "clientTime"> & { receivedAt: string; clientTime: string | null })[];
-  counts: TotalRow[];
-  minuteCounts: CounterRow[];
-  retention: { idleDays: number; deleteAfter: string | null };
 }
 
 const NAMES = { state: "state", visitor: "visitor", linkedTo: "linked_to", merged: "merged:" } as const;

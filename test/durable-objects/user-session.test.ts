@@ -4,8 +4,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { ProfileExport } from "../../durable-objects/user-session.ts";
 import type { RecordedEvent } from "../../shared/events/recorded.ts";
+import type { ProfileExport } from "../../shared/profile/export.ts";
 
 const MINUTE = 60_000;
 const VISITOR = "visitorPseudonymForTests0000000A";

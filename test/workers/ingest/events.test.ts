@@ -3,7 +3,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { ProfileExport } from "../../../durable-objects/user-session.ts";
+import type { ProfileExport } from "../../../shared/profile/export.ts";
 import { eventually, kafkaRecords, postEvents, publishRules, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 async function newVisitor(): Promise<string> {

@@ -6,7 +6,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, inject, it } from "vitest";
-import type { ProfileExport } from "../../../durable-objects/user-session.ts";
+import type { ProfileExport } from "../../../shared/profile/export.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
 import { postEvents, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 

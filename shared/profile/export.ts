@@ -1,0 +1,20 @@
+/**
+ * The shape of a visitor's data export (`GET /v1/profile`): everything Tailor keeps about them.
+ * @module
+ */
+import type { RecordedEvent } from "../events/recorded.ts";
+import type { VisitorState } from "./state.ts";
+
+/** One per-minute counter row: e.g. (`views.category`, `electronics`, minute 29408850) → 2. */
+export type CounterRow = { metric: string; key: string; minute: number; count: number };
+
+/** One lifetime total. */
+export type TotalRow = { metric: string; key: string; count: number };
+
+export interface ProfileExport {
+  profile: VisitorState;
+  events: (Omit<RecordedEvent, "receivedAt" | "clientTime"> & { receivedAt: string; clientTime: string | null })[];
+  counts: TotalRow[];
+  minuteCounts: CounterRow[];
+  retention: { idleDays: number; deleteAfter: string | null };
+}
