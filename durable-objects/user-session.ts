@@ -6,9 +6,9 @@
  * recency, cart, traits, consent) held in memory. A profile read for the page path is therefore a
  * few indexed sums over only the attributes the live rules use, never a scan of the event log.
  *
- * The events table doubles as the outbox for the events queue: an event is sent to the queue right
- * after it is stored, and one the queue did not take is sent again by the alarm, so no accepted
- * event is lost. The same alarm deletes everything once the visitor has been idle for
+ * The events table doubles as the outbox for the events queue: an event is sent to the queue just
+ * after it is stored (after the caller has its answer), and one the queue did not take is sent
+ * again by the alarm, so no accepted event is lost. The same alarm deletes everything once the visitor has been idle for
  * `RETENTION_DAYS`.
  *
  * After `identify`, an anonymous visitor's object hands its state to the known user's object and
@@ -18,7 +18,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { RecordedEvent } from "../shared/events/recorded.ts";
-import { excludedProperties, toEventMessage } from "../shared/feedback/event-message.ts";
+import { excludedProperties, toEventBatches, toEventMessage } from "../shared/feedback/event-message.ts";
 import { Pseudonym } from "../shared/feedback/messages.ts";
 import {
   countersFor,
@@ -123,10 +123,10 @@ export class UserSession extends DurableObject<Env> {
     if (linked !== null) return this.env.USER_SESSION.getByName(linked).record({ visitor: linked, events });
 
     const sql = this.#sql();
-    let state = this.#profileState();
+    const before = this.#profileState();
+    let state = before;
     const fresh: RecordedEvent[] = [];
     this.#storage.transactionSync(() => {
-      this.#setName(NAMES.visitor, visitor);
       for (const event of events) {
         const inserted = sql
           .exec(
@@ -146,15 +146,17 @@ export class UserSession extends DurableObject<Env> {
         if (inserted === 0) continue;
         fresh.push(event);
         state = applyEvent(state, event);
-        this.#count(event);
       }
-      if (fresh.length > 0) {
-        this.#setName(NAMES.state, JSON.stringify(state));
-        this.#prune(state.lastSeen ?? Date.now());
-      }
+      if (fresh.length === 0) return;
+      if (before.lastSeen === null) this.#setName(NAMES.visitor, visitor);
+      this.#count(fresh);
+      this.#setName(NAMES.state, JSON.stringify(state));
+      // Housekeeping once per session rather than on every batch.
+      if (state.sessionCount !== before.sessionCount) this.#prune(state.lastSeen ?? Date.now());
     });
     this.#state = state;
-    if (fresh.length > 0) await this.#forward(visitor, fresh);
+    // Stored means accepted: the queue send happens after the answer, and the outbox covers its failure.
+    if (fresh.length > 0) this.ctx.waitUntil(this.#forward(visitor, fresh));
     return { accepted: fresh.length, duplicates: events.length - fresh.length };
   }
 
@@ -376,24 +378,36 @@ export class UserSession extends DurableObject<Env> {
     return (state.lastSeen ?? Date.now()) + this.#retentionDays() * 86_400_000;
   }
 
-  #count(event: RecordedEvent): void {
-    const measure = measureOf(event.type, event.event ?? undefined);
-    if (measure === null) return;
-    const minute = minuteOf(event.receivedAt);
+  /** Adds the events to the per-minute counters and lifetime totals, one upsert per distinct row. */
+  #count(events: readonly RecordedEvent[]): void {
+    const increments = new Map<string, { metric: string; key: string; minute: number; count: number }>();
+    for (const event of events) {
+      const measure = measureOf(event.type, event.event ?? undefined);
+      if (measure === null) continue;
+      const minute = minuteOf(event.receivedAt);
+      for (const { metric, key } of countersFor(measure, event.category, event.productId)) {
+        const id = `${metric}\u0000${key}\u0000${minute}`;
+        const row = increments.get(id);
+        if (row === undefined) increments.set(id, { metric, key, minute, count: 1 });
+        else row.count++;
+      }
+    }
     const sql = this.#storage.sql;
-    for (const { metric, key } of countersFor(measure, event.category, event.productId)) {
+    for (const { metric, key, minute, count } of increments.values()) {
       sql.exec(
-        `INSERT INTO counters (metric, key, minute, count) VALUES (?, ?, ?, 1)
-         ON CONFLICT (metric, key, minute) DO UPDATE SET count = count + 1`,
+        `INSERT INTO counters (metric, key, minute, count) VALUES (?, ?, ?, ?)
+         ON CONFLICT (metric, key, minute) DO UPDATE SET count = count + excluded.count`,
         metric,
         key,
         minute,
+        count,
       );
       sql.exec(
-        `INSERT INTO totals (metric, key, count) VALUES (?, ?, 1)
-         ON CONFLICT (metric, key) DO UPDATE SET count = count + 1`,
+        `INSERT INTO totals (metric, key, count) VALUES (?, ?, ?)
+         ON CONFLICT (metric, key) DO UPDATE SET count = count + excluded.count`,
         metric,
         key,
+        count,
       );
     }
   }
@@ -414,7 +428,10 @@ export class UserSession extends DurableObject<Env> {
     const excluded = excludedProperties(this.env.EXCLUDED_PROPERTIES);
     try {
       await this.env.EVENTS_QUEUE.sendBatch(
-        events.map((event) => ({ body: toEventMessage(event, visitor, excluded), contentType: "json" })),
+        toEventBatches(
+          events.map((event) => toEventMessage(event, visitor, excluded)),
+          visitor,
+        ).map((body) => ({ body, contentType: "json" })),
       );
     } catch (error) {
       console.error(

@@ -3,7 +3,7 @@
  * @module
  */
 import type { RecordedEvent } from "../events/recorded.ts";
-import type { EventMessage } from "./messages.ts";
+import { type EventBatchMessage, type EventMessage, MAX_EVENT_BATCH_BYTES } from "./messages.ts";
 
 /**
  * The queue message for an event: the visitor by pseudonym only, no traits (identify may carry
@@ -40,4 +40,25 @@ export function excludedProperties(setting: string | undefined): Set<string> {
       .map((name) => name.trim().toLowerCase())
       .filter((name) => name !== ""),
   );
+}
+
+/** Groups event records into queue messages that each stay under `MAX_EVENT_BATCH_BYTES`. */
+export function toEventBatches(records: readonly EventMessage[], visitor: string): EventBatchMessage[] {
+  const batches: EventBatchMessage[] = [];
+  let current: EventMessage[] = [];
+  let size = 0;
+  const close = () => {
+    const first = current[0];
+    if (first !== undefined) batches.push({ v: 1, kind: "events", id: first.id, visitor, events: current });
+    current = [];
+    size = 0;
+  };
+  for (const record of records) {
+    const recordSize = JSON.stringify(record).length;
+    if (current.length > 0 && (size + recordSize > MAX_EVENT_BATCH_BYTES || current.length === 100)) close();
+    current.push(record);
+    size += recordSize;
+  }
+  close();
+  return batches;
 }

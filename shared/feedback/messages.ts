@@ -10,7 +10,7 @@ import { z } from "zod";
 /** The HMAC pseudonym of a visitor (base64url); never the cookie value itself. */
 export const Pseudonym = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/);
 
-/** A visitor event, forwarded from ingest to the raw-events topic. */
+/** A visitor event as it reaches the raw-events Kafka topic: one record per event. */
 export const EventMessage = z.strictObject({
   v: z.literal(1),
   kind: z.literal("event"),
@@ -27,6 +27,23 @@ export const EventMessage = z.strictObject({
   properties: z.record(z.string(), z.unknown()),
 });
 export type EventMessage = z.infer<typeof EventMessage>;
+
+/**
+ * The events of one accepted batch, as one queue message (a queue operation per batch, not per
+ * event). Split into several messages when it would exceed `MAX_EVENT_BATCH_BYTES`.
+ */
+export const EventBatchMessage = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal("events"),
+  /** The first event's `messageId`; each event keeps its own `id` upstream. */
+  id: z.string().min(1).max(128),
+  visitor: Pseudonym,
+  events: z.array(EventMessage).min(1).max(100),
+});
+export type EventBatchMessage = z.infer<typeof EventBatchMessage>;
+
+/** Queue messages are limited to 128 KB; stay well below. */
+export const MAX_EVENT_BATCH_BYTES = 96 * 1024;
 
 /** A personalization shown to a visitor, logged when the decision is made. */
 export const ExposureMessage = z.strictObject({
@@ -47,5 +64,5 @@ export type ExposureMessage = z.infer<typeof ExposureMessage>;
 export const FeedbackMessage = z.discriminatedUnion("kind", [ExposureMessage]);
 export type FeedbackMessage = z.infer<typeof FeedbackMessage>;
 
-export const QueueMessage = z.discriminatedUnion("kind", [EventMessage, ExposureMessage]);
+export const QueueMessage = z.discriminatedUnion("kind", [EventBatchMessage, ExposureMessage]);
 export type QueueMessage = z.infer<typeof QueueMessage>;

@@ -41,28 +41,38 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
   }
   if (valid.length === 0) return;
 
+  // One Kafka record per event (an events message carries a batch of them) or per exposure.
+  const records = valid.flatMap(({ body }, owner): { owner: number; key: string; value: unknown }[] =>
+    body.kind === "events"
+      ? body.events.map((event) => ({ owner, key: body.visitor, value: event }))
+      : [{ owner, key: body.visitor, value: body }],
+  );
   const outcome = await produceRecords(
     { baseUrl: env.KAFKA_REST_URL },
     topic,
-    valid.map(({ body }) => ({ key: body.visitor, value: body })),
+    records.map(({ key, value }) => ({ key, value })),
   );
   if (!outcome.ok) {
     console.error(JSON.stringify({ message: "kafka rest produce failed", topic, ...outcome.error }));
     for (const { message } of valid) message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
     return;
   }
+  // A message is done when every one of its records is; otherwise all of it is retried.
+  const failed = new Set<number>();
   outcome.value.forEach((result, index) => {
-    const entry = valid[index];
-    if (entry === undefined) return;
-    if (!result.delivered) {
-      entry.message.retry({ delaySeconds: retryDelaySeconds(entry.message.attempts) });
+    const owner = records[index]?.owner;
+    if (!result.delivered && owner !== undefined) failed.add(owner);
+  });
+  valid.forEach(({ message, body }, owner) => {
+    if (failed.has(owner)) {
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
       return;
     }
-    entry.message.ack();
-    if (entry.body.kind === "exposure") {
+    message.ack();
+    if (body.kind === "exposure") {
       env.ANALYTICS.writeDataPoint({
-        indexes: [entry.body.ruleId],
-        blobs: ["exposure", entry.body.ruleId, entry.body.slot, entry.body.path],
+        indexes: [body.ruleId],
+        blobs: ["exposure", body.ruleId, body.slot, body.path],
         doubles: [1],
       });
     }

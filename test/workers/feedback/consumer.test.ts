@@ -65,7 +65,7 @@ describe("feedback consumer", () => {
     expect(delivered.every((record) => record.key === first.visitor)).toBe(true);
   });
 
-  it("sends events to the events topic", async () => {
+  it("sends each event of an events message to the events topic as its own record", async () => {
     const event = {
       v: 1,
       kind: "event",
@@ -80,9 +80,15 @@ describe("feedback consumer", () => {
       clientTime: null,
       properties: { category: "home" },
     };
-    await consume("tailor-events", [event]);
+    const second = { ...event, id: `event-${crypto.randomUUID()}` };
+    const result = await consume("tailor-events", [
+      { v: 1, kind: "events", id: event.id, visitor: event.visitor, events: [event, second] },
+    ]);
+    expect(result.explicitAcks).toEqual(["message-0"]);
     const records = await kafkaRecords(env.KAFKA_TOPIC_EVENTS);
-    expect(records.some((record) => record.value.id === event.id)).toBe(true);
+    const mine = records.filter((record) => record.value.id === event.id || record.value.id === second.id);
+    expect(mine.map((record) => record.value)).toEqual([event, second]);
+    expect(mine.every((record) => record.key === event.visitor)).toBe(true);
   });
 
   it("drops a malformed message without holding up the rest of its batch", async () => {
