@@ -5,25 +5,14 @@
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { expect, inject, it } from "vitest";
+import { expect, it } from "vitest";
 import type { ProfileExport } from "../../../shared/profile/export.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
+import { type Random, seededRandom, seedForRun } from "../../support/random.ts";
 import { postEvents, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 const CASES = 1_200;
-const SEED = inject("testSeed") === "" ? Date.now() % 2 ** 31 : Number(inject("testSeed"));
-
-/** mulberry32: a small seeded PRNG, so every run's payloads can be reproduced from the seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+const SEED = seedForRun();
 
 interface Payload {
   kind: string;
@@ -33,9 +22,8 @@ interface Payload {
 
 const encoder = new TextEncoder();
 
-function generator(next: () => number) {
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
-  const int = (max: number) => Math.floor(next() * max);
+function generator(next: Random) {
+  const { pick, int } = next;
   const valid = () => ({
     type: "track",
     event: "Product Viewed",
@@ -169,7 +157,7 @@ function generator(next: () => number) {
   return () => pick(makers)();
 }
 
-function randomCookie(next: () => number): string {
+function randomCookie(next: Random): string {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   let id = "";
   for (let index = 0; index < 22; index++) id += alphabet[Math.floor(next() * 64)];
@@ -178,7 +166,7 @@ function randomCookie(next: () => number): string {
 
 it(`refuses ${CASES} hostile payloads with 4xx problems and changes no state`, { timeout: 120_000 }, async () => {
   console.log(`fuzz seed: ${SEED} (replay with TEST_SEED=${SEED})`);
-  const next = random(SEED);
+  const next = seededRandom(SEED);
   const payload = generator(next);
 
   const known = visitorCookieFrom(await postEvents(track("Product Viewed", { product_id: "el-01", category: "electronics" }))) ?? "";
