@@ -55,6 +55,10 @@ export const ExposureMessage = z.strictObject({
   visitor: Pseudonym,
   ruleId: z.string().min(1).max(64),
   slot: z.string().min(1).max(64),
+  experiment: z.string().max(64).nullable(),
+  variant: z.string().max(64).nullable(),
+  /** The visitor is in the global holdout: the rule matched but nothing was shown. */
+  holdout: z.boolean(),
   path: z.string().max(512),
   rulesVersion: z.number().int().positive(),
   at: z.iso.datetime(),

@@ -1,54 +1,150 @@
 /**
- * Turns a parsed rules document into what the decision step runs per request: conditions compiled
- * to closures, rules sorted by priority, page patterns turned into matchers, and the list of
- * profile attributes the rules read. This happens once per rules version per isolate.
+ * Turns a parsed rules document into what the decision step runs per request: conditions and
+ * audiences compiled to closures, rules sorted by priority, page patterns and schedules turned
+ * into checks, experiments into bucket ranges, models into scorers, and the list of profile
+ * attributes the rules and models read. This happens once per rules version per isolate.
  * @module
  */
-
+import { getBucketRanges, type VariationRange } from "../experiments/bucketing.ts";
+import { compileLogistic, type Scorer } from "../models/logistic.ts";
+import type { ItemToItemDefinition } from "../models/recommendations.ts";
 import { isProfileAttribute } from "../profile/behavior.ts";
-import { type CompiledCondition, compileCondition, conditionPaths } from "./condition.ts";
-import type { Rule, RulesDocument, SlotAction } from "./document.ts";
+import { type CompiledCondition, compileCondition, conditionPaths, type SavedGroups } from "./condition.ts";
+import type { Experiment, Model, PageActions, Rule, RulesDocument, SlotActions } from "./document.ts";
+
+export interface CompiledExperiment {
+  id: string;
+  seed: string;
+  hashVersion: 1 | 2;
+  variants: readonly string[];
+  ranges: readonly VariationRange[];
+  namespace: readonly [string, number, number] | undefined;
+  allocation: "fixed" | "bandit";
+  priorCounts: Experiment["counts"];
+}
 
 export interface CompiledRule {
   rule: Rule;
   matches: CompiledCondition;
   appliesTo: (path: string) => boolean;
+  activeAt: (now: number) => boolean;
+  experiment: CompiledExperiment | undefined;
+  /** Every slot the rule may act on, across all its variants: an experiment reserves them all. */
+  slots: readonly string[];
 }
+
+/** A model ready to use, or a reference to a model document the Worker loads from KV. */
+export type CompiledModel =
+  | { kind: "logistic"; score: Scorer }
+  | { kind: "itemToItem"; model: ItemToItemDefinition }
+  | { kind: "kv"; key: string };
 
 export interface CompiledRules {
   version: number;
   document: RulesDocument;
   /** Highest priority first; among equals, the order of the document. */
   rules: CompiledRule[];
-  /** Every attribute path any rule's condition reads. */
+  /** Every attribute path any condition, audience or model reads. */
   attributePaths: string[];
   /** The subset the visitor's Durable Object answers: what a page asks it for. */
   profileAttributes: string[];
-}
-
-/** One slot's outcome for one request: which rule won it and what it does. */
-export interface SlotDecision {
-  slot: string;
-  selector: string;
-  ruleId: string;
-  action: SlotAction;
+  models: ReadonlyMap<string, CompiledModel>;
+  /** Logistic models whose scores conditions read (`models.<name>`), in the order to score them. */
+  scoredModels: readonly string[];
+  holdout: { share: number; seed: string } | undefined;
 }
 
 function compilePages(patterns: readonly string[]): (path: string) => boolean {
   const exact = new Set(patterns.filter((pattern) => !pattern.endsWith("*")));
   const prefixes = patterns.filter((pattern) => pattern.endsWith("*")).map((pattern) => pattern.slice(0, -1));
+  if (prefixes.length === 0) return (path) => exact.has(path);
   return (path) => exact.has(path) || prefixes.some((prefix) => path.startsWith(prefix));
 }
 
+function compileSchedule(schedule: Rule["schedule"]): (now: number) => boolean {
+  if (schedule === undefined) return () => true;
+  const start = schedule.start === undefined ? Number.NEGATIVE_INFINITY : Date.parse(schedule.start);
+  const end = schedule.end === undefined ? Number.POSITIVE_INFINITY : Date.parse(schedule.end);
+  return (now) => now >= start && now < end;
+}
+
+export function compileModel(model: Model): CompiledModel {
+  return model.type === "logistic" ? { kind: "logistic", score: compileLogistic(model) } : { kind: "itemToItem", model };
+}
+
+function slotsOf(rule: Rule): string[] {
+  const sets: SlotActions[] = [rule.actions, ...Object.values(rule.experiment?.variants ?? {})];
+  return [...new Set(sets.flatMap((actions) => Object.keys(actions)))];
+}
+
 export function compileRules(document: RulesDocument): CompiledRules {
+  // Audiences double as GrowthBook saved groups, so conditions can also say {"$savedGroup": {"id": ...}}.
+  const groups: SavedGroups = Object.fromEntries(
+    Object.entries(document.audiences).map(([name, condition]) => [name, { type: "condition", condition }]),
+  );
+  const audiences = new Map(Object.entries(document.audiences).map(([name, condition]) => [name, compileCondition(condition, groups)]));
+
   const rules = document.rules
     .map((rule, index) => ({ rule, index }))
     .sort((a, b) => b.rule.priority - a.rule.priority || a.index - b.index)
-    .map(({ rule }) => ({ rule, matches: compileCondition(rule.condition), appliesTo: compilePages(rule.pages) }));
-  const attributePaths = new Set<string>();
-  for (const rule of document.rules) for (const path of conditionPaths(rule.condition)) attributePaths.add(path);
-  const paths = [...attributePaths];
-  return { version: document.version, document, rules, attributePaths: paths, profileAttributes: paths.filter(isProfileAttribute) };
+    .map(({ rule }): CompiledRule => {
+      const condition = compileCondition(rule.condition, groups);
+      const audience = rule.audience === undefined ? undefined : audiences.get(rule.audience);
+      const definition = rule.experiment === undefined ? undefined : document.experiments[rule.experiment.id];
+      return {
+        rule,
+        matches: audience === undefined ? condition : (attributes) => audience(attributes) && condition(attributes),
+        appliesTo: compilePages(rule.pages),
+        activeAt: compileSchedule(rule.schedule),
+        slots: slotsOf(rule),
+        experiment:
+          rule.experiment === undefined || definition === undefined
+            ? undefined
+            : {
+                id: rule.experiment.id,
+                seed: definition.seed ?? rule.experiment.id,
+                hashVersion: definition.hashVersion,
+                variants: definition.variants,
+                ranges: getBucketRanges(definition.variants.length, definition.coverage, definition.weights),
+                namespace: definition.namespace,
+                allocation: definition.allocation,
+                priorCounts: definition.counts,
+              },
+      };
+    });
+
+  const models = new Map<string, CompiledModel>();
+  for (const [name, reference] of Object.entries(document.models)) {
+    models.set(name, "kv" in reference ? { kind: "kv", key: reference.kv } : compileModel(reference));
+  }
+
+  const paths = new Set<string>();
+  const conditions = [...document.rules.map((rule) => rule.condition), ...Object.values(document.audiences)];
+  for (const condition of conditions) for (const path of conditionPaths(condition, groups)) paths.add(path);
+  const scoredModels = [...models.keys()].filter((name) => paths.has(`models.${name}`));
+  for (const name of scoredModels) {
+    const reference = document.models[name];
+    if (reference !== undefined && !("kv" in reference) && reference.type === "logistic")
+      for (const path of Object.keys(reference.weights)) paths.add(path);
+  }
+  const recommends = document.rules.some((rule) =>
+    [rule.actions, ...Object.values(rule.experiment?.variants ?? {})].some((actions) =>
+      Object.values(actions).some((action) => action.type === "recommendations"),
+    ),
+  );
+  if (recommends) paths.add("recency.last_products");
+  const attributePaths = [...paths];
+
+  return {
+    version: document.version,
+    document,
+    rules,
+    attributePaths,
+    profileAttributes: attributePaths.filter(isProfileAttribute),
+    models,
+    scoredModels,
+    holdout: document.holdout,
+  };
 }
 
 /** Whether any rule targets `path` at all; pages no rule targets are passed through untouched. */
@@ -56,18 +152,4 @@ export function targetsPath(rules: CompiledRules, path: string): boolean {
   return rules.rules.some((compiled) => compiled.appliesTo(path));
 }
 
-/** Picks one winning rule per slot: the highest-priority matching rule that acts on it. */
-export function decideSlots(rules: CompiledRules, path: string, attributes: unknown): SlotDecision[] {
-  const decisions: SlotDecision[] = [];
-  const taken = new Set<string>();
-  for (const { rule, matches, appliesTo } of rules.rules) {
-    if (!appliesTo(path) || !matches(attributes)) continue;
-    for (const [slot, action] of Object.entries(rule.actions)) {
-      const definition = rules.document.slots[slot];
-      if (definition === undefined || taken.has(slot)) continue;
-      taken.add(slot);
-      decisions.push({ slot, selector: definition.selector, ruleId: rule.id, action });
-    }
-  }
-  return decisions;
-}
+export type { PageActions };

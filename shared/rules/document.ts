@@ -1,60 +1,302 @@
 /**
- * The rules document marketers publish: which page slots exist, and which rules change them for
- * which visitors. It lives in KV (see docs/storage.md) and is parsed here, at the boundary, before
- * anything uses it.
+ * The rules document marketers publish: the page slots Tailor may change, named audiences,
+ * experiments, models, and the rules that decide who sees what. It lives in KV (docs/storage.md)
+ * and is parsed here, at the boundary, before anything uses it; `docs/rules.schema.json` is
+ * generated from these schemas for editors and other tools.
  * @module
  */
 import { z } from "zod";
+import { checkSelector } from "./selector.ts";
 
-const Name = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, "lower-case letters, digits, '-' and '_', starting with a letter");
+/** Identifiers used as keys: rule ids, slot, audience, experiment, variant and model names. */
+export const Name = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,63}$/, "use lower-case letters, digits, '-' and '_', starting with a letter (at most 64)");
+
+/** URL schemes that may appear in attributes Tailor writes and in redirects. */
+const SAFE_URL = /^(?:https?:\/\/|\/(?!\/)|\.{0,2}\/|#|\?|mailto:|tel:)/i;
+/** Attributes that browsers treat as URLs. */
+const URL_ATTRIBUTES = new Set([
+  "href",
+  "src",
+  "action",
+  "formaction",
+  "poster",
+  "srcset",
+  "xlink:href",
+  "data",
+  "cite",
+  "background",
+  "ping",
+]);
+
+/** True for a relative or http(s)/mailto/tel URL; false for `javascript:`, `data:` and the like. */
+export function isSafeUrl(value: string): boolean {
+  // Browsers ignore ASCII whitespace and control characters inside a scheme ("java\tscript:").
+  const compact = value.replace(/[\u0000-\u0020]/g, "");
+  return SAFE_URL.test(compact) || !/^[a-z][a-z0-9+.-]*:/i.test(compact);
+}
+
+const ScriptUrl = /(?:j\s*a\s*v\s*a|v\s*b)\s*s\s*c\s*r\s*i\s*p\s*t\s*:/i;
+
+/** Marketer-written HTML: inserted as HTML, so it may not carry `javascript:` URLs or inline handlers. */
+const Html = z
+  .string()
+  .max(50_000)
+  .refine((html) => !ScriptUrl.test(html), "HTML may not contain javascript: or vbscript: URLs")
+  .refine((html) => !/<[^>]+\son[a-z]+\s*=/i.test(html), "HTML may not contain inline event handlers (onclick=...)")
+  .refine((html) => !/<\s*script\b/i.test(html), "HTML may not contain <script> elements; use an injectJson action for data");
+
+const AttributeName = z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:.-]{0,63}$/, "not a valid attribute name");
+
+export const SlotAction = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("setText"), text: z.string().max(10_000) }),
+  z.strictObject({ type: z.literal("setHtml"), html: Html }),
+  z.strictObject({ type: z.literal("replace"), html: Html }),
+  z.strictObject({ type: z.literal("before"), html: Html }),
+  z.strictObject({ type: z.literal("after"), html: Html }),
+  z.strictObject({ type: z.literal("prepend"), html: Html }),
+  z.strictObject({ type: z.literal("append"), html: Html }),
+  z.strictObject({ type: z.literal("remove") }),
+  z
+    .strictObject({ type: z.literal("setAttribute"), name: AttributeName, value: z.string().max(2_048) })
+    .refine((action) => !URL_ATTRIBUTES.has(action.name.toLowerCase()) || isSafeUrl(action.value), {
+      message: "URL attributes must be http(s), relative, mailto: or tel: URLs",
+      path: ["value"],
+    })
+    .refine((action) => !/^on/i.test(action.name), { message: "event handler attributes cannot be set", path: ["name"] }),
+  z.strictObject({ type: z.literal("removeAttribute"), name: AttributeName }),
+  z.strictObject({ type: z.literal("addClass"), className: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }),
+  z.strictObject({ type: z.literal("removeClass"), className: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }),
+  /** Appends `<script type="application/json" id="...">` with the data, for the page's own code. */
+  z.strictObject({ type: z.literal("injectJson"), id: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/), data: z.json() }),
+  /** Fills the slot with product cards from an item-to-item model, based on the visitor's recent views. */
+  z.strictObject({
+    type: z.literal("recommendations"),
+    model: Name,
+    count: z.number().int().min(1).max(24).default(4),
+    /** HTML for one item; `{{id}} {{name}} {{url}} {{price}} {{category}}` are replaced, escaped. */
+    template: Html,
+  }),
+]);
+export type SlotAction = z.infer<typeof SlotAction>;
+
+/** Slot name → action. */
+export const SlotActions = z.record(Name, SlotAction);
+export type SlotActions = z.infer<typeof SlotActions>;
+
+/** Whole-page effects of a rule, applied when it matches (and is the highest-priority one that has them). */
+export const PageActions = z.strictObject({
+  redirect: z
+    .strictObject({
+      to: z.string().max(2_048).refine(isSafeUrl, "redirects must go to an http(s) or relative URL"),
+      status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(302),
+    })
+    .optional(),
+  headers: z
+    .record(
+      z.string().regex(/^x-[a-z0-9-]{1,60}$/i, "only x-* response headers may be set"),
+      z
+        .string()
+        .max(1_024)
+        .regex(/^[\t\x20-\x7e]*$/),
+    )
+    .optional(),
+});
+export type PageActions = z.infer<typeof PageActions>;
 
 export const Slot = z.strictObject({
-  /** CSS selector of the element the slot's actions apply to. */
-  selector: z.string().min(1).max(256),
+  /** CSS selector of the element(s) the slot's actions apply to; HTMLRewriter's selector subset. */
+  selector: z
+    .string()
+    .min(1)
+    .max(256)
+    .superRefine((selector, context) => {
+      const problem = checkSelector(selector);
+      if (problem !== null) context.addIssue({ code: "custom", message: problem });
+    }),
   description: z.string().max(500).optional(),
 });
 export type Slot = z.infer<typeof Slot>;
 
-export const SlotAction = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("setText"), text: z.string().max(10_000) }),
-  z.strictObject({ type: z.literal("setHtml"), html: z.string().max(50_000) }),
-]);
-export type SlotAction = z.infer<typeof SlotAction>;
+/** A MongoDB-style condition (GrowthBook syntax); checked further by the condition compiler. */
+export const Condition = z.record(z.string().max(256), z.unknown());
+
+export const Experiment = z
+  .strictObject({
+    description: z.string().max(500).optional(),
+    /** Hash seed; defaults to the experiment's name. */
+    seed: z.string().max(128).optional(),
+    hashVersion: z.union([z.literal(1), z.literal(2)]).default(2),
+    /** Share of eligible visitors who enter the experiment, 0..1. */
+    coverage: z.number().min(0).max(1).default(1),
+    variants: z.array(Name).min(2).max(20),
+    /** Planned split, one weight per variant, summing to 1; equal when absent. */
+    weights: z.array(z.number().min(0).max(1)).optional(),
+    /** Mutually exclusive experiments share a namespace id and take disjoint [start, end) ranges. */
+    namespace: z.tuple([Name, z.number().min(0).max(1), z.number().min(0).max(1)]).optional(),
+    /** `bandit`: pick the variant by Thompson sampling on observed clicks instead of a fixed split. */
+    allocation: z.enum(["fixed", "bandit"]).default("fixed"),
+    /** Prior successes/trials per variant, used by the bandit until live counts are available. */
+    counts: z.record(Name, z.strictObject({ successes: z.number().int().min(0), trials: z.number().int().min(0) })).optional(),
+  })
+  .refine((experiment) => experiment.weights === undefined || experiment.weights.length === experiment.variants.length, {
+    message: "weights needs one entry per variant",
+    path: ["weights"],
+  })
+  .refine(
+    (experiment) => experiment.weights === undefined || Math.abs(experiment.weights.reduce((sum, weight) => sum + weight, 0) - 1) <= 0.01,
+    {
+      message: "weights must add up to 1",
+      path: ["weights"],
+    },
+  );
+export type Experiment = z.infer<typeof Experiment>;
 
 export const Rule = z.strictObject({
   id: Name,
   description: z.string().max(500).optional(),
   /** Higher wins when two rules want the same slot. */
-  priority: z.number().int().default(0),
+  priority: z.number().int().min(-1_000_000).max(1_000_000).default(0),
   /** Paths the rule applies to: exact (`/`) or a prefix ending in `*` (`/c/*`). */
   pages: z.array(z.string().startsWith("/").max(256)).min(1).default(["/"]),
-  /** A GrowthBook-style condition over the visitor's attributes; `{}` matches everyone. */
-  condition: z.record(z.string(), z.unknown()).default({}),
-  actions: z.record(Name, SlotAction),
+  /** When the rule is active (ISO 8601, end exclusive); always when absent. */
+  schedule: z
+    .strictObject({ start: z.iso.datetime({ offset: true }).optional(), end: z.iso.datetime({ offset: true }).optional() })
+    .refine(
+      (schedule) => schedule.start === undefined || schedule.end === undefined || Date.parse(schedule.start) < Date.parse(schedule.end),
+      "start must be before end",
+    )
+    .optional(),
+  /** A named audience the visitor must be in (in addition to `condition`). */
+  audience: Name.optional(),
+  /** `{}` matches everyone. */
+  condition: Condition.default({}),
+  /** Slot actions when the rule is not an experiment. */
+  actions: SlotActions.default({}),
+  page: PageActions.optional(),
+  /** Run the rule as an experiment: one set of slot actions per variant (`{}` shows the default content). */
+  experiment: z.strictObject({ id: Name, variants: z.record(Name, SlotActions) }).optional(),
 });
 export type Rule = z.infer<typeof Rule>;
+
+export const LogisticModel = z.strictObject({
+  type: z.literal("logistic"),
+  description: z.string().max(500).optional(),
+  intercept: z.number(),
+  /** Attribute path → weight; a missing or non-numeric attribute counts as 0 (booleans as 0/1). */
+  weights: z.record(z.string().max(256), z.number()).refine((weights) => Object.keys(weights).length <= 200, "at most 200 weights"),
+});
+
+export const ItemToItemModel = z.strictObject({
+  type: z.literal("itemToItem"),
+  description: z.string().max(500).optional(),
+  /** Product id → related product ids, best first. */
+  related: z.record(z.string().max(64), z.array(z.string().max(64)).max(50)),
+  /** Product id → what a card shows. */
+  items: z.record(
+    z.string().max(64),
+    z.strictObject({
+      name: z.string().max(200),
+      url: z.string().max(512).refine(isSafeUrl, "item URLs must be http(s) or relative"),
+      price: z.number().optional(),
+      category: z.string().max(64).optional(),
+    }),
+  ),
+  /** Shown when the visitor has no recent views (or none with related items). */
+  fallback: z.array(z.string().max(64)).max(50).default([]),
+});
+
+export const Model = z.discriminatedUnion("type", [LogisticModel, ItemToItemModel]);
+export type Model = z.infer<typeof Model>;
+
+/** The models a document uses: inline, or by reference to a separately published model document in KV. */
+export const ModelReference = z.union([
+  Model,
+  z.strictObject({ kv: z.string().regex(/^models:[a-z0-9:_-]{1,120}$/, "model keys start with models:") }),
+]);
+
+export const Holdout = z.strictObject({
+  /** Share of all visitors (0..0.5) who never get personalization, to measure its lift. */
+  share: z.number().min(0).max(0.5),
+  seed: z.string().max(128).default("tailor-holdout"),
+});
 
 export const RulesDocument = z
   .strictObject({
     version: z.number().int().positive(),
+    description: z.string().max(2_000).optional(),
     slots: z.record(Name, Slot),
+    audiences: z.record(Name, Condition).default({}),
+    experiments: z.record(Name, Experiment).default({}),
+    models: z.record(Name, ModelReference).default({}),
+    holdout: Holdout.optional(),
     rules: z.array(Rule).max(1_000),
   })
   .superRefine((document, context) => {
     const seen = new Set<string>();
+    const usedExperiments = new Map<string, number>();
     document.rules.forEach((rule, index) => {
-      if (seen.has(rule.id)) {
-        context.addIssue({ code: "custom", path: ["rules", index, "id"], message: `duplicate rule id "${rule.id}"` });
-      }
+      const at = (...path: (string | number)[]) => ["rules", index, ...path];
+      if (seen.has(rule.id)) context.addIssue({ code: "custom", path: at("id"), message: `duplicate rule id "${rule.id}"` });
       seen.add(rule.id);
-      for (const slot of Object.keys(rule.actions)) {
-        if (!Object.hasOwn(document.slots, slot)) {
-          context.addIssue({ code: "custom", path: ["rules", index, "actions", slot], message: `unknown slot "${slot}"` });
+      if (rule.audience !== undefined && !Object.hasOwn(document.audiences, rule.audience)) {
+        context.addIssue({ code: "custom", path: at("audience"), message: `unknown audience "${rule.audience}"` });
+      }
+      const actionSets: [SlotActions, (string | number)[]][] = [[rule.actions, at("actions")]];
+      if (rule.experiment !== undefined) {
+        if (Object.keys(rule.actions).length > 0)
+          context.addIssue({
+            code: "custom",
+            path: at("actions"),
+            message: "an experiment rule puts its actions under experiment.variants",
+          });
+        const experiment = document.experiments[rule.experiment.id];
+        if (experiment === undefined) {
+          context.addIssue({ code: "custom", path: at("experiment", "id"), message: `unknown experiment "${rule.experiment.id}"` });
+        } else {
+          const previous = usedExperiments.get(rule.experiment.id);
+          if (previous !== undefined)
+            context.addIssue({
+              code: "custom",
+              path: at("experiment", "id"),
+              message: `experiment "${rule.experiment.id}" is already run by rule ${previous}`,
+            });
+          usedExperiments.set(rule.experiment.id, index);
+          for (const variant of experiment.variants) {
+            if (!Object.hasOwn(rule.experiment.variants, variant))
+              context.addIssue({
+                code: "custom",
+                path: at("experiment", "variants"),
+                message: `variant "${variant}" has no actions (use {} for the default content)`,
+              });
+          }
+          for (const variant of Object.keys(rule.experiment.variants)) {
+            if (!experiment.variants.includes(variant))
+              context.addIssue({
+                code: "custom",
+                path: at("experiment", "variants", variant),
+                message: `"${variant}" is not a variant of experiment "${rule.experiment.id}"`,
+              });
+          }
+        }
+        for (const [variant, actions] of Object.entries(rule.experiment.variants))
+          actionSets.push([actions, at("experiment", "variants", variant)]);
+      }
+      for (const [actions, path] of actionSets) {
+        for (const [slot, action] of Object.entries(actions)) {
+          if (!Object.hasOwn(document.slots, slot))
+            context.addIssue({ code: "custom", path: [...path, slot], message: `unknown slot "${slot}"` });
+          if (action.type === "recommendations" && !Object.hasOwn(document.models, action.model)) {
+            context.addIssue({ code: "custom", path: [...path, slot, "model"], message: `unknown model "${action.model}"` });
+          }
         }
       }
     });
   });
 export type RulesDocument = z.infer<typeof RulesDocument>;
+/** The document as written, before defaults are filled in. */
+export type RulesDocumentInput = z.input<typeof RulesDocument>;
 
 /** The KV pointer naming the live version. */
 export const LivePointer = z.strictObject({ version: z.number().int().positive() });

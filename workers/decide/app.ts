@@ -1,33 +1,59 @@
 /**
- * The decision role: every request that is not for another role is proxied to the origin, and
- * HTML pages that live rules target are personalized on the way through.
+ * The decision role: every request no other role answers is proxied to the origin, and HTML pages
+ * that live rules target are personalized on the way through. `GET /v1/decide` answers the same
+ * decision as JSON, for single-page apps and native apps.
  *
- * The journey of a page request: identify the visitor → load (rules from isolate memory, the
- * visitor's profile from their Durable Object under a deadline) → decide one winner per slot →
- * rewrite the origin's HTML as it streams → log exposures after the response. Whatever fails on
+ * The journey of a page request: identify the visitor → load (rules from isolate memory; the
+ * visitor's profile and any KV models under deadlines) → decide one winner per slot → rewrite the
+ * origin's HTML as it streams → log exposures and metrics after the response. Whatever fails on
  * the way, the visitor gets the origin's page: personalization is an addition, never a dependency.
  * @module
  */
 import { type Context, Hono } from "hono";
-import type { ProfileValues } from "../../durable-objects/user-session.ts";
 import type { ExposureMessage } from "../../shared/feedback/messages.ts";
 import { nestAttributes } from "../../shared/profile/behavior.ts";
-import { type CompiledRules, decideSlots, type SlotDecision, targetsPath } from "../../shared/rules/compile.ts";
+import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
+import { type Decision, decide } from "../../shared/rules/decide.ts";
+import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
+import { Problem } from "../common/problem.ts";
 import { identifyVisitor, VISITOR_COOKIE, type Visitor, visitorCookie } from "../common/visitor.ts";
+import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
+import { loadModels, modelResolver } from "./models-store.ts";
+import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "./preview.ts";
 import { rewritePage } from "./rewrite.ts";
 import { liveRules } from "./rules-store.ts";
+import { Timings } from "./timings.ts";
 
-/** How long a page waits for the visitor's profile before deciding without it. */
-export const PROFILE_DEADLINE_MS = 50;
-
-export const decideApp = new Hono<{ Bindings: Env }>();
+/** Defaults for the stage deadlines; each can be set in `wrangler.toml` (milliseconds). */
+const DEADLINES = { profile: 50, rules: 200, models: 50 } as const;
 
 type DecideContext = Context<{ Bindings: Env }>;
 
-/** The origin request: same method, path, query, headers and body, minus Tailor's own cookie. */
+export const decideApp = new Hono<{ Bindings: Env }>();
+
+function deadline(env: Env, stage: keyof typeof DEADLINES): number {
+  const configured = Number(env[`${stage.toUpperCase()}_DEADLINE_MS` as "PROFILE_DEADLINE_MS"]);
+  return Number.isFinite(configured) && configured > 0 ? configured : DEADLINES[stage];
+}
+
+/** Resolves to `work`'s value, or to `fallback` once `milliseconds` have passed or `work` fails. */
+async function withDeadline<T, F>(work: Promise<T>, milliseconds: number, fallback: F): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<F>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), milliseconds);
+  });
+  try {
+    return await Promise.race([work.catch(() => fallback), late]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+/** The origin request: same method, path, query, headers and body, minus Tailor's cookie and preview token. */
 function originRequest(request: Request, origin: string): Request {
   const incoming = new URL(request.url);
+  incoming.searchParams.delete(PREVIEW_PARAMETER);
   const target = new URL(incoming.pathname + incoming.search, origin);
   const headers = new Headers(request.headers);
   const cookies = headers.get("cookie");
@@ -42,134 +68,224 @@ function originRequest(request: Request, origin: string): Request {
   return new Request(target, { method: request.method, headers, body: request.body, redirect: "manual" });
 }
 
+const REWRITABLE_ENCODINGS = new Set(["", "identity", "gzip", "br", "deflate"]);
+
+/** Only a successful, complete HTML page in an encoding the runtime decodes is rewritten. */
 function isPersonalizable(response: Response): boolean {
-  const type = response.headers.get("content-type") ?? "";
-  return response.status === 200 && type.toLowerCase().startsWith("text/html");
+  const type = (response.headers.get("content-type") ?? "").toLowerCase();
+  const encoding = (response.headers.get("content-encoding") ?? "").trim().toLowerCase();
+  return response.status === 200 && type.startsWith("text/html") && REWRITABLE_ENCODINGS.has(encoding) && response.body !== null;
 }
 
-class Timings {
-  readonly #entries: string[] = [];
-
-  async measure<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    try {
-      return await work();
-    } finally {
-      this.#entries.push(`${name};dur=${(performance.now() - started).toFixed(1)}`);
-    }
-  }
-
-  header(): string {
-    return this.#entries.join(", ");
-  }
+interface Journey {
+  rules: CompiledRules;
+  visitor: Visitor;
+  /** No state read or written, no cookie: a bot, a prefetch, or a browser asking not to be tracked. */
+  untracked: boolean;
+  preview: PreviewGrant | null;
+  decision: Decision;
+  decisionId: string;
+  timings: Timings;
+  startedAt: number;
 }
 
-/** Resolves to the profile, or to `null` when it fails or misses the deadline. */
-async function readProfile(env: Env, visitor: Visitor, attributes: string[], now: number): Promise<ProfileValues | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), PROFILE_DEADLINE_MS);
-  });
-  const read = env.USER_SESSION.getByName(visitor.pseudonym)
-    .readProfile({ attributes, now })
-    .catch((error: unknown) => {
-      console.error(JSON.stringify({ message: "profile read failed", error: String(error) }));
-      return null;
-    });
-  try {
-    return await Promise.race([read, deadline]);
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-  }
-}
-
-function exposuresFor(
-  decisions: readonly SlotDecision[],
-  visitor: Visitor,
+/**
+ * Everything up to the decision, shared by the page rewrite and the JSON API. Null when there is
+ * nothing to decide (no rules, a path no rule targets, a bot or prefetch, no usable identity).
+ */
+async function decideRequest(
+  context: DecideContext,
   path: string,
-  rules: CompiledRules,
-  now: number,
-): ExposureMessage[] {
-  const decisionId = crypto.randomUUID();
-  const at = new Date(now).toISOString();
-  return decisions.map((decision) => ({
-    v: 1,
-    kind: "exposure",
-    id: `${decisionId}:${decision.slot}`,
-    decisionId,
-    visitor: visitor.pseudonym,
-    ruleId: decision.ruleId,
-    slot: decision.slot,
-    path,
-    rulesVersion: rules.version,
-    at,
-  }));
-}
-
-async function servePage(context: DecideContext): Promise<Response> {
+  explain: (grant: PreviewGrant | null) => boolean,
+): Promise<Journey | null> {
   const { env } = context;
   const request = context.req.raw;
   const url = new URL(request.url);
   const now = Date.now();
   const timings = new Timings();
   const waitUntil = (promise: Promise<unknown>) => context.executionCtx.waitUntil(promise);
-  const fromOrigin = timings.measure("origin", () => fetch(originRequest(request, env.ORIGIN_URL)));
-  // Awaited below; this only keeps an early origin failure from being reported as unhandled meanwhile.
-  fromOrigin.catch(() => {});
 
-  let rules: CompiledRules | null = null;
-  try {
-    rules = await timings.measure("rules", () => liveRules(env.RULES, now, waitUntil));
-  } catch (error) {
-    console.error(JSON.stringify({ message: "rules unavailable; serving the origin page", error: String(error) }));
+  const rules = await timings.measure("rules", () => withDeadline(liveRules(env.RULES, now, waitUntil), deadline(env, "rules"), null));
+  if (rules === null) {
+    recordFallback(env.ANALYTICS, "rules-unavailable", path);
+    return null;
   }
-  if (rules === null || request.method !== "GET" || !targetsPath(rules, url.pathname)) return fromOrigin;
+  if (!targetsPath(rules, path)) return null;
+  if (isBot(request) || isPrefetch(request)) return null;
 
   let visitor: Visitor;
   try {
     visitor = await identifyVisitor(context, env.VISITOR_ID_SECRET);
   } catch (error) {
     console.error(JSON.stringify({ message: "visitor identity unavailable; serving the origin page", error: String(error) }));
-    return fromOrigin;
+    recordFallback(env.ANALYTICS, "identity-unavailable", path);
+    return null;
   }
-  // A visitor who asked not to be tracked is decided on the request alone: no state, no cookie.
   const untracked = honoursPrivacySignal(request, env);
+  const token = url.searchParams.get(PREVIEW_PARAMETER);
+  const preview = token === null ? null : await verifyPreview(token, env.VISITOR_ID_SECRET, now);
+
   const wanted = rules.profileAttributes;
-  const profile =
-    untracked || visitor.isNew || wanted.length === 0
-      ? {}
-      : ((await timings.measure("profile", () => readProfile(env, visitor, wanted, now))) ?? {});
-  const attributes = nestAttributes(
-    {
-      page: { path: url.pathname },
-      geo: { country: (request.cf?.country as string | undefined) ?? null },
-      visitor: { new: visitor.isNew },
-    },
-    profile,
+  const needsProfile = !untracked && !visitor.isNew && wanted.length > 0;
+  const profileRead = needsProfile
+    ? timings.measure("profile", () =>
+        withDeadline(
+          env.USER_SESSION.getByName(visitor.pseudonym)
+            .readProfile({ attributes: wanted, now })
+            .then((values) => values as Record<string, unknown>),
+          deadline(env, "profile"),
+          null,
+        ),
+      )
+    : Promise.resolve({});
+  const modelsLoaded = timings.measure("models", () =>
+    loadModels(env.RULES, rules, new Promise((resolve) => setTimeout(resolve, deadline(env, "models")))),
   );
-  const decisions = decideSlots(rules, url.pathname, attributes);
-
-  const origin = await fromOrigin;
-  if (!isPersonalizable(origin)) return origin;
-  const response = new Response(decisions.length > 0 ? rewritePage(origin, decisions).body : origin.body, origin);
-  response.headers.delete("content-length");
-  response.headers.delete("etag");
-  response.headers.delete("last-modified");
-  response.headers.set("cache-control", "private, no-cache");
-  response.headers.append("vary", "Cookie");
-  response.headers.set("server-timing", timings.header());
-  if (visitor.isNew && !untracked) response.headers.append("set-cookie", visitorCookie(visitor.id, request.url));
-
-  if (decisions.length > 0) {
-    const exposures = exposuresFor(decisions, visitor, url.pathname, rules, now);
-    waitUntil(
-      env.FEEDBACK_QUEUE.sendBatch(exposures.map((body) => ({ body, contentType: "json" }))).catch((error: unknown) =>
-        console.error(JSON.stringify({ message: "exposure logging failed", count: exposures.length, error: String(error) })),
-      ),
-    );
+  const [profile] = await Promise.all([profileRead, modelsLoaded]);
+  if (profile === null) {
+    timings.note("fallback", "profile");
+    recordFallback(env.ANALYTICS, "profile-unavailable", path);
   }
+
+  const attributes = nestAttributes(
+    requestAttributes(request, new URL(path, url), {
+      now,
+      isNewVisitor: visitor.isNew,
+      needsLocalTime: rules.attributePaths.some((name) => name.startsWith("time.")),
+    }),
+    profile ?? {},
+  );
+  const decision = timings.measureSync("decide", () =>
+    decide(rules, {
+      path,
+      attributes,
+      now,
+      unit: visitor.pseudonym,
+      model: modelResolver(rules),
+      ...(preview === null ? {} : { forced: preview.forced }),
+      explain: explain(preview),
+    }),
+  );
+  for (const reason of decision.fallbacks) recordFallback(env.ANALYTICS, reason, path);
+  return { rules, visitor, untracked, preview, decision, decisionId: crypto.randomUUID(), timings, startedAt: now };
+}
+
+/** After the response: exposures on the feedback queue (not for previews) and the decision metric. */
+function logDecision(context: DecideContext, journey: Journey, path: string): void {
+  const { env } = context;
+  const { decision, visitor, rules, decisionId, preview, untracked } = journey;
+  recordDecision(env.ANALYTICS, path, decision.slots.length, decision.holdout, Date.now() - journey.startedAt);
+  if (preview !== null || decision.assignments.length === 0) return;
+  const at = new Date(journey.startedAt).toISOString();
+  const exposures: ExposureMessage[] = decision.assignments.map((assignment) => ({
+    v: 1,
+    kind: "exposure",
+    id: `${decisionId}:${assignment.slot}`,
+    decisionId,
+    // A visitor who asked not to be tracked is counted, but not under their pseudonym.
+    visitor: untracked ? "untracked-visitors" : visitor.pseudonym,
+    ruleId: assignment.ruleId,
+    slot: assignment.slot,
+    experiment: assignment.experiment,
+    variant: assignment.variant,
+    holdout: decision.holdout,
+    path,
+    rulesVersion: rules.version,
+    at,
+  }));
+  context.executionCtx.waitUntil(
+    env.FEEDBACK_QUEUE.sendBatch(exposures.map((body) => ({ body, contentType: "json" }))).catch((error: unknown) => {
+      console.error(JSON.stringify({ message: "exposure logging failed", count: exposures.length, error: String(error) }));
+      recordFallback(env.ANALYTICS, "exposure-queue-failed", path);
+    }),
+  );
+}
+
+function personalizedHeaders(headers: Headers, journey: Journey, requestUrl: string): void {
+  headers.delete("content-length");
+  headers.delete("etag");
+  headers.delete("last-modified");
+  headers.set("cache-control", journey.preview === null ? "private, no-cache" : "private, no-store");
+  headers.append("vary", "Cookie");
+  headers.set("server-timing", journey.timings.header());
+  for (const [name, value] of Object.entries(journey.decision.page.headers)) headers.set(name, value);
+  if (journey.visitor.isNew && !journey.untracked) headers.append("set-cookie", visitorCookie(journey.visitor.id, requestUrl));
+}
+
+async function servePage(context: DecideContext): Promise<Response> {
+  const request = context.req.raw;
+  const path = new URL(request.url).pathname;
+  const fromOrigin = fetch(originRequest(request, context.env.ORIGIN_URL));
+  // Awaited below; this only keeps an early origin failure from being reported as unhandled meanwhile.
+  fromOrigin.catch(() => {});
+
+  let journey: Journey | null = null;
+  try {
+    journey = await decideRequest(context, path, () => false);
+  } catch (error) {
+    console.error(JSON.stringify({ message: "decision failed; serving the origin page", path, error: String(error) }));
+    recordFallback(context.env.ANALYTICS, "decision-error", path);
+  }
+  const origin = await fromOrigin;
+  if (journey === null || !isPersonalizable(origin)) return origin;
+
+  const { decision } = journey;
+  if (decision.page.redirect !== undefined) {
+    await origin.body?.cancel();
+    const response = new Response(null, { status: decision.page.redirect.status, headers: { location: decision.page.redirect.to } });
+    personalizedHeaders(response.headers, journey, request.url);
+    logDecision(context, journey, path);
+    return response;
+  }
+  const body = decision.slots.length > 0 ? rewritePage(origin, decision.slots).body : origin.body;
+  const response = new Response(body, origin);
+  personalizedHeaders(response.headers, journey, request.url);
+  logDecision(context, journey, path);
   return response;
 }
+
+/** `GET /v1/decide?path=/`: the page's decision as JSON; `explain=1` adds the trace (admin or signed preview). */
+decideApp.get("/v1/decide", async (context) => {
+  const path = context.req.query("path") ?? "/";
+  if (!path.startsWith("/") || path.length > 512) {
+    throw new Problem(400, {
+      slug: "invalid-path",
+      title: "Invalid path",
+      detail: "path must be an absolute path such as /c/electronics.",
+    });
+  }
+  const wantsExplain = context.req.query("explain") === "1";
+  const isAdmin =
+    context.req.header("authorization") === `Bearer ${context.env.ADMIN_TOKEN}` && (context.env.ADMIN_TOKEN ?? "").length >= 16;
+  const journey = await decideRequest(context, path, (grant) => wantsExplain && (isAdmin || grant?.explain === true));
+  if (wantsExplain && journey !== null && journey.decision.trace === undefined) {
+    throw new Problem(403, {
+      slug: "explain-forbidden",
+      title: "Explain not allowed",
+      detail: "The decision trace needs the admin token or a signed preview that grants it.",
+    });
+  }
+  context.header("cache-control", "private, no-store");
+  if (journey === null) return context.json({ decisionId: null, path, slots: [], page: { headers: {} }, holdout: false });
+  const { decision } = journey;
+  context.header("server-timing", journey.timings.header());
+  if (journey.visitor.isNew && !journey.untracked) context.header("set-cookie", visitorCookie(journey.visitor.id, context.req.url));
+  logDecision(context, journey, path);
+  return context.json({
+    decisionId: journey.decisionId,
+    rulesVersion: journey.rules.version,
+    path,
+    holdout: decision.holdout,
+    slots: decision.slots,
+    page: decision.page,
+    fallbacks: decision.fallbacks,
+    ...(decision.trace === undefined
+      ? {}
+      : {
+          trace: { rules: decision.trace, scores: decision.scores, assignments: decision.assignments, timings: journey.timings.header() },
+        }),
+  });
+});
 
 decideApp.get("*", servePage);
 decideApp.all("*", (context) => fetch(originRequest(context.req.raw, context.env.ORIGIN_URL)));

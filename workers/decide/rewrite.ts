@@ -1,23 +1,87 @@
 /**
  * Applies slot decisions to the origin's HTML as it streams through HTMLRewriter: no buffering,
- * so the visitor's first byte is not delayed by the page's size.
+ * so the visitor's first byte is not delayed by the page's size. Text is always escaped; HTML is
+ * inserted as HTML only by the actions that say so, and that HTML was checked when the rules were
+ * published (no scripts, handlers or `javascript:` URLs).
  * @see https://developers.cloudflare.com/workers/runtime-apis/html-rewriter/
  * @module
  */
-import type { SlotDecision } from "../../shared/rules/compile.ts";
+import type { SlotDecision } from "../../shared/rules/decide.ts";
+
+const AS_HTML = { html: true } as const;
+const AS_TEXT = { html: false } as const;
+
+/** JSON inside `<script>`: `<`, `>` and `&` escaped so the data cannot end the element early. */
+function scriptSafeJson(data: unknown): string {
+  return JSON.stringify(data).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026");
+}
+
+function escapeAttribute(value: string): string {
+  return value.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+}
+
+function classList(element: Element): string[] {
+  return (element.getAttribute("class") ?? "").split(/\s+/).filter((name) => name !== "");
+}
 
 class SlotHandler implements HTMLRewriterElementContentHandlers {
   constructor(readonly decision: SlotDecision) {}
 
   element(element: Element): void {
-    const { action, ruleId } = this.decision;
-    element.setAttribute("data-p13n-rule", ruleId);
+    const { action, ruleId, variant } = this.decision;
+    if (action.type !== "remove" && action.type !== "replace") {
+      element.setAttribute("data-p13n-rule", ruleId);
+      if (variant !== null) element.setAttribute("data-p13n-variant", variant);
+    }
     switch (action.type) {
       case "setText":
-        element.setInnerContent(action.text, { html: false });
+        element.setInnerContent(action.text, AS_TEXT);
         break;
       case "setHtml":
-        element.setInnerContent(action.html, { html: true });
+        element.setInnerContent(action.html, AS_HTML);
+        break;
+      case "replace":
+        element.replace(action.html, AS_HTML);
+        break;
+      case "before":
+        element.before(action.html, AS_HTML);
+        break;
+      case "after":
+        element.after(action.html, AS_HTML);
+        break;
+      case "prepend":
+        element.prepend(action.html, AS_HTML);
+        break;
+      case "append":
+        element.append(action.html, AS_HTML);
+        break;
+      case "remove":
+        element.remove();
+        break;
+      case "setAttribute":
+        element.setAttribute(action.name, action.value);
+        break;
+      case "removeAttribute":
+        element.removeAttribute(action.name);
+        break;
+      case "addClass": {
+        const names = classList(element);
+        if (!names.includes(action.className)) element.setAttribute("class", [...names, action.className].join(" "));
+        break;
+      }
+      case "removeClass":
+        element.setAttribute(
+          "class",
+          classList(element)
+            .filter((name) => name !== action.className)
+            .join(" "),
+        );
+        break;
+      case "injectJson":
+        element.append(
+          `<script type="application/json" id="${escapeAttribute(action.id)}">${scriptSafeJson(action.data)}</script>`,
+          AS_HTML,
+        );
         break;
     }
   }
@@ -28,4 +92,14 @@ export function rewritePage(response: Response, decisions: readonly SlotDecision
   const rewriter = new HTMLRewriter();
   for (const decision of decisions) rewriter.on(decision.selector, new SlotHandler(decision));
   return rewriter.transform(response);
+}
+
+/** Null when HTMLRewriter accepts `selector`, otherwise its complaint. */
+export function selectorProblem(selector: string): string | null {
+  try {
+    new HTMLRewriter().on(selector, {});
+    return null;
+  } catch (error) {
+    return `HTMLRewriter cannot use this selector: ${(error as Error).message}`;
+  }
 }

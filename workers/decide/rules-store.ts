@@ -6,7 +6,8 @@
  * @module
  */
 import { type CompiledRules, compileRules } from "../../shared/rules/compile.ts";
-import { LivePointer, RULES_LIVE_KEY, RulesDocument, rulesVersionKey } from "../../shared/rules/document.ts";
+import { LivePointer, RULES_LIVE_KEY, rulesVersionKey } from "../../shared/rules/document.ts";
+import { type DocumentProblem, validateDocument } from "./validate.ts";
 
 /** How old the isolate's copy of the live pointer may get before it is re-read. */
 export const REFRESH_INTERVAL_MS = 5_000;
@@ -17,6 +18,8 @@ interface Held {
 }
 
 let held: Held | undefined;
+/** The most recent live document that failed validation, for the admin UI and logs. */
+let lastProblem: { version: number; problems: DocumentProblem[]; at: string } | undefined;
 let refreshing: Promise<CompiledRules | null> | undefined;
 
 async function readLive(kv: KVNamespace, current: CompiledRules | null): Promise<CompiledRules | null> {
@@ -27,18 +30,17 @@ async function readLive(kv: KVNamespace, current: CompiledRules | null): Promise
     return current;
   }
   if (current !== null && current.version === pointer.data.version) return current;
-  const document = RulesDocument.safeParse(await kv.get(rulesVersionKey(pointer.data.version), "json"));
-  if (!document.success) {
+  const raw = await kv.get(rulesVersionKey(pointer.data.version), "json").catch(() => undefined);
+  const document = validateDocument(raw);
+  if (!document.ok) {
+    lastProblem = { version: pointer.data.version, problems: document.error.slice(0, 20), at: new Date().toISOString() };
     console.error(
-      JSON.stringify({
-        message: "rules document invalid; keeping last good version",
-        version: pointer.data.version,
-        issues: document.error.issues.slice(0, 5).map((issue) => `${issue.path.join(".")}: ${issue.message}`),
-      }),
+      JSON.stringify({ message: "rules document invalid; keeping last good version", ...lastProblem, serving: current?.version ?? null }),
     );
     return current;
   }
-  return compileRules(document.data);
+  lastProblem = undefined;
+  return compileRules(document.value);
 }
 
 function refresh(kv: KVNamespace, now: number): Promise<CompiledRules | null> {
@@ -71,4 +73,9 @@ export async function liveRules(
 /** Drops the isolate's copy so the next request reads KV again (after a publish in this isolate, and in tests). */
 export function forgetRules(): void {
   held = undefined;
+}
+
+/** What is serving, and the last live document that was refused (if any). */
+export function rulesStatus(): { serving: number | null; refused: typeof lastProblem } {
+  return { serving: held?.rules?.version ?? null, refused: lastProblem };
 }

@@ -8,6 +8,7 @@
  * @module
  */
 import { QueueMessage } from "../../shared/feedback/messages.ts";
+import { recordExposure } from "../common/analytics.ts";
 import { produceRecords } from "./kafka-rest.ts";
 
 /** Retry delay for a message on its Nth attempt: 2, 4, 8 ... seconds, at most 5 minutes. */
@@ -69,12 +70,6 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
       return;
     }
     message.ack();
-    if (body.kind === "exposure") {
-      env.ANALYTICS.writeDataPoint({
-        indexes: [body.ruleId],
-        blobs: ["exposure", body.ruleId, body.slot, body.path],
-        doubles: [1],
-      });
-    }
+    if (body.kind === "exposure") recordExposure(env.ANALYTICS, body);
   });
 }

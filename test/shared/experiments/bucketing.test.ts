@@ -27,7 +27,7 @@ function growthbookRun(plan: Plan): { inExperiment: boolean; variationId: number
     coverage: plan.coverage,
     ...(plan.weights === undefined ? {} : { weights: plan.weights }),
     ...(plan.namespace === undefined ? {} : { namespace: plan.namespace }),
-    variations: Array.from({ length: plan.variations }, (_, index) => index),
+    variations: Array.from({ length: plan.variations }, (_, index) => index) as [number, number, ...number[]],
   });
   gb.destroy();
   return { inExperiment: result.inExperiment, variationId: result.inExperiment ? result.variationId : -1, bucket: result.bucket };

@@ -1,0 +1,43 @@
+/**
+ * Data points for Workers Analytics Engine, one helper per kind so the column layout lives in one
+ * place (documented in docs/storage.md): `blob1` is always the kind, `index1` what a dashboard
+ * groups by most, `double1` a count.
+ * @see https://developers.cloudflare.com/analytics/analytics-engine/
+ * @module
+ */
+
+type Dataset = Pick<AnalyticsEngineDataset, "writeDataPoint">;
+
+/** A page or API decision: blobs kind, path, holdout flag; doubles count, slots changed, decision ms. */
+export function recordDecision(dataset: Dataset, path: string, slots: number, holdout: boolean, milliseconds: number): void {
+  dataset.writeDataPoint({
+    indexes: ["decision"],
+    blobs: ["decision", path.slice(0, 256), holdout ? "holdout" : "treated"],
+    doubles: [1, slots, milliseconds],
+  });
+}
+
+/** A stage that fell back to defaults: blobs kind, reason, path. */
+export function recordFallback(dataset: Dataset, reason: string, path: string): void {
+  dataset.writeDataPoint({ indexes: ["fallback"], blobs: ["fallback", reason.slice(0, 128), path.slice(0, 256)], doubles: [1] });
+}
+
+/** An exposure delivered upstream: blobs kind, rule, slot, path, experiment, variant, holdout flag. */
+export function recordExposure(
+  dataset: Dataset,
+  exposure: { ruleId: string; slot: string; path: string; experiment: string | null; variant: string | null; holdout: boolean },
+): void {
+  dataset.writeDataPoint({
+    indexes: [exposure.ruleId],
+    blobs: [
+      "exposure",
+      exposure.ruleId,
+      exposure.slot,
+      exposure.path.slice(0, 256),
+      exposure.experiment ?? "",
+      exposure.variant ?? "",
+      exposure.holdout ? "holdout" : "treated",
+    ],
+    doubles: [1],
+  });
+}

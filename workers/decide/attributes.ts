@@ -1,0 +1,185 @@
+/**
+ * The attributes a request brings to the decision, named for marketers:
+ *
+ * | attribute | from |
+ * | --- | --- |
+ * | `page.path`, `page.query.<name>` | the URL |
+ * | `utm.source`, `utm.medium`, `utm.campaign`, `utm.term`, `utm.content` | UTM parameters |
+ * | `referrer.host`, `referrer.url` | the `Referer` header |
+ * | `geo.country`, `geo.region`, `geo.region_code`, `geo.city`, `geo.continent`, `geo.postal_code`, `geo.timezone`, `geo.eu` | `request.cf` |
+ * | `device.type` (`mobile` `tablet` `desktop` `bot`), `device.browser`, `device.os` | the `User-Agent` |
+ * | `language`, `languages` | `Accept-Language` (primary subtags, lower case) |
+ * | `time.hour`, `time.weekday` (`mon`..`sun`), `time.date` | the clock, in the visitor's time zone |
+ * | `visitor.new` | no visitor cookie yet |
+ *
+ * Parsing is cheap; the local-time fields (an `Intl` call) are computed only when rules read them.
+ * @module
+ */
+import type { AttributeTree } from "../../shared/profile/behavior.ts";
+
+/** Crawlers, link previewers and uptime monitors, by their self-declared user agents. */
+const BOT =
+  /bot\b|bot\/|crawl|spider|slurp|facebookexternalhit|embedly|quora link preview|whatsapp|web preview|lighthouse|pingdom|uptimerobot|statuscake/i;
+
+/**
+ * Crawlers, link previewers and monitors get the default page and write no state. (Scripts such
+ * as curl are not counted as bots: they are how people try Tailor out.)
+ */
+export function isBot(request: Request): boolean {
+  const agent = request.headers.get("user-agent") ?? "";
+  const verified = (request.cf?.botManagement as { verifiedBot?: boolean } | undefined)?.verifiedBot === true;
+  return verified || BOT.test(agent);
+}
+
+/** Speculative loads (`Sec-Purpose: prefetch`, `Purpose: prefetch`): the visitor may never see them. */
+export function isPrefetch(request: Request): boolean {
+  const purpose = `${request.headers.get("sec-purpose") ?? ""} ${request.headers.get("purpose") ?? ""} ${request.headers.get("x-moz") ?? ""}`;
+  return /prefetch|prerender/i.test(purpose);
+}
+
+function deviceOf(agent: string): { type: string; browser: string; os: string } {
+  const type = BOT.test(agent)
+    ? "bot"
+    : /ipad|tablet|(android(?!.*mobile))/i.test(agent)
+      ? "tablet"
+      : /mobi|iphone|ipod|android|phone/i.test(agent)
+        ? "mobile"
+        : "desktop";
+  const browser = /edg\//i.test(agent)
+    ? "edge"
+    : /opr\/|opera/i.test(agent)
+      ? "opera"
+      : /samsungbrowser/i.test(agent)
+        ? "samsung"
+        : /firefox|fxios/i.test(agent)
+          ? "firefox"
+          : /chrome|crios|chromium/i.test(agent)
+            ? "chrome"
+            : /safari/i.test(agent)
+              ? "safari"
+              : "other";
+  const os = /iphone|ipad|ipod|ios/i.test(agent)
+    ? "ios"
+    : /android/i.test(agent)
+      ? "android"
+      : /windows/i.test(agent)
+        ? "windows"
+        : /mac os x|macintosh/i.test(agent)
+          ? "macos"
+          : /linux/i.test(agent)
+            ? "linux"
+            : "other";
+  return { type, browser, os };
+}
+
+function languagesOf(header: string | null): string[] {
+  if (header === null) return [];
+  return header
+    .split(",")
+    .map((part) => {
+      const [tag = "", ...parameters] = part.trim().split(";");
+      const quality = Number(
+        parameters
+          .find((parameter) => parameter.trim().startsWith("q="))
+          ?.trim()
+          .slice(2) ?? "1",
+      );
+      return { language: tag.trim().split("-")[0]?.toLowerCase() ?? "", quality: Number.isFinite(quality) ? quality : 0 };
+    })
+    .filter(({ language, quality }) => /^[a-z]{2,3}$/.test(language) && quality > 0)
+    .sort((a, b) => b.quality - a.quality)
+    .map(({ language }) => language)
+    .filter((language, index, all) => all.indexOf(language) === index)
+    .slice(0, 10);
+}
+
+const WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function localTime(now: number, timeZone: string | undefined): { hour: number; weekday: string; date: string } {
+  const zone = timeZone ?? "UTC";
+  let formatter = formatters.get(zone);
+  if (formatter === undefined) {
+    try {
+      formatter = new Intl.DateTimeFormat("en-US", {
+        timeZone: zone,
+        hourCycle: "h23",
+        year: "numeric",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        weekday: "short",
+      });
+    } catch {
+      formatter = new Intl.DateTimeFormat("en-US", {
+        timeZone: "UTC",
+        hourCycle: "h23",
+        year: "numeric",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        weekday: "short",
+      });
+    }
+    formatters.set(zone, formatter);
+  }
+  const parts = Object.fromEntries(formatter.formatToParts(new Date(now)).map((part) => [part.type, part.value]));
+  const weekday = (parts.weekday ?? "").toLowerCase().slice(0, 3);
+  return {
+    hour: Number(parts.hour ?? 0),
+    weekday: (WEEKDAYS as readonly string[]).includes(weekday) ? weekday : "sun",
+    date: `${parts.year}-${parts.month}-${parts.day}`,
+  };
+}
+
+export interface RequestAttributeOptions {
+  now: number;
+  isNewVisitor: boolean;
+  /** Whether any rule reads `time.*` (the only costly part). */
+  needsLocalTime: boolean;
+}
+
+/** The request's attributes as a nested object, ready for profile values to be merged in. */
+export function requestAttributes(request: Request, url: URL, options: RequestAttributeOptions): AttributeTree {
+  const cf = (request.cf ?? {}) as Record<string, unknown>;
+  const text = (value: unknown) => (typeof value === "string" && value !== "" ? value : null);
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams)
+    if (!Object.hasOwn(query, name) && name.length <= 64 && !["__proto__", "constructor", "prototype"].includes(name))
+      query[name] = value.slice(0, 256);
+  const referrer = request.headers.get("referer");
+  let referrerHost: string | null = null;
+  try {
+    referrerHost = referrer === null ? null : new URL(referrer).hostname;
+  } catch {
+    referrerHost = null;
+  }
+  const languages = languagesOf(request.headers.get("accept-language"));
+  const attributes: AttributeTree = {
+    page: { path: url.pathname, query },
+    utm: {
+      source: query.utm_source ?? null,
+      medium: query.utm_medium ?? null,
+      campaign: query.utm_campaign ?? null,
+      term: query.utm_term ?? null,
+      content: query.utm_content ?? null,
+    },
+    referrer: { host: referrerHost, url: referrer === null ? null : referrer.slice(0, 512) },
+    geo: {
+      country: text(cf.country),
+      region: text(cf.region),
+      region_code: text(cf.regionCode),
+      city: text(cf.city),
+      continent: text(cf.continent),
+      postal_code: text(cf.postalCode),
+      timezone: text(cf.timezone),
+      eu: cf.isEUCountry === "1" || cf.isEUCountry === true,
+    },
+    device: deviceOf(request.headers.get("user-agent") ?? ""),
+    language: languages[0] ?? null,
+    languages,
+    visitor: { new: options.isNewVisitor },
+  };
+  if (options.needsLocalTime) attributes.time = localTime(options.now, text(cf.timezone) ?? undefined);
+  return attributes;
+}

@@ -1,0 +1,54 @@
+/**
+ * Validation of a rules document as the Worker sees it: the zod schema (shapes, references,
+ * selectors, URLs, HTML), every condition compiled, and every slot selector accepted by
+ * HTMLRewriter itself. Used when loading from KV and by the admin API.
+ * @module
+ */
+import type { z } from "zod";
+import { err, ok, type Result } from "../../shared/result.ts";
+import { compileCondition } from "../../shared/rules/condition.ts";
+import { RulesDocument } from "../../shared/rules/document.ts";
+import { selectorProblem } from "./rewrite.ts";
+
+export interface DocumentProblem {
+  /** JSON pointer into the document, e.g. `/rules/2/condition`. */
+  pointer: string;
+  message: string;
+}
+
+export function pointerOf(path: readonly PropertyKey[]): string {
+  return `/${path.map((part) => String(part).replace(/~/g, "~0").replace(/\//g, "~1")).join("/")}`;
+}
+
+export function zodProblems(error: z.ZodError): DocumentProblem[] {
+  return error.issues.map((issue) => ({ pointer: pointerOf(issue.path), message: issue.message }));
+}
+
+export function validateDocument(raw: unknown): Result<RulesDocument, DocumentProblem[]> {
+  const parsed = RulesDocument.safeParse(raw);
+  if (!parsed.success) return err(zodProblems(parsed.error));
+  const document = parsed.data;
+  const problems: DocumentProblem[] = [];
+  for (const [name, slot] of Object.entries(document.slots)) {
+    const problem = selectorProblem(slot.selector);
+    if (problem !== null) problems.push({ pointer: pointerOf(["slots", name, "selector"]), message: problem });
+  }
+  const conditions: [readonly PropertyKey[], Record<string, unknown>][] = [
+    ...document.rules.map((rule, index): [readonly PropertyKey[], Record<string, unknown>] => [
+      ["rules", index, "condition"],
+      rule.condition,
+    ]),
+    ...Object.entries(document.audiences).map(([name, condition]): [readonly PropertyKey[], Record<string, unknown>] => [
+      ["audiences", name],
+      condition,
+    ]),
+  ];
+  for (const [path, condition] of conditions) {
+    try {
+      compileCondition(condition);
+    } catch (error) {
+      problems.push({ pointer: pointerOf(path), message: `the condition cannot be compiled: ${(error as Error).message}` });
+    }
+  }
+  return problems.length === 0 ? ok(document) : err(problems);
+}
