@@ -95,17 +95,25 @@ interface Journey {
  */
 async function decideRequest(
   context: DecideContext,
-  path: string,
+  target: URL,
   explain: (grant: PreviewGrant | null) => boolean,
 ): Promise<Journey | null> {
   const { env } = context;
   const request = context.req.raw;
   const url = new URL(request.url);
+  const path = target.pathname;
   const now = Date.now();
   const timings = new Timings();
   const waitUntil = (promise: Promise<unknown>) => context.executionCtx.waitUntil(promise);
 
-  const rules = await timings.measure("rules", () => withDeadline(liveRules(env.RULES, now, waitUntil), deadline(env, "rules"), null));
+  const refreshMs = Number(env.RULES_REFRESH_MS);
+  const rules = await timings.measure("rules", () =>
+    withDeadline(
+      liveRules(env.RULES, now, waitUntil, Number.isFinite(refreshMs) && refreshMs >= 0 ? refreshMs : undefined),
+      deadline(env, "rules"),
+      null,
+    ),
+  );
   if (rules === null) {
     recordFallback(env.ANALYTICS, "rules-unavailable", path);
     return null;
@@ -148,7 +156,7 @@ async function decideRequest(
   }
 
   const attributes = nestAttributes(
-    requestAttributes(request, new URL(path, url), {
+    requestAttributes(request, target, {
       now,
       isNewVisitor: visitor.isNew,
       needsLocalTime: rules.attributePaths.some((name) => name.startsWith("time.")),
@@ -166,7 +174,10 @@ async function decideRequest(
       explain: explain(preview),
     }),
   );
-  for (const reason of decision.fallbacks) recordFallback(env.ANALYTICS, reason, path);
+  for (const reason of decision.fallbacks) {
+    timings.note("fallback", reason);
+    recordFallback(env.ANALYTICS, reason, path);
+  }
   return { rules, visitor, untracked, preview, decision, decisionId: crypto.randomUUID(), timings, startedAt: now };
 }
 
@@ -214,14 +225,15 @@ function personalizedHeaders(headers: Headers, journey: Journey, requestUrl: str
 
 async function servePage(context: DecideContext): Promise<Response> {
   const request = context.req.raw;
-  const path = new URL(request.url).pathname;
+  const url = new URL(request.url);
+  const path = url.pathname;
   const fromOrigin = fetch(originRequest(request, context.env.ORIGIN_URL));
   // Awaited below; this only keeps an early origin failure from being reported as unhandled meanwhile.
   fromOrigin.catch(() => {});
 
   let journey: Journey | null = null;
   try {
-    journey = await decideRequest(context, path, () => false);
+    journey = await decideRequest(context, url, () => false);
   } catch (error) {
     console.error(JSON.stringify({ message: "decision failed; serving the origin page", path, error: String(error) }));
     recordFallback(context.env.ANALYTICS, "decision-error", path);
@@ -257,7 +269,11 @@ decideApp.get("/v1/decide", async (context) => {
   const wantsExplain = context.req.query("explain") === "1";
   const isAdmin =
     context.req.header("authorization") === `Bearer ${context.env.ADMIN_TOKEN}` && (context.env.ADMIN_TOKEN ?? "").length >= 16;
-  const journey = await decideRequest(context, path, (grant) => wantsExplain && (isAdmin || grant?.explain === true));
+  const journey = await decideRequest(
+    context,
+    new URL(path, context.req.url),
+    (grant) => wantsExplain && (isAdmin || grant?.explain === true),
+  );
   if (wantsExplain && journey !== null && journey.decision.trace === undefined) {
     throw new Problem(403, {
       slug: "explain-forbidden",

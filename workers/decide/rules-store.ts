@@ -9,7 +9,7 @@ import { type CompiledRules, compileRules } from "../../shared/rules/compile.ts"
 import { LivePointer, RULES_LIVE_KEY, rulesVersionKey } from "../../shared/rules/document.ts";
 import { type DocumentProblem, validateDocument } from "./validate.ts";
 
-/** How old the isolate's copy of the live pointer may get before it is re-read. */
+/** How old the isolate's copy of the live pointer may get before it is re-read (`RULES_REFRESH_MS`). */
 export const REFRESH_INTERVAL_MS = 5_000;
 
 interface Held {
@@ -60,9 +60,10 @@ export async function liveRules(
   kv: KVNamespace,
   now: number,
   waitUntil: (promise: Promise<unknown>) => void,
+  refreshIntervalMs = REFRESH_INTERVAL_MS,
 ): Promise<CompiledRules | null> {
   if (held === undefined) return refresh(kv, now);
-  if (now - held.checkedAt >= REFRESH_INTERVAL_MS && refreshing === undefined) {
+  if (now - held.checkedAt >= refreshIntervalMs && refreshing === undefined) {
     waitUntil(
       refresh(kv, now).catch((error: unknown) => console.error(JSON.stringify({ message: "rules refresh failed", error: String(error) }))),
     );

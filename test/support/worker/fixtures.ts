@@ -23,8 +23,25 @@ export async function publishRules(document: unknown = demoRules, version = 1): 
  * @cloudflare/vitest-pool-workers 0.15.1 — 10 ms per call after 200 calls, 250 ms after 800 — so
  * tests call the handler directly.)
  */
-export function request(path: string, init: RequestInit = {}): Promise<Response> {
-  return Promise.resolve(worker.fetch(new Request(new URL(path, BASE), init), env, createExecutionContext()));
+export function request(path: string, init: RequestInit = {}, overrides: Partial<Env> = {}): Promise<Response> {
+  return Promise.resolve(worker.fetch(new Request(new URL(path, BASE), init), { ...env, ...overrides }, createExecutionContext()));
+}
+
+/** Messages the Worker put on the feedback queue, recorded on their way to the real queue. */
+export function recordingFeedbackQueue(): { queue: Queue; sent: unknown[][] } {
+  const sent: unknown[][] = [];
+  const queue = {
+    send: (body: unknown, options?: QueueSendOptions) => {
+      sent.push([body]);
+      return env.FEEDBACK_QUEUE.send(body, options);
+    },
+    sendBatch: (messages: Iterable<MessageSendRequest>, options?: QueueSendBatchOptions) => {
+      const list = [...messages];
+      sent.push(list.map((message) => message.body));
+      return env.FEEDBACK_QUEUE.sendBatch(list, options);
+    },
+  } as unknown as Queue;
+  return { queue, sent };
 }
 
 /** The `name=value` part of the visitor cookie a response sets. */

@@ -1,0 +1,349 @@
+/**
+ * The page path through the Worker, against the demo shop as origin: every slot action, the
+ * serving rules (what passes through untouched), previews, bots, exposures and every fallback.
+ */
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import { RULES_LIVE_KEY, type RulesDocumentInput, rulesVersionKey } from "../../../shared/rules/document.ts";
+import { pseudonymFor } from "../../../workers/common/visitor.ts";
+import { signPreview } from "../../../workers/decide/preview.ts";
+import { forgetRules } from "../../../workers/decide/rules-store.ts";
+import { postEvents, publishRules, recordingFeedbackQueue, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
+
+const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36" };
+
+async function origin(path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${env.ORIGIN_URL}${path}`, init);
+}
+
+async function returningVisitor(category = "electronics"): Promise<string> {
+  const posted = await postEvents(track("Product Viewed", { product_id: `${category.slice(0, 2)}-01`, category }));
+  const cookie = visitorCookieFrom(posted);
+  if (cookie === null) throw new Error("no cookie");
+  return cookie;
+}
+
+const ELECTRONICS_RULE = {
+  id: "electronics-hero",
+  priority: 100,
+  condition: { "behavior.views_10m.category.electronics": { $gte: 1 } },
+  actions: { hero: { type: "setText" as const, text: "Electronics for you" } },
+};
+
+function documentWith(overrides: Partial<RulesDocumentInput> = {}): RulesDocumentInput {
+  return {
+    version: 1,
+    slots: { hero: { selector: '[data-slot="hero"]' }, banner: { selector: '[data-slot="banner"]' } },
+    rules: [ELECTRONICS_RULE],
+    ...overrides,
+  };
+}
+
+beforeEach(async () => {
+  await publishRules(documentWith());
+});
+
+describe("slot actions", () => {
+  it("applies every action kind while the page streams through", async () => {
+    const slots = {
+      text: { selector: '[data-slot="hero"] h1' },
+      html: { selector: '[data-slot="banner"]' },
+      replace: { selector: "section.recommendations h2" },
+      before: { selector: "footer.site .legal" },
+      after: { selector: "form.search" },
+      prepend: { selector: "main" },
+      append: { selector: "footer.site .cols" },
+      remove: { selector: ".review:nth-child(2)" },
+      attribute: { selector: "a.logo" },
+      unattribute: { selector: "nav.main" },
+      classed: { selector: "header.site" },
+      unclassed: { selector: '[data-slot="hero"]' },
+      json: { selector: "body" },
+    };
+    await publishRules({
+      version: 1,
+      slots,
+      rules: [
+        {
+          id: "everything",
+          actions: {
+            text: { type: "setText", text: "Deals <today> & tomorrow" },
+            html: { type: "setHtml", html: "<strong>Free delivery</strong> this weekend" },
+            replace: { type: "replace", html: "<h2 id='replaced'>Picked for you</h2>" },
+            before: { type: "before", html: "<p id='before-legal'>Before</p>" },
+            after: { type: "after", html: "<p id='after-search'>After</p>" },
+            prepend: { type: "prepend", html: "<div id='prepended'></div>" },
+            append: { type: "append", html: "<div id='appended'></div>" },
+            remove: { type: "remove" },
+            attribute: { type: "setAttribute", name: "href", value: "/?from=logo" },
+            unattribute: { type: "removeAttribute", name: "aria-label" },
+            classed: { type: "addClass", className: "personalized" },
+            unclassed: { type: "removeClass", className: "hero" },
+            json: { type: "injectJson", id: "tailor-data", data: { segment: "deal-seeker", note: "</script><script>alert(1)</script>" } },
+          },
+        },
+      ],
+    });
+    const html = await (await request("/", { headers: BROWSER })).text();
+    expect(html).toContain('<h1 data-p13n-rule="everything">Deals &lt;today&gt; &amp; tomorrow</h1>');
+    expect(html).toContain('data-slot="banner" data-p13n-rule="everything"><strong>Free delivery</strong> this weekend</div>');
+    expect(html).toContain("<h2 id='replaced'>Picked for you</h2>");
+    expect(html).not.toContain("<h2>Bestsellers</h2>");
+    expect(html).toMatch(/<p id='before-legal'>Before<\/p><p class="legal"/);
+    expect(html).toMatch(/<\/form><p id='after-search'>After<\/p>/);
+    expect(html).toMatch(/<main data-p13n-rule="everything"><div id='prepended'><\/div>/);
+    expect(html).toMatch(/<div id='appended'><\/div><\/div>\s*<p id='before-legal'>/);
+    expect(html).not.toContain("Second order this month");
+    expect(html).toContain('<a class="logo" href="/?from=logo" data-p13n-rule="everything">');
+    expect(html).toContain('<nav class="main" data-p13n-rule="everything">');
+    expect(html).toContain('<header class="site personalized" data-p13n-rule="everything">');
+    expect(html).toMatch(/<section class="" data-slot="hero" data-p13n-rule="everything">/);
+    expect(html).toContain(
+      '<script type="application/json" id="tailor-data">{"segment":"deal-seeker","note":"\\u003c/script\\u003e\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"}</script></body>',
+    );
+    expect(html.trimEnd().endsWith("</html>")).toBe(true);
+  });
+
+  it("refuses a document whose HTML or URLs could run script, and keeps the last good one", async () => {
+    const cookie = await returningVisitor();
+    const refresh = { RULES_REFRESH_MS: "0" };
+    expect(await (await request("/", { headers: { cookie } }, refresh)).text()).toContain("Electronics for you");
+    const hostile = documentWith({
+      version: 2,
+      rules: [{ id: "xss", actions: { hero: { type: "setHtml", html: '<a href="javascript:alert(1)">x</a>' } } }],
+    });
+    await env.RULES.put(rulesVersionKey(2), JSON.stringify(hostile));
+    await env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version: 2 }));
+    for (let attempt = 0; attempt < 3; attempt++) await (await request("/", { headers: { cookie } }, refresh)).text();
+    const html = await (await request("/", { headers: { cookie } }, refresh)).text();
+    expect(html).toContain("Electronics for you");
+    expect(html).not.toContain("javascript:");
+  });
+});
+
+describe("serving rules", () => {
+  it("passes pages no rule targets through byte for byte, headers included", async () => {
+    const viaTailor = await request("/p/el-01", { headers: BROWSER });
+    const direct = await origin("/p/el-01");
+    expect(await viaTailor.text()).toBe(await direct.text());
+    expect(viaTailor.headers.get("cache-control")).toBe(direct.headers.get("cache-control"));
+    expect(viaTailor.headers.get("set-cookie")).toBeNull();
+  });
+
+  it("passes origin errors, HEAD, POST and assets through unchanged on targeted paths", async () => {
+    await publishRules(documentWith({ rules: [{ ...ELECTRONICS_RULE, pages: ["/", "/missing", "/static/*"] }] }));
+    const missing = await request("/missing", { headers: BROWSER });
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toBe(await (await origin("/missing")).text());
+    expect(missing.headers.get("set-cookie")).toBeNull();
+
+    const head = await request("/", { method: "HEAD", headers: BROWSER });
+    expect(head.headers.get("cache-control")).toBe("public, max-age=60");
+    expect(head.headers.get("set-cookie")).toBeNull();
+
+    const css = await request("/static/shop.css", { headers: BROWSER });
+    expect(await css.text()).toBe(await (await origin("/static/shop.css")).text());
+    expect(css.headers.get("cache-control")).toBe("public, max-age=86400");
+
+    const posted = await request("/", { method: "POST", headers: { ...BROWSER, "content-type": "text/plain" }, body: "hello" });
+    expect(await posted.text()).toBe(await (await origin("/", { method: "POST", body: "hello" })).text());
+  });
+
+  it("marks personalized responses private, varying by cookie, with stage timings", async () => {
+    const cookie = await returningVisitor();
+    const response = await request("/", { headers: { ...BROWSER, cookie } });
+    expect(await response.text()).toContain("Electronics for you");
+    expect(response.headers.get("cache-control")).toBe("private, no-cache");
+    expect(response.headers.get("vary")).toMatch(/Cookie/);
+    expect(response.headers.get("etag")).toBeNull();
+    expect(response.headers.get("server-timing")).toMatch(/rules;dur=[\d.]+.*profile;dur=[\d.]+.*decide;dur=[\d.]+/);
+  });
+
+  it("gives bots and prefetches the default page, with no cookie and no exposure", async () => {
+    const cookie = await returningVisitor();
+    for (const headers of [
+      { "user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)" },
+      { ...BROWSER, "sec-purpose": "prefetch" },
+    ]) {
+      const feedback = recordingFeedbackQueue();
+      const response = await request("/", { headers: { ...headers, cookie } }, { FEEDBACK_QUEUE: feedback.queue });
+      expect(await response.text()).toBe(await (await origin("/")).text());
+      expect(response.headers.get("set-cookie")).toBeNull();
+      expect(feedback.sent).toEqual([]);
+    }
+  });
+
+  it("redirects and sets x-* headers when a matching rule says so", async () => {
+    await publishRules(
+      documentWith({
+        rules: [
+          {
+            id: "old-sale",
+            pages: ["/c/home"],
+            condition: { "utm.campaign": "autumn" },
+            page: { redirect: { to: "/c/outdoor", status: 307 }, headers: { "x-campaign": "autumn" } },
+          },
+        ],
+      }),
+    );
+    const redirected = await request("/c/home?utm_campaign=autumn", { headers: BROWSER });
+    expect(redirected.status).toBe(307);
+    expect(redirected.headers.get("location")).toBe("/c/outdoor");
+    expect(redirected.headers.get("x-campaign")).toBe("autumn");
+    expect((await request("/c/home", { headers: BROWSER })).status).toBe(200);
+  });
+});
+
+describe("exposures", () => {
+  it("logs one exposure per slot assignment, once per decision, with a shared decision id", async () => {
+    await publishRules(
+      documentWith({
+        rules: [ELECTRONICS_RULE, { id: "banner-all", actions: { banner: { type: "setText", text: "Hello" } } }],
+      }),
+    );
+    const cookie = await returningVisitor();
+    const feedback = recordingFeedbackQueue();
+    await (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: feedback.queue })).text();
+    expect(feedback.sent).toHaveLength(1);
+    const exposures = feedback.sent[0] as { id: string; decisionId: string; ruleId: string; slot: string; visitor: string }[];
+    expect(exposures.map((exposure) => [exposure.ruleId, exposure.slot])).toEqual([
+      ["electronics-hero", "hero"],
+      ["banner-all", "banner"],
+    ]);
+    expect(new Set(exposures.map((exposure) => exposure.decisionId)).size).toBe(1);
+    expect(new Set(exposures.map((exposure) => exposure.id)).size).toBe(2);
+    expect(exposures[0]?.visitor).toBe(await pseudonymFor(cookie.split("=")[1] ?? "", env.VISITOR_ID_SECRET));
+  });
+});
+
+describe("previews", () => {
+  const experiment = documentWith({
+    experiments: { hero_test: { variants: ["control", "bold"] } },
+    rules: [
+      {
+        id: "hero-test",
+        experiment: { id: "hero_test", variants: { control: {}, bold: { hero: { type: "setText", text: "BOLD HERO" } } } },
+      },
+    ],
+  });
+
+  it("forces a variant with a signed token, is never cached and logs no exposure", async () => {
+    await publishRules(experiment);
+    const token = await signPreview({ forced: { hero_test: "bold" }, exp: Math.floor(Date.now() / 1000) + 600 }, env.VISITOR_ID_SECRET);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const feedback = recordingFeedbackQueue();
+      const response = await request(
+        `/?tailor_preview=${encodeURIComponent(token)}`,
+        { headers: BROWSER },
+        { FEEDBACK_QUEUE: feedback.queue },
+      );
+      const html = await response.text();
+      expect(html).toContain('data-p13n-variant="bold">BOLD HERO');
+      expect(response.headers.get("cache-control")).toBe("private, no-store");
+      expect(feedback.sent).toEqual([]);
+    }
+  });
+
+  it("ignores forged and expired tokens", async () => {
+    await publishRules(experiment);
+    const forged = await signPreview(
+      { forced: { hero_test: "bold" }, exp: Math.floor(Date.now() / 1000) + 600 },
+      "not-the-real-secret-000000000000000",
+    );
+    const expired = await signPreview({ forced: { hero_test: "bold" }, exp: Math.floor(Date.now() / 1000) - 1 }, env.VISITOR_ID_SECRET);
+    for (const token of [forged, expired]) {
+      const response = await request(`/?tailor_preview=${encodeURIComponent(token)}`, { headers: BROWSER });
+      expect(response.headers.get("cache-control")).toBe("private, no-cache");
+    }
+  });
+});
+
+describe("fallbacks", () => {
+  /** The real binding, except that this visitor's profile read misbehaves as `readProfile` says. */
+  async function faultySessions(cookie: string, readProfile: () => Promise<unknown>): Promise<Partial<Env>> {
+    const pseudonym = await pseudonymFor(cookie.split("=")[1] ?? "", env.VISITOR_ID_SECRET);
+    const sessions = {
+      getByName: (name: string) => (name === pseudonym ? { readProfile } : env.USER_SESSION.getByName(name)),
+    } as unknown as Env["USER_SESSION"];
+    return { USER_SESSION: sessions };
+  }
+
+  it("serves the page without the profile when the Durable Object is slow", async () => {
+    const cookie = await returningVisitor();
+    // Would personalize if it answered in time: the default hero shows the deadline cut it off.
+    const slow = await faultySessions(
+      cookie,
+      () => new Promise((resolve) => setTimeout(() => resolve({ "behavior.views_10m.category.electronics": 9 }), 1_000)),
+    );
+    const response = await request("/", { headers: { ...BROWSER, cookie } }, { ...slow, PROFILE_DEADLINE_MS: "30" });
+    const html = await response.text();
+    expect(response.status).toBe(200);
+    expect(html).toContain("Autumn essentials");
+    expect(response.headers.get("server-timing")).toContain('fallback;desc="profile"');
+  });
+
+  it("serves the page without the profile when the Durable Object throws", async () => {
+    const cookie = await returningVisitor();
+    const failing = await faultySessions(cookie, () => Promise.reject(new Error("storage on fire")));
+    const response = await request("/", { headers: { ...BROWSER, cookie } }, failing);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain("Autumn essentials");
+    expect(response.headers.get("server-timing")).toContain('fallback;desc="profile"');
+  });
+
+  it("passes the page through untouched when no rules are published", async () => {
+    await env.RULES.delete(RULES_LIVE_KEY);
+    forgetRules();
+    const cookie = await returningVisitor();
+    const response = await request("/", { headers: { ...BROWSER, cookie } });
+    expect(await response.text()).toBe(await (await origin("/")).text());
+    expect(response.headers.get("cache-control")).toBe("public, max-age=60");
+  });
+
+  it("passes the page through when the only published document is invalid", async () => {
+    await env.RULES.put(rulesVersionKey(7), JSON.stringify({ version: 7, slots: {}, rules: [{ id: "Bad Id" }] }));
+    await env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version: 7 }));
+    forgetRules();
+    const response = await request("/", { headers: BROWSER });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe(await (await origin("/")).text());
+  });
+
+  it("shows the default content when a referenced model is missing", async () => {
+    await publishRules(
+      documentWith({
+        slots: { recommendations: { selector: '[data-slot="recommendations"]' } },
+        models: { related: { kv: "models:related:missing" } },
+        rules: [{ id: "recs", actions: { recommendations: { type: "recommendations", model: "related", template: "<p>{{name}}</p>" } } }],
+      }),
+    );
+    const response = await request("/", { headers: BROWSER });
+    const html = await response.text();
+    expect(response.status).toBe(200);
+    expect(html).toContain('<div class="grid" data-slot="recommendations">');
+    expect(response.headers.get("server-timing")).toContain('fallback;desc="model-missing:related"');
+  });
+});
+
+describe("GET /v1/decide", () => {
+  it("returns the same decision the page gets, and the trace only with the admin token", async () => {
+    const cookie = await returningVisitor();
+    const response = await request("/v1/decide?path=/", { headers: { ...BROWSER, cookie } });
+    const body = (await response.json()) as { slots: { slot: string; ruleId: string; action: unknown }[]; trace?: unknown };
+    expect(body.slots).toEqual([
+      expect.objectContaining({ slot: "hero", ruleId: "electronics-hero", action: { type: "setText", text: "Electronics for you" } }),
+    ]);
+    expect(body.trace).toBeUndefined();
+
+    const forbidden = await request("/v1/decide?path=/&explain=1", { headers: { ...BROWSER, cookie } });
+    expect(forbidden.status).toBe(403);
+
+    const explained = await request("/v1/decide?path=/&explain=1", {
+      headers: { ...BROWSER, cookie, authorization: `Bearer ${env.ADMIN_TOKEN}` },
+    });
+    const trace = ((await explained.json()) as { trace: { rules: { ruleId: string; outcome: string; reason: string }[] } }).trace;
+    expect(trace.rules).toEqual([{ ruleId: "electronics-hero", outcome: "applied", reason: "matched", slots: ["hero"] }]);
+
+    expect((await request("/v1/decide?path=nope", { headers: BROWSER })).status).toBe(400);
+  });
+});
