@@ -9,8 +9,9 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { demoKvEntries } from "../demo-shop/models.ts";
 import { startDemoShop } from "../demo-shop/server.ts";
-import { RULES_LIVE_KEY, rulesVersionKey } from "../shared/rules/document.ts";
+import { RULES_LIVE_KEY } from "../shared/rules/document.ts";
 import { startKafkaRestDouble } from "./kafka-rest/server.ts";
 
 const WORKER_PORT = 8787;
@@ -49,15 +50,12 @@ function seedDemoRules(): void {
     return;
   }
   const document = JSON.parse(readFileSync("demo-shop/rules.json", "utf8")) as { version: number };
-  const entries = [
-    { key: rulesVersionKey(document.version), value: JSON.stringify(document) },
-    { key: RULES_LIVE_KEY, value: JSON.stringify({ version: document.version }) },
-  ];
+  const entries = demoKvEntries(document);
   const file = ".wrangler/demo-rules.json";
   execFileSync("mkdir", ["-p", ".wrangler"]);
   writeFileSync(file, JSON.stringify(entries));
   wrangler(["kv", "bulk", "put", "--local", "--binding", "RULES", file]);
-  console.log(`dev: published the demo rules (version ${document.version}) to local KV`);
+  console.log(`dev: published the demo rules (version ${document.version}) and models to local KV`);
 }
 
 ensureDevVars();

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { RULES_LIVE_KEY, rulesVersionKey } from "../../shared/rules/document.ts";
+import { demoKvEntries } from "../../demo-shop/models.ts";
 
 export interface LocalTailorOptions {
   originUrl: string;
@@ -19,7 +19,7 @@ export interface LocalTailorOptions {
   port?: number;
   /** Extra or overriding vars and secrets. */
   bindings?: Record<string, string>;
-  /** A rules document to publish into KV before the first request. */
+  /** A rules document to publish into KV before the first request, with the demo models. */
   rules?: { version: number };
 }
 
@@ -63,8 +63,7 @@ export async function startLocalTailor(options: LocalTailorOptions): Promise<Loc
   const url = (await miniflare.ready).toString().replace(/\/$/, "");
   if (options.rules !== undefined) {
     const kv = await miniflare.getKVNamespace("RULES");
-    await kv.put(rulesVersionKey(options.rules.version), JSON.stringify(options.rules));
-    await kv.put(RULES_LIVE_KEY, JSON.stringify({ version: options.rules.version }));
+    for (const { key, value } of demoKvEntries(options.rules)) await kv.put(key, value);
   }
   return {
     url,

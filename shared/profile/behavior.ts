@@ -145,10 +145,3 @@ export function nestAttributes(tree: AttributeTree, values: Readonly<Record<stri
   }
   return tree;
 }
-
-/** Attribute name prefixes answered by the visitor's Durable Object (everything else comes from the request). */
-const PROFILE_PREFIXES = ["behavior.", "session.", "recency.", "cart.", "orders.", "traits.", "consent."] as const;
-
-export function isProfileAttribute(path: string): boolean {
-  return PROFILE_PREFIXES.some((prefix) => path.startsWith(prefix));
-}

@@ -5,7 +5,7 @@
  * @module
  */
 import type { RecordedEvent } from "../events/recorded.ts";
-import { normalizeKey } from "./behavior.ts";
+import { normalizeKey, parseBehaviorPath } from "./behavior.ts";
 
 /** A session ends after this long without an event. */
 export const SESSION_GAP_MS = 30 * 60_000;
@@ -238,4 +238,36 @@ export function stateAttribute(state: VisitorState, path: string, now: number): 
     default:
       return undefined;
   }
+}
+
+/** The non-counter attributes `stateAttribute` answers. */
+export const STATE_ATTRIBUTES = [
+  "session.count",
+  "session.active",
+  "session.minutes",
+  "session.page_views",
+  "session.events",
+  "recency.minutes_since_last_seen",
+  "recency.days_since_first_seen",
+  "recency.last_category",
+  "recency.last_products",
+  "cart.value",
+  "cart.items",
+  "cart.products",
+  "cart.categories",
+  "orders.count",
+];
+
+/**
+ * The profile attribute a condition path reads, e.g. `recency.last_products` for
+ * `recency.last_products.0` or `traits.address` for `traits.address.city`; null when the path is
+ * not answered by the visitor's Durable Object.
+ */
+export function profileAttributeFor(path: string): string | null {
+  if (path.startsWith("behavior.")) return parseBehaviorPath(path).ok ? path : null;
+  if (path.startsWith("traits.") || path.startsWith("consent.")) {
+    const [prefix, name] = path.split(".");
+    return name === undefined || name === "" ? null : `${prefix}.${name}`;
+  }
+  return STATE_ATTRIBUTES.find((name) => path === name || path.startsWith(`${name}.`)) ?? null;
 }

@@ -8,7 +8,7 @@
 import { getBucketRanges, type VariationRange } from "../experiments/bucketing.ts";
 import { compileLogistic, type Scorer } from "../models/logistic.ts";
 import type { ItemToItemDefinition } from "../models/recommendations.ts";
-import { isProfileAttribute } from "../profile/behavior.ts";
+import { profileAttributeFor } from "../profile/state.ts";
 import { type CompiledCondition, compileCondition, conditionPaths, type SavedGroups } from "./condition.ts";
 import type { Experiment, Model, PageActions, Rule, RulesDocument, SlotActions } from "./document.ts";
 
@@ -140,7 +140,7 @@ export function compileRules(document: RulesDocument): CompiledRules {
     document,
     rules,
     attributePaths,
-    profileAttributes: attributePaths.filter(isProfileAttribute),
+    profileAttributes: [...new Set(attributePaths.map(profileAttributeFor).filter((name): name is string => name !== null))],
     models,
     scoredModels,
     holdout: document.holdout,

@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../../shared/events/recorded.ts";
-import { applyEvent, emptyState, mergeStates, SESSION_GAP_MS, stateAttribute, type VisitorState } from "../../../shared/profile/state.ts";
+import {
+  applyEvent,
+  emptyState,
+  mergeStates,
+  profileAttributeFor,
+  SESSION_GAP_MS,
+  STATE_ATTRIBUTES,
+  stateAttribute,
+  type VisitorState,
+} from "../../../shared/profile/state.ts";
 
 const MINUTE = 60_000;
 const START = Date.UTC(2026, 10, 26, 9, 0, 0);
@@ -133,5 +142,16 @@ describe("merge on identify", () => {
     expect(merged.lastCategory).toBe("outdoor");
     expect(merged.traits).toEqual({ plan: "gold", country: "DE", newsletter: true });
     expect(stateAttribute(merged, "cart.value", START)).toBe(50);
+  });
+});
+
+describe("profile attribute names", () => {
+  it("maps every condition path to the attribute the Durable Object answers", () => {
+    expect(profileAttributeFor("recency.last_products.0")).toBe("recency.last_products");
+    expect(profileAttributeFor("traits.address.city")).toBe("traits.address");
+    expect(profileAttributeFor("behavior.views_10m.category.electronics")).toBe("behavior.views_10m.category.electronics");
+    expect(profileAttributeFor("behavior.views_3h.total")).toBeNull();
+    expect(profileAttributeFor("geo.country")).toBeNull();
+    for (const name of STATE_ATTRIBUTES) expect(stateAttribute(emptyState(), name, START)).not.toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@
  */
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { DEMO_RELATED_KEY, demoRelatedModel } from "../../../demo-shop/models.ts";
 import demoRules from "../../../demo-shop/rules.json";
 import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
 import { forgetRules } from "../../../workers/decide/rules-store.ts";
@@ -12,6 +13,7 @@ export const BASE = "http://shop.test";
 
 /** Publishes a rules document into KV and makes the isolate read it on the next request. */
 export async function publishRules(document: unknown = demoRules, version = 1): Promise<void> {
+  await env.RULES.put(DEMO_RELATED_KEY, JSON.stringify(demoRelatedModel()));
   await env.RULES.put(rulesVersionKey(version), JSON.stringify(document));
   await env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
   forgetRules();
