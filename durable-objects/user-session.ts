@@ -110,6 +110,8 @@ export class UserSession extends DurableObject<Env> {
   #schemaReady = false;
   #state: VisitorState | undefined;
   #linkedTo: string | null | undefined;
+  /** Behaviour counts read in the current minute; cleared by any write. */
+  #counts: { minute: number; values: Map<string, number> } = { minute: -1, values: new Map() };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -155,6 +157,7 @@ export class UserSession extends DurableObject<Env> {
       if (state.sessionCount !== before.sessionCount) this.#prune(state.lastSeen ?? Date.now());
     });
     this.#state = state;
+    if (fresh.length > 0) this.#counts = { minute: -1, values: new Map() };
     // Stored means accepted: the queue send happens after the answer, and the outbox covers its failure.
     if (fresh.length > 0) this.ctx.waitUntil(this.#forward(visitor, fresh));
     return { accepted: fresh.length, duplicates: events.length - fresh.length };
@@ -165,34 +168,16 @@ export class UserSession extends DurableObject<Env> {
     const { attributes, now } = ProfileRequest.parse(input);
     const linked = this.#linkedUser();
     if (linked !== null) return this.env.USER_SESSION.getByName(linked).readProfile({ attributes, now });
-    const sql = this.#readableSql();
     const state = this.#profileState();
     const profile: ProfileValues = {};
     for (const path of attributes) {
-      if (!path.startsWith("behavior.")) {
+      if (path.startsWith("behavior.")) {
+        const count = this.#behaviourCount(path, now);
+        if (count !== null) profile[path] = count;
+      } else {
         const value = stateAttribute(state, path, now);
         if (value !== undefined) profile[path] = value;
-        continue;
       }
-      const parsed = parseBehaviorPath(path);
-      if (!parsed.ok) continue;
-      const { measure, dimension, key, window } = parsed.value;
-      const metric = metricOf(measure, dimension);
-      const firstMinute = firstMinuteOf(window, now);
-      profile[path] =
-        sql === null
-          ? 0
-          : firstMinute === null
-            ? (sql.exec<{ count: number }>("SELECT count FROM totals WHERE metric = ? AND key = ?", metric, key ?? "").toArray()[0]
-                ?.count ?? 0)
-            : sql
-                .exec<{ count: number }>(
-                  "SELECT COALESCE(SUM(count), 0) AS count FROM counters WHERE metric = ? AND key = ? AND minute >= ?",
-                  metric,
-                  key ?? "",
-                  firstMinute,
-                )
-                .one().count;
     }
     return profile;
   }
@@ -290,6 +275,7 @@ export class UserSession extends DurableObject<Env> {
       this.#setName(`${NAMES.merged}${source}`, String(Date.now()));
     });
     this.#state = state;
+    this.#counts = { minute: -1, values: new Map() };
     if (unforwarded.size > 0) await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
     else if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(state));
   }
@@ -329,6 +315,40 @@ export class UserSession extends DurableObject<Env> {
     this.#schemaReady = false;
     this.#state = undefined;
     this.#linkedTo = undefined;
+    this.#counts = { minute: -1, values: new Map() };
+  }
+
+  /**
+   * One behaviour count as of `now`. Counts only change when events arrive or a minute passes, so
+   * they are memoized per minute until the next write.
+   */
+  #behaviourCount(path: string, now: number): number | null {
+    const minute = minuteOf(now);
+    if (this.#counts.minute !== minute) this.#counts = { minute, values: new Map() };
+    const known = this.#counts.values.get(path);
+    if (known !== undefined) return known;
+    const parsed = parseBehaviorPath(path);
+    if (!parsed.ok) return null;
+    const { measure, dimension, key, window } = parsed.value;
+    const metric = metricOf(measure, dimension);
+    const firstMinute = firstMinuteOf(window, now);
+    const sql = this.#readableSql();
+    const count =
+      sql === null
+        ? 0
+        : firstMinute === null
+          ? (sql.exec<{ count: number }>("SELECT count FROM totals WHERE metric = ? AND key = ?", metric, key ?? "").toArray()[0]?.count ??
+            0)
+          : sql
+              .exec<{ count: number }>(
+                "SELECT COALESCE(SUM(count), 0) AS count FROM counters WHERE metric = ? AND key = ? AND minute >= ?",
+                metric,
+                key ?? "",
+                firstMinute,
+              )
+              .one().count;
+    this.#counts.values.set(path, count);
+    return count;
   }
 
   /** Storage for writing: creates or migrates the schema first. */

@@ -20,8 +20,10 @@ export interface LoadPlan {
   /** For `ingest`: how many distinct visitors the requests are spread over, and events per batch. */
   visitors?: number;
   eventsPerBatch?: number;
-  /** Extra request headers (e.g. a cookie). */
+  /** Extra request headers. */
   headers?: Record<string, string>;
+  /** For `get`: cookies to send, one per request in turn (many visitors). */
+  cookies?: string[];
   /** Give up after this long, whatever is left. */
   timeLimitMs?: number;
 }
@@ -77,6 +79,8 @@ export async function runLoad(plan: LoadPlan): Promise<LoadResult> {
       const visitor = sequence % (plan.visitors ?? 1);
       const body = isIngest ? ingestBody(sequence, plan.eventsPerBatch ?? 1) : undefined;
       const headers: Record<string, string> = { ...plan.headers };
+      const cookies = plan.cookies ?? [];
+      if (!isIngest && cookies.length > 0) headers.cookie = cookies[sequence % cookies.length] ?? "";
       if (isIngest) {
         headers["content-type"] = "application/json";
         headers.cookie = `tailor_vid=${visitorId(visitor)}`;

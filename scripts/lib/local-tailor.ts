@@ -51,6 +51,9 @@ export async function startLocalTailor(options: LocalTailorOptions): Promise<Loc
     host: "127.0.0.1",
     port: options.port ?? 0,
     cf: false,
+    ...((options as { inspectorPort?: number }).inspectorPort === undefined
+      ? {}
+      : { inspectorPort: (options as { inspectorPort?: number }).inspectorPort }),
     bindings: {
       ...workerOptions.bindings,
       VISITOR_ID_SECRET: "local-visitor-id-secret-for-tests-and-benchmarks",

@@ -65,8 +65,52 @@ export const ExposureMessage = z.strictObject({
 });
 export type ExposureMessage = z.infer<typeof ExposureMessage>;
 
-export const FeedbackMessage = z.discriminatedUnion("kind", [ExposureMessage]);
-export type FeedbackMessage = z.infer<typeof FeedbackMessage>;
+/**
+ * All exposures of one decision as one queue message (one queue operation per page view); the
+ * consumer turns each assignment into its own `ExposureMessage` record upstream.
+ */
+export const ExposureBatchMessage = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal("exposures"),
+  /** The decision id. */
+  id: z.uuid(),
+  visitor: Pseudonym,
+  path: z.string().max(512),
+  rulesVersion: z.number().int().positive(),
+  holdout: z.boolean(),
+  at: z.iso.datetime(),
+  assignments: z
+    .array(
+      z.strictObject({
+        ruleId: z.string().min(1).max(64),
+        slot: z.string().min(1).max(64),
+        experiment: z.string().max(64).nullable(),
+        variant: z.string().max(64).nullable(),
+      }),
+    )
+    .min(1)
+    .max(100),
+});
+export type ExposureBatchMessage = z.infer<typeof ExposureBatchMessage>;
 
-export const QueueMessage = z.discriminatedUnion("kind", [EventBatchMessage, ExposureMessage]);
+/** The exposure records a decision's message stands for. */
+export function exposureRecords(message: ExposureBatchMessage): ExposureMessage[] {
+  return message.assignments.map((assignment) => ({
+    v: 1,
+    kind: "exposure",
+    id: `${message.id}:${assignment.slot}`,
+    decisionId: message.id,
+    visitor: message.visitor,
+    ruleId: assignment.ruleId,
+    slot: assignment.slot,
+    experiment: assignment.experiment,
+    variant: assignment.variant,
+    holdout: message.holdout,
+    path: message.path,
+    rulesVersion: message.rulesVersion,
+    at: message.at,
+  }));
+}
+
+export const QueueMessage = z.discriminatedUnion("kind", [EventBatchMessage, ExposureBatchMessage, ExposureMessage]);
 export type QueueMessage = z.infer<typeof QueueMessage>;

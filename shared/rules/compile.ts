@@ -6,6 +6,7 @@
  * @module
  */
 import { getBucketRanges, type VariationRange } from "../experiments/bucketing.ts";
+import { LruCache } from "../lru.ts";
 import { compileLogistic, type Scorer } from "../models/logistic.ts";
 import type { ItemToItemDefinition } from "../models/recommendations.ts";
 import { profileAttributeFor } from "../profile/state.ts";
@@ -36,7 +37,7 @@ export interface CompiledRule {
 /** A model ready to use, or a reference to a model document the Worker loads from KV. */
 export type CompiledModel =
   | { kind: "logistic"; score: Scorer }
-  | { kind: "itemToItem"; model: ItemToItemDefinition }
+  | { kind: "itemToItem"; model: ItemToItemDefinition; rendered: LruCache<string, string> }
   | { kind: "kv"; key: string };
 
 export interface CompiledRules {
@@ -52,6 +53,8 @@ export interface CompiledRules {
   /** Logistic models whose scores conditions read (`models.<name>`), in the order to score them. */
   scoredModels: readonly string[];
   holdout: { share: number; seed: string } | undefined;
+  /** Which costly request attributes any rule reads: location (`geo.*`, from `request.cf`) and local time (`time.*`). */
+  reads: { location: boolean; localTime: boolean };
 }
 
 function compilePages(patterns: readonly string[]): (path: string) => boolean {
@@ -69,7 +72,9 @@ function compileSchedule(schedule: Rule["schedule"]): (now: number) => boolean {
 }
 
 export function compileModel(model: Model): CompiledModel {
-  return model.type === "logistic" ? { kind: "logistic", score: compileLogistic(model) } : { kind: "itemToItem", model };
+  return model.type === "logistic"
+    ? { kind: "logistic", score: compileLogistic(model) }
+    : { kind: "itemToItem", model, rendered: new LruCache(500) };
 }
 
 function slotsOf(rule: Rule): string[] {
@@ -144,6 +149,10 @@ export function compileRules(document: RulesDocument): CompiledRules {
     models,
     scoredModels,
     holdout: document.holdout,
+    reads: {
+      location: attributePaths.some((path) => path.startsWith("geo.") || path.startsWith("time.")),
+      localTime: attributePaths.some((path) => path.startsWith("time.")),
+    },
   };
 }
 

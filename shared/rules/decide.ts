@@ -125,7 +125,14 @@ function resolveAction(action: SlotAction, input: DecisionInput, fallbacks: stri
     fallbacks.push(`recommendations-empty:${action.model}`);
     return null;
   }
-  return { type: "setHtml", html: renderItems(model.model, ids, action.template) };
+  // Many visitors share recent views: render each combination once per model and template.
+  const key = `${ids.join(",")}\u0000${action.template}`;
+  let rendered = model.rendered.get(key);
+  if (rendered === undefined) {
+    rendered = renderItems(model.model, ids, action.template);
+    model.rendered.set(key, rendered);
+  }
+  return { type: "setHtml", html: rendered };
 }
 
 /** Decides the page for one visitor. */

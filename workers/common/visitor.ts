@@ -7,6 +7,7 @@
 
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
+import { LruCache } from "../../shared/lru.ts";
 
 export const VISITOR_COOKIE = "tailor_vid";
 const VISITOR_ID = /^[A-Za-z0-9_-]{22}$/;
@@ -54,10 +55,23 @@ function hmacKey(secret: string | undefined): Promise<CryptoKey> {
   return key;
 }
 
+/** Recently derived pseudonyms per secret, so a returning visitor's page costs no HMAC. */
+const recent = new Map<string, LruCache<string, string>>();
+
 /** The pseudonym for a visitor (or user) id under the given secret. */
 export async function pseudonymFor(id: string, secret: string | undefined): Promise<string> {
-  const signature = await crypto.subtle.sign("HMAC", await hmacKey(secret), new TextEncoder().encode(id));
-  return base64url(signature).slice(0, 32);
+  const key = hmacKey(secret);
+  let cache = recent.get(secret ?? "");
+  if (cache === undefined) {
+    cache = new LruCache(10_000);
+    recent.set(secret ?? "", cache);
+  }
+  const known = cache.get(id);
+  if (known !== undefined) return known;
+  const signature = await crypto.subtle.sign("HMAC", await key, new TextEncoder().encode(id));
+  const pseudonym = base64url(signature).slice(0, 32);
+  cache.set(id, pseudonym);
+  return pseudonym;
 }
 
 /** Reads the visitor cookie, or issues a new id when it is missing or malformed. */

@@ -10,7 +10,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import type { ExposureMessage } from "../../shared/feedback/messages.ts";
+import type { ExposureBatchMessage } from "../../shared/feedback/messages.ts";
 import { nestAttributes } from "../../shared/profile/behavior.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
@@ -22,7 +22,7 @@ import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
 import { loadModels, modelResolver } from "./models-store.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "./preview.ts";
 import { rewritePage } from "./rewrite.ts";
-import { liveRules } from "./rules-store.ts";
+import { heldRules, liveRules } from "./rules-store.ts";
 import { Timings } from "./timings.ts";
 
 /** Defaults for the stage deadlines; each can be set in `wrangler.toml` (milliseconds). */
@@ -107,13 +107,11 @@ async function decideRequest(
   const waitUntil = (promise: Promise<unknown>) => context.executionCtx.waitUntil(promise);
 
   const refreshMs = Number(env.RULES_REFRESH_MS);
-  const rules = await timings.measure("rules", () =>
-    withDeadline(
-      liveRules(env.RULES, now, waitUntil, Number.isFinite(refreshMs) && refreshMs >= 0 ? refreshMs : undefined),
-      deadline(env, "rules"),
-      null,
-    ),
-  );
+  const interval = Number.isFinite(refreshMs) && refreshMs >= 0 ? refreshMs : undefined;
+  // Rules come from isolate memory; only a fresh isolate waits for KV, and then under a deadline.
+  const rules =
+    heldRules(env.RULES, now, waitUntil, interval) ??
+    (await timings.measure("rules", () => withDeadline(liveRules(env.RULES, now, waitUntil, interval), deadline(env, "rules"), null)));
   if (rules === null) {
     recordFallback(env.ANALYTICS, "rules-unavailable", path);
     return null;
@@ -146,9 +144,7 @@ async function decideRequest(
         ),
       )
     : Promise.resolve({});
-  const modelsLoaded = timings.measure("models", () =>
-    loadModels(env.RULES, rules, new Promise((resolve) => setTimeout(resolve, deadline(env, "models")))),
-  );
+  const modelsLoaded = loadModels(env.RULES, rules, deadline(env, "models"), timings);
   const [profile] = await Promise.all([profileRead, modelsLoaded]);
   if (profile === null) {
     timings.note("fallback", "profile");
@@ -159,7 +155,8 @@ async function decideRequest(
     requestAttributes(request, target, {
       now,
       isNewVisitor: visitor.isNew,
-      needsLocalTime: rules.attributePaths.some((name) => name.startsWith("time.")),
+      needsLocalTime: rules.reads.localTime,
+      needsLocation: rules.reads.location,
     }),
     profile ?? {},
   );
@@ -187,26 +184,23 @@ function logDecision(context: DecideContext, journey: Journey, path: string): vo
   const { decision, visitor, rules, decisionId, preview, untracked } = journey;
   recordDecision(env.ANALYTICS, path, decision.slots.length, decision.holdout, Date.now() - journey.startedAt);
   if (preview !== null || decision.assignments.length === 0) return;
-  const at = new Date(journey.startedAt).toISOString();
-  const exposures: ExposureMessage[] = decision.assignments.map((assignment) => ({
+  const exposures: ExposureBatchMessage = {
     v: 1,
-    kind: "exposure",
-    id: `${decisionId}:${assignment.slot}`,
-    decisionId,
+    kind: "exposures",
+    id: decisionId,
     // A visitor who asked not to be tracked is counted, but not under their pseudonym.
     visitor: untracked ? "untracked-visitors" : visitor.pseudonym,
-    ruleId: assignment.ruleId,
-    slot: assignment.slot,
-    experiment: assignment.experiment,
-    variant: assignment.variant,
-    holdout: decision.holdout,
     path,
     rulesVersion: rules.version,
-    at,
-  }));
+    holdout: decision.holdout,
+    at: new Date(journey.startedAt).toISOString(),
+    assignments: decision.assignments,
+  };
   context.executionCtx.waitUntil(
-    env.FEEDBACK_QUEUE.sendBatch(exposures.map((body) => ({ body, contentType: "json" }))).catch((error: unknown) => {
-      console.error(JSON.stringify({ message: "exposure logging failed", count: exposures.length, error: String(error) }));
+    env.FEEDBACK_QUEUE.send(exposures, { contentType: "json" }).catch((error: unknown) => {
+      console.error(
+        JSON.stringify({ message: "exposure logging failed", decisionId, count: decision.assignments.length, error: String(error) }),
+      );
       recordFallback(env.ANALYTICS, "exposure-queue-failed", path);
     }),
   );

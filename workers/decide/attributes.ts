@@ -12,9 +12,11 @@
  * | `time.hour`, `time.weekday` (`mon`..`sun`), `time.date` | the clock, in the visitor's time zone |
  * | `visitor.new` | no visitor cookie yet |
  *
- * Parsing is cheap; the local-time fields (an `Intl` call) are computed only when rules read them.
+ * Parsing is cheap; the location fields (`request.cf`) and local time (an `Intl` call) are read
+ * only when rules use them.
  * @module
  */
+import { LruCache } from "../../shared/lru.ts";
 import type { AttributeTree } from "../../shared/profile/behavior.ts";
 
 /** Crawlers, link previewers and uptime monitors, by their self-declared user agents. */
@@ -23,12 +25,11 @@ const BOT =
 
 /**
  * Crawlers, link previewers and monitors get the default page and write no state. (Scripts such
- * as curl are not counted as bots: they are how people try Tailor out.)
+ * as curl are not counted as bots: they are how people try Tailor out.) Judged by the user agent
+ * alone: reading `request.cf` costs a parse of the whole object on every request.
  */
 export function isBot(request: Request): boolean {
-  const agent = request.headers.get("user-agent") ?? "";
-  const verified = (request.cf?.botManagement as { verifiedBot?: boolean } | undefined)?.verifiedBot === true;
-  return verified || BOT.test(agent);
+  return classify(request.headers.get("user-agent") ?? "").type === "bot";
 }
 
 /** Speculative loads (`Sec-Purpose: prefetch`, `Purpose: prefetch`): the visitor may never see them. */
@@ -37,7 +38,25 @@ export function isPrefetch(request: Request): boolean {
   return /prefetch|prerender/i.test(purpose);
 }
 
-function deviceOf(agent: string): { type: string; browser: string; os: string } {
+/** User agents repeat: classify each once per isolate. */
+const devices = new LruCache<string, Device>(1_000);
+
+interface Device {
+  type: string;
+  browser: string;
+  os: string;
+}
+
+function classify(agent: string): Device {
+  let device = devices.get(agent);
+  if (device === undefined) {
+    device = deviceOf(agent);
+    devices.set(agent, device);
+  }
+  return device;
+}
+
+function deviceOf(agent: string): Device {
   const type = BOT.test(agent)
     ? "bot"
     : /ipad|tablet|(android(?!.*mobile))/i.test(agent)
@@ -135,13 +154,15 @@ function localTime(now: number, timeZone: string | undefined): { hour: number; w
 export interface RequestAttributeOptions {
   now: number;
   isNewVisitor: boolean;
-  /** Whether any rule reads `time.*` (the only costly part). */
+  /** Whether any rule reads `time.*` (an `Intl` call). */
   needsLocalTime: boolean;
+  /** Whether any rule reads `geo.*` or `time.*`: only then is `request.cf` (parsed per access) read. */
+  needsLocation: boolean;
 }
 
 /** The request's attributes as a nested object, ready for profile values to be merged in. */
 export function requestAttributes(request: Request, url: URL, options: RequestAttributeOptions): AttributeTree {
-  const cf = (request.cf ?? {}) as Record<string, unknown>;
+  const cf = (options.needsLocation ? (request.cf ?? {}) : {}) as Record<string, unknown>;
   const text = (value: unknown) => (typeof value === "string" && value !== "" ? value : null);
   const query: Record<string, string> = {};
   for (const [name, value] of url.searchParams)
@@ -175,7 +196,7 @@ export function requestAttributes(request: Request, url: URL, options: RequestAt
       timezone: text(cf.timezone),
       eu: cf.isEUCountry === "1" || cf.isEUCountry === true,
     },
-    device: deviceOf(request.headers.get("user-agent") ?? ""),
+    device: classify(request.headers.get("user-agent") ?? ""),
     language: languages[0] ?? null,
     languages,
     visitor: { new: options.isNewVisitor },

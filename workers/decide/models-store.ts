@@ -7,6 +7,7 @@
  */
 import { type CompiledModel, type CompiledRules, compileModel } from "../../shared/rules/compile.ts";
 import { Model } from "../../shared/rules/document.ts";
+import type { Timings } from "./timings.ts";
 
 const loaded = new Map<string, CompiledModel | null>();
 const loading = new Map<string, Promise<void>>();
@@ -28,13 +29,19 @@ function load(kv: KVNamespace, key: string): Promise<void> {
   return pending;
 }
 
-/** Loads the KV models `rules` reference, waiting at most until `deadline` resolves. */
-export async function loadModels(kv: KVNamespace, rules: CompiledRules, deadline: Promise<unknown>): Promise<void> {
+/** Loads the KV models `rules` reference that this isolate lacks, waiting at most `deadlineMs`. */
+export async function loadModels(kv: KVNamespace, rules: CompiledRules, deadlineMs: number, timings: Timings): Promise<void> {
   const pending: Promise<void>[] = [];
   for (const model of rules.models.values()) {
     if (model.kind === "kv" && !loaded.has(model.key)) pending.push(load(kv, model.key));
   }
-  if (pending.length > 0) await Promise.race([Promise.all(pending), deadline]);
+  if (pending.length === 0) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, deadlineMs);
+  });
+  await timings.measure("models", () => Promise.race([Promise.all(pending), late]));
+  if (timer !== undefined) clearTimeout(timer);
 }
 
 /** The usable model for a name, resolving KV references from what is loaded. */

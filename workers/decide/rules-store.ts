@@ -55,20 +55,33 @@ function refresh(kv: KVNamespace, now: number): Promise<CompiledRules | null> {
   return refreshing;
 }
 
-/** The live compiled rules, or null when none have ever been published (or none are valid). */
-export async function liveRules(
+/**
+ * The live compiled rules from isolate memory (null: none published or none valid), refreshed in
+ * the background when stale; `undefined` when this isolate has not loaded them yet.
+ */
+export function heldRules(
   kv: KVNamespace,
   now: number,
   waitUntil: (promise: Promise<unknown>) => void,
   refreshIntervalMs = REFRESH_INTERVAL_MS,
-): Promise<CompiledRules | null> {
-  if (held === undefined) return refresh(kv, now);
+): CompiledRules | null | undefined {
+  if (held === undefined) return undefined;
   if (now - held.checkedAt >= refreshIntervalMs && refreshing === undefined) {
     waitUntil(
       refresh(kv, now).catch((error: unknown) => console.error(JSON.stringify({ message: "rules refresh failed", error: String(error) }))),
     );
   }
   return held.rules;
+}
+
+/** The live compiled rules, loading them from KV when this isolate has none yet. */
+export async function liveRules(
+  kv: KVNamespace,
+  now: number,
+  waitUntil: (promise: Promise<unknown>) => void,
+  refreshIntervalMs = REFRESH_INTERVAL_MS,
+): Promise<CompiledRules | null> {
+  return heldRules(kv, now, waitUntil, refreshIntervalMs) ?? refresh(kv, now);
 }
 
 /** Drops the isolate's copy so the next request reads KV again (after a publish in this isolate, and in tests). */

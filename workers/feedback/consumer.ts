@@ -7,7 +7,7 @@
  * does not match its schema can never succeed and is not allowed to hold up the rest.
  * @module
  */
-import { QueueMessage } from "../../shared/feedback/messages.ts";
+import { exposureRecords, QueueMessage } from "../../shared/feedback/messages.ts";
 import { recordExposure } from "../common/analytics.ts";
 import { produceRecords } from "./kafka-rest.ts";
 
@@ -42,12 +42,17 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
   }
   if (valid.length === 0) return;
 
-  // One Kafka record per event (an events message carries a batch of them) or per exposure.
-  const records = valid.flatMap(({ body }, owner): { owner: number; key: string; value: unknown }[] =>
-    body.kind === "events"
-      ? body.events.map((event) => ({ owner, key: body.visitor, value: event }))
-      : [{ owner, key: body.visitor, value: body }],
-  );
+  // One Kafka record per event and per exposure; a queue message may carry several of them.
+  const records = valid.flatMap(({ body }, owner): { owner: number; key: string; value: unknown }[] => {
+    switch (body.kind) {
+      case "events":
+        return body.events.map((event) => ({ owner, key: body.visitor, value: event }));
+      case "exposures":
+        return exposureRecords(body).map((exposure) => ({ owner, key: body.visitor, value: exposure }));
+      default:
+        return [{ owner, key: body.visitor, value: body }];
+    }
+  });
   const outcome = await produceRecords(
     { baseUrl: env.KAFKA_REST_URL },
     topic,
@@ -71,5 +76,6 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
     }
     message.ack();
     if (body.kind === "exposure") recordExposure(env.ANALYTICS, body);
+    if (body.kind === "exposures") for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
   });
 }

@@ -195,7 +195,7 @@ describe("serving rules", () => {
 });
 
 describe("exposures", () => {
-  it("logs one exposure per slot assignment, once per decision, with a shared decision id", async () => {
+  it("logs every slot assignment of a decision once, in one message, under the visitor's pseudonym", async () => {
     await publishRules(
       documentWith({
         rules: [ELECTRONICS_RULE, { id: "banner-all", actions: { banner: { type: "setText", text: "Hello" } } }],
@@ -205,14 +205,19 @@ describe("exposures", () => {
     const feedback = recordingFeedbackQueue();
     await (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: feedback.queue })).text();
     expect(feedback.sent).toHaveLength(1);
-    const exposures = feedback.sent[0] as { id: string; decisionId: string; ruleId: string; slot: string; visitor: string }[];
-    expect(exposures.map((exposure) => [exposure.ruleId, exposure.slot])).toEqual([
+    const [message] = feedback.sent[0] as { kind: string; id: string; visitor: string; assignments: { ruleId: string; slot: string }[] }[];
+    expect(message?.kind).toBe("exposures");
+    expect(message?.assignments.map((assignment) => [assignment.ruleId, assignment.slot])).toEqual([
       ["electronics-hero", "hero"],
       ["banner-all", "banner"],
     ]);
-    expect(new Set(exposures.map((exposure) => exposure.decisionId)).size).toBe(1);
-    expect(new Set(exposures.map((exposure) => exposure.id)).size).toBe(2);
-    expect(exposures[0]?.visitor).toBe(await pseudonymFor(cookie.split("=")[1] ?? "", env.VISITOR_ID_SECRET));
+    expect(message?.visitor).toBe(await pseudonymFor(cookie.split("=")[1] ?? "", env.VISITOR_ID_SECRET));
+
+    // A second page view is a second decision with its own id.
+    const again = recordingFeedbackQueue();
+    await (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: again.queue })).text();
+    const [second] = again.sent[0] as { id: string }[];
+    expect(second?.id).not.toBe(message?.id);
   });
 });
 

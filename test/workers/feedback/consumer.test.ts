@@ -94,6 +94,31 @@ describe("feedback consumer", () => {
     expect(mine.every((record) => record.key === event.visitor)).toBe(true);
   });
 
+  it("turns a decision's exposures message into one record per slot", async () => {
+    const decisionId = crypto.randomUUID();
+    const message = {
+      v: 1,
+      kind: "exposures",
+      id: decisionId,
+      visitor: "visitorpseudonymCCCCCCCCCCCCCCCC",
+      path: "/",
+      rulesVersion: 3,
+      holdout: false,
+      at: new Date().toISOString(),
+      assignments: [
+        { ruleId: "hero-test", slot: "hero", experiment: "hero_test", variant: "bold" },
+        { ruleId: "recs", slot: "recommendations", experiment: null, variant: null },
+      ],
+    };
+    const result = await consume("tailor-feedback", [message]);
+    expect(result.explicitAcks).toEqual(["message-0"]);
+    const records = (await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK)).filter((record) => record.value.decisionId === decisionId);
+    expect(records.map((record) => [record.value.id, record.value.slot, record.value.variant])).toEqual([
+      [`${decisionId}:hero`, "hero", "bold"],
+      [`${decisionId}:recommendations`, "recommendations", null],
+    ]);
+  });
+
   it("drops a malformed message without holding up the rest of its batch", async () => {
     const good = exposure();
     const result = await consume("tailor-feedback", [{ kind: "exposure", nonsense: true }, good]);

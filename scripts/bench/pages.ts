@@ -1,0 +1,198 @@
+/**
+ * Page benchmark: the personalized homepage (rules + visitor state + models, three slot changes)
+ * against two baselines run in the same session: a pass-through Worker and a Worker that applies
+ * the same three changes with HTMLRewriter and nothing else.
+ *
+ *   npm run bench:pages          (about two minutes; bounded by request counts and time limits)
+ *
+ * Each Worker runs on its own Miniflare (one workerd process each, only one under load at a time);
+ * load comes from a separate Node process; rounds rotate the order. Besides throughput and latency
+ * it reports the server CPU per request, read from the workerd process's own counters
+ * (/proc/<pid>/stat), which is steadier than wall-clock figures on a shared machine.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { Miniflare } from "miniflare";
+import rules from "../../demo-shop/rules.json" with { type: "json" };
+import { startDemoShop } from "../../demo-shop/server.ts";
+import { startKafkaRestDouble } from "../kafka-rest/server.ts";
+import { startLocalTailor } from "../lib/local-tailor.ts";
+import type { LoadPlan, LoadResult } from "./load-generator.ts";
+import { runLoadInChild } from "./run-load.ts";
+import { formatNumber, median } from "./stats.ts";
+
+const ROUNDS = 3;
+const REQUESTS = 2_000;
+const CONCURRENCY = 8;
+const VISITORS = 200;
+
+function workerdPids(): Set<number> {
+  try {
+    return new Set(
+      execFileSync("pgrep", ["-f", "workerd"], { encoding: "utf8" })
+        .trim()
+        .split("\n")
+        .filter((line) => line !== "")
+        .map(Number),
+    );
+  } catch {
+    return new Set();
+  }
+}
+
+/** CPU time (user + system) of a process, in milliseconds. */
+function cpuMilliseconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1_000) / 100;
+}
+
+interface Target {
+  name: string;
+  url: string;
+  pid: number | undefined;
+  cookies?: string[];
+}
+
+async function startBaseline(
+  script: string,
+  originUrl: string,
+): Promise<{ url: string; pid: number | undefined; dispose(): Promise<void> }> {
+  const before = workerdPids();
+  const miniflare = new Miniflare({
+    modules: true,
+    scriptPath: script,
+    compatibilityDate: "2026-04-20",
+    bindings: { ORIGIN_URL: originUrl },
+    host: "127.0.0.1",
+    port: 0,
+    cf: false,
+  });
+  const url = (await miniflare.ready).toString().replace(/\/$/, "");
+  const pid = [...workerdPids()].find((candidate) => !before.has(candidate));
+  return { url, pid, dispose: () => miniflare.dispose() };
+}
+
+async function prepareVisitors(url: string): Promise<string[]> {
+  const cookies: string[] = [];
+  for (let index = 0; index < VISITORS; index++) {
+    const id = `bench${String(index).padStart(5, "0")}`.padEnd(22, "v");
+    const cookie = `tailor_vid=${id}`;
+    const batch = [
+      {
+        type: "track",
+        event: "Product Viewed",
+        messageId: `p-${index}-1`,
+        properties: { product_id: "el-02", category: "electronics", price: 99 },
+      },
+      {
+        type: "track",
+        event: "Product Viewed",
+        messageId: `p-${index}-2`,
+        properties: { product_id: "el-05", category: "electronics", price: 249 },
+      },
+      {
+        type: "track",
+        event: "Product Added",
+        messageId: `p-${index}-3`,
+        properties: { product_id: "el-05", category: "electronics", price: 249 },
+      },
+    ];
+    const response = await fetch(`${url}/v1/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json", cookie, "cf-connecting-ip": `10.9.${index >> 8}.${index & 255}` },
+      body: JSON.stringify({ batch }),
+    });
+    if (response.status !== 202) throw new Error(`preparing visitor ${index}: ${response.status}`);
+    cookies.push(cookie);
+  }
+  return cookies;
+}
+
+async function slotChanges(url: string, cookie: string | undefined): Promise<number> {
+  const html = await (await fetch(`${url}/`, { headers: cookie === undefined ? {} : { cookie } })).text();
+  return (html.match(/data-p13n-rule=/g) ?? []).length;
+}
+
+const shop = await startDemoShop();
+const kafka = await startKafkaRestDouble();
+const beforeTailor = workerdPids();
+const tailor = await startLocalTailor({ originUrl: shop.url, kafkaRestUrl: kafka.url, rules });
+const tailorPid = [...workerdPids()].find((pid) => !beforeTailor.has(pid));
+const passThrough = await startBaseline("scripts/bench/workers/pass-through.js", shop.url);
+const rewriterOnly = await startBaseline("scripts/bench/workers/rewriter-only.js", shop.url);
+
+try {
+  console.log(`bench: origin ${shop.url}; Tailor ${tailor.url}; pass-through ${passThrough.url}; rewriter-only ${rewriterOnly.url}`);
+  console.log(`bench: preparing ${VISITORS} visitors (two electronics views and a basket each)`);
+  const cookies = await prepareVisitors(tailor.url);
+  const tailorChanges = await slotChanges(tailor.url, cookies[0]);
+  const rewriterChanges = await slotChanges(rewriterOnly.url, undefined);
+  console.log(
+    `bench: slot changes per page — Tailor ${tailorChanges}, rewriter-only ${rewriterChanges}; homepage ${(await (await fetch(`${shop.url}/`)).text()).length} bytes`,
+  );
+  if (tailorChanges < 3 || rewriterChanges !== 3) throw new Error("the benchmark pages do not have three slot changes");
+
+  const targets: Target[] = [
+    { name: "pass-through", url: passThrough.url, pid: passThrough.pid },
+    { name: "rewriter-only (3 edits)", url: rewriterOnly.url, pid: rewriterOnly.pid },
+    { name: "Tailor personalized", url: tailor.url, pid: tailorPid, cookies },
+  ];
+  const plan = (target: Target, requests: number): LoadPlan => ({
+    url: target.url,
+    scenario: "get",
+    path: "/",
+    requests,
+    concurrency: CONCURRENCY,
+    timeLimitMs: 120_000,
+    ...(target.cookies === undefined ? {} : { cookies: target.cookies }),
+  });
+  console.log("bench: warming up");
+  for (const target of targets) await runLoadInChild(plan(target, 400));
+
+  const results = new Map<string, { load: LoadResult[]; cpu: number[] }>(targets.map((target) => [target.name, { load: [], cpu: [] }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    console.log(`bench: round ${round + 1}/${ROUNDS}`);
+    const order = [...targets.slice(round % targets.length), ...targets.slice(0, round % targets.length)];
+    for (const target of order) {
+      const cpuBefore = target.pid === undefined ? Number.NaN : cpuMilliseconds(target.pid);
+      const load = await runLoadInChild(plan(target, REQUESTS));
+      const cpuAfter = target.pid === undefined ? Number.NaN : cpuMilliseconds(target.pid);
+      results.get(target.name)?.load.push(load);
+      results.get(target.name)?.cpu.push((cpuAfter - cpuBefore) / load.requests);
+    }
+  }
+
+  console.log(`\nHomepage, ${REQUESTS} requests per run, concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds`);
+  const summary = new Map<string, { rps: number; p50: number; p99: number; cpu: number }>();
+  for (const target of targets) {
+    const { load, cpu } = results.get(target.name) ?? { load: [], cpu: [] };
+    const row = {
+      rps: median(load.map((result) => result.requestsPerSecond)),
+      p50: median(load.map((result) => result.p50Ms)),
+      p99: median(load.map((result) => result.p99Ms)),
+      cpu: median(cpu),
+    };
+    summary.set(target.name, row);
+    const statuses = load.map((result) => JSON.stringify(result.statuses)).join(" ");
+    console.log(
+      `  ${target.name.padEnd(26)} ${formatNumber(row.rps, 0).padStart(6)} req/s   p50 ${formatNumber(row.p50, 2)} ms   p99 ${formatNumber(row.p99, 2)} ms   server CPU ${formatNumber(row.cpu, 2)} ms/req   ${statuses}`,
+    );
+  }
+  const ours = summary.get("Tailor personalized");
+  const rewriter = summary.get("rewriter-only (3 edits)");
+  const bare = summary.get("pass-through");
+  if (ours !== undefined && rewriter !== undefined && bare !== undefined) {
+    console.log(
+      `\n  Tailor / rewriter-only: throughput ${formatNumber(ours.rps / rewriter.rps, 2)}x, p50 ${formatNumber(ours.p50 / rewriter.p50, 2)}x, p99 ${formatNumber(ours.p99 / rewriter.p99, 2)}x, CPU +${formatNumber(ours.cpu - rewriter.cpu, 2)} ms/req`,
+    );
+    console.log(
+      `  Tailor / pass-through:  throughput ${formatNumber(ours.rps / bare.rps, 2)}x, p99 ${formatNumber(ours.p99 / bare.p99, 2)}x`,
+    );
+    console.log("  (Tailor's figures include logging every exposure through the local Queues simulation in the same workerd)");
+  }
+} finally {
+  await Promise.all([tailor.dispose(), passThrough.dispose(), rewriterOnly.dispose()]);
+  await shop.close();
+  await kafka.close();
+}
