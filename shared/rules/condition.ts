@@ -58,9 +58,13 @@ function allOf(tests: CompiledCondition[]): CompiledCondition {
       const [first = ALWAYS, second = ALWAYS] = tests;
       return (object) => first(object) && second(object);
     }
+    case 3: {
+      const [first = ALWAYS, second = ALWAYS, third = ALWAYS] = tests;
+      return (object) => first(object) && second(object) && third(object);
+    }
     default:
       return (object) => {
-        for (const test of tests) if (!test(object)) return false;
+        for (let index = 0; index < tests.length; index++) if (!(tests[index] as CompiledCondition)(object)) return false;
         return true;
       };
   }
@@ -70,7 +74,7 @@ function anyOf(tests: CompiledCondition[]): CompiledCondition {
   if (tests.length === 0) return ALWAYS;
   if (tests.length === 1) return tests[0] ?? ALWAYS;
   return (object) => {
-    for (const test of tests) if (test(object)) return true;
+    for (let index = 0; index < tests.length; index++) if ((tests[index] as CompiledCondition)(object)) return true;
     return false;
   };
 }
@@ -118,17 +122,28 @@ function compileObject(condition: object, groups: SavedGroups, visited: Readonly
 /** Reads a dot-separated path; anything missing on the way reads as `null`, as in GrowthBook. */
 export function compilePath(path: string): (object: unknown) => unknown {
   const parts = path.split(".");
-  if (parts.length === 1) {
-    return (object) => (object !== null && typeof object === "object" && path in object ? (object as Record<string, unknown>)[path] : null);
+  const step = (current: unknown, part: string): unknown =>
+    current !== null && typeof current === "object" && part in current ? (current as Record<string, unknown>)[part] : null;
+  // Short paths (almost all of them) are unrolled: no loop, no array access per read.
+  if (parts.length === 1) return (object) => step(object, path);
+  if (parts.length === 2) {
+    const [first = "", second = ""] = parts;
+    return (object) => step(step(object, first), second);
+  }
+  if (parts.length === 3) {
+    const [first = "", second = "", third = ""] = parts;
+    return (object) => step(step(step(object, first), second), third);
+  }
+  if (parts.length === 4) {
+    const [first = "", second = "", third = "", fourth = ""] = parts;
+    return (object) => step(step(step(step(object, first), second), third), fourth);
   }
   return (object) => {
     let current = object;
-    for (const part of parts) {
-      if (current !== null && typeof current === "object" && part in current) {
-        current = (current as Record<string, unknown>)[part];
-      } else {
-        return null;
-      }
+    for (let index = 0; index < parts.length; index++) {
+      const part = parts[index] ?? "";
+      if (current !== null && typeof current === "object" && part in current) current = (current as Record<string, unknown>)[part];
+      else return null;
     }
     return current;
   };
@@ -169,6 +184,19 @@ export function paddedVersionString(input: unknown): string {
   const parts = text.replace(/(^v|\+.*$)/g, "").split(/[-.]/);
   if (parts.length === 3) parts.push("~");
   return parts.map((part) => (/^[0-9]+$/.test(part) ? part.padStart(5, " ") : part)).join("-");
+}
+
+/** Attribute versions repeat (app versions, browser versions): pad each distinct one once. */
+const paddedVersions = new Map<unknown, string>();
+
+function paddedVersion(value: unknown): string {
+  let padded = paddedVersions.get(value);
+  if (padded === undefined) {
+    padded = paddedVersionString(value);
+    if (paddedVersions.size >= 1_000) paddedVersions.clear();
+    if (typeof value === "string" || typeof value === "number") paddedVersions.set(value, padded);
+  }
+  return padded;
 }
 
 function typeOf(value: unknown): string {
@@ -230,12 +258,12 @@ function compileOperator(operator: string, expected: unknown, groups: SavedGroup
     case "$vlt":
     case "$vlte": {
       const target = paddedVersionString(expected);
-      if (operator === "$veq") return (value) => paddedVersionString(value) === target;
-      if (operator === "$vne") return (value) => paddedVersionString(value) !== target;
-      if (operator === "$vgt") return (value) => paddedVersionString(value) > target;
-      if (operator === "$vgte") return (value) => paddedVersionString(value) >= target;
-      if (operator === "$vlt") return (value) => paddedVersionString(value) < target;
-      return (value) => paddedVersionString(value) <= target;
+      if (operator === "$veq") return (value) => paddedVersion(value) === target;
+      if (operator === "$vne") return (value) => paddedVersion(value) !== target;
+      if (operator === "$vgt") return (value) => paddedVersion(value) > target;
+      if (operator === "$vgte") return (value) => paddedVersion(value) >= target;
+      if (operator === "$vlt") return (value) => paddedVersion(value) < target;
+      return (value) => paddedVersion(value) <= target;
     }
     case "$eq":
       return (value) => value === expected;
