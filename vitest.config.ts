@@ -32,6 +32,14 @@ export default defineConfig({
         },
       },
       {
+        // Node-side tools: the model trainer and other scripts.
+        test: {
+          name: "node",
+          include: ["test/scripts/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
         // Real-browser tests: Node drives Debian's Chromium against the built Worker on Miniflare.
         test: {
           name: "browser",

@@ -1,10 +1,11 @@
 /**
- * Fails when a committed generated file is out of date: the `Env` types from `wrangler types`
- * and the minified tracker. Run by `npm test`; fix with `npm run generate`.
+ * Fails when a committed generated file is out of date: the `Env` types from `wrangler types`,
+ * the minified tracker and the JSON Schemas. Run by `npm test`; fix with `npm run generate`.
  */
 import { execFileSync } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
 import { buildTracker, TRACKER_OUTPUT } from "./build-tracker.ts";
+import { generateSchemas } from "./json-schemas.ts";
 import { WRANGLER_TYPES_ARGS } from "./wrangler-types.ts";
 
 let stale = 0;
@@ -26,6 +27,7 @@ async function compare(path: string, fresh: string, ignoreLines: (line: string) 
 
 const tracker = await buildTracker();
 await compare(TRACKER_OUTPUT, tracker.module);
+for (const [path, text] of Object.entries(generateSchemas())) await compare(path, text);
 
 // wrangler names the output path in the header comment, so compare everything but that line.
 const scratch = ".env-types-check.d.ts";

@@ -34,11 +34,24 @@ function visitor(): Record<string, unknown> {
   }
   behavior.adds_24h = { total: int(3) };
   return {
-    geo: { country: pick(COUNTRIES), city: pick(["Berlin", "Vienna", "Paris", "London", "Rome"]), continent: pick(["EU", "NA"]), eu: random() < 0.7 },
-    device: { type: pick(["mobile", "desktop", "tablet"]), browser: pick(["chrome", "safari", "firefox", "edge"]), os: pick(["ios", "android", "windows", "macos"]) },
+    geo: {
+      country: pick(COUNTRIES),
+      city: pick(["Berlin", "Vienna", "Paris", "London", "Rome"]),
+      continent: pick(["EU", "NA"]),
+      eu: random() < 0.7,
+    },
+    device: {
+      type: pick(["mobile", "desktop", "tablet"]),
+      browser: pick(["chrome", "safari", "firefox", "edge"]),
+      os: pick(["ios", "android", "windows", "macos"]),
+    },
     language: pick(["de", "en", "fr", "it"]),
     languages: [pick(["de", "en"]), pick(["fr", "it", "en"])],
-    utm: { source: pick(["google", "newsletter", "facebook", null]), campaign: pick(["autumn", "black-friday", null]), medium: pick(["cpc", "email", null]) },
+    utm: {
+      source: pick(["google", "newsletter", "facebook", null]),
+      campaign: pick(["autumn", "black-friday", null]),
+      medium: pick(["cpc", "email", null]),
+    },
     referrer: { host: pick(["www.google.com", "news.example", null]) },
     page: { path: pick(["/", "/c/electronics", "/p/el-01"]) },
     behavior,
@@ -46,7 +59,11 @@ function visitor(): Record<string, unknown> {
     recency: { minutes_since_last_seen: int(600), last_category: pick(CATEGORIES), last_products: [`el-0${int(9)}`, `hm-0${int(9)}`] },
     cart: { value: int(400), items: int(5), categories: [pick(CATEGORIES)] },
     orders: { count: int(3) },
-    traits: { plan: pick(["free", "gold", "platinum"]), newsletter: random() < 0.4, app_version: pick(["1.2.3", "1.10.0", "2.0.0-beta.1"]) },
+    traits: {
+      plan: pick(["free", "gold", "platinum"]),
+      newsletter: random() < 0.4,
+      app_version: pick(["1.2.3", "1.10.0", "2.0.0-beta.1"]),
+    },
     models: { intent: random() },
     time: { hour: int(24), weekday: pick(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]) },
   };
@@ -100,7 +117,8 @@ function countConditions(condition: unknown): number {
   if (condition === null || typeof condition !== "object") return 0;
   let count = 0;
   for (const [key, value] of Object.entries(condition)) {
-    if (key === "$and" || key === "$or" || key === "$nor") count += (value as unknown[]).reduce<number>((sum, part) => sum + countConditions(part), 0);
+    if (key === "$and" || key === "$or" || key === "$nor")
+      count += (value as unknown[]).reduce<number>((sum, part) => sum + countConditions(part), 0);
     else if (key === "$not") count += countConditions(value);
     else count++;
   }
