@@ -84,6 +84,23 @@ describe("tracker in a real browser", () => {
     await context.close();
   });
 
+  it("personalizes a single-page-app navigation through /v1/decide", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${tailor.url}/`);
+    expect(await page.textContent('[data-slot="hero"] h1')).toBe("Autumn essentials");
+    await page.evaluate('tailor.track("Product Viewed", { product_id: "el-07", category: "electronics" }); tailor.flush();');
+    await waitFor(
+      () => profileOf(context),
+      (value) => value.events.some((event) => event.productId === "el-07"),
+    );
+    // A client-side navigation: no page load, the tracker asks for the decision and applies it.
+    await page.evaluate('history.pushState({}, "", "/?view=spa")');
+    await page.waitForSelector('[data-slot="hero"][data-p13n-rule="electronics-hero"]');
+    expect(await page.textContent('[data-slot="hero"] h1')).toBe("Still thinking about new tech?");
+    await context.close();
+  });
+
   it("sends nothing when the browser signals Global Privacy Control", async () => {
     const context = await browser.newContext({ extraHTTPHeaders: { "sec-gpc": "1" } });
     await context.addInitScript('Object.defineProperty(navigator, "globalPrivacyControl", { value: true })');

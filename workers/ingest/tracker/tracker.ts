@@ -2,6 +2,9 @@
  * Tailor's browser tracker, served at `/t.js`. No dependencies; built and minified into
  * `tracker.generated.ts` by `npm run build:tracker`.
  *
+ * On single-page-app navigations it also asks `/v1/decide` for the new path and applies the slot
+ * changes in the DOM, so client-rendered pages get the same personalization as server-rendered ones.
+ *
  * Sends Segment-style `page` calls on load and on History API navigations, `Product Viewed` for an
  * element marked `data-track-view`, `Product Clicked` / `Product Added` from the shop's data
  * attributes, `Promotion Clicked` for clicks inside a personalized slot (`data-p13n-rule`), and
@@ -115,9 +118,77 @@ function productOf(element: Element | null): Properties | undefined {
   };
 }
 
-function trackPage(): void {
-  if (location.pathname === lastPath) return;
-  lastPath = location.pathname;
+interface SlotDecision {
+  selector: string;
+  ruleId: string;
+  variant: string | null;
+  action: { type: string; text?: string; html?: string; name?: string; value?: string; className?: string; id?: string; data?: unknown };
+}
+
+/** Applies one slot decision from `/v1/decide` the way the edge rewriter would. */
+function applySlot({ selector, ruleId, variant, action }: SlotDecision): void {
+  for (const element of document.querySelectorAll(selector)) {
+    element.setAttribute("data-p13n-rule", ruleId);
+    if (variant !== null) element.setAttribute("data-p13n-variant", variant);
+    const html = action.html ?? "";
+    switch (action.type) {
+      case "setText":
+        element.textContent = action.text ?? "";
+        break;
+      case "setHtml":
+        element.innerHTML = html;
+        break;
+      case "replace":
+        element.outerHTML = html;
+        break;
+      case "before":
+      case "after":
+        element.insertAdjacentHTML(action.type === "before" ? "beforebegin" : "afterend", html);
+        break;
+      case "prepend":
+      case "append":
+        element.insertAdjacentHTML(action.type === "prepend" ? "afterbegin" : "beforeend", html);
+        break;
+      case "remove":
+        element.remove();
+        break;
+      case "setAttribute":
+        element.setAttribute(action.name ?? "", action.value ?? "");
+        break;
+      case "removeAttribute":
+        element.removeAttribute(action.name ?? "");
+        break;
+      case "addClass":
+      case "removeClass":
+        element.classList.toggle(action.className ?? "", action.type === "addClass");
+        break;
+      case "injectJson": {
+        const script = document.createElement("script");
+        script.type = "application/json";
+        script.id = action.id ?? "";
+        script.textContent = JSON.stringify(action.data);
+        element.append(script);
+        break;
+      }
+    }
+  }
+}
+
+function personalize(): void {
+  if (blockedBySignal) return;
+  fetch(`/v1/decide?path=${encodeURIComponent(location.pathname + location.search)}`, { credentials: "same-origin" })
+    .then((response) => (response.ok ? response.json() : { slots: [] }))
+    .then((decision: { slots?: SlotDecision[] }) => {
+      for (const slot of decision.slots ?? []) applySlot(slot);
+    })
+    .catch(() => {});
+}
+
+function trackPage(navigated = false): void {
+  const here = location.pathname + location.search;
+  if (here === lastPath) return;
+  lastPath = here;
+  if (navigated) personalize();
   enqueue({ type: "page" });
   for (const element of document.querySelectorAll<HTMLElement>("[data-track-view]")) {
     const event = element.dataset.trackView;
@@ -158,7 +229,7 @@ const api: TailorApi = {
   identify: (userId, traits = {}) => enqueue({ type: "identify", userId, traits }),
   page: () => {
     lastPath = "";
-    trackPage();
+    trackPage(true);
   },
   consent: (granted) => {
     consented = granted;
@@ -185,10 +256,10 @@ function start(): void {
     const original = history[method];
     history[method] = function (this: History, ...args: Parameters<History["pushState"]>) {
       original.apply(this, args);
-      trackPage();
+      trackPage(true);
     };
   }
-  addEventListener("popstate", trackPage);
+  addEventListener("popstate", () => trackPage(true));
   addEventListener("click", onClick, true);
   addEventListener("pagehide", flush);
   document.addEventListener("visibilitychange", () => {
