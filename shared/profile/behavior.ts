@@ -121,27 +121,29 @@ export function firstMinuteOf(window: WindowName, now: number): number | null {
 export type AttributeTree = { [name: string]: unknown };
 
 /**
- * Nests flat values (`{"behavior.views_10m.category.home": 1}`) into `tree`. Keys become own
- * data properties, so even a hostile name cannot reach an object's prototype.
+ * Nests flat values (`{"behavior.views_10m.category.home": 1}`) into `tree`. A path with a part
+ * that names a prototype is skipped, so even a hostile name cannot reach one.
  */
 export function nestAttributes(tree: AttributeTree, values: Readonly<Record<string, unknown>>): AttributeTree {
   for (const [path, value] of Object.entries(values)) {
     const parts = path.split(".");
     let current = tree;
-    parts.forEach((part, index) => {
+    for (let index = 0; index < parts.length; index++) {
+      const part = parts[index] ?? "";
+      if (FORBIDDEN_KEYS.has(part)) break;
       if (index === parts.length - 1) {
-        Object.defineProperty(current, part, { value, enumerable: true, writable: true, configurable: true });
-        return;
+        current[part] = value;
+        break;
       }
       const next = Object.hasOwn(current, part) ? current[part] : undefined;
       if (next !== null && typeof next === "object") {
         current = next as AttributeTree;
       } else {
         const created: AttributeTree = {};
-        Object.defineProperty(current, part, { value: created, enumerable: true, writable: true, configurable: true });
+        current[part] = created;
         current = created;
       }
-    });
+    }
   }
   return tree;
 }

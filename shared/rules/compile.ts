@@ -53,8 +53,8 @@ export interface CompiledRules {
   /** Logistic models whose scores conditions read (`models.<name>`), in the order to score them. */
   scoredModels: readonly string[];
   holdout: { share: number; seed: string } | undefined;
-  /** Which costly request attributes any rule reads: location (`geo.*`, from `request.cf`) and local time (`time.*`). */
-  reads: { location: boolean; localTime: boolean };
+  /** The top-level attribute names the rules read (`geo`, `utm`, `behavior`, ...), so requests compute only those. */
+  groups: ReadonlySet<string>;
 }
 
 function compilePages(patterns: readonly string[]): (path: string) => boolean {
@@ -149,10 +149,7 @@ export function compileRules(document: RulesDocument): CompiledRules {
     models,
     scoredModels,
     holdout: document.holdout,
-    reads: {
-      location: attributePaths.some((path) => path.startsWith("geo.") || path.startsWith("time.")),
-      localTime: attributePaths.some((path) => path.startsWith("time.")),
-    },
+    groups: new Set(attributePaths.map((path) => path.split(".")[0] ?? path)),
   };
 }
 

@@ -11,8 +11,9 @@
  */
 import { type Context, Hono } from "hono";
 import type { ExposureBatchMessage } from "../../shared/feedback/messages.ts";
-import { nestAttributes } from "../../shared/profile/behavior.ts";
+import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
+import { compilePath } from "../../shared/rules/condition.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
 import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
@@ -87,6 +88,8 @@ interface Journey {
   decisionId: string;
   timings: Timings;
   startedAt: number;
+  /** The attributes the decision saw (for the explain trace). */
+  attributes: AttributeTree;
 }
 
 /**
@@ -152,12 +155,7 @@ async function decideRequest(
   }
 
   const attributes = nestAttributes(
-    requestAttributes(request, target, {
-      now,
-      isNewVisitor: visitor.isNew,
-      needsLocalTime: rules.reads.localTime,
-      needsLocation: rules.reads.location,
-    }),
+    requestAttributes(request, target, { now, isNewVisitor: visitor.isNew, groups: rules.groups }),
     profile ?? {},
   );
   const decision = timings.measureSync("decide", () =>
@@ -175,7 +173,7 @@ async function decideRequest(
     timings.note("fallback", reason);
     recordFallback(env.ANALYTICS, reason, path);
   }
-  return { rules, visitor, untracked, preview, decision, decisionId: crypto.randomUUID(), timings, startedAt: now };
+  return { rules, visitor, untracked, preview, decision, decisionId: crypto.randomUUID(), timings, startedAt: now, attributes };
 }
 
 /** After the response: exposures on the feedback queue (not for previews) and the decision metric. */
@@ -292,7 +290,13 @@ decideApp.get("/v1/decide", async (context) => {
     ...(decision.trace === undefined
       ? {}
       : {
-          trace: { rules: decision.trace, scores: decision.scores, assignments: decision.assignments, timings: journey.timings.header() },
+          trace: {
+            attributes: Object.fromEntries(journey.rules.attributePaths.map((name) => [name, compilePath(name)(journey.attributes)])),
+            rules: decision.trace,
+            scores: decision.scores,
+            assignments: decision.assignments,
+            timings: journey.timings.header(),
+          },
         }),
   });
 });

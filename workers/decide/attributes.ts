@@ -12,8 +12,8 @@
  * | `time.hour`, `time.weekday` (`mon`..`sun`), `time.date` | the clock, in the visitor's time zone |
  * | `visitor.new` | no visitor cookie yet |
  *
- * Parsing is cheap; the location fields (`request.cf`) and local time (an `Intl` call) are read
- * only when rules use them.
+ * Only the groups the live rules read are computed: `request.cf` is parsed on each access and local
+ * time needs an `Intl` call, so a request whose rules do not use them pays nothing for them.
  * @module
  */
 import { LruCache } from "../../shared/lru.ts";
@@ -154,39 +154,63 @@ function localTime(now: number, timeZone: string | undefined): { hour: number; w
 export interface RequestAttributeOptions {
   now: number;
   isNewVisitor: boolean;
-  /** Whether any rule reads `time.*` (an `Intl` call). */
-  needsLocalTime: boolean;
-  /** Whether any rule reads `geo.*` or `time.*`: only then is `request.cf` (parsed per access) read. */
-  needsLocation: boolean;
+  /**
+   * The top-level names rules read (`geo`, `utm`, `device`, `time`, ...): only those are computed.
+   * `request.cf` in particular is parsed on every access, and local time needs an `Intl` call.
+   */
+  groups: ReadonlySet<string>;
 }
 
-/** The request's attributes as a nested object, ready for profile values to be merged in. */
-export function requestAttributes(request: Request, url: URL, options: RequestAttributeOptions): AttributeTree {
-  const cf = (options.needsLocation ? (request.cf ?? {}) : {}) as Record<string, unknown>;
-  const text = (value: unknown) => (typeof value === "string" && value !== "" ? value : null);
+const FORBIDDEN_QUERY_NAMES = new Set(["__proto__", "constructor", "prototype"]);
+
+function queryOf(url: URL): Record<string, string> {
   const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams)
-    if (!Object.hasOwn(query, name) && name.length <= 64 && !["__proto__", "constructor", "prototype"].includes(name))
-      query[name] = value.slice(0, 256);
-  const referrer = request.headers.get("referer");
-  let referrerHost: string | null = null;
-  try {
-    referrerHost = referrer === null ? null : new URL(referrer).hostname;
-  } catch {
-    referrerHost = null;
+  for (const [name, value] of url.searchParams) {
+    if (!Object.hasOwn(query, name) && name.length <= 64 && !FORBIDDEN_QUERY_NAMES.has(name)) query[name] = value.slice(0, 256);
   }
-  const languages = languagesOf(request.headers.get("accept-language"));
-  const attributes: AttributeTree = {
-    page: { path: url.pathname, query },
-    utm: {
+  return query;
+}
+
+function referrerOf(request: Request): AttributeTree {
+  const referrer = request.headers.get("referer");
+  let host: string | null = null;
+  try {
+    host = referrer === null ? null : new URL(referrer).hostname;
+  } catch {
+    host = null;
+  }
+  return { host, url: referrer === null ? null : referrer.slice(0, 512) };
+}
+
+function text(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+/** The request's attributes that rules read, as a nested object ready for profile values. */
+export function requestAttributes(request: Request, url: URL, options: RequestAttributeOptions): AttributeTree {
+  const { groups } = options;
+  const attributes: AttributeTree = { visitor: { new: options.isNewVisitor } };
+  const query = groups.has("page") || groups.has("utm") ? queryOf(url) : {};
+  if (groups.has("page")) attributes.page = { path: url.pathname, query };
+  if (groups.has("utm")) {
+    attributes.utm = {
       source: query.utm_source ?? null,
       medium: query.utm_medium ?? null,
       campaign: query.utm_campaign ?? null,
       term: query.utm_term ?? null,
       content: query.utm_content ?? null,
-    },
-    referrer: { host: referrerHost, url: referrer === null ? null : referrer.slice(0, 512) },
-    geo: {
+    };
+  }
+  if (groups.has("referrer")) attributes.referrer = referrerOf(request);
+  if (groups.has("device")) attributes.device = classify(request.headers.get("user-agent") ?? "");
+  if (groups.has("language") || groups.has("languages")) {
+    const languages = languagesOf(request.headers.get("accept-language"));
+    attributes.language = languages[0] ?? null;
+    attributes.languages = languages;
+  }
+  if (groups.has("geo") || groups.has("time")) {
+    const cf = (request.cf ?? {}) as Record<string, unknown>;
+    attributes.geo = {
       country: text(cf.country),
       region: text(cf.region),
       region_code: text(cf.regionCode),
@@ -195,12 +219,8 @@ export function requestAttributes(request: Request, url: URL, options: RequestAt
       postal_code: text(cf.postalCode),
       timezone: text(cf.timezone),
       eu: cf.isEUCountry === "1" || cf.isEUCountry === true,
-    },
-    device: classify(request.headers.get("user-agent") ?? ""),
-    language: languages[0] ?? null,
-    languages,
-    visitor: { new: options.isNewVisitor },
-  };
-  if (options.needsLocalTime) attributes.time = localTime(options.now, text(cf.timezone) ?? undefined);
+    };
+    if (groups.has("time")) attributes.time = localTime(options.now, text(cf.timezone) ?? undefined);
+  }
   return attributes;
 }

@@ -346,8 +346,13 @@ describe("GET /v1/decide", () => {
     const explained = await request("/v1/decide?path=/&explain=1", {
       headers: { ...BROWSER, cookie, authorization: `Bearer ${env.ADMIN_TOKEN}` },
     });
-    const trace = ((await explained.json()) as { trace: { rules: { ruleId: string; outcome: string; reason: string }[] } }).trace;
+    const trace = (
+      (await explained.json()) as {
+        trace: { rules: { ruleId: string; outcome: string; reason: string }[]; attributes: Record<string, unknown> };
+      }
+    ).trace;
     expect(trace.rules).toEqual([{ ruleId: "electronics-hero", outcome: "applied", reason: "matched", slots: ["hero"] }]);
+    expect(trace.attributes).toEqual({ "behavior.views_10m.category.electronics": 1 });
 
     expect((await request("/v1/decide?path=nope", { headers: BROWSER })).status).toBe(400);
   });
