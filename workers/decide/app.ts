@@ -10,7 +10,9 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import type { UserSession } from "../../durable-objects/user-session.ts";
 import type { ExposureBatchMessage } from "../../shared/feedback/messages.ts";
+import { LruCache } from "../../shared/lru.ts";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
 import { compilePath } from "../../shared/rules/condition.ts";
@@ -30,6 +32,18 @@ import { Timings } from "./timings.ts";
 const DEADLINES = { profile: 50, rules: 200, models: 50 } as const;
 
 type DecideContext = Context<{ Bindings: Env }>;
+
+/** Object ids per pseudonym: deriving one hashes the name, and ids (unlike stubs) outlive a request. */
+const sessionIds = new LruCache<string, DurableObjectId>(10_000);
+
+function sessionFor(env: Env, pseudonym: string): DurableObjectStub<UserSession> {
+  let id = sessionIds.get(pseudonym);
+  if (id === undefined) {
+    id = env.USER_SESSION.idFromName(pseudonym);
+    sessionIds.set(pseudonym, id);
+  }
+  return env.USER_SESSION.get(id);
+}
 
 export const decideApp = new Hono<{ Bindings: Env }>();
 
@@ -139,7 +153,7 @@ async function decideRequest(
   const profileRead = needsProfile
     ? timings.measure("profile", () =>
         withDeadline(
-          env.USER_SESSION.getByName(visitor.pseudonym)
+          sessionFor(env, visitor.pseudonym)
             .readProfile({ attributes: wanted, now })
             .then((values) => values as Record<string, unknown>),
           deadline(env, "profile"),

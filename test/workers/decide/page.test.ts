@@ -267,7 +267,10 @@ describe("fallbacks", () => {
   /** The real binding, except that this visitor's profile read misbehaves as `readProfile` says. */
   async function faultySessions(cookie: string, readProfile: () => Promise<unknown>): Promise<Partial<Env>> {
     const pseudonym = await pseudonymFor(cookie.split("=")[1] ?? "", env.VISITOR_ID_SECRET);
+    const target = env.USER_SESSION.idFromName(pseudonym);
     const sessions = {
+      idFromName: (name: string) => env.USER_SESSION.idFromName(name),
+      get: (id: DurableObjectId) => (id.equals(target) ? { readProfile } : env.USER_SESSION.get(id)),
       getByName: (name: string) => (name === pseudonym ? { readProfile } : env.USER_SESSION.getByName(name)),
     } as unknown as Env["USER_SESSION"];
     return { USER_SESSION: sessions };
