@@ -39,4 +39,19 @@ export const USER_SESSION_MIGRATIONS: Migrations = [
     ) WITHOUT ROWID`,
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
   ],
+  // 2: the personalizations the visitor was shown (for attributing clicks and conversions), and the
+  //    feedback messages an event gave rise to, forwarded with it.
+  [
+    `CREATE TABLE exposures (
+      decision_id TEXT NOT NULL,
+      slot TEXT NOT NULL,
+      rule_id TEXT NOT NULL,
+      experiment TEXT,
+      variant TEXT,
+      at INTEGER NOT NULL,
+      PRIMARY KEY (decision_id, slot)
+    ) WITHOUT ROWID`,
+    "CREATE INDEX exposures_by_time ON exposures (at)",
+    "ALTER TABLE events ADD COLUMN feedback TEXT",
+  ],
 ];

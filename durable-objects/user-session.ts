@@ -18,8 +18,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { RecordedEvent } from "../shared/events/recorded.ts";
+import { CONVERSION_EVENTS, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
 import { excludedProperties, toEventBatches, toEventMessage } from "../shared/feedback/event-message.ts";
-import { Pseudonym } from "../shared/feedback/messages.ts";
+import { type ClickMessage, type ConversionMessage, Pseudonym } from "../shared/feedback/messages.ts";
 import {
   countersFor,
   firstMinuteOf,
@@ -76,6 +77,7 @@ type EventRow = {
   client_time: number | null;
   properties: string;
   forwarded: number;
+  feedback: string | null;
 };
 
 /** Everything one object holds, as handed from a visitor's object to a user's on `identify`. */
@@ -87,6 +89,27 @@ export interface SessionSnapshot {
   counters: CounterRow[];
   totals: TotalRow[];
 }
+
+/** Personalizations remembered per visitor for attribution, at most. */
+const MAX_EXPOSURES = 500;
+
+type FeedbackOut = ClickMessage | ConversionMessage;
+
+/** An event on its way out, with the feedback it gave rise to. */
+interface Outgoing {
+  event: RecordedEvent;
+  feedback: FeedbackOut[];
+}
+
+export const RememberedExposureInput = z.strictObject({
+  decisionId: z.string().min(1).max(64),
+  ruleId: z.string().min(1).max(64),
+  slot: z.string().min(1).max(64),
+  experiment: z.string().max(64).nullable(),
+  variant: z.string().max(64).nullable(),
+  at: z.iso.datetime(),
+});
+export type RememberedExposureInput = z.infer<typeof RememberedExposureInput>;
 
 const NAMES = { state: "state", visitor: "visitor", linkedTo: "linked_to", merged: "merged:" } as const;
 
@@ -127,13 +150,18 @@ export class UserSession extends DurableObject<Env> {
     const sql = this.#sql();
     const before = this.#profileState();
     let state = before;
-    const fresh: RecordedEvent[] = [];
+    const fresh: Outgoing[] = [];
+    const attributable = events.some(
+      (event) => event.type === "track" && (event.event === "Promotion Clicked" || CONVERSION_EVENTS.has(event.event ?? "")),
+    );
+    const exposures = attributable ? this.#rememberedExposures() : [];
     this.#storage.transactionSync(() => {
       for (const event of events) {
+        const feedback = attributable ? feedbackFor(event, visitor, exposures, this.#attributionWindowMs()) : [];
         const inserted = sql
           .exec(
-            `INSERT INTO events (message_id, type, event, category, product_id, path, received_at, client_time, properties)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING RETURNING seq`,
+            `INSERT INTO events (message_id, type, event, category, product_id, path, received_at, client_time, properties, feedback)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING RETURNING seq`,
             event.messageId,
             event.type,
             event.event,
@@ -143,15 +171,16 @@ export class UserSession extends DurableObject<Env> {
             event.receivedAt,
             event.clientTime,
             JSON.stringify(event.properties),
+            feedback.length === 0 ? null : JSON.stringify(feedback),
           )
           .toArray().length;
         if (inserted === 0) continue;
-        fresh.push(event);
+        fresh.push({ event, feedback });
         state = applyEvent(state, event);
       }
       if (fresh.length === 0) return;
       if (before.lastSeen === null) this.#setName(NAMES.visitor, visitor);
-      this.#count(fresh);
+      this.#count(fresh.map(({ event }) => event));
       this.#setName(NAMES.state, JSON.stringify(state));
       // Housekeeping once per session rather than on every batch.
       if (state.sessionCount !== before.sessionCount) this.#prune(state.lastSeen ?? Date.now());
@@ -296,7 +325,13 @@ export class UserSession extends DurableObject<Env> {
     const visitor = this.#name(NAMES.visitor);
     const pending = sql.exec<EventRow>("SELECT * FROM events WHERE forwarded = 0 ORDER BY seq LIMIT 100").toArray();
     if (pending.length > 0 && visitor !== null) {
-      const sent = await this.#forward(visitor, pending.map(rowToEvent));
+      const sent = await this.#forward(
+        visitor,
+        pending.map((row) => ({
+          event: rowToEvent(row),
+          feedback: row.feedback === null ? [] : (JSON.parse(row.feedback) as FeedbackOut[]),
+        })),
+      );
       if (!sent) return;
     }
     const state = this.#profileState();
@@ -443,29 +478,86 @@ export class UserSession extends DurableObject<Env> {
     sql.exec("DELETE FROM counters WHERE minute < ?", minuteOf(now - EVENT_RETENTION_MS) - 1);
   }
 
-  /** Puts events on the events queue; on failure they stay in the outbox and the alarm retries. */
-  async #forward(visitor: string, events: RecordedEvent[]): Promise<boolean> {
+  /**
+   * Puts events on the events queue and the clicks and conversions they stand for on the feedback
+   * queue; on failure they stay in the outbox and the alarm retries (duplicates upstream carry the
+   * same ids).
+   */
+  async #forward(visitor: string, items: readonly Outgoing[]): Promise<boolean> {
     const excluded = excludedProperties(this.env.EXCLUDED_PROPERTIES);
+    const feedback = items.flatMap((item) => item.feedback);
     try {
       await this.env.EVENTS_QUEUE.sendBatch(
         toEventBatches(
-          events.map((event) => toEventMessage(event, visitor, excluded)),
+          items.map(({ event }) => toEventMessage(event, visitor, excluded)),
           visitor,
         ).map((body) => ({ body, contentType: "json" })),
       );
+      for (let start = 0; start < feedback.length; start += 100) {
+        await this.env.FEEDBACK_QUEUE.sendBatch(feedback.slice(start, start + 100).map((body) => ({ body, contentType: "json" })));
+      }
     } catch (error) {
       console.error(
-        JSON.stringify({ message: "events queue send failed; will retry from the outbox", count: events.length, error: String(error) }),
+        JSON.stringify({ message: "queue send failed; will retry from the outbox", count: items.length, error: String(error) }),
       );
       await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
       return false;
     }
     const sql = this.#storage.sql;
     this.#storage.transactionSync(() => {
-      for (const event of events) sql.exec("UPDATE events SET forwarded = 1 WHERE message_id = ?", event.messageId);
+      for (const { event } of items) sql.exec("UPDATE events SET forwarded = 1 WHERE message_id = ?", event.messageId);
     });
     if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(this.#profileState()));
     return true;
+  }
+
+  /** Remembers personalizations the visitor was shown (from the feedback consumer), for attribution. */
+  async noteExposures(input: RememberedExposureInput[]): Promise<void> {
+    const exposures = z.array(RememberedExposureInput).max(1_000).parse(input);
+    const linked = this.#linkedUser();
+    if (linked !== null) return this.env.USER_SESSION.getByName(linked).noteExposures(exposures);
+    const sql = this.#sql();
+    const oldest = Date.now() - this.#attributionWindowMs();
+    this.#storage.transactionSync(() => {
+      for (const exposure of exposures) {
+        sql.exec(
+          `INSERT INTO exposures (decision_id, slot, rule_id, experiment, variant, at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (decision_id, slot) DO NOTHING`,
+          exposure.decisionId,
+          exposure.slot,
+          exposure.ruleId,
+          exposure.experiment,
+          exposure.variant,
+          Date.parse(exposure.at),
+        );
+      }
+      sql.exec("DELETE FROM exposures WHERE at < ?", oldest);
+      sql.exec("DELETE FROM exposures WHERE (decision_id, slot) IN (SELECT decision_id, slot FROM exposures ORDER BY at DESC LIMIT -1 OFFSET ?)", MAX_EXPOSURES);
+    });
+  }
+
+  #rememberedExposures(): RememberedExposure[] {
+    const sql = this.#readableSql();
+    if (sql === null) return [];
+    return sql
+      .exec<{ decision_id: string; slot: string; rule_id: string; experiment: string | null; variant: string | null; at: number }>(
+        "SELECT decision_id, slot, rule_id, experiment, variant, at FROM exposures WHERE at >= ?",
+        Date.now() - this.#attributionWindowMs(),
+      )
+      .toArray()
+      .map((row) => ({
+        decisionId: row.decision_id,
+        slot: row.slot,
+        ruleId: row.rule_id,
+        experiment: row.experiment,
+        variant: row.variant,
+        at: row.at,
+      }));
+  }
+
+  #attributionWindowMs(): number {
+    const hours = Number(this.env.ATTRIBUTION_WINDOW_HOURS);
+    return (Number.isFinite(hours) && hours > 0 ? Math.min(hours, 24 * 7) : 24) * 60 * 60 * 1_000;
   }
 
   #snapshot(): SessionSnapshot {

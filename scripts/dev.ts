@@ -29,7 +29,8 @@ const OFFLINE_ENV = {
 function ensureDevVars(): void {
   if (existsSync(".dev.vars")) return;
   const example = readFileSync(".dev.vars.example", "utf8");
-  const filled = example.replace(/^([A-Z_]+)=.*$/gm, (_, name: string) => `${name}=${randomBytes(32).toString("base64url")}`);
+  // Only the placeholders get values; optional settings stay empty.
+  const filled = example.replace(/^([A-Z_]+)=replace-with.*$/gm, (_, name: string) => `${name}=${randomBytes(32).toString("base64url")}`);
   writeFileSync(".dev.vars", filled);
   console.log("dev: created .dev.vars with fresh random secrets (git-ignored)");
 }

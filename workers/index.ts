@@ -9,6 +9,8 @@ import { decideApp } from "./decide/app.ts";
 import { consumeQueue } from "./feedback/consumer.ts";
 import { ingestApp } from "./ingest/app.ts";
 
+export { DeadLetters } from "../durable-objects/dead-letters.ts";
+export { ExperimentStats } from "../durable-objects/experiment-stats.ts";
 export { UserSession } from "../durable-objects/user-session.ts";
 
 const app = new Hono<{ Bindings: Env }>();

@@ -112,5 +112,48 @@ export function exposureRecords(message: ExposureBatchMessage): ExposureMessage[
   }));
 }
 
-export const QueueMessage = z.discriminatedUnion("kind", [EventBatchMessage, ExposureBatchMessage, ExposureMessage]);
+/** What a personalization is, for attributing clicks and conversions to it. */
+const Attribution = {
+  ruleId: z.string().min(1).max(64),
+  slot: z.string().min(1).max(64),
+  experiment: z.string().max(64).nullable(),
+  variant: z.string().max(64).nullable(),
+};
+
+/** A click inside a personalized slot (the tracker's `Promotion Clicked`). */
+export const ClickMessage = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal("click"),
+  /** The click event's `messageId`. */
+  id: z.string().min(1).max(128),
+  visitor: Pseudonym,
+  ...Attribution,
+  at: z.iso.datetime(),
+});
+export type ClickMessage = z.infer<typeof ClickMessage>;
+
+/** A conversion (`Order Completed`, `Product Added`) by a visitor exposed to a personalization within the attribution window. */
+export const ConversionMessage = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal("conversion"),
+  /** `<event messageId>:<ruleId>:<slot>`: one per conversion and attributed exposure. */
+  id: z.string().min(1).max(300),
+  visitor: Pseudonym,
+  event: z.string().max(200),
+  /** Order revenue or product price, when the event carried one. */
+  value: z.number().nullable(),
+  ...Attribution,
+  decisionId: z.string().max(64).nullable(),
+  exposedAt: z.iso.datetime(),
+  at: z.iso.datetime(),
+});
+export type ConversionMessage = z.infer<typeof ConversionMessage>;
+
+export const QueueMessage = z.discriminatedUnion("kind", [
+  EventBatchMessage,
+  ExposureBatchMessage,
+  ExposureMessage,
+  ClickMessage,
+  ConversionMessage,
+]);
 export type QueueMessage = z.infer<typeof QueueMessage>;

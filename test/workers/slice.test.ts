@@ -39,7 +39,7 @@ describe("personalized homepage", () => {
     const html = await again.text();
     expect(html).toContain(ELECTRONICS_HERO);
     expect(html).not.toContain(DEFAULT_HERO);
-    expect(html).toMatch(/<section class="hero" data-slot="hero" data-p13n-rule="electronics-hero">/);
+    expect(html).toMatch(/<section class="hero" data-slot="hero" data-p13n-rule="electronics-hero" data-p13n-slot="hero">/);
     expect(again.headers.get("cache-control")).toMatch(/private/);
     expect(again.headers.get("vary")).toMatch(/Cookie/i);
     // The rest of the page streams through unchanged.

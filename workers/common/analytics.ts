@@ -41,3 +41,28 @@ export function recordExposure(
     doubles: [1],
   });
 }
+
+/** A click or conversion attributed to a personalization: blobs kind, rule, slot, experiment, variant, event; doubles count, value. */
+export function recordFeedback(
+  dataset: Dataset,
+  feedback: {
+    kind: "click" | "conversion";
+    ruleId: string;
+    slot: string;
+    experiment: string | null;
+    variant: string | null;
+    event?: string;
+    value?: number | null;
+  },
+): void {
+  dataset.writeDataPoint({
+    indexes: [feedback.ruleId],
+    blobs: [feedback.kind, feedback.ruleId, feedback.slot, feedback.experiment ?? "", feedback.variant ?? "", feedback.event ?? ""],
+    doubles: [1, feedback.value ?? 0],
+  });
+}
+
+/** Queue delivery outcomes: blobs kind `delivery`, outcome (`delivered`, `retried`, `dead-lettered`, `malformed`), queue; doubles messages. */
+export function recordDelivery(dataset: Dataset, outcome: string, queue: string, messages: number): void {
+  dataset.writeDataPoint({ indexes: ["delivery"], blobs: ["delivery", outcome, queue], doubles: [messages] });
+}

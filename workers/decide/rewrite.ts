@@ -28,9 +28,12 @@ class SlotHandler implements HTMLRewriterElementContentHandlers {
   constructor(readonly decision: SlotDecision) {}
 
   element(element: Element): void {
-    const { action, ruleId, variant } = this.decision;
+    const { action, ruleId, variant, experiment, slot } = this.decision;
     if (action.type !== "remove" && action.type !== "replace") {
+      // What the tracker reads to attribute a click in this element to its rule and variant.
       element.setAttribute("data-p13n-rule", ruleId);
+      element.setAttribute("data-p13n-slot", slot);
+      if (experiment !== null) element.setAttribute("data-p13n-experiment", experiment);
       if (variant !== null) element.setAttribute("data-p13n-variant", variant);
     }
     switch (action.type) {

@@ -1,49 +1,50 @@
 /**
- * The queue consumer: delivers events and feedback to the Kafka REST bridge and writes analytics.
+ * The queue consumer: delivers events and feedback to the Kafka REST bridge, and once delivered,
+ * feeds the learning loop (experiment counts), the visitors' exposure memory (for attributing
+ * conversions) and Analytics Engine.
  *
- * A message is acknowledged only once the proxy has confirmed its record. Records the proxy could
- * not take, and whole batches when the proxy is unavailable, are retried through the queue with a
- * growing delay; after the queue's `max_retries` they go to the dead-letter queue. A message that
- * does not match its schema can never succeed and is not allowed to hold up the rest.
+ * A message is acknowledged only once the proxy has confirmed every record it stands for. When the
+ * proxy is unavailable (5xx, 408, 429, timeout) or refuses single records, the message is retried
+ * through the queue with a delay that doubles per attempt; after the queue's `max_retries` it goes
+ * to the dead-letter queue. A message that can never succeed — malformed, or refused by the proxy
+ * on its own — is dead-lettered at once, with the reason, and never holds up the rest of its batch.
+ * The dead-letter queue's own consumer keeps the letters in the `DeadLetters` Durable Object for
+ * replay.
  * @module
  */
-import { exposureRecords, QueueMessage } from "../../shared/feedback/messages.ts";
-import { recordExposure } from "../common/analytics.ts";
-import { produceRecords } from "./kafka-rest.ts";
+import type { DeadLetter } from "../../durable-objects/dead-letters.ts";
+import type { StatsUpdate } from "../../durable-objects/experiment-stats.ts";
+import { exposureRecords, type QueueMessage, QueueMessage as QueueMessageSchema } from "../../shared/feedback/messages.ts";
+import { recordDelivery, recordExposure, recordFeedback } from "../common/analytics.ts";
+import { produceRecords, producerOptions, type RecordOutcome } from "./kafka-rest.ts";
 
-/** Retry delay for a message on its Nth attempt: 2, 4, 8 ... seconds, at most 5 minutes. */
-export function retryDelaySeconds(attempts: number): number {
-  return Math.min(300, 2 ** Math.max(1, attempts));
+export const DEAD_LETTER_QUEUE_NAME = "tailor-dead-letter";
+const SOURCE_QUEUES = ["tailor-events", "tailor-feedback"] as const;
+type SourceQueue = (typeof SOURCE_QUEUES)[number];
+
+/** Retry delay for a message on its Nth attempt: base, 2×base, 4×base ... seconds, at most 5 minutes. */
+export function retryDelaySeconds(attempts: number, base = 2): number {
+  return Math.min(300, Math.max(1, base) * 2 ** Math.max(0, attempts - 1));
 }
 
-function topicFor(queue: string, env: Env): string | null {
-  if (queue.endsWith("-events")) return env.KAFKA_TOPIC_EVENTS;
-  if (queue.endsWith("-feedback")) return env.KAFKA_TOPIC_FEEDBACK;
-  return null;
+function sourceQueue(name: string): SourceQueue | null {
+  return SOURCE_QUEUES.find((queue) => name === queue || name.endsWith(queue.slice("tailor".length))) ?? null;
 }
 
-export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  const topic = topicFor(batch.queue, env);
-  if (topic === null) {
-    console.error(JSON.stringify({ message: "no topic for queue; retrying", queue: batch.queue }));
-    batch.retryAll({ delaySeconds: 60 });
-    return;
-  }
-  const valid: { message: Message<unknown>; body: QueueMessage }[] = [];
-  for (const message of batch.messages) {
-    const parsed = QueueMessage.safeParse(message.body);
-    if (parsed.success) {
-      valid.push({ message, body: parsed.data });
-    } else {
-      // Not a message we could ever deliver: drop it from the batch rather than block it.
-      console.error(JSON.stringify({ message: "malformed queue message dropped", queue: batch.queue, id: message.id }));
-      message.ack();
-    }
-  }
-  if (valid.length === 0) return;
+interface Valid {
+  message: Message<unknown>;
+  body: QueueMessage;
+}
 
-  // One Kafka record per event and per exposure; a queue message may carry several of them.
-  const records = valid.flatMap(({ body }, owner): { owner: number; key: string; value: unknown }[] => {
+interface KafkaRecordOf {
+  owner: number;
+  key: string;
+  value: unknown;
+}
+
+/** One Kafka record per event and per exposure; a queue message may stand for several. */
+function recordsOf(valid: readonly Valid[]): KafkaRecordOf[] {
+  return valid.flatMap(({ body }, owner): KafkaRecordOf[] => {
     switch (body.kind) {
       case "events":
         return body.events.map((event) => ({ owner, key: body.visitor, value: event }));
@@ -53,29 +54,186 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
         return [{ owner, key: body.visitor, value: body }];
     }
   });
-  const outcome = await produceRecords(
-    { baseUrl: env.KAFKA_REST_URL },
-    topic,
-    records.map(({ key, value }) => ({ key, value })),
-  );
-  if (!outcome.ok) {
-    console.error(JSON.stringify({ message: "kafka rest produce failed", topic, ...outcome.error }));
-    for (const { message } of valid) message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+}
+
+type Delivery = { outcome: "delivered" } | { outcome: "retry"; detail: string } | { outcome: "dead"; reason: string; detail: string };
+
+/** Produces the messages' records; says, per message, whether it got through. */
+async function deliver(env: Env, topic: string, valid: readonly Valid[]): Promise<Delivery[]> {
+  const records = recordsOf(valid);
+  const result = await produceRecords(producerOptions(env), topic, records);
+  if (!result.ok) {
+    const { error } = result;
+    if (error.kind === "unavailable")
+      return valid.map(() => ({ outcome: "retry", detail: `${error.status ?? "network"}: ${error.detail}` }));
+    // Refused as sent. Alone, the message is at fault; in company, find out which one is.
+    if (valid.length === 1) return [{ outcome: "dead", reason: `refused-${error.status}`, detail: error.detail }];
+    return (await Promise.all(valid.map((one) => deliver(env, topic, [one])))).flat();
+  }
+  const failed = new Map<number, RecordOutcome>();
+  result.value.forEach((outcome, index) => {
+    const owner = records[index]?.owner;
+    if (!outcome.delivered && owner !== undefined) failed.set(owner, outcome);
+  });
+  return valid.map((_, owner): Delivery => {
+    const outcome = failed.get(owner);
+    return outcome === undefined || outcome.delivered
+      ? { outcome: "delivered" }
+      : { outcome: "retry", detail: `record error ${outcome.errorCode}: ${outcome.error}` };
+  });
+}
+
+/** Experiment counts for what was delivered: exposures are trials, clicks successes, conversions conversions. */
+function statsUpdates(delivered: readonly QueueMessage[]): Map<string, StatsUpdate[]> {
+  const byExperiment = new Map<string, StatsUpdate[]>();
+  const add = (experiment: string | null, variant: string | null, update: Omit<StatsUpdate, "variant">) => {
+    if (experiment === null || variant === null) return;
+    const list = byExperiment.get(experiment) ?? [];
+    list.push({ ...update, variant });
+    byExperiment.set(experiment, list);
+  };
+  for (const body of delivered) {
+    if (body.kind === "exposures" && !body.holdout) {
+      for (const exposure of exposureRecords(body))
+        add(exposure.experiment, exposure.variant, { id: exposure.id, trials: 1, successes: 0, conversions: 0, revenue: 0 });
+    }
+    if (body.kind === "click") add(body.experiment, body.variant, { id: body.id, trials: 0, successes: 1, conversions: 0, revenue: 0 });
+    if (body.kind === "conversion")
+      add(body.experiment, body.variant, { id: body.id, trials: 0, successes: 0, conversions: 1, revenue: body.value ?? 0 });
+  }
+  return byExperiment;
+}
+
+/** After delivery: analytics, experiment counts and the visitors' exposure memory. */
+async function afterDelivery(env: Env, delivered: readonly QueueMessage[]): Promise<void> {
+  const memories = new Map<
+    string,
+    { decisionId: string; ruleId: string; slot: string; experiment: string | null; variant: string | null; at: string }[]
+  >();
+  for (const body of delivered) {
+    if (body.kind === "exposures") {
+      for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
+      if (body.visitor !== "untracked-visitors") {
+        const list = memories.get(body.visitor) ?? [];
+        list.push(...body.assignments.map((assignment) => ({ decisionId: body.id, at: body.at, ...assignment })));
+        memories.set(body.visitor, list);
+      }
+    }
+    if (body.kind === "exposure") recordExposure(env.ANALYTICS, body);
+    if (body.kind === "click" || body.kind === "conversion") recordFeedback(env.ANALYTICS, body);
+  }
+  const work: Promise<unknown>[] = [];
+  for (const [experiment, updates] of statsUpdates(delivered)) work.push(env.EXPERIMENT_STATS.getByName(experiment).add(updates));
+  for (const [visitor, exposures] of memories) work.push(env.USER_SESSION.getByName(visitor).noteExposures(exposures));
+  const results = await Promise.allSettled(work);
+  const failures = results.filter((result) => result.status === "rejected");
+  if (failures.length > 0)
+    console.error(JSON.stringify({ message: "learning-loop updates failed", count: failures.length, error: String(failures[0]?.reason) }));
+}
+
+async function deadLetter(env: Env, queue: SourceQueue, message: Message<unknown>, reason: string, detail: string): Promise<boolean> {
+  const letter: DeadLetter = {
+    queue,
+    reason,
+    detail: detail.slice(0, 2_000),
+    attempts: message.attempts,
+    failedAt: Date.now(),
+    body: message.body,
+  };
+  try {
+    await env.DEAD_LETTER_QUEUE.send({ v: 1, kind: "dead-letter", ...letter }, { contentType: "json" });
+    return true;
+  } catch (error) {
+    console.error(JSON.stringify({ message: "dead-letter send failed; retrying the message", id: message.id, error: String(error) }));
+    return false;
+  }
+}
+
+/** Letters arriving on the dead-letter queue: ours (wrapped, with a reason) or the queue's own after max retries. */
+function asLetter(body: unknown, attempts: number): DeadLetter {
+  if (typeof body === "object" && body !== null && (body as { kind?: unknown }).kind === "dead-letter") {
+    const { v: _version, kind: _kind, ...letter } = body as DeadLetter & { v: unknown; kind: unknown };
+    return letter;
+  }
+  const kind = typeof body === "object" && body !== null ? (body as { kind?: unknown }).kind : undefined;
+  return {
+    queue: kind === "events" ? "tailor-events" : "tailor-feedback",
+    reason: "out-of-retries",
+    detail: "the queue gave up after max_retries",
+    attempts,
+    failedAt: Date.now(),
+    body,
+  };
+}
+
+async function keepDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  await env.DEAD_LETTERS.getByName("all").add(batch.messages.map((message) => asLetter(message.body, message.attempts)));
+  recordDelivery(env.ANALYTICS, "dead-lettered", batch.queue, batch.messages.length);
+  batch.ackAll();
+}
+
+export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  if (batch.queue === DEAD_LETTER_QUEUE_NAME || batch.queue.endsWith("-dead-letter")) {
+    await keepDeadLetters(batch, env);
     return;
   }
-  // A message is done when every one of its records is; otherwise all of it is retried.
-  const failed = new Set<number>();
-  outcome.value.forEach((result, index) => {
-    const owner = records[index]?.owner;
-    if (!result.delivered && owner !== undefined) failed.add(owner);
-  });
-  valid.forEach(({ message, body }, owner) => {
-    if (failed.has(owner)) {
-      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
-      return;
+  const queue = sourceQueue(batch.queue);
+  if (queue === null) {
+    console.error(JSON.stringify({ message: "no topic for queue; retrying", queue: batch.queue }));
+    batch.retryAll({ delaySeconds: 60 });
+    return;
+  }
+  const topic = queue === "tailor-events" ? env.KAFKA_TOPIC_EVENTS : env.KAFKA_TOPIC_FEEDBACK;
+  const base = Number(env.DELIVERY_RETRY_BASE_SECONDS);
+  const retry = (message: Message<unknown>) =>
+    message.retry({ delaySeconds: retryDelaySeconds(message.attempts, Number.isFinite(base) ? base : 2) });
+
+  const valid: Valid[] = [];
+  for (const message of batch.messages) {
+    const parsed = QueueMessageSchema.safeParse(message.body);
+    if (parsed.success) {
+      valid.push({ message, body: parsed.data });
+    } else {
+      const detail = parsed.error.issues
+        .slice(0, 3)
+        .map((issue) => `${issue.path.join(".")}: ${issue.message}`)
+        .join("; ");
+      if (await deadLetter(env, queue, message, "malformed", detail)) message.ack();
+      else retry(message);
+      recordDelivery(env.ANALYTICS, "malformed", batch.queue, 1);
     }
-    message.ack();
-    if (body.kind === "exposure") recordExposure(env.ANALYTICS, body);
-    if (body.kind === "exposures") for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
-  });
+  }
+  if (valid.length === 0) return;
+
+  const deliveries = await deliver(env, topic, valid);
+  const delivered: QueueMessage[] = [];
+  let retried = 0;
+  let dead = 0;
+  for (const [index, { message, body }] of valid.entries()) {
+    const delivery = deliveries[index] ?? { outcome: "retry", detail: "no outcome" };
+    if (delivery.outcome === "delivered") {
+      message.ack();
+      delivered.push(body);
+    } else if (delivery.outcome === "retry") {
+      retried++;
+      retry(message);
+    } else {
+      dead++;
+      if (await deadLetter(env, queue, message, delivery.reason, delivery.detail)) message.ack();
+      else retry(message);
+    }
+  }
+  if (retried > 0)
+    console.error(
+      JSON.stringify({
+        message: "delivery failed; retrying",
+        topic,
+        retried,
+        detail: deliveries.find((delivery) => delivery.outcome === "retry"),
+      }),
+    );
+  recordDelivery(env.ANALYTICS, "delivered", batch.queue, delivered.length);
+  if (retried > 0) recordDelivery(env.ANALYTICS, "retried", batch.queue, retried);
+  if (dead > 0) recordDelivery(env.ANALYTICS, "dead-lettered", batch.queue, dead);
+  if (delivered.length > 0) await afterDelivery(env, delivered);
 }

@@ -1,8 +1,11 @@
 /**
- * A producer for the Kafka REST Proxy wire format (Confluent REST Proxy v2, also spoken by
- * Redpanda's HTTP proxy and Karapace): `POST /topics/{topic}` with
- * `application/vnd.kafka.json.v2+json` and `{"records": [{"key", "value"}]}`. The proxy answers
- * 200 with one offset entry per record, each of which may still carry its own error.
+ * A producer for the Kafka REST Proxy wire format, spoken by the Confluent REST Proxy, Redpanda's
+ * HTTP proxy and Karapace:
+ * - v2 (default): `POST /topics/{topic}`, `application/vnd.kafka.json.v2+json`,
+ *   `{"records": [{"key", "value"}]}` → one offset entry per record, each possibly an error;
+ * - v3: `POST /v3/clusters/{cluster}/topics/{topic}/records`, `application/json`, records in
+ *   streaming mode (one JSON object per record) → one delivery report per record.
+ * Basic or bearer authentication from secrets.
  * @see https://docs.confluent.io/platform/current/kafka-rest/api.html
  * @module
  */
@@ -13,17 +16,6 @@ export interface KafkaRecord {
   key: string;
   value: unknown;
 }
-
-const ProduceResponse = z.object({
-  offsets: z.array(
-    z.object({
-      partition: z.number().nullable().optional(),
-      offset: z.number().nullable().optional(),
-      error_code: z.number().nullable().optional(),
-      error: z.string().nullable().optional(),
-    }),
-  ),
-});
 
 /** Per record: delivered, or the proxy's error for it. */
 export type RecordOutcome = { delivered: true } | { delivered: false; errorCode: number | null; error: string };
@@ -36,23 +28,117 @@ export type ProduceFailure =
 
 export interface ProducerOptions {
   baseUrl: string;
+  api?: "v2" | "v3";
+  clusterId?: string;
+  /** `Authorization` header value, e.g. `Basic ...` or `Bearer ...`. */
+  authorization?: string;
   timeoutMs?: number;
   fetch?: typeof fetch;
 }
 
-/** Sends records to `topic` and reports each record's outcome in order. */
+const V2Response = z.object({
+  offsets: z.array(
+    z.object({
+      partition: z.number().nullable().optional(),
+      offset: z.number().nullable().optional(),
+      error_code: z.number().nullable().optional(),
+      error: z.string().nullable().optional(),
+    }),
+  ),
+});
+
+const V3Report = z.object({ error_code: z.number(), message: z.string().optional() });
+
+/** The proxy settings from the Worker's environment. */
+export function producerOptions(
+  env: Pick<
+    Env,
+    "KAFKA_REST_URL" | "KAFKA_REST_API" | "KAFKA_CLUSTER_ID" | "KAFKA_REST_USERNAME" | "KAFKA_REST_PASSWORD" | "KAFKA_REST_TOKEN"
+  >,
+): ProducerOptions {
+  const options: ProducerOptions = { baseUrl: env.KAFKA_REST_URL, api: env.KAFKA_REST_API === "v3" ? "v3" : "v2" };
+  if (env.KAFKA_CLUSTER_ID) options.clusterId = env.KAFKA_CLUSTER_ID;
+  if (env.KAFKA_REST_TOKEN) options.authorization = `Bearer ${env.KAFKA_REST_TOKEN}`;
+  else if (env.KAFKA_REST_USERNAME) options.authorization = `Basic ${btoa(`${env.KAFKA_REST_USERNAME}:${env.KAFKA_REST_PASSWORD ?? ""}`)}`;
+  return options;
+}
+
+function endpoint(options: ProducerOptions, topic: string): URL {
+  const base = options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`;
+  const path =
+    options.api === "v3"
+      ? `v3/clusters/${encodeURIComponent(options.clusterId ?? "")}/topics/${encodeURIComponent(topic)}/records`
+      : `topics/${encodeURIComponent(topic)}`;
+  return new URL(path, base);
+}
+
+function body(options: ProducerOptions, records: readonly KafkaRecord[]): string {
+  if (options.api === "v3") {
+    return records
+      .map(({ key, value }) => JSON.stringify({ key: { type: "JSON", data: key }, value: { type: "JSON", data: value } }))
+      .join("\n");
+  }
+  return JSON.stringify({ records: records.map(({ key, value }) => ({ key, value })) });
+}
+
+/** Splits a v3 response stream (concatenated JSON objects) into objects. */
+function parseReports(text: string): unknown[] {
+  const reports: unknown[] = [];
+  let depth = 0;
+  let start = 0;
+  let inString = false;
+  let escaped = false;
+  for (let index = 0; index < text.length; index++) {
+    const character = text[index];
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (character === "\\") escaped = true;
+      else if (character === '"') inString = false;
+    } else if (character === '"') inString = true;
+    else if (character === "{") {
+      if (depth === 0) start = index;
+      depth++;
+    } else if (character === "}") {
+      depth--;
+      if (depth === 0) reports.push(JSON.parse(text.slice(start, index + 1)));
+    }
+  }
+  return reports;
+}
+
+function outcomes(options: ProducerOptions, text: string): RecordOutcome[] {
+  if (options.api === "v3") {
+    return parseReports(text).map((raw) => {
+      const report = V3Report.parse(raw);
+      return report.error_code === 200
+        ? { delivered: true as const }
+        : { delivered: false as const, errorCode: report.error_code, error: report.message ?? "unknown error" };
+    });
+  }
+  return V2Response.parse(JSON.parse(text)).offsets.map((offset) =>
+    offset.error_code === null || offset.error_code === undefined
+      ? { delivered: true as const }
+      : { delivered: false as const, errorCode: offset.error_code, error: offset.error ?? "unknown error" },
+  );
+}
+
+/** Sends records to `topic` and reports each record's outcome, in order. */
 export async function produceRecords(
   options: ProducerOptions,
   topic: string,
   records: readonly KafkaRecord[],
 ): Promise<Result<RecordOutcome[], ProduceFailure>> {
-  const url = new URL(`topics/${encodeURIComponent(topic)}`, options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`);
+  const headers: Record<string, string> =
+    options.api === "v3"
+      ? { "content-type": "application/json", accept: "application/json" }
+      : { "content-type": "application/vnd.kafka.json.v2+json", accept: "application/vnd.kafka.v2+json, application/json" };
+  if (options.authorization !== undefined) headers.authorization = options.authorization;
   let response: Response;
   try {
-    response = await (options.fetch ?? fetch)(url, {
+    response = await (options.fetch ?? fetch)(endpoint(options, topic), {
       method: "POST",
-      headers: { "content-type": "application/vnd.kafka.json.v2+json", accept: "application/vnd.kafka.v2+json, application/json" },
-      body: JSON.stringify({ records: records.map(({ key, value }) => ({ key, value })) }),
+      headers,
+      body: body(options, records),
       signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
     });
   } catch (error) {
@@ -63,24 +149,14 @@ export async function produceRecords(
     const retriable = response.status >= 500 || response.status === 408 || response.status === 429;
     return err({ kind: retriable ? "unavailable" : "rejected", status: response.status, detail: text.slice(0, 500) });
   }
-  let parsed: z.infer<typeof ProduceResponse>;
+  let results: RecordOutcome[];
   try {
-    parsed = ProduceResponse.parse(JSON.parse(text));
+    results = outcomes(options, text);
   } catch {
     return err({ kind: "unavailable", status: response.status, detail: `unexpected response: ${text.slice(0, 200)}` });
   }
-  if (parsed.offsets.length !== records.length) {
-    return err({
-      kind: "unavailable",
-      status: response.status,
-      detail: `expected ${records.length} offsets, got ${parsed.offsets.length}`,
-    });
+  if (results.length !== records.length) {
+    return err({ kind: "unavailable", status: response.status, detail: `expected ${records.length} results, got ${results.length}` });
   }
-  return ok(
-    parsed.offsets.map((offset) =>
-      offset.error_code === null || offset.error_code === undefined
-        ? { delivered: true as const }
-        : { delivered: false as const, errorCode: offset.error_code, error: offset.error ?? "unknown error" },
-    ),
-  );
+  return ok(results);
 }

@@ -85,19 +85,19 @@ describe("slot actions", () => {
       ],
     });
     const html = await (await request("/", { headers: BROWSER })).text();
-    expect(html).toContain('<h1 data-p13n-rule="everything">Deals &lt;today&gt; &amp; tomorrow</h1>');
-    expect(html).toContain('data-slot="banner" data-p13n-rule="everything"><strong>Free delivery</strong> this weekend</div>');
+    expect(html).toContain('<h1 data-p13n-rule="everything" data-p13n-slot="text">Deals &lt;today&gt; &amp; tomorrow</h1>');
+    expect(html).toContain('data-slot="banner" data-p13n-rule="everything" data-p13n-slot="html"><strong>Free delivery</strong> this weekend</div>');
     expect(html).toContain("<h2 id='replaced'>Picked for you</h2>");
     expect(html).not.toContain("<h2>Bestsellers</h2>");
     expect(html).toMatch(/<p id='before-legal'>Before<\/p><p class="legal"/);
     expect(html).toMatch(/<\/form><p id='after-search'>After<\/p>/);
-    expect(html).toMatch(/<main data-p13n-rule="everything"><div id='prepended'><\/div>/);
+    expect(html).toMatch(/<main data-p13n-rule="everything" data-p13n-slot="prepend"><div id='prepended'><\/div>/);
     expect(html).toMatch(/<div id='appended'><\/div><\/div>\s*<p id='before-legal'>/);
     expect(html).not.toContain("Second order this month");
-    expect(html).toContain('<a class="logo" href="/?from=logo" data-p13n-rule="everything">');
-    expect(html).toContain('<nav class="main" data-p13n-rule="everything">');
-    expect(html).toContain('<header class="site personalized" data-p13n-rule="everything">');
-    expect(html).toMatch(/<section class="" data-slot="hero" data-p13n-rule="everything">/);
+    expect(html).toContain('<a class="logo" href="/?from=logo" data-p13n-rule="everything" data-p13n-slot="attribute">');
+    expect(html).toContain('<nav class="main" data-p13n-rule="everything" data-p13n-slot="unattribute">');
+    expect(html).toContain('<header class="site personalized" data-p13n-rule="everything" data-p13n-slot="classed">');
+    expect(html).toMatch(/<section class="" data-slot="hero" data-p13n-rule="everything" data-p13n-slot="unclassed">/);
     expect(html).toContain(
       '<script type="application/json" id="tailor-data">{"segment":"deal-seeker","note":"\\u003c/script\\u003e\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"}</script></body>',
     );

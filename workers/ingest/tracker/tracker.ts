@@ -121,14 +121,18 @@ function productOf(element: Element | null): Properties | undefined {
 interface SlotDecision {
   selector: string;
   ruleId: string;
+  slot: string;
+  experiment: string | null;
   variant: string | null;
   action: { type: string; text?: string; html?: string; name?: string; value?: string; className?: string; id?: string; data?: unknown };
 }
 
 /** Applies one slot decision from `/v1/decide` the way the edge rewriter would. */
-function applySlot({ selector, ruleId, variant, action }: SlotDecision): void {
+function applySlot({ selector, ruleId, slot, experiment, variant, action }: SlotDecision): void {
   for (const element of document.querySelectorAll(selector)) {
     element.setAttribute("data-p13n-rule", ruleId);
+    element.setAttribute("data-p13n-slot", slot);
+    if (experiment !== null) element.setAttribute("data-p13n-experiment", experiment);
     if (variant !== null) element.setAttribute("data-p13n-variant", variant);
     const html = action.html ?? "";
     switch (action.type) {
@@ -206,8 +210,9 @@ function onClick(clickEvent: MouseEvent): void {
       event: "Promotion Clicked",
       properties: {
         promotion_id: slot.dataset.p13nRule,
-        position: slot.dataset.slot,
+        position: slot.dataset.p13nSlot ?? slot.dataset.slot,
         ...(slot.dataset.p13nVariant === undefined ? {} : { creative: slot.dataset.p13nVariant }),
+        ...(slot.dataset.p13nExperiment === undefined ? {} : { experiment: slot.dataset.p13nExperiment }),
       },
     });
   }

@@ -1,0 +1,110 @@
+/**
+ * Live counts for one experiment: per variant, trials (exposures), successes (clicks in the
+ * experiment's slot), conversions and revenue — updated by the feedback consumer as each batch is
+ * delivered, read by the decision step (cached for seconds) for Thompson sampling, and checked for
+ * sample ratio mismatch. Updates carry the upstream record id and are applied once, because queue
+ * delivery is at least once.
+ * @module
+ */
+import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
+import { type SrmResult, sampleRatioMismatch } from "../shared/experiments/srm.ts";
+import { type Migrations, migrate } from "./sql-migrations.ts";
+
+const MIGRATIONS: Migrations = [
+  [
+    "CREATE TABLE variants (variant TEXT PRIMARY KEY, trials INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0, conversions INTEGER NOT NULL DEFAULT 0, revenue REAL NOT NULL DEFAULT 0) WITHOUT ROWID",
+    "CREATE TABLE applied (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX applied_by_time ON applied (at)",
+  ],
+];
+
+/** Update ids are remembered this long, longer than any queue retry. */
+const DEDUPLICATION_MS = 7 * 24 * 60 * 60 * 1_000;
+
+export const StatsUpdate = z.strictObject({
+  /** The upstream record id (exposure, click or conversion). */
+  id: z.string().min(1).max(300),
+  variant: z.string().min(1).max(64),
+  trials: z.number().int().min(0).max(1),
+  successes: z.number().int().min(0).max(1),
+  conversions: z.number().int().min(0).max(1),
+  revenue: z.number().min(0).max(1e9),
+});
+export type StatsUpdate = z.infer<typeof StatsUpdate>;
+
+export type VariantStats = {
+  trials: number;
+  successes: number;
+  conversions: number;
+  revenue: number;
+};
+
+export interface ExperimentReport {
+  variants: Record<string, VariantStats>;
+  srm: SrmResult;
+}
+
+export class ExperimentStats extends DurableObject<Env> {
+  readonly #storage: DurableObjectStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#storage = ctx.storage;
+    void ctx.blockConcurrencyWhile(async () => {
+      migrate(ctx.storage, MIGRATIONS);
+    });
+  }
+
+  /** Applies updates not seen before; returns how many were new. */
+  async add(input: StatsUpdate[]): Promise<number> {
+    const updates = z.array(StatsUpdate).max(10_000).parse(input);
+    const sql = this.#storage.sql;
+    const now = Date.now();
+    let applied = 0;
+    this.#storage.transactionSync(() => {
+      for (const update of updates) {
+        const fresh = sql
+          .exec("INSERT INTO applied (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING RETURNING id", update.id, now)
+          .toArray().length;
+        if (fresh === 0) continue;
+        applied++;
+        sql.exec(
+          `INSERT INTO variants (variant, trials, successes, conversions, revenue) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (variant) DO UPDATE SET trials = trials + excluded.trials, successes = successes + excluded.successes,
+             conversions = conversions + excluded.conversions, revenue = revenue + excluded.revenue`,
+          update.variant,
+          update.trials,
+          update.successes,
+          update.conversions,
+          update.revenue,
+        );
+      }
+      sql.exec("DELETE FROM applied WHERE at < ?", now - DEDUPLICATION_MS);
+    });
+    return applied;
+  }
+
+  async counts(): Promise<Record<string, VariantStats>> {
+    const rows = this.#storage.sql
+      .exec<{ variant: string; trials: number; successes: number; conversions: number; revenue: number }>(
+        "SELECT variant, trials, successes, conversions, revenue FROM variants",
+      )
+      .toArray();
+    return Object.fromEntries(rows.map(({ variant, ...stats }) => [variant, stats]));
+  }
+
+  /** Counts per planned variant and the sample ratio check against the planned weights. */
+  async report(variants: string[], weights?: number[]): Promise<ExperimentReport> {
+    const counts = await this.counts();
+    const empty: VariantStats = { trials: 0, successes: 0, conversions: 0, revenue: 0 };
+    const all = Object.fromEntries(variants.map((variant) => [variant, counts[variant] ?? empty]));
+    return {
+      variants: all,
+      srm: sampleRatioMismatch(
+        variants.map((variant) => all[variant]?.trials ?? 0),
+        weights,
+      ),
+    };
+  }
+}
