@@ -33,6 +33,16 @@ export const DeadLetter = z.strictObject({
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;
 
+export interface LetterSample {
+  queue: string;
+  reason: string;
+  detail: string;
+  attempts: number;
+  failedAt: number;
+  /** The message body as JSON text. */
+  body: string;
+}
+
 export interface ReplayOutcome {
   replayed: number;
   remaining: number;
@@ -67,8 +77,8 @@ export class DeadLetters extends DurableObject<Env> {
     });
   }
 
-  /** How many are waiting, by queue and reason, and the oldest few as a sample. */
-  async summary(): Promise<{ total: number; byReason: { queue: string; reason: string; count: number }[]; sample: DeadLetter[] }> {
+  /** How many are waiting, by queue and reason, and the oldest few as a sample (bodies as JSON text). */
+  async summary(): Promise<{ total: number; byReason: { queue: string; reason: string; count: number }[]; sample: LetterSample[] }> {
     const sql = this.#storage.sql;
     const byReason = sql
       .exec<{ queue: string; reason: string; count: number }>("SELECT queue, reason, COUNT(*) AS count FROM letters GROUP BY queue, reason")

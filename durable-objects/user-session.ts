@@ -532,7 +532,10 @@ export class UserSession extends DurableObject<Env> {
         );
       }
       sql.exec("DELETE FROM exposures WHERE at < ?", oldest);
-      sql.exec("DELETE FROM exposures WHERE (decision_id, slot) IN (SELECT decision_id, slot FROM exposures ORDER BY at DESC LIMIT -1 OFFSET ?)", MAX_EXPOSURES);
+      sql.exec(
+        "DELETE FROM exposures WHERE (decision_id, slot) IN (SELECT decision_id, slot FROM exposures ORDER BY at DESC LIMIT -1 OFFSET ?)",
+        MAX_EXPOSURES,
+      );
     });
   }
 

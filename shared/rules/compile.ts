@@ -53,6 +53,8 @@ export interface CompiledRules {
   /** Logistic models whose scores conditions read (`models.<name>`), in the order to score them. */
   scoredModels: readonly string[];
   holdout: { share: number; seed: string } | undefined;
+  /** Experiments allocated by Thompson sampling, whose live counts the decision needs. */
+  bandits: readonly string[];
   /** The top-level attribute names the rules read (`geo`, `utm`, `behavior`, ...), so requests compute only those. */
   groups: ReadonlySet<string>;
 }
@@ -150,6 +152,7 @@ export function compileRules(document: RulesDocument): CompiledRules {
     scoredModels,
     holdout: document.holdout,
     groups: new Set(attributePaths.map((path) => path.split(".")[0] ?? path)),
+    bandits: rules.flatMap((rule) => (rule.experiment?.allocation === "bandit" ? [rule.experiment.id] : [])),
   };
 }
 

@@ -3,6 +3,11 @@ declare module "vitest" {
   export interface ProvidedContext {
     originUrl: string;
     kafkaRestUrl: string;
+    /** A double only the fault tests use. */
+    kafkaRestFaultyUrl: string;
+    /** Doubles that require bearer (`test-kafka-token`) or basic (`tailor` / `s3cret`) credentials. */
+    kafkaRestBearerUrl: string;
+    kafkaRestBasicUrl: string;
     /** Seed for generated test cases; empty means "pick one and print it". */
     testSeed: string;
   }

@@ -22,6 +22,7 @@ import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { identifyVisitor, VISITOR_COOKIE, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
+import { liveCounts } from "./experiment-counts.ts";
 import { loadModels, modelResolver } from "./models-store.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "./preview.ts";
 import { rewritePage } from "./rewrite.ts";
@@ -179,6 +180,7 @@ async function decideRequest(
       now,
       unit: visitor.pseudonym,
       model: modelResolver(rules),
+      banditCounts: liveCounts(env, rules, now, waitUntil),
       ...(preview === null ? {} : { forced: preview.forced }),
       explain: explain(preview),
     }),

@@ -53,10 +53,18 @@ const V3Report = z.object({ error_code: z.number(), message: z.string().optional
 export function producerOptions(
   env: Pick<
     Env,
-    "KAFKA_REST_URL" | "KAFKA_REST_API" | "KAFKA_CLUSTER_ID" | "KAFKA_REST_USERNAME" | "KAFKA_REST_PASSWORD" | "KAFKA_REST_TOKEN"
+    | "KAFKA_REST_URL"
+    | "KAFKA_REST_API"
+    | "KAFKA_CLUSTER_ID"
+    | "KAFKA_REST_USERNAME"
+    | "KAFKA_REST_PASSWORD"
+    | "KAFKA_REST_TOKEN"
+    | "KAFKA_REST_TIMEOUT_MS"
   >,
 ): ProducerOptions {
   const options: ProducerOptions = { baseUrl: env.KAFKA_REST_URL, api: env.KAFKA_REST_API === "v3" ? "v3" : "v2" };
+  const timeout = Number(env.KAFKA_REST_TIMEOUT_MS);
+  if (Number.isFinite(timeout) && timeout > 0) options.timeoutMs = timeout;
   if (env.KAFKA_CLUSTER_ID) options.clusterId = env.KAFKA_CLUSTER_ID;
   if (env.KAFKA_REST_TOKEN) options.authorization = `Bearer ${env.KAFKA_REST_TOKEN}`;
   else if (env.KAFKA_REST_USERNAME) options.authorization = `Basic ${btoa(`${env.KAFKA_REST_USERNAME}:${env.KAFKA_REST_PASSWORD ?? ""}`)}`;

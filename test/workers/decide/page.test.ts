@@ -86,7 +86,9 @@ describe("slot actions", () => {
     });
     const html = await (await request("/", { headers: BROWSER })).text();
     expect(html).toContain('<h1 data-p13n-rule="everything" data-p13n-slot="text">Deals &lt;today&gt; &amp; tomorrow</h1>');
-    expect(html).toContain('data-slot="banner" data-p13n-rule="everything" data-p13n-slot="html"><strong>Free delivery</strong> this weekend</div>');
+    expect(html).toContain(
+      'data-slot="banner" data-p13n-rule="everything" data-p13n-slot="html"><strong>Free delivery</strong> this weekend</div>',
+    );
     expect(html).toContain("<h2 id='replaced'>Picked for you</h2>");
     expect(html).not.toContain("<h2>Bestsellers</h2>");
     expect(html).toMatch(/<p id='before-legal'>Before<\/p><p class="legal"/);

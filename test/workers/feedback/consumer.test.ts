@@ -4,10 +4,10 @@
  */
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, inject, it, vi } from "vitest";
 import type { ExposureMessage } from "../../../shared/feedback/messages.ts";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
-import { kafkaRecords } from "../../support/worker/fixtures.ts";
+import { eventually, kafkaRecords } from "../../support/worker/fixtures.ts";
 
 function exposure(ruleId = "electronics-hero"): ExposureMessage {
   const decisionId = crypto.randomUUID();
@@ -125,6 +125,32 @@ describe("feedback consumer", () => {
     expect(result.explicitAcks.sort()).toEqual(["message-0", "message-1"]);
     const records = await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK);
     expect(records.some((record) => record.value.id === good.id)).toBe(true);
+  });
+
+  it("speaks the v3 records API when configured", async () => {
+    const first = exposure();
+    const result = await consume("tailor-feedback", [first], { KAFKA_REST_API: "v3", KAFKA_CLUSTER_ID: "tailor-local" });
+    expect(result.explicitAcks).toEqual(["message-0"]);
+    const records = await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK);
+    expect(records.find((record) => record.value.id === first.id)?.key).toBe(first.visitor);
+    // A wrong cluster id is a request that can never succeed: dead-lettered, not retried.
+    const wrongCluster = await consume("tailor-feedback", [exposure()], { KAFKA_REST_API: "v3", KAFKA_CLUSTER_ID: "elsewhere" });
+    expect(wrongCluster.explicitAcks).toEqual(["message-0"]);
+    expect(wrongCluster.retryMessages).toEqual([]);
+  });
+
+  it("authenticates with a bearer token or basic credentials from the secrets", async () => {
+    const bearer = { KAFKA_REST_URL: inject("kafkaRestBearerUrl"), KAFKA_REST_TOKEN: "test-kafka-token" };
+    expect((await consume("tailor-feedback", [exposure()], bearer)).explicitAcks).toEqual(["message-0"]);
+    const basic = { KAFKA_REST_URL: inject("kafkaRestBasicUrl"), KAFKA_REST_USERNAME: "tailor", KAFKA_REST_PASSWORD: "s3cret" };
+    expect((await consume("tailor-feedback", [exposure()], basic)).explicitAcks).toEqual(["message-0"]);
+    // Wrong credentials are refused by the proxy as sent: dead-lettered with the reason.
+    const wrong = await consume("tailor-feedback", [exposure()], { ...bearer, KAFKA_REST_TOKEN: "nope" });
+    expect(wrong.retryMessages).toEqual([]);
+    await eventually(async () => {
+      const letters = await env.DEAD_LETTERS.getByName("all").summary();
+      return letters.byReason.some((row) => row.reason === "refused-401") ? true : undefined;
+    });
   });
 
   it("retries every message, later each attempt, when the proxy is unreachable", async () => {
