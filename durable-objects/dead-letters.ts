@@ -89,12 +89,12 @@ export class DeadLetters extends DurableObject<Env> {
       )
       .toArray()
       .map((row) => ({
-        queue: row.queue as DeadLetter["queue"],
+        queue: row.queue,
         reason: row.reason,
         detail: row.detail,
         attempts: row.attempts,
         failedAt: row.failed_at,
-        body: JSON.parse(row.body) as unknown,
+        body: row.body,
       }));
     return { total: byReason.reduce((sum, row) => sum + row.count, 0), byReason, sample };
   }
