@@ -31,7 +31,9 @@ const exposures: RememberedExposure[] = [
 describe("attribution", () => {
   it("credits a conversion to the latest exposure per rule and slot inside the window", () => {
     const conversions = feedbackFor(event("Order Completed", { revenue: 120.5 }), VISITOR, exposures, 24 * HOUR);
-    expect(conversions.map((message) => [message.kind, message.ruleId, message.variant, message.value])).toEqual([
+    expect(
+      conversions.map((message) => [message.kind, message.ruleId, message.variant, message.kind === "conversion" ? message.value : null]),
+    ).toEqual([
       ["conversion", "hero-test", "b", 120.5],
       ["conversion", "recs", null, 120.5],
     ]);
