@@ -4,6 +4,7 @@
  * @module
  */
 import { Hono } from "hono";
+import { adminApp } from "./admin/app.ts";
 import { handleError } from "./common/problem.ts";
 import { decideApp } from "./decide/app.ts";
 import { consumeQueue } from "./feedback/consumer.ts";
@@ -16,6 +17,7 @@ export { UserSession } from "../durable-objects/user-session.ts";
 const app = new Hono<{ Bindings: Env }>();
 app.onError(handleError);
 app.route("/", ingestApp);
+app.route("/", adminApp);
 // Last: the decision role proxies everything no other role answers.
 app.route("/", decideApp);
 
