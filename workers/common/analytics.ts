@@ -22,7 +22,7 @@ export function recordFallback(dataset: Dataset, reason: string, path: string): 
   dataset.writeDataPoint({ indexes: ["fallback"], blobs: ["fallback", reason.slice(0, 128), path.slice(0, 256)], doubles: [1] });
 }
 
-/** An exposure delivered upstream: blobs kind, rule, slot, path, experiment, variant, holdout flag. */
+/** An exposure delivered upstream: blobs kind, rule, slot, experiment, variant, holdout flag, path (rule..variant line up with clicks and conversions). */
 export function recordExposure(
   dataset: Dataset,
   exposure: { ruleId: string; slot: string; path: string; experiment: string | null; variant: string | null; holdout: boolean },
@@ -33,10 +33,10 @@ export function recordExposure(
       "exposure",
       exposure.ruleId,
       exposure.slot,
-      exposure.path.slice(0, 256),
       exposure.experiment ?? "",
       exposure.variant ?? "",
       exposure.holdout ? "holdout" : "treated",
+      exposure.path.slice(0, 256),
     ],
     doubles: [1],
   });
