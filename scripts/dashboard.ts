@@ -14,7 +14,8 @@ export function generateDashboard(): Record<string, string> {
     title: query.title,
     type: query.panel,
     gridPos: { h: 8, w: 12, x: (index % 2) * 12, y: Math.floor(index / 2) * 8 },
-    datasource: { type: "vertamedia-clickhouse-datasource", uid: "${datasource}" },
+    // Grafana's variable syntax, not a template literal.
+    datasource: { type: "vertamedia-clickhouse-datasource", uid: ["$", "{datasource}"].join("") },
     targets: [
       {
         refId: "A",

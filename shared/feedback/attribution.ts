@@ -27,7 +27,7 @@ function number(value: unknown): number | null {
 }
 
 /** The conversion's value: revenue or total for orders, price × quantity for basket adds. */
-function valueOf(event: RecordedEvent): number | null {
+function conversionValue(event: RecordedEvent): number | null {
   const { properties } = event;
   const total = number(properties.revenue) ?? number(properties.total) ?? number(properties.value);
   if (total !== null) return total;
@@ -81,7 +81,7 @@ export function feedbackFor(
     id: `${event.messageId}:${exposure.ruleId}:${exposure.slot}`,
     visitor,
     event: event.event ?? "",
-    value: valueOf(event),
+    value: conversionValue(event),
     ruleId: exposure.ruleId,
     slot: exposure.slot,
     experiment: exposure.experiment,
