@@ -40,6 +40,17 @@ export default defineConfig({
         },
       },
       {
+        // System tests: the built Worker on Miniflare with its real queues, under load and faults.
+        test: {
+          name: "system",
+          include: ["test/system/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
         // Real-browser tests: Node drives Debian's Chromium against the built Worker on Miniflare.
         test: {
           name: "browser",

@@ -4,7 +4,7 @@
  */
 import { Hono } from "hono";
 import { Problem } from "../common/problem.ts";
-import { liveRules } from "../decide/rules-store.ts";
+import { readLiveDocument } from "../decide/rules-store.ts";
 import { requireAdmin } from "./auth.ts";
 
 export const adminApp = new Hono<{ Bindings: Env }>();
@@ -23,8 +23,8 @@ adminApp.post("/admin/api/dead-letters/replay", async (context) => {
 /** Live counts per variant and the sample ratio check for one experiment of the live rules. */
 adminApp.get("/admin/api/experiments/:id", async (context) => {
   const id = context.req.param("id");
-  const rules = await liveRules(context.env.RULES, Date.now(), (promise) => context.executionCtx.waitUntil(promise));
-  const experiment = rules?.document.experiments[id];
+  const live = await readLiveDocument(context.env.RULES);
+  const experiment = live?.document.experiments[id];
   if (experiment === undefined)
     throw new Problem(404, {
       slug: "unknown-experiment",

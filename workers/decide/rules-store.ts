@@ -93,3 +93,13 @@ export function forgetRules(): void {
 export function rulesStatus(): { serving: number | null; refused: typeof lastProblem } {
   return { serving: held?.rules?.version ?? null, refused: lastProblem };
 }
+
+/** The live document as KV holds it now, validated, bypassing the isolate's copy (for the admin API). */
+export async function readLiveDocument(
+  kv: KVNamespace,
+): Promise<{ version: number; document: ReturnType<typeof compileRules>["document"] } | null> {
+  const pointer = LivePointer.safeParse(await kv.get(RULES_LIVE_KEY, "json"));
+  if (!pointer.success) return null;
+  const document = validateDocument(await kv.get(rulesVersionKey(pointer.data.version), "json"));
+  return document.ok ? { version: pointer.data.version, document: document.value } : null;
+}

@@ -1,0 +1,66 @@
+/**
+ * The whole system on this machine for system tests: the demo shop, a Kafka REST double and the
+ * built Worker on Miniflare with its real bindings (queues, Durable Objects, KV).
+ */
+import { startDemoShop } from "../../demo-shop/server.ts";
+import { type KafkaRestDoubleOptions, type RunningKafkaRestDouble, startKafkaRestDouble } from "../../scripts/kafka-rest/server.ts";
+import { type LocalTailor, startLocalTailor } from "../../scripts/lib/local-tailor.ts";
+
+export interface System {
+  tailor: LocalTailor;
+  kafka: RunningKafkaRestDouble;
+  adminToken: string;
+  close(): Promise<void>;
+}
+
+export async function startSystem(
+  rules: { version: number },
+  bindings: Record<string, string> = {},
+  kafkaOptions: KafkaRestDoubleOptions = {},
+): Promise<System> {
+  const shop = await startDemoShop();
+  const kafka = await startKafkaRestDouble(kafkaOptions);
+  const adminToken = "system-test-admin-token-0123456789";
+  const tailor = await startLocalTailor({
+    originUrl: shop.url,
+    kafkaRestUrl: kafka.url,
+    rules,
+    bindings: { ADMIN_TOKEN: adminToken, ...bindings },
+  });
+  return {
+    tailor,
+    kafka,
+    adminToken,
+    close: async () => {
+      await tailor.dispose();
+      await Promise.all([shop.close(), kafka.close()]);
+    },
+  };
+}
+
+/** A valid visitor cookie for the given number. */
+export function visitorCookie(index: number, prefix = "sys"): string {
+  return `tailor_vid=${`${prefix}${String(index).padStart(8, "0")}`.padEnd(22, "x").slice(0, 22)}`;
+}
+
+/** Runs `work` for each index with at most `concurrency` in flight. */
+export async function inParallel(count: number, concurrency: number, work: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const index = next++;
+        await work(index);
+      }
+    }),
+  );
+}
+
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 250): Promise<boolean> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  return check();
+}
