@@ -4,7 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
-import { buildTracker, TRACKER_OUTPUT } from "./build-tracker.ts";
+import { ADMIN_OUTPUT, buildAdminScript, buildTracker, TRACKER_OUTPUT } from "./build-tracker.ts";
 import { generateDashboard } from "./dashboard.ts";
 import { generateSchemas } from "./json-schemas.ts";
 import { WRANGLER_TYPES_ARGS } from "./wrangler-types.ts";
@@ -28,6 +28,7 @@ async function compare(path: string, fresh: string, ignoreLines: (line: string) 
 
 const tracker = await buildTracker();
 await compare(TRACKER_OUTPUT, tracker.module);
+await compare(ADMIN_OUTPUT, (await buildAdminScript()).module);
 for (const [path, text] of Object.entries(generateSchemas())) await compare(path, text);
 for (const [path, text] of Object.entries(generateDashboard())) await compare(path, text);
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { Hono } from "hono";
-import { adminApp } from "./admin/app.ts";
+import { adminApp } from "./admin/app.tsx";
 import { handleError } from "./common/problem.ts";
 import { decideApp } from "./decide/app.ts";
 import { consumeQueue } from "./feedback/consumer.ts";
@@ -12,6 +12,7 @@ import { ingestApp } from "./ingest/app.ts";
 
 export { DeadLetters } from "../durable-objects/dead-letters.ts";
 export { ExperimentStats } from "../durable-objects/experiment-stats.ts";
+export { RulesRegistry } from "../durable-objects/rules-registry.ts";
 export { UserSession } from "../durable-objects/user-session.ts";
 
 const app = new Hono<{ Bindings: Env }>();

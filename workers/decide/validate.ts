@@ -16,8 +16,13 @@ export interface DocumentProblem {
   message: string;
 }
 
+/** One JSON pointer reference token (RFC 6901): `~` and `/` escaped. */
+export function escapePointerPart(part: PropertyKey): string {
+  return String(part).replace(/~/g, "~0").replace(/\//g, "~1");
+}
+
 export function pointerOf(path: readonly PropertyKey[]): string {
-  return `/${path.map((part) => String(part).replace(/~/g, "~0").replace(/\//g, "~1")).join("/")}`;
+  return `/${path.map(escapePointerPart).join("/")}`;
 }
 
 export function zodProblems(error: z.ZodError): DocumentProblem[] {

@@ -15,6 +15,7 @@ import { parseJson, readTextBody, requireJson } from "../common/body.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { expiredVisitorCookie, identifyVisitor, pseudonymFor, readVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
+import { pointerOf } from "../decide/validate.ts";
 import { TRACKER_SCRIPT } from "./tracker.generated.ts";
 
 /** Largest accepted body; a full batch of 100 typical events is about 40 KB. */
@@ -34,7 +35,7 @@ ingestApp.get("/t.js", (context) =>
 /** JSON pointers and messages for every schema violation, e.g. `/batch/3/messageId`. */
 function schemaProblem(error: z.ZodError): Problem {
   const errors = error.issues.slice(0, 20).map((issue) => ({
-    pointer: `/${issue.path.map((part) => String(part).replace(/~/g, "~0").replace(/\//g, "~1")).join("/")}`,
+    pointer: pointerOf(issue.path),
     detail: issue.message,
   }));
   const first = errors[0];

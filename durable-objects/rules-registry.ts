@@ -1,0 +1,168 @@
+/**
+ * Publishing of rules documents, one at a time. KV has no compare-and-set, so two marketers
+ * publishing at once could both write "version 8"; this object hands out version numbers in order,
+ * writes the immutable version to KV before it moves the live pointer (a reader never sees half a
+ * publish), and keeps the audit log of who changed what. Versions written straight into KV with
+ * `wrangler kv` are still listed (from KV) and still validated wherever they are read.
+ * @module
+ */
+import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
+import { RULES_LIVE_KEY, rulesVersionKey } from "../shared/rules/document.ts";
+import { type Migrations, migrate } from "./sql-migrations.ts";
+
+const MIGRATIONS: Migrations = [
+  [
+    "CREATE TABLE versions (version INTEGER PRIMARY KEY, author TEXT NOT NULL, message TEXT NOT NULL, published_at INTEGER NOT NULL)",
+    "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, version INTEGER, detail TEXT NOT NULL)",
+  ],
+];
+
+export const Actor = z.string().min(1).max(200);
+
+export interface VersionInfo {
+  version: number;
+  author: string | null;
+  message: string | null;
+  publishedAt: string | null;
+  live: boolean;
+}
+
+export interface AuditEntry {
+  at: string;
+  actor: string;
+  action: string;
+  version: number | null;
+  detail: string;
+}
+
+/** Metadata stored with each version in KV, so `wrangler kv key list` shows it too. */
+interface VersionMetadata {
+  author: string;
+  message: string;
+  publishedAt: string;
+}
+
+export class RulesRegistry extends DurableObject<Env> {
+  readonly #storage: DurableObjectStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#storage = ctx.storage;
+    void ctx.blockConcurrencyWhile(async () => {
+      migrate(ctx.storage, MIGRATIONS);
+    });
+  }
+
+  /**
+   * Publishes an already validated document as the next version and makes it live. The caller
+   * validates; this object only orders and records.
+   */
+  async publish(input: { document: Record<string, unknown>; actor: string; message: string }): Promise<{ version: number }> {
+    const actor = Actor.parse(input.actor);
+    const message = z.string().max(500).parse(input.message);
+    const version = (await this.#highestVersion()) + 1;
+    const publishedAt = new Date().toISOString();
+    const metadata: VersionMetadata = { author: actor, message, publishedAt };
+    // The version first, the pointer last.
+    await this.env.RULES.put(rulesVersionKey(version), JSON.stringify({ ...input.document, version }), { metadata });
+    await this.env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
+    this.#storage.sql.exec(
+      "INSERT INTO versions (version, author, message, published_at) VALUES (?, ?, ?, ?)",
+      version,
+      actor,
+      message,
+      Date.parse(publishedAt),
+    );
+    this.#audit(actor, "publish", version, message);
+    return { version };
+  }
+
+  /** Moves the live pointer back to an existing version (validated by the caller). */
+  async rollback(input: { version: number; actor: string }): Promise<void> {
+    const actor = Actor.parse(input.actor);
+    const version = z.number().int().positive().parse(input.version);
+    const previous = await this.#liveVersion();
+    await this.env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
+    this.#audit(actor, "rollback", version, previous === null ? "" : `from version ${previous}`);
+  }
+
+  /** Every version in KV, newest first, with author, time and message where known. */
+  async versions(): Promise<VersionInfo[]> {
+    const live = await this.#liveVersion();
+    const known = new Map(
+      this.#storage.sql
+        .exec<{ version: number; author: string; message: string; published_at: number }>("SELECT * FROM versions")
+        .toArray()
+        .map((row) => [row.version, row]),
+    );
+    const found: VersionInfo[] = [];
+    let cursor: string | undefined;
+    do {
+      const page: KVNamespaceListResult<VersionMetadata> = await this.env.RULES.list<VersionMetadata>({
+        prefix: "rules:version:",
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      for (const key of page.keys) {
+        const version = Number(key.name.slice("rules:version:".length));
+        if (!Number.isInteger(version) || version <= 0) continue;
+        const row = known.get(version);
+        const metadata = key.metadata;
+        found.push({
+          version,
+          author: row?.author ?? metadata?.author ?? null,
+          message: row?.message ?? metadata?.message ?? null,
+          publishedAt: row !== undefined ? new Date(row.published_at).toISOString() : (metadata?.publishedAt ?? null),
+          live: version === live,
+        });
+      }
+      cursor = page.list_complete ? undefined : page.cursor;
+    } while (cursor !== undefined);
+    return found.sort((a, b) => b.version - a.version);
+  }
+
+  /** The newest audit entries, newest first. */
+  async audit(limit = 100): Promise<AuditEntry[]> {
+    return this.#storage.sql
+      .exec<{ at: number; actor: string; action: string; version: number | null; detail: string }>(
+        "SELECT at, actor, action, version, detail FROM audit ORDER BY seq DESC LIMIT ?",
+        Math.min(Math.max(1, limit), 1_000),
+      )
+      .toArray()
+      .map((row) => ({
+        at: new Date(row.at).toISOString(),
+        actor: row.actor,
+        action: row.action,
+        version: row.version,
+        detail: row.detail,
+      }));
+  }
+
+  /** Records something done outside this object (a refused publish, a preview). */
+  async note(input: { actor: string; action: string; version: number | null; detail: string }): Promise<void> {
+    this.#audit(Actor.parse(input.actor), z.string().max(40).parse(input.action), input.version, z.string().max(2_000).parse(input.detail));
+  }
+
+  #audit(actor: string, action: string, version: number | null, detail: string): void {
+    this.#storage.sql.exec(
+      "INSERT INTO audit (at, actor, action, version, detail) VALUES (?, ?, ?, ?, ?)",
+      Date.now(),
+      actor,
+      action,
+      version,
+      detail,
+    );
+  }
+
+  async #liveVersion(): Promise<number | null> {
+    const pointer = (await this.env.RULES.get(RULES_LIVE_KEY, "json")) as { version?: unknown } | null;
+    return typeof pointer?.version === "number" ? pointer.version : null;
+  }
+
+  /** The highest version anywhere: in our table, in KV (including direct writes), or live. */
+  async #highestVersion(): Promise<number> {
+    const ours = this.#storage.sql.exec<{ version: number | null }>("SELECT MAX(version) AS version FROM versions").one().version ?? 0;
+    const inKv = (await this.versions()).reduce((highest, info) => Math.max(highest, info.version), 0);
+    return Math.max(ours, inKv, (await this.#liveVersion()) ?? 0);
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The admin API for rules: read, validate, publish, list, diff, roll back and preview, plus the
+ * audit log and the operational routes. Request and response bodies are zod schemas
+ * (`schemas.ts`), from which the OpenAPI description is generated.
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import type { z } from "zod";
+import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
+import { compileRules } from "../../shared/rules/compile.ts";
+import { decide } from "../../shared/rules/decide.ts";
+import { Problem } from "../common/problem.ts";
+import { pseudonymFor } from "../common/visitor.ts";
+import { loadModels, modelResolver } from "../decide/models-store.ts";
+import { rewritePage } from "../decide/rewrite.ts";
+import { readLiveDocument, rulesStatus } from "../decide/rules-store.ts";
+import { Timings } from "../decide/timings.ts";
+import { pointerOf, validateDocument } from "../decide/validate.ts";
+import type { AdminVariables } from "./auth.ts";
+import { diffDocuments } from "./diff.ts";
+import { lintDocument } from "./lint.ts";
+import { PreviewRequest, PublishRequest, RollbackRequest, ValidateRequest } from "./schemas.ts";
+
+type AdminContext = Context<{ Bindings: Env; Variables: AdminVariables }>;
+
+export const adminApi = new Hono<{ Bindings: Env; Variables: AdminVariables }>();
+
+async function body<T extends z.ZodType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
+  let raw: unknown;
+  try {
+    raw = await context.req.json();
+  } catch {
+    throw new Problem(400, { slug: "malformed-json", title: "Malformed JSON", detail: "The body is not JSON." });
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new Problem(422, {
+      slug: "invalid-request",
+      title: "Invalid request",
+      detail: parsed.error.issues[0]?.message ?? "The request does not match the schema.",
+      extensions: { errors: parsed.error.issues.map((issue) => ({ pointer: pointerOf(issue.path), detail: issue.message })) },
+    });
+  }
+  return parsed.data;
+}
+
+/** Schema and Worker checks plus the marketer-facing lint; errors block a publish. */
+function check(document: unknown): {
+  valid: boolean;
+  problems: { pointer: string; message: string; severity: "error" | "warning" }[];
+  parsed: ReturnType<typeof validateDocument>;
+} {
+  const parsed = validateDocument(document);
+  if (!parsed.ok) return { valid: false, problems: parsed.error.map((problem) => ({ ...problem, severity: "error" })), parsed };
+  const problems = lintDocument(parsed.value, Date.now());
+  return { valid: !problems.some((problem) => problem.severity === "error"), problems, parsed };
+}
+
+function registry(env: Env) {
+  return env.RULES_REGISTRY.getByName("registry");
+}
+
+adminApi.get("/admin/api/rules", async (context) => {
+  const live = await readLiveDocument(context.env.RULES);
+  const { refused } = rulesStatus();
+  return context.json({ version: live?.version ?? null, document: live?.document ?? null, refused: refused ?? null });
+});
+
+adminApi.post("/admin/api/rules/validate", async (context) => {
+  const { document } = await body(context, ValidateRequest);
+  const { valid, problems } = check(document);
+  return context.json({ valid, problems });
+});
+
+adminApi.post("/admin/api/rules", async (context) => {
+  const { document, message } = await body(context, PublishRequest);
+  const { valid, problems } = check(document);
+  const actor = context.get("actor");
+  if (!valid) {
+    await registry(context.env).note({
+      actor,
+      action: "publish-refused",
+      version: null,
+      detail: problems.find((problem) => problem.severity === "error")?.message ?? "",
+    });
+    throw new Problem(422, {
+      slug: "invalid-rules",
+      title: "The rules document has errors",
+      detail: "Fix the errors before publishing.",
+      extensions: { problems },
+    });
+  }
+  const { version } = await registry(context.env).publish({ document: document as Record<string, unknown>, actor, message });
+  return context.json({ version, problems }, 201);
+});
+
+adminApi.get("/admin/api/rules/versions", async (context) => context.json({ versions: await registry(context.env).versions() }));
+
+adminApi.get("/admin/api/rules/versions/:version", async (context) => {
+  const version = Number(context.req.param("version"));
+  const raw = Number.isInteger(version) && version > 0 ? await context.env.RULES.get(`rules:version:${version}`, "json") : null;
+  if (raw === null)
+    throw new Problem(404, {
+      slug: "unknown-version",
+      title: "Unknown version",
+      detail: `There is no version ${context.req.param("version")}.`,
+    });
+  return context.json({ version, document: raw, ...check(raw) });
+});
+
+adminApi.get("/admin/api/rules/diff", async (context) => {
+  const from = Number(context.req.query("from"));
+  const to = Number(context.req.query("to"));
+  const [before, after] = await Promise.all([
+    context.env.RULES.get(`rules:version:${from}`, "json"),
+    context.env.RULES.get(`rules:version:${to}`, "json"),
+  ]);
+  if (before === null || after === null)
+    throw new Problem(404, { slug: "unknown-version", title: "Unknown version", detail: "Both from and to must be published versions." });
+  return context.json({ from, to, changes: diffDocuments(before, after) });
+});
+
+adminApi.post("/admin/api/rules/rollback", async (context) => {
+  const { version } = await body(context, RollbackRequest);
+  const raw = await context.env.RULES.get(`rules:version:${version}`, "json");
+  if (raw === null)
+    throw new Problem(404, { slug: "unknown-version", title: "Unknown version", detail: `There is no version ${version}.` });
+  const { valid, problems } = check(raw);
+  if (!valid)
+    throw new Problem(422, {
+      slug: "invalid-rules",
+      title: "That version is not valid",
+      detail: "A version with errors cannot be made live.",
+      extensions: { problems },
+    });
+  await registry(context.env).rollback({ version, actor: context.get("actor") });
+  return context.json({ version });
+});
+
+adminApi.get("/admin/api/audit", async (context) =>
+  context.json({ entries: await registry(context.env).audit(Number(context.req.query("limit") ?? "100")) }),
+);
+
+/** The decisions and the rendered page for a described or real visitor, against the live rules or a draft. */
+adminApi.post("/admin/api/preview", async (context) => {
+  const { env } = context;
+  const request = await body(context, PreviewRequest);
+  const source = request.document ?? (await readLiveDocument(env.RULES))?.document ?? null;
+  if (source === null)
+    throw new Problem(409, { slug: "no-rules", title: "No rules", detail: "Nothing is published yet; send a draft document to preview." });
+  const { valid, problems, parsed } = check(source);
+  if (!parsed.ok || !valid)
+    throw new Problem(422, {
+      slug: "invalid-rules",
+      title: "The rules document has errors",
+      detail: "Fix the errors to preview.",
+      extensions: { problems },
+    });
+  const rules = compileRules(parsed.value);
+  const now = Date.now();
+  const timings = new Timings();
+  let unit = "preview-visitor";
+  let profile: Record<string, unknown> = {};
+  if (request.visitor.visitorId !== undefined) {
+    unit = await pseudonymFor(request.visitor.visitorId, env.VISITOR_ID_SECRET);
+    profile = (await env.USER_SESSION.getByName(unit).readProfile({ attributes: rules.profileAttributes, now })) as Record<string, unknown>;
+  }
+  await loadModels(env.RULES, rules, 2_000, timings);
+  const path = request.path;
+  const attributes = nestAttributes(
+    nestAttributes({ page: { path, query: {} }, visitor: { new: false } } as AttributeTree, profile),
+    request.visitor.attributes ?? {},
+  );
+  const decision = decide(rules, {
+    path,
+    attributes,
+    now,
+    unit,
+    model: modelResolver(rules),
+    explain: true,
+    ...(request.forced === undefined ? {} : { forced: request.forced }),
+  });
+  const origin = await fetch(new URL(path, env.ORIGIN_URL), { headers: { accept: "text/html" } });
+  const html =
+    origin.ok && (origin.headers.get("content-type") ?? "").includes("text/html")
+      ? await (decision.slots.length > 0 ? rewritePage(origin, decision.slots) : origin).text()
+      : null;
+  return context.json({
+    path,
+    slots: decision.slots,
+    page: decision.page,
+    holdout: decision.holdout,
+    trace: decision.trace ?? [],
+    scores: decision.scores,
+    fallbacks: decision.fallbacks,
+    html,
+  });
+});
+
+adminApi.get("/admin/api/dead-letters", async (context) => context.json(await context.env.DEAD_LETTERS.getByName("all").summary()));
+
+adminApi.post("/admin/api/dead-letters/replay", async (context) => {
+  const limit = Number(context.req.query("limit") ?? "1000");
+  return context.json(await context.env.DEAD_LETTERS.getByName("all").replay(Number.isFinite(limit) ? limit : 1_000));
+});
+
+adminApi.get("/admin/api/experiments/:id", async (context) => {
+  const id = context.req.param("id");
+  const live = await readLiveDocument(context.env.RULES);
+  const experiment = live?.document.experiments[id];
+  if (experiment === undefined)
+    throw new Problem(404, {
+      slug: "unknown-experiment",
+      title: "Unknown experiment",
+      detail: `The live rules have no experiment "${id}".`,
+    });
+  const report = await context.env.EXPERIMENT_STATS.getByName(id).report(experiment.variants, experiment.weights);
+  return context.json({ id, allocation: experiment.allocation, weights: experiment.weights ?? null, ...report });
+});

@@ -1,0 +1,193 @@
+/**
+ * The admin API described in OpenAPI 3.1, generated from the same zod schemas the routes parse
+ * with, and a plain browsable page of it (no third-party viewer: nothing is loaded from outside).
+ * @module
+ */
+import { z } from "zod";
+import { RulesDocument } from "../../shared/rules/document.ts";
+import {
+  AuditLog,
+  Diff,
+  LintResult,
+  LiveRules,
+  PreviewRequest,
+  PreviewResult,
+  Problem,
+  PublishRequest,
+  RollbackRequest,
+  ValidateRequest,
+  VersionList,
+} from "./schemas.ts";
+
+interface Operation {
+  method: "get" | "post";
+  path: string;
+  summary: string;
+  request?: z.ZodType;
+  response: z.ZodType;
+  status?: number;
+  parameters?: { name: string; in: "query" | "path"; description: string; required?: boolean }[];
+}
+
+const OPERATIONS: Operation[] = [
+  {
+    method: "get",
+    path: "/admin/api/rules",
+    summary: "The live rules document and its version, and the last live document refused as invalid",
+    response: LiveRules,
+  },
+  {
+    method: "post",
+    path: "/admin/api/rules/validate",
+    summary: "Check a draft: every problem with its JSON pointer, as error or warning",
+    request: ValidateRequest,
+    response: LintResult,
+  },
+  {
+    method: "post",
+    path: "/admin/api/rules",
+    summary: "Publish a document as the next version and make it live",
+    request: PublishRequest,
+    response: z.object({ version: z.number().int(), problems: LintResult.shape.problems }),
+    status: 201,
+  },
+  {
+    method: "get",
+    path: "/admin/api/rules/versions",
+    summary: "Every published version with author, time and message",
+    response: VersionList,
+  },
+  {
+    method: "get",
+    path: "/admin/api/rules/versions/{version}",
+    summary: "One version's document and its check",
+    response: z.record(z.string(), z.unknown()),
+    parameters: [{ name: "version", in: "path", description: "Version number", required: true }],
+  },
+  {
+    method: "get",
+    path: "/admin/api/rules/diff",
+    summary: "What changed between two versions",
+    response: Diff,
+    parameters: [
+      { name: "from", in: "query", description: "Older version", required: true },
+      { name: "to", in: "query", description: "Newer version", required: true },
+    ],
+  },
+  {
+    method: "post",
+    path: "/admin/api/rules/rollback",
+    summary: "Make an earlier version live again",
+    request: RollbackRequest,
+    response: RollbackRequest,
+  },
+  {
+    method: "post",
+    path: "/admin/api/preview",
+    summary: "Decisions and rendered page for a described or real visitor, against the live rules or a draft",
+    request: PreviewRequest,
+    response: PreviewResult,
+  },
+  {
+    method: "get",
+    path: "/admin/api/audit",
+    summary: "Who changed what, newest first",
+    response: AuditLog,
+    parameters: [{ name: "limit", in: "query", description: "How many entries (default 100)" }],
+  },
+  {
+    method: "get",
+    path: "/admin/api/experiments/{id}",
+    summary: "An experiment's counts per variant and its sample ratio check",
+    response: z.record(z.string(), z.unknown()),
+    parameters: [{ name: "id", in: "path", description: "Experiment id", required: true }],
+  },
+  {
+    method: "get",
+    path: "/admin/api/dead-letters",
+    summary: "Undeliverable messages waiting, by queue and reason",
+    response: z.record(z.string(), z.unknown()),
+  },
+  {
+    method: "post",
+    path: "/admin/api/dead-letters/replay",
+    summary: "Send dead letters back to their queues",
+    response: z.object({ replayed: z.number().int(), remaining: z.number().int() }),
+  },
+];
+
+function schema(type: z.ZodType, io: "input" | "output"): unknown {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(type, { io, unrepresentable: "any" }) as Record<string, unknown>;
+  return rest;
+}
+
+export function openApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const operation of OPERATIONS) {
+    const entry: Record<string, unknown> = {
+      summary: operation.summary,
+      security: [{ bearer: [] }, { access: [] }],
+      responses: {
+        [String(operation.status ?? 200)]: {
+          description: "OK",
+          content: { "application/json": { schema: schema(operation.response, "output") } },
+        },
+        "401": {
+          description: "Not authenticated",
+          content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+        },
+        "422": {
+          description: "Invalid request or document",
+          content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+        },
+      },
+    };
+    if (operation.parameters !== undefined)
+      entry.parameters = operation.parameters.map((parameter) => ({
+        ...parameter,
+        required: parameter.required ?? false,
+        schema: { type: "string" },
+      }));
+    if (operation.request !== undefined)
+      entry.requestBody = { required: true, content: { "application/json": { schema: schema(operation.request, "input") } } };
+    paths[operation.path] = { ...paths[operation.path], [operation.method]: entry };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Tailor admin API",
+      version: "1",
+      description: "Versioned rules with publish, preview and rollback; experiment reports; dead letters.",
+    },
+    paths,
+    components: {
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN secret" },
+        access: { type: "apiKey", in: "header", name: "Cf-Access-Jwt-Assertion", description: "Cloudflare Access, when configured" },
+      },
+      schemas: { Problem: schema(Problem, "output"), RulesDocument: schema(RulesDocument, "input") },
+    },
+  };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
+}
+
+/** A readable page of the same description. */
+export function openApiPage(): string {
+  const document = openApiDocument();
+  const sections = OPERATIONS.map((operation) => {
+    const request =
+      operation.request === undefined
+        ? ""
+        : `<h4>Request body</h4><pre>${escapeHtml(JSON.stringify(schema(operation.request, "input"), null, 2))}</pre>`;
+    const response = `<h4>Response ${operation.status ?? 200}</h4><pre>${escapeHtml(JSON.stringify(schema(operation.response, "output"), null, 2))}</pre>`;
+    const parameters =
+      operation.parameters === undefined
+        ? ""
+        : `<ul>${operation.parameters.map((parameter) => `<li><code>${escapeHtml(parameter.name)}</code> (${parameter.in}) — ${escapeHtml(parameter.description)}</li>`).join("")}</ul>`;
+    return `<section><h3><code>${operation.method.toUpperCase()} ${escapeHtml(operation.path)}</code></h3><p>${escapeHtml(operation.summary)}</p>${parameters}<details><summary>Schemas</summary>${request}${response}</details></section>`;
+  }).join("");
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tailor admin API</title><link rel="stylesheet" href="/admin/assets/admin.css"></head><body class="docs"><main><h1>${escapeHtml(String((document.info as { title: string }).title))}</h1><p>Authenticate with <code>Authorization: Bearer &lt;ADMIN_TOKEN&gt;</code> (or Cloudflare Access). Errors are RFC 9457 problems. Machine-readable: <a href="/admin/api/openapi.json">openapi.json</a>.</p>${sections}</main></body></html>`;
+}
