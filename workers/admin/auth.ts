@@ -201,10 +201,19 @@ export async function authenticate(context: Context<{ Bindings: Env; Variables: 
   throw unauthorized();
 }
 
-/** Requires one of the three ways in for every route it guards. */
+/** Requires one of the three ways in for every route it guards; people at a browser are sent to sign in. */
 export function requireAdmin(): MiddlewareHandler<{ Bindings: Env; Variables: AdminVariables }> {
   return async function requireAdminAccess(context, next) {
-    await authenticate(context);
+    try {
+      await authenticate(context);
+    } catch (error) {
+      const isPage =
+        context.req.method === "GET" &&
+        !context.req.path.startsWith("/admin/api") &&
+        (context.req.header("accept") ?? "").includes("text/html");
+      if (isPage && error instanceof Problem && error.status === 401) return context.redirect("/admin/login", 303);
+      throw error;
+    }
     await next();
   };
 }

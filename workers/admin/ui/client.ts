@@ -131,6 +131,12 @@ function ruleFrom(form: HTMLElement, original: Json | undefined): Json | { error
       const type = value(slot, `action-${name}`);
       const content = field<HTMLTextAreaElement>(slot, `content-${name}`)?.value ?? "";
       if (type === "") continue;
+      // An action the form cannot edit (recommendations, attributes...) is kept as it was.
+      const kept = (original?.actions as Json | undefined)?.[name];
+      if (type === "__keep__") {
+        if (kept !== undefined) actions[name] = kept;
+        continue;
+      }
       actions[name] = type === "remove" ? { type } : type === "setText" ? { type, text: content } : { type, html: content };
     }
     rule.actions = actions;

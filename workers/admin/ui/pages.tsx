@@ -339,9 +339,12 @@ export const RuleEditorPage: FC<{
   const slots = Object.keys(document?.slots ?? {});
   return (
     <Layout title={isNew ? "New rule" : `Rule ${rule?.id ?? ""}`} csrf={csrf}>
-      <script type="application/json" id="live-document">
-        {JSON.stringify({ version: liveVersion, document }).replace(/</g, "\\u003c")}
-      </script>
+      {/* Data, not code: JSON with "<" escaped cannot end the element, and CSP allows no inline script anyway. */}
+      <script
+        type="application/json"
+        id="live-document"
+        dangerouslySetInnerHTML={{ __html: JSON.stringify({ version: liveVersion, document }).replace(/</g, "\\u003c") }}
+      />
       <div class="editor" data-rule-index={String(index)} data-original-id={rule?.id ?? ""}>
         <form id="rule-form" class="card" autocomplete="off">
           <h1>{isNew ? "New rule" : `Edit rule “${rule?.id}”`}</h1>
@@ -428,6 +431,11 @@ export const RuleEditorPage: FC<{
                     <h3>{document?.slots[slot]?.description ?? slot}</h3>
                     <select name={`action-${slot}`}>
                       <option value="">Leave as it is</option>
+                      {action !== undefined && !ACTION_CHOICES.some((choice) => choice.type === action.type) ? (
+                        <option value="__keep__" selected>
+                          Keep the current change ({action.type})
+                        </option>
+                      ) : null}
                       {ACTION_CHOICES.map((choice) => (
                         <option value={choice.type} selected={action?.type === choice.type}>
                           {choice.label}

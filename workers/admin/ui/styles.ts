@@ -3,7 +3,7 @@ export const ADMIN_CSS = `
 :root{--ink:#1d2330;--muted:#5b6475;--line:#e4e2dc;--accent:#0b6bcb;--paper:#f7f6f2;--bad:#b42318;--warn:#9a6700;--good:#067647}
 *{box-sizing:border-box}body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--ink);background:var(--paper)}
 .bar{display:flex;gap:1.5rem;align-items:center;padding:.75rem 1.5rem;background:#111827;color:#fff}.bar a{color:#fff;text-decoration:none}
-.bar .brand{font-weight:800}.bar nav{display:flex;gap:1rem}.bar .logout{margin-left:auto}
+.bar .brand{font-weight:800}.bar nav{display:flex;gap:1rem}.bar .logout{margin-left:auto}.bar .logout button{background:transparent;color:#fff;border-color:#6b7280}
 main{max-width:1280px;margin:0 auto;padding:1.5rem}
 .card{background:#fff;border:1px solid var(--line);border-radius:10px;padding:1.25rem;margin-bottom:1.25rem}.narrow{max-width:420px;margin:3rem auto}
 label{display:block;margin:.6rem 0}input,select,textarea{display:block;width:100%;padding:.45rem .55rem;border:1px solid #c9c6bd;border-radius:6px;font:inherit}
