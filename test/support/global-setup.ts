@@ -3,6 +3,9 @@
  * the demo shop (the origin) and the Kafka REST double. Their URLs reach the Worker as the
  * `ORIGIN_URL` and `KAFKA_REST_URL` bindings (see vitest.config.ts).
  */
+import { generateKeyPairSync } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { startDemoShop } from "../../demo-shop/server.ts";
 import { startKafkaRestDouble } from "../../scripts/kafka-rest/server.ts";
@@ -15,13 +18,33 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const faulty = await startKafkaRestDouble();
   const guarded = await startKafkaRestDouble({ auth: { type: "bearer", token: "test-kafka-token" } });
   const basic = await startKafkaRestDouble({ auth: { type: "basic", username: "tailor", password: "s3cret" } });
+  const access = await startAccessKeys();
   project.provide("originUrl", shop.url);
   project.provide("kafkaRestUrl", kafka.url);
   project.provide("kafkaRestFaultyUrl", faulty.url);
   project.provide("kafkaRestBearerUrl", guarded.url);
   project.provide("kafkaRestBasicUrl", basic.url);
+  project.provide("accessCertsUrl", access.url);
+  project.provide("accessPrivateKey", access.privateKey);
   project.provide("testSeed", process.env.TEST_SEED ?? "");
   return async () => {
-    await Promise.all([shop.close(), kafka.close(), faulty.close(), guarded.close(), basic.close()]);
+    await Promise.all([shop.close(), kafka.close(), faulty.close(), guarded.close(), basic.close(), access.close()]);
+  };
+}
+
+/** Publishes a Cloudflare Access-style key set (one RSA key, kid "test-key") for the Access tests. */
+async function startAccessKeys(): Promise<{ url: string; privateKey: string; close(): Promise<void> }> {
+  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const jwk = { ...publicKey.export({ format: "jwk" }), kid: "test-key", alg: "RS256", use: "sig" };
+  const server = createServer((_, response) => {
+    response.writeHead(200, { "content-type": "application/json" });
+    response.end(JSON.stringify({ keys: [jwk] }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/cdn-cgi/access/certs`,
+    privateKey: JSON.stringify(privateKey.export({ format: "jwk" })),
+    close: () => new Promise((done) => server.close(() => done())),
   };
 }

@@ -8,6 +8,9 @@ declare module "vitest" {
     /** Doubles that require bearer (`test-kafka-token`) or basic (`tailor` / `s3cret`) credentials. */
     kafkaRestBearerUrl: string;
     kafkaRestBasicUrl: string;
+    /** A local Cloudflare Access key set, and its private key (JWK JSON) for signing test assertions. */
+    accessCertsUrl: string;
+    accessPrivateKey: string;
     /** Seed for generated test cases; empty means "pick one and print it". */
     testSeed: string;
   }

@@ -13,7 +13,7 @@ import { Problem } from "../common/problem.ts";
 import { pseudonymFor } from "../common/visitor.ts";
 import { loadModels, modelResolver } from "../decide/models-store.ts";
 import { rewritePage } from "../decide/rewrite.ts";
-import { readLiveDocument, rulesStatus } from "../decide/rules-store.ts";
+import { forgetRules, readLiveDocument, rulesStatus } from "../decide/rules-store.ts";
 import { Timings } from "../decide/timings.ts";
 import { pointerOf, validateDocument } from "../decide/validate.ts";
 import type { AdminVariables } from "./auth.ts";
@@ -91,6 +91,8 @@ adminApi.post("/admin/api/rules", async (context) => {
     });
   }
   const { version } = await registry(context.env).publish({ document: document as Record<string, unknown>, actor, message });
+  // This isolate serves the new version from its next request; others within RULES_REFRESH_MS.
+  forgetRules();
   return context.json({ version, problems }, 201);
 });
 
@@ -134,6 +136,7 @@ adminApi.post("/admin/api/rules/rollback", async (context) => {
       extensions: { problems },
     });
   await registry(context.env).rollback({ version, actor: context.get("actor") });
+  forgetRules();
   return context.json({ version });
 });
 
