@@ -3,8 +3,8 @@
  * sends them back to their queues, through the admin API. The token comes from `ADMIN_TOKEN` in the
  * environment or, for local dev, from `.dev.vars`.
  */
-import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { AdminError, adminClient, adminToken } from "./lib/admin-client.ts";
 
 const { values } = parseArgs({
   options: {
@@ -14,34 +14,25 @@ const { values } = parseArgs({
   },
 });
 
-function adminToken(): string | undefined {
-  if (process.env.ADMIN_TOKEN) return process.env.ADMIN_TOKEN;
-  if (!existsSync(".dev.vars")) return undefined;
-  return /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(".dev.vars", "utf8"))?.[1]?.trim();
-}
-
 const token = adminToken();
-if (token === undefined || token === "") {
+if (token === undefined) {
   console.error("replay: no admin token; set ADMIN_TOKEN or run from a folder with .dev.vars");
   process.exit(2);
 }
-const headers = { authorization: `Bearer ${token}` };
-const base = values.url.replace(/\/$/, "");
+const client = adminClient(values.url, token);
 
-async function call(method: string, path: string): Promise<unknown> {
-  let response: Response;
+async function call<T>(method: string, path: string): Promise<T> {
   try {
-    response = await fetch(`${base}${path}`, { method, headers });
+    const { status, data } = await client.call<T>(method, path);
+    if (status >= 400) {
+      console.error(`replay: ${method} ${path} answered ${status}: ${JSON.stringify(data)}`);
+      process.exit(1);
+    }
+    return data;
   } catch (error) {
-    console.error(`replay: cannot reach ${base}: ${(error as Error).message}`);
-    process.exit(1);
+    console.error(`replay: ${(error as Error).message}`);
+    process.exit(error instanceof AdminError && error.status !== null ? 1 : 2);
   }
-  const body = (await response.json().catch(() => ({}))) as unknown;
-  if (!response.ok) {
-    console.error(`replay: ${method} ${path} answered ${response.status}: ${JSON.stringify(body)}`);
-    process.exit(1);
-  }
-  return body;
 }
 
 const summary = (await call("GET", "/admin/api/dead-letters")) as {

@@ -9,6 +9,7 @@ import type { z } from "zod";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
 import { compileRules } from "../../shared/rules/compile.ts";
 import { decide } from "../../shared/rules/decide.ts";
+import { diffDocuments } from "../../shared/rules/diff.ts";
 import { Problem } from "../common/problem.ts";
 import { pseudonymFor } from "../common/visitor.ts";
 import { loadModels, modelResolver } from "../decide/models-store.ts";
@@ -17,7 +18,6 @@ import { forgetRules, readLiveDocument, rulesStatus } from "../decide/rules-stor
 import { Timings } from "../decide/timings.ts";
 import { pointerOf, validateDocument } from "../decide/validate.ts";
 import type { AdminVariables } from "./auth.ts";
-import { diffDocuments } from "./diff.ts";
 import { lintDocument } from "./lint.ts";
 import { PreviewRequest, PublishRequest, RollbackRequest, ValidateRequest } from "./schemas.ts";
 

@@ -8,6 +8,7 @@
 import { Hono } from "hono";
 import { deleteCookie } from "hono/cookie";
 import type { ExperimentReport } from "../../durable-objects/experiment-stats.ts";
+import { diffDocuments } from "../../shared/rules/diff.ts";
 import { Problem } from "../common/problem.ts";
 import { readLiveDocument, rulesStatus } from "../decide/rules-store.ts";
 import { adminApi } from "./api.ts";
@@ -20,7 +21,6 @@ import {
   SESSION_COOKIE,
   sessionCookie,
 } from "./auth.ts";
-import { diffDocuments } from "./diff.ts";
 import { openApiDocument, openApiPage } from "./openapi.ts";
 import { ADMIN_SCRIPT } from "./ui/client.generated.ts";
 import { DashboardPage, JsonEditorPage, LoginPage, RuleEditorPage, VersionsPage } from "./ui/pages.tsx";

@@ -5,6 +5,7 @@
  * @module
  */
 import type { z } from "zod";
+import { pointerOf } from "../../shared/json-pointer.ts";
 import { err, ok, type Result } from "../../shared/result.ts";
 import { compileCondition } from "../../shared/rules/condition.ts";
 import { RulesDocument } from "../../shared/rules/document.ts";
@@ -16,14 +17,7 @@ export interface DocumentProblem {
   message: string;
 }
 
-/** One JSON pointer reference token (RFC 6901): `~` and `/` escaped. */
-export function escapePointerPart(part: PropertyKey): string {
-  return String(part).replace(/~/g, "~0").replace(/\//g, "~1");
-}
-
-export function pointerOf(path: readonly PropertyKey[]): string {
-  return `/${path.map(escapePointerPart).join("/")}`;
-}
+export { escapePointerPart, pointerOf } from "../../shared/json-pointer.ts";
 
 export function zodProblems(error: z.ZodError): DocumentProblem[] {
   return error.issues.map((issue) => ({ pointer: pointerOf(issue.path), message: issue.message }));

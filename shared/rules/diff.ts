@@ -3,7 +3,7 @@
  * than by position, so reordering does not read as every rule changing.
  * @module
  */
-import { escapePointerPart } from "../decide/validate.ts";
+import { escapePointerPart } from "../json-pointer.ts";
 
 export interface Change {
   pointer: string;

@@ -1,0 +1,148 @@
+/**
+ * `npm run rules -- <command>`: the rules workflow from a terminal or CI, against a running Tailor
+ * (`--url`, default http://127.0.0.1:8787; token from `ADMIN_TOKEN` or `.dev.vars`).
+ *
+ *   validate <file>                 check a document; exit 1 when it has errors
+ *   diff <file>                     what publishing the file would change in the live rules
+ *   publish <file> -m "<message>"   validate, then publish as the next version
+ *   pull [--out <file>]             write the live document (default: stdout)
+ *   rollback <version>              make an earlier version live again
+ *   versions                        list versions
+ *
+ * Exit codes: 0 done, 1 the server refused (problems printed), 2 usage or connection error.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { parseArgs } from "node:util";
+import { diffDocuments } from "../shared/rules/diff.ts";
+import { AdminError, adminClient, adminToken } from "./lib/admin-client.ts";
+
+interface Problem {
+  pointer: string;
+  message: string;
+  severity: "error" | "warning";
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    url: { type: "string", default: process.env.TAILOR_URL ?? "http://127.0.0.1:8787" },
+    message: { type: "string", short: "m" },
+    out: { type: "string" },
+  },
+});
+const [command, argument] = positionals;
+
+function usage(problem: string): never {
+  console.error(
+    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions [file|version] [--url URL] [-m MESSAGE] [--out FILE]`,
+  );
+  process.exit(2);
+}
+
+async function readDocument(path: string | undefined): Promise<Record<string, unknown>> {
+  if (path === undefined) usage("which file?");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    usage(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    console.error(`rules: ${path} is not valid JSON: ${(error as Error).message}`);
+    process.exit(1);
+  }
+}
+
+function printProblems(problems: readonly Problem[]): void {
+  for (const problem of problems)
+    console.log(`  ${problem.severity === "error" ? "error  " : "warning"} ${problem.pointer}  ${problem.message}`);
+}
+
+const token = adminToken();
+if (command === undefined) usage("which command?");
+if (token === undefined) usage("no admin token: set ADMIN_TOKEN, or run next to a .dev.vars");
+const client = adminClient(values.url, token, `${userInfo().username} (cli)`);
+
+try {
+  switch (command) {
+    case "validate": {
+      const { data } = await client.call<{ valid: boolean; problems: Problem[] }>("POST", "/admin/api/rules/validate", {
+        document: await readDocument(argument),
+      });
+      printProblems(data.problems);
+      console.log(
+        data.valid ? `rules: ${argument} is valid${data.problems.length > 0 ? " (with warnings)" : ""}` : `rules: ${argument} has errors`,
+      );
+      process.exit(data.valid ? 0 : 1);
+      break;
+    }
+    case "diff": {
+      const document = await readDocument(argument);
+      const { data } = await client.call<{ version: number | null; document: unknown }>("GET", "/admin/api/rules");
+      const changes = diffDocuments(data.document ?? {}, document);
+      if (changes.length === 0) console.log(`rules: no changes against live version ${data.version ?? "(none)"}`);
+      for (const change of changes) console.log(`  ${change.change.padEnd(7)} ${change.pointer}`);
+      break;
+    }
+    case "publish": {
+      if (values.message === undefined || values.message.trim() === "") usage('publish needs -m "<what changed>"');
+      const { status, data } = await client.call<{ version?: number; problems?: Problem[]; detail?: string }>("POST", "/admin/api/rules", {
+        document: await readDocument(argument),
+        message: values.message,
+      });
+      printProblems(data.problems ?? []);
+      if (status !== 201) {
+        console.error(`rules: not published: ${data.detail ?? `HTTP ${status}`}`);
+        process.exit(1);
+      }
+      console.log(`rules: published version ${data.version}; edge isolates pick it up within seconds`);
+      break;
+    }
+    case "pull": {
+      const { data } = await client.call<{ version: number | null; document: unknown }>("GET", "/admin/api/rules");
+      if (data.document === null) {
+        console.error("rules: nothing is published yet");
+        process.exit(1);
+      }
+      const text = `${JSON.stringify(data.document, null, 2)}\n`;
+      if (values.out === undefined) process.stdout.write(text);
+      else {
+        await writeFile(values.out, text);
+        console.log(`rules: wrote live version ${data.version} to ${values.out}`);
+      }
+      break;
+    }
+    case "rollback": {
+      const version = Number(argument);
+      if (!Number.isInteger(version) || version <= 0) usage("rollback needs a version number");
+      const { status, data } = await client.call<{ detail?: string }>("POST", "/admin/api/rules/rollback", { version });
+      if (status !== 200) {
+        console.error(`rules: not rolled back: ${data.detail ?? `HTTP ${status}`}`);
+        process.exit(1);
+      }
+      console.log(`rules: version ${version} is live again`);
+      break;
+    }
+    case "versions": {
+      const { data } = await client.call<{
+        versions: { version: number; live: boolean; author: string | null; publishedAt: string | null; message: string | null }[];
+      }>("GET", "/admin/api/rules/versions");
+      for (const version of data.versions)
+        console.log(
+          `  ${String(version.version).padStart(4)} ${version.live ? "live" : "    "} ${version.publishedAt ?? "-"}  ${version.author ?? "(written to KV)"}  ${version.message ?? ""}`,
+        );
+      break;
+    }
+    default:
+      usage(`unknown command "${command}"`);
+  }
+} catch (error) {
+  if (error instanceof AdminError) {
+    console.error(`rules: ${error.message}`);
+    process.exit(error.status === null ? 2 : 1);
+  }
+  throw error;
+}
