@@ -71,6 +71,7 @@ const worker = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", S
   stdio: ["inherit", "inherit", "inherit"],
 });
 console.log(`dev: starting Tailor on http://127.0.0.1:${WORKER_PORT} (Ctrl-C to stop)`);
+console.log(`dev: rules editor at http://127.0.0.1:${WORKER_PORT}/admin — sign in with ADMIN_TOKEN from .dev.vars`);
 
 async function shutDown(code: number): Promise<never> {
   worker.kill("SIGTERM");

@@ -44,6 +44,15 @@ async function body<T extends z.ZodType>(context: AdminContext, schema: T): Prom
   return parsed.data;
 }
 
+/**
+ * A draft as it will be published: the registry numbers versions, so whatever `version` a draft
+ * carries (none, or the one it was pulled at) is replaced for checking.
+ */
+function asDraft(document: Record<string, unknown>): Record<string, unknown> {
+  const version = document.version;
+  return typeof version === "number" && Number.isInteger(version) && version > 0 ? document : { ...document, version: 1 };
+}
+
 /** Schema and Worker checks plus the marketer-facing lint; errors block a publish. */
 function check(document: unknown): {
   valid: boolean;
@@ -68,13 +77,13 @@ adminApi.get("/admin/api/rules", async (context) => {
 
 adminApi.post("/admin/api/rules/validate", async (context) => {
   const { document } = await body(context, ValidateRequest);
-  const { valid, problems } = check(document);
+  const { valid, problems } = check(asDraft(document));
   return context.json({ valid, problems });
 });
 
 adminApi.post("/admin/api/rules", async (context) => {
   const { document, message } = await body(context, PublishRequest);
-  const { valid, problems } = check(document);
+  const { valid, problems } = check(asDraft(document));
   const actor = context.get("actor");
   if (!valid) {
     await registry(context.env).note({
@@ -148,7 +157,7 @@ adminApi.get("/admin/api/audit", async (context) =>
 adminApi.post("/admin/api/preview", async (context) => {
   const { env } = context;
   const request = await body(context, PreviewRequest);
-  const source = request.document ?? (await readLiveDocument(env.RULES))?.document ?? null;
+  const source = request.document === undefined ? ((await readLiveDocument(env.RULES))?.document ?? null) : asDraft(request.document);
   if (source === null)
     throw new Problem(409, { slug: "no-rules", title: "No rules", detail: "Nothing is published yet; send a draft document to preview." });
   const { valid, problems, parsed } = check(source);
