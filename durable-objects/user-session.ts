@@ -147,7 +147,7 @@ export class UserSession extends DurableObject<Env> {
     const linked = this.#linkedUser();
     if (linked !== null) return this.env.USER_SESSION.getByName(linked).record({ visitor: linked, events });
 
-    const sql = this.#sql();
+    this.#sql();
     const before = this.#profileState();
     let state = before;
     const fresh: Outgoing[] = [];
@@ -158,23 +158,7 @@ export class UserSession extends DurableObject<Env> {
     this.#storage.transactionSync(() => {
       for (const event of events) {
         const feedback = attributable ? feedbackFor(event, visitor, exposures, this.#attributionWindowMs()) : [];
-        const inserted = sql
-          .exec(
-            `INSERT INTO events (message_id, type, event, category, product_id, path, received_at, client_time, properties, feedback)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING RETURNING seq`,
-            event.messageId,
-            event.type,
-            event.event,
-            event.category,
-            event.productId,
-            event.path,
-            event.receivedAt,
-            event.clientTime,
-            JSON.stringify(event.properties),
-            feedback.length === 0 ? null : JSON.stringify(feedback),
-          )
-          .toArray().length;
-        if (inserted === 0) continue;
+        if (!this.#insertEvent(event, { forwarded: false, feedback })) continue;
         fresh.push({ event, feedback });
         state = applyEvent(state, event);
       }
@@ -265,22 +249,7 @@ export class UserSession extends DurableObject<Env> {
     const state = mergeStates(this.#profileState(), snapshot.state);
     const unforwarded = new Set(snapshot.unforwarded);
     this.#storage.transactionSync(() => {
-      for (const event of snapshot.events) {
-        sql.exec(
-          `INSERT INTO events (message_id, type, event, category, product_id, path, received_at, client_time, properties, forwarded)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
-          event.messageId,
-          event.type,
-          event.event,
-          event.category,
-          event.productId,
-          event.path,
-          event.receivedAt,
-          event.clientTime,
-          JSON.stringify(event.properties),
-          unforwarded.has(event.messageId) ? 0 : 1,
-        );
-      }
+      for (const event of snapshot.events) this.#insertEvent(event, { forwarded: !unforwarded.has(event.messageId), feedback: [] });
       for (const row of snapshot.counters) {
         sql.exec(
           `INSERT INTO counters (metric, key, minute, count) VALUES (?, ?, ?, ?)
@@ -351,6 +320,29 @@ export class UserSession extends DurableObject<Env> {
     this.#state = undefined;
     this.#linkedTo = undefined;
     this.#counts = { minute: -1, values: new Map() };
+  }
+
+  /** Stores an event unless its `messageId` is known; true when it was new. */
+  #insertEvent(event: RecordedEvent, { forwarded, feedback }: { forwarded: boolean; feedback: readonly FeedbackOut[] }): boolean {
+    return (
+      this.#storage.sql
+        .exec(
+          `INSERT INTO events (message_id, type, event, category, product_id, path, received_at, client_time, properties, forwarded, feedback)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING RETURNING seq`,
+          event.messageId,
+          event.type,
+          event.event,
+          event.category,
+          event.productId,
+          event.path,
+          event.receivedAt,
+          event.clientTime,
+          JSON.stringify(event.properties),
+          forwarded ? 1 : 0,
+          feedback.length === 0 ? null : JSON.stringify(feedback),
+        )
+        .toArray().length > 0
+    );
   }
 
   /**

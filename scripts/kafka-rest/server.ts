@@ -20,6 +20,7 @@ import { appendFile, mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { splitJsonObjects } from "../../shared/json-stream.ts";
 
 export type Auth = { type: "basic"; username: string; password: string } | { type: "bearer"; token: string };
 
@@ -139,42 +140,12 @@ function parseV2Records(text: string): ParsedRecord[] {
   });
 }
 
-/** Splits a v3 streaming body (concatenated JSON objects) into values. */
+/** Splits a v3 streaming body (concatenated JSON objects) into values, as the proxy reads it. */
 function splitJsonStream(text: string): unknown[] {
-  const values: unknown[] = [];
-  let depth = 0;
-  let start = -1;
-  let inString = false;
-  let escaped = false;
-  for (let index = 0; index < text.length; index++) {
-    const character = text[index];
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (character === "\\") escaped = true;
-      else if (character === '"') inString = false;
-      continue;
-    }
-    if (character === '"') inString = true;
-    else if (character === "{") {
-      if (depth === 0) start = index;
-      depth++;
-    } else if (character === "}") {
-      depth--;
-      if (depth === 0) {
-        try {
-          values.push(JSON.parse(text.slice(start, index + 1)));
-        } catch (error) {
-          throw new ProxyError(400, 400, `Unexpected character: ${(error as Error).message}`);
-        }
-      }
-      if (depth < 0) throw new ProxyError(400, 400, "Unexpected character ('}')");
-    } else if (depth === 0 && !/\s/.test(character ?? "")) {
-      throw new ProxyError(400, 400, `Unexpected character ('${character}')`);
-    }
-  }
-  if (depth !== 0 || inString) throw new ProxyError(400, 400, "Unexpected end-of-input");
-  if (values.length === 0) throw new ProxyError(400, 400, "Request body is empty");
-  return values;
+  const split = splitJsonObjects(text);
+  if (!split.ok) throw new ProxyError(400, 400, split.error);
+  if (split.value.length === 0) throw new ProxyError(400, 400, "Request body is empty");
+  return split.value;
 }
 
 function parseV3Data(data: unknown, field: string, index: number): unknown {

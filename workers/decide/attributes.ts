@@ -119,26 +119,19 @@ function localTime(now: number, timeZone: string | undefined): { hour: number; w
   const zone = timeZone ?? "UTC";
   let formatter = formatters.get(zone);
   if (formatter === undefined) {
+    const options: Intl.DateTimeFormatOptions = {
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      weekday: "short",
+    };
     try {
-      formatter = new Intl.DateTimeFormat("en-US", {
-        timeZone: zone,
-        hourCycle: "h23",
-        year: "numeric",
-        month: "2-digit",
-        day: "2-digit",
-        hour: "2-digit",
-        weekday: "short",
-      });
+      formatter = new Intl.DateTimeFormat("en-US", { ...options, timeZone: zone });
     } catch {
-      formatter = new Intl.DateTimeFormat("en-US", {
-        timeZone: "UTC",
-        hourCycle: "h23",
-        year: "numeric",
-        month: "2-digit",
-        day: "2-digit",
-        hour: "2-digit",
-        weekday: "short",
-      });
+      // An unknown zone name: decide in UTC rather than fail.
+      formatter = new Intl.DateTimeFormat("en-US", { ...options, timeZone: "UTC" });
     }
     formatters.set(zone, formatter);
   }

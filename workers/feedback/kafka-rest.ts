@@ -10,6 +10,7 @@
  * @module
  */
 import { z } from "zod";
+import { splitJsonObjects } from "../../shared/json-stream.ts";
 import { err, ok, type Result } from "../../shared/result.ts";
 
 export interface KafkaRecord {
@@ -89,34 +90,11 @@ function body(options: ProducerOptions, records: readonly KafkaRecord[]): string
   return JSON.stringify({ records: records.map(({ key, value }) => ({ key, value })) });
 }
 
-/** Splits a v3 response stream (concatenated JSON objects) into objects. */
-function parseReports(text: string): unknown[] {
-  const reports: unknown[] = [];
-  let depth = 0;
-  let start = 0;
-  let inString = false;
-  let escaped = false;
-  for (let index = 0; index < text.length; index++) {
-    const character = text[index];
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (character === "\\") escaped = true;
-      else if (character === '"') inString = false;
-    } else if (character === '"') inString = true;
-    else if (character === "{") {
-      if (depth === 0) start = index;
-      depth++;
-    } else if (character === "}") {
-      depth--;
-      if (depth === 0) reports.push(JSON.parse(text.slice(start, index + 1)));
-    }
-  }
-  return reports;
-}
-
 function outcomes(options: ProducerOptions, text: string): RecordOutcome[] {
   if (options.api === "v3") {
-    return parseReports(text).map((raw) => {
+    const reports = splitJsonObjects(text);
+    if (!reports.ok) throw new Error(reports.error);
+    return reports.value.map((raw) => {
       const report = V3Report.parse(raw);
       return report.error_code === 200
         ? { delivered: true as const }
