@@ -39,6 +39,14 @@ async function shopperHero(): Promise<() => Promise<string>> {
   const page = await context.newPage();
   await page.goto(`${system.tailor.url}/p/el-04`);
   await page.goto("about:blank");
+  // Wait until the tracker's beacon has been recorded (the machine may be busy with other tests).
+  for (let attempt = 0; attempt < 120; attempt++) {
+    const profile = (await (await context.request.get(`${system.tailor.url}/v1/profile`)).json().catch(() => ({}))) as {
+      events?: { productId: string | null }[];
+    };
+    if (profile.events?.some((event) => event.productId === "el-04")) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
   return async () => {
     await page.goto(`${system.tailor.url}/`);
     return (await page.textContent('[data-slot="hero"] h1')) ?? "";
@@ -47,7 +55,7 @@ async function shopperHero(): Promise<() => Promise<string>> {
 
 async function eventually(read: () => Promise<string>, expected: string): Promise<string> {
   let last = "";
-  for (let attempt = 0; attempt < 40; attempt++) {
+  for (let attempt = 0; attempt < 120; attempt++) {
     last = await read();
     if (last.includes(expected)) return last;
     await new Promise((resolve) => setTimeout(resolve, 250));
