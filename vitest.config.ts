@@ -43,6 +43,8 @@ export default defineConfig({
         // System tests: the built Worker on Miniflare with its real queues, under load and faults.
         test: {
           name: "system",
+          // After the others: these load the machine, and would make timing-sensitive tests flaky.
+          sequence: { groupOrder: 2 },
           include: ["test/system/**/*.test.ts"],
           environment: "node",
           testTimeout: 180_000,
@@ -54,6 +56,7 @@ export default defineConfig({
         // Real-browser tests: Node drives Debian's Chromium against the built Worker on Miniflare.
         test: {
           name: "browser",
+          sequence: { groupOrder: 1 },
           include: ["test/browser/**/*.test.ts"],
           environment: "node",
           testTimeout: 60_000,
