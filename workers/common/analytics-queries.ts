@@ -70,4 +70,14 @@ WHERE blob1 = 'delivery' AND timestamp > NOW() - INTERVAL {since}
 GROUP BY queue, outcome
 ORDER BY queue, outcome`,
   },
+  {
+    id: "rules-refused",
+    title: "Live rules documents refused (last good version kept serving)",
+    panel: "table",
+    sql: `SELECT double2 AS refused_version, double3 AS serving_version, blob3 AS first_problem, SUM(_sample_interval) AS checks
+FROM ${DATASET}
+WHERE blob1 = 'rules' AND blob2 = 'refused' AND timestamp > NOW() - INTERVAL {since}
+GROUP BY refused_version, serving_version, first_problem
+ORDER BY refused_version DESC`,
+  },
 ];

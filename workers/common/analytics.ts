@@ -66,3 +66,15 @@ export function recordFeedback(
 export function recordDelivery(dataset: Dataset, outcome: string, queue: string, messages: number): void {
   dataset.writeDataPoint({ indexes: ["delivery"], blobs: ["delivery", outcome, queue], doubles: [messages] });
 }
+
+/**
+ * A live rules document that failed validation and was not served: blobs kind `rules`, `refused`,
+ * first problem (`/pointer: message`); doubles count, refused version, version still serving (0: none).
+ */
+export function recordRulesRefused(dataset: Dataset, refused: number, serving: number | null, firstProblem: string): void {
+  dataset.writeDataPoint({
+    indexes: ["rules"],
+    blobs: ["rules", "refused", firstProblem.slice(0, 256)],
+    doubles: [1, refused, serving ?? 0],
+  });
+}

@@ -128,8 +128,8 @@ async function decideRequest(
   const interval = Number.isFinite(refreshMs) && refreshMs >= 0 ? refreshMs : undefined;
   // Rules come from isolate memory; only a fresh isolate waits for KV, and then under a deadline.
   const rules =
-    heldRules(env.RULES, now, waitUntil, interval) ??
-    (await timings.measure("rules", () => withDeadline(liveRules(env.RULES, now, waitUntil, interval), deadline(env, "rules"), null)));
+    heldRules(env, now, waitUntil, interval) ??
+    (await timings.measure("rules", () => withDeadline(liveRules(env, now, waitUntil, interval), deadline(env, "rules"), null)));
   if (rules === null) {
     recordFallback(env.ANALYTICS, "rules-unavailable", path);
     return null;

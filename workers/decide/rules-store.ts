@@ -7,7 +7,11 @@
  */
 import { type CompiledRules, compileRules } from "../../shared/rules/compile.ts";
 import { LivePointer, RULES_LIVE_KEY, rulesVersionKey } from "../../shared/rules/document.ts";
+import { recordRulesRefused } from "../common/analytics.ts";
 import { type DocumentProblem, validateDocument } from "./validate.ts";
+
+/** Where the rules come from and where a refused document is counted. */
+export type RulesSource = Pick<Env, "RULES" | "ANALYTICS">;
 
 /** How old the isolate's copy of the live pointer may get before it is re-read (`RULES_REFRESH_MS`). */
 export const REFRESH_INTERVAL_MS = 5_000;
@@ -22,11 +26,16 @@ let held: Held | undefined;
 let lastProblem: { version: number; problems: DocumentProblem[]; at: string } | undefined;
 let refreshing: Promise<CompiledRules | null> | undefined;
 
-async function readLive(kv: KVNamespace, current: CompiledRules | null): Promise<CompiledRules | null> {
-  const pointer = LivePointer.safeParse(await kv.get(RULES_LIVE_KEY, "json"));
+async function readLive(source: RulesSource, current: CompiledRules | null): Promise<CompiledRules | null> {
+  const kv = source.RULES;
+  const rawPointer = await kv.get(RULES_LIVE_KEY, "json");
+  const pointer = LivePointer.safeParse(rawPointer);
   if (!pointer.success) {
-    if (current !== null)
-      console.error(JSON.stringify({ message: "rules pointer invalid; keeping last good version", version: current.version }));
+    // No pointer at all is a project that has not published yet; a pointer that does not parse is a mistake.
+    if (rawPointer !== null) {
+      console.error(JSON.stringify({ message: "rules pointer invalid; keeping last good version", serving: current?.version ?? null }));
+      recordRulesRefused(source.ANALYTICS, 0, current?.version ?? null, `${RULES_LIVE_KEY}: pointer is not {"version": n}`);
+    }
     return current;
   }
   if (current !== null && current.version === pointer.data.version) return current;
@@ -37,14 +46,21 @@ async function readLive(kv: KVNamespace, current: CompiledRules | null): Promise
     console.error(
       JSON.stringify({ message: "rules document invalid; keeping last good version", ...lastProblem, serving: current?.version ?? null }),
     );
+    const first = lastProblem.problems[0];
+    recordRulesRefused(
+      source.ANALYTICS,
+      pointer.data.version,
+      current?.version ?? null,
+      first ? `${first.pointer}: ${first.message}` : "missing",
+    );
     return current;
   }
   lastProblem = undefined;
   return compileRules(document.value);
 }
 
-function refresh(kv: KVNamespace, now: number): Promise<CompiledRules | null> {
-  refreshing ??= readLive(kv, held?.rules ?? null)
+function refresh(source: RulesSource, now: number): Promise<CompiledRules | null> {
+  refreshing ??= readLive(source, held?.rules ?? null)
     .then((rules) => {
       held = { rules, checkedAt: now };
       return rules;
@@ -60,7 +76,7 @@ function refresh(kv: KVNamespace, now: number): Promise<CompiledRules | null> {
  * the background when stale; `undefined` when this isolate has not loaded them yet.
  */
 export function heldRules(
-  kv: KVNamespace,
+  source: RulesSource,
   now: number,
   waitUntil: (promise: Promise<unknown>) => void,
   refreshIntervalMs = REFRESH_INTERVAL_MS,
@@ -68,7 +84,9 @@ export function heldRules(
   if (held === undefined) return undefined;
   if (now - held.checkedAt >= refreshIntervalMs && refreshing === undefined) {
     waitUntil(
-      refresh(kv, now).catch((error: unknown) => console.error(JSON.stringify({ message: "rules refresh failed", error: String(error) }))),
+      refresh(source, now).catch((error: unknown) =>
+        console.error(JSON.stringify({ message: "rules refresh failed", error: String(error) })),
+      ),
     );
   }
   return held.rules;
@@ -76,12 +94,12 @@ export function heldRules(
 
 /** The live compiled rules, loading them from KV when this isolate has none yet. */
 export async function liveRules(
-  kv: KVNamespace,
+  source: RulesSource,
   now: number,
   waitUntil: (promise: Promise<unknown>) => void,
   refreshIntervalMs = REFRESH_INTERVAL_MS,
 ): Promise<CompiledRules | null> {
-  return heldRules(kv, now, waitUntil, refreshIntervalMs) ?? refresh(kv, now);
+  return heldRules(source, now, waitUntil, refreshIntervalMs) ?? refresh(source, now);
 }
 
 /** Drops the isolate's copy so the next request reads KV again (after a publish in this isolate, and in tests). */

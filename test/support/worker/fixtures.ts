@@ -46,6 +46,18 @@ export function recordingFeedbackQueue(): { queue: Queue; sent: unknown[][] } {
   return { queue, sent };
 }
 
+/** Analytics Engine data points the Worker wrote, recorded on their way to the real binding. */
+export function recordingAnalytics(): { dataset: AnalyticsEngineDataset; points: AnalyticsEngineDataPoint[] } {
+  const points: AnalyticsEngineDataPoint[] = [];
+  const dataset = {
+    writeDataPoint: (point?: AnalyticsEngineDataPoint) => {
+      points.push(point ?? {});
+      env.ANALYTICS.writeDataPoint(point);
+    },
+  };
+  return { dataset, points };
+}
+
 /** The `name=value` part of the visitor cookie a response sets. */
 export function visitorCookieFrom(response: Response): string | null {
   const header = response.headers.get("set-cookie") ?? "";

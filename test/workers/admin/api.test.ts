@@ -8,7 +8,7 @@ import { beforeEach, describe, expect, inject, it } from "vitest";
 import demoRules from "../../../demo-shop/rules.json";
 import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
 import { forgetRules } from "../../../workers/decide/rules-store.ts";
-import { postEvents, publishRules, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
+import { postEvents, publishRules, recordingAnalytics, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" };
 const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0" };
@@ -24,8 +24,8 @@ function withHero(text: string): typeof demoRules {
   return document;
 }
 
-async function homepageFor(cookie: string): Promise<string> {
-  return (await request("/", { headers: { ...BROWSER, cookie } }, { RULES_REFRESH_MS: "0" })).text();
+async function homepageFor(cookie: string, overrides: Partial<Env> = {}): Promise<string> {
+  return (await request("/", { headers: { ...BROWSER, cookie } }, { RULES_REFRESH_MS: "0", ...overrides })).text();
 }
 
 beforeEach(async () => {
@@ -205,8 +205,15 @@ describe("versions", () => {
     expect(await homepageFor(cookie)).toContain("Good hero");
     await env.RULES.put(rulesVersionKey(500), JSON.stringify({ version: 500, slots: { hero: { selector: "div + p" } }, rules: [] }));
     await env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version: 500 }));
-    for (let attempt = 0; attempt < 3; attempt++) await homepageFor(cookie);
-    expect(await homepageFor(cookie)).toContain("Good hero");
+    const analytics = recordingAnalytics();
+    for (let attempt = 0; attempt < 3; attempt++) await homepageFor(cookie, { ANALYTICS: analytics.dataset });
+    expect(await homepageFor(cookie, { ANALYTICS: analytics.dataset })).toContain("Good hero");
+    // Counted for the dashboard ("rules-refused"), with the version refused and the one still serving.
+    const refusals = analytics.points.filter((point) => point.blobs?.[0] === "rules" && point.blobs[1] === "refused");
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(refusals[0]?.doubles?.slice(1)).toEqual([500, expect.any(Number)]);
+    expect(refusals[0]?.doubles?.[2]).not.toBe(0);
+    expect(String(refusals[0]?.blobs?.[2])).toMatch(/^\/slots\/hero\/selector: .*sibling combinators/);
     const live = (await (await json("GET", "/admin/api/rules")).json()) as {
       refused: { version: number; problems: { message: string }[] } | null;
     };

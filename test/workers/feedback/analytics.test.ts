@@ -7,7 +7,14 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { recordDecision, recordDelivery, recordExposure, recordFallback, recordFeedback } from "../../../workers/common/analytics.ts";
+import {
+  recordDecision,
+  recordDelivery,
+  recordExposure,
+  recordFallback,
+  recordFeedback,
+  recordRulesRefused,
+} from "../../../workers/common/analytics.ts";
 import { DASHBOARD_QUERIES, DATASET } from "../../../workers/common/analytics-queries.ts";
 
 interface Point {
@@ -76,6 +83,7 @@ it("answers the dashboard's questions from what the Worker writes", async () => 
   recordFallback(dataset, "profile-unavailable", "/");
   recordDelivery(dataset, "delivered", "tailor-feedback", 95);
   recordDelivery(dataset, "dead-lettered", "tailor-feedback", 5);
+  for (let index = 0; index < 3; index++) recordRulesRefused(dataset, 7, 6, "/slots/hero/selector: sibling combinators are not supported");
 
   const table = `analytics_${crypto.randomUUID().replaceAll("-", "")}`;
   const results = await runInDurableObject(env.DEAD_LETTERS.getByName(`analytics-${table}`), (_, state) => {
@@ -110,6 +118,9 @@ it("answers the dashboard's questions from what the Worker writes", async () => 
   expect(results.delivery).toEqual([
     { queue: "tailor-feedback", outcome: "dead-lettered", messages: 5 },
     { queue: "tailor-feedback", outcome: "delivered", messages: 95 },
+  ]);
+  expect(results["rules-refused"]).toEqual([
+    { refused_version: 7, serving_version: 6, first_problem: "/slots/hero/selector: sibling combinators are not supported", checks: 3 },
   ]);
   // The percentile query has no SQLite form; its columns must still be ones the Worker writes.
   const latency = DASHBOARD_QUERIES.find((query) => query.id === "decision-latency");
