@@ -70,7 +70,7 @@ function registry(env: Env) {
 }
 
 adminApi.get("/admin/api/rules", async (context) => {
-  const live = await readLiveDocument(context.env.RULES);
+  const live = await readLiveDocument(context.env);
   const { refused } = rulesStatus();
   return context.json({ version: live?.version ?? null, document: live?.document ?? null, refused: refused ?? null });
 });
@@ -157,7 +157,7 @@ adminApi.get("/admin/api/audit", async (context) =>
 adminApi.post("/admin/api/preview", async (context) => {
   const { env } = context;
   const request = await body(context, PreviewRequest);
-  const source = request.document === undefined ? ((await readLiveDocument(env.RULES))?.document ?? null) : asDraft(request.document);
+  const source = request.document === undefined ? ((await readLiveDocument(env))?.document ?? null) : asDraft(request.document);
   if (source === null)
     throw new Problem(409, { slug: "no-rules", title: "No rules", detail: "Nothing is published yet; send a draft document to preview." });
   const { valid, problems, parsed } = check(source);
@@ -218,7 +218,7 @@ adminApi.post("/admin/api/dead-letters/replay", async (context) => {
 
 adminApi.get("/admin/api/experiments/:id", async (context) => {
   const id = context.req.param("id");
-  const live = await readLiveDocument(context.env.RULES);
+  const live = await readLiveDocument(context.env);
   const experiment = live?.document.experiments[id];
   if (experiment === undefined)
     throw new Problem(404, {

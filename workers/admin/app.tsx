@@ -76,7 +76,7 @@ adminApp.get("/admin/api/docs", (context) => context.html(openApiPage()));
 adminApp.route("/", adminApi);
 
 adminApp.get("/admin", async (context) => {
-  const live = await readLiveDocument(context.env.RULES);
+  const live = await readLiveDocument(context.env);
   const reports: Record<string, ExperimentReport | null> = {};
   for (const [id, experiment] of Object.entries(live?.document.experiments ?? {})) {
     reports[id] = await context.env.EXPERIMENT_STATS.getByName(id)
@@ -110,13 +110,13 @@ adminApp.get("/admin/versions", async (context) => {
 });
 
 adminApp.get("/admin/json", async (context) => {
-  const live = await readLiveDocument(context.env.RULES);
+  const live = await readLiveDocument(context.env);
   return context.html(<JsonEditorPage csrf={context.get("csrf")} document={live?.document ?? null} liveVersion={live?.version ?? null} />);
 });
 
 adminApp.get("/admin/rules/:id", async (context) => {
   const id = context.req.param("id");
-  const live = await readLiveDocument(context.env.RULES);
+  const live = await readLiveDocument(context.env);
   const isNew = id === "new";
   const rule = isNew ? null : (live?.document.rules.find((candidate) => candidate.id === id) ?? null);
   if (!isNew && rule === null)

@@ -33,7 +33,8 @@ const OPERATIONS: Operation[] = [
   {
     method: "get",
     path: "/admin/api/rules",
-    summary: "The live rules document and its version, and the last live document refused as invalid",
+    summary:
+      "The rules serving and their version (the live one, or the last good one while the live one is refused as invalid), and the refused one",
     response: LiveRules,
   },
   {

@@ -38,7 +38,10 @@ async function readLive(source: RulesSource, current: CompiledRules | null): Pro
     }
     return current;
   }
-  if (current !== null && current.version === pointer.data.version) return current;
+  if (current !== null && current.version === pointer.data.version) {
+    lastProblem = undefined; // the pointer is back on a good version (a rollback after a refusal)
+    return current;
+  }
   const raw = await kv.get(rulesVersionKey(pointer.data.version), "json").catch(() => undefined);
   const document = validateDocument(raw);
   if (!document.ok) {
@@ -112,12 +115,12 @@ export function rulesStatus(): { serving: number | null; refused: typeof lastPro
   return { serving: held?.rules?.version ?? null, refused: lastProblem };
 }
 
-/** The live document as KV holds it now, validated, bypassing the isolate's copy (for the admin API). */
-export async function readLiveDocument(
-  kv: KVNamespace,
-): Promise<{ version: number; document: ReturnType<typeof compileRules>["document"] } | null> {
-  const pointer = LivePointer.safeParse(await kv.get(RULES_LIVE_KEY, "json"));
-  if (!pointer.success) return null;
-  const document = validateDocument(await kv.get(rulesVersionKey(pointer.data.version), "json"));
-  return document.ok ? { version: pointer.data.version, document: document.value } : null;
+/**
+ * The rules serving now, after reading the KV pointer (bypassing the isolate's refresh interval, so
+ * the admin sees another isolate's publish at once). An invalid live document is refused exactly as
+ * for visitors: the answer is then the last good version this isolate holds.
+ */
+export async function readLiveDocument(source: RulesSource): Promise<{ version: number; document: CompiledRules["document"] } | null> {
+  const rules = await refresh(source, Date.now());
+  return rules === null ? null : { version: rules.version, document: rules.document };
 }

@@ -201,7 +201,9 @@ describe("versions", () => {
 
   it("keeps the last good version live when someone writes an invalid document straight into KV", async () => {
     const cookie = visitorCookieFrom(await postEvents(track("Product Viewed", { product_id: "el-01", category: "electronics" }))) ?? "";
-    await json("POST", "/admin/api/rules", { document: withHero("Good hero"), message: "good" });
+    const good = (await (await json("POST", "/admin/api/rules", { document: withHero("Good hero"), message: "good" })).json()) as {
+      version: number;
+    };
     expect(await homepageFor(cookie)).toContain("Good hero");
     await env.RULES.put(rulesVersionKey(500), JSON.stringify({ version: 500, slots: { hero: { selector: "div + p" } }, rules: [] }));
     await env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version: 500 }));
@@ -214,11 +216,16 @@ describe("versions", () => {
     expect(refusals[0]?.doubles?.slice(1)).toEqual([500, expect.any(Number)]);
     expect(refusals[0]?.doubles?.[2]).not.toBe(0);
     expect(String(refusals[0]?.blobs?.[2])).toMatch(/^\/slots\/hero\/selector: .*sibling combinators/);
-    const live = (await (await json("GET", "/admin/api/rules")).json()) as {
-      refused: { version: number; problems: { message: string }[] } | null;
-    };
+    type Live = { version: number | null; refused: { version: number; problems: { message: string }[] } | null };
+    const live = (await (await json("GET", "/admin/api/rules")).json()) as Live;
+    // The admin sees what visitors get: the last good version, and why the live one is refused.
+    expect(live.version).toBe(good.version);
     expect(live.refused?.version).toBe(500);
     expect(live.refused?.problems[0]?.message).toMatch(/sibling combinators/);
+    // Rolling back to the good version clears the warning.
+    expect((await json("POST", "/admin/api/rules/rollback", { version: good.version })).status).toBe(200);
+    const after = (await (await json("GET", "/admin/api/rules")).json()) as Live;
+    expect([after.version, after.refused]).toEqual([good.version, null]);
     forgetRules();
   });
 
