@@ -32,6 +32,7 @@ export const StatsUpdate = z.strictObject({
   revenue: z.number().min(0).max(1e9),
 });
 export type StatsUpdate = z.infer<typeof StatsUpdate>;
+const StatsUpdates = z.array(StatsUpdate).max(10_000);
 
 export type VariantStats = {
   trials: number;
@@ -58,7 +59,7 @@ export class ExperimentStats extends DurableObject<Env> {
 
   /** Applies updates not seen before; returns how many were new. */
   async add(input: StatsUpdate[]): Promise<number> {
-    const updates = z.array(StatsUpdate).max(10_000).parse(input);
+    const updates = StatsUpdates.parse(input);
     const sql = this.#storage.sql;
     const now = Date.now();
     let applied = 0;

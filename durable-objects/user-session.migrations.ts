@@ -54,4 +54,7 @@ export const USER_SESSION_MIGRATIONS: Migrations = [
     "CREATE INDEX exposures_by_time ON exposures (at)",
     "ALTER TABLE events ADD COLUMN feedback TEXT",
   ],
+  // 3: exposures moved to the sharded ExposureMemory objects (one write per shard and batch instead
+  //    of one per visitor and page view).
+  ["DROP TABLE exposures"],
 ];

@@ -33,6 +33,7 @@ import {
 } from "../shared/profile/behavior.ts";
 import type { CounterRow, ProfileExport, TotalRow } from "../shared/profile/export.ts";
 import { applyEvent, emptyState, mergeStates, type StateValue, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
+import { attributionWindowMs, forgetExposures, recallExposures } from "./exposure-memory.ts";
 import { migrate } from "./sql-migrations.ts";
 import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
 
@@ -47,6 +48,8 @@ const FORWARD_RETRY_MS = 30_000;
 
 export const RecordRequest = z.strictObject({
   visitor: Pseudonym,
+  /** The pseudonyms of a user's linked visitors, whose exposures count for attribution too. */
+  aliases: z.array(Pseudonym).max(8).optional(),
   events: z.array(RecordedEvent).min(1).max(100),
 });
 export type RecordRequest = z.infer<typeof RecordRequest>;
@@ -90,9 +93,6 @@ export interface SessionSnapshot {
   totals: TotalRow[];
 }
 
-/** Personalizations remembered per visitor for attribution, at most. */
-const MAX_EXPOSURES = 500;
-
 type FeedbackOut = ClickMessage | ConversionMessage;
 
 /** An event on its way out, with the feedback it gave rise to. */
@@ -100,16 +100,6 @@ interface Outgoing {
   event: RecordedEvent;
   feedback: FeedbackOut[];
 }
-
-export const RememberedExposureInput = z.strictObject({
-  decisionId: z.string().min(1).max(64),
-  ruleId: z.string().min(1).max(64),
-  slot: z.string().min(1).max(64),
-  experiment: z.string().max(64).nullable(),
-  variant: z.string().max(64).nullable(),
-  at: z.iso.datetime(),
-});
-export type RememberedExposureInput = z.infer<typeof RememberedExposureInput>;
 
 const NAMES = { state: "state", visitor: "visitor", linkedTo: "linked_to", merged: "merged:" } as const;
 
@@ -143,21 +133,23 @@ export class UserSession extends DurableObject<Env> {
 
   /** Records a batch of accepted events; resolves once they are durably stored. */
   async record(input: RecordRequest): Promise<RecordOutcome> {
-    const { visitor, events } = RecordRequest.parse(input);
+    const { visitor, events, aliases = [] } = RecordRequest.parse(input);
     const linked = this.#linkedUser();
-    if (linked !== null) return this.env.USER_SESSION.getByName(linked).record({ visitor: linked, events });
+    if (linked !== null) return this.env.USER_SESSION.getByName(linked).record({ visitor: linked, events, aliases: [visitor] });
 
+    const attributable = events.some(
+      (event) => event.type === "track" && (event.event === "Promotion Clicked" || CONVERSION_EVENTS.has(event.event ?? "")),
+    );
+    // Read before any state: other calls may run while this one waits for the memory.
+    const exposures = attributable ? await this.#recall([visitor, ...aliases]) : [];
+    const windowMs = attributionWindowMs(this.env);
     this.#sql();
     const before = this.#profileState();
     let state = before;
     const fresh: Outgoing[] = [];
-    const attributable = events.some(
-      (event) => event.type === "track" && (event.event === "Promotion Clicked" || CONVERSION_EVENTS.has(event.event ?? "")),
-    );
-    const exposures = attributable ? this.#rememberedExposures() : [];
     this.#storage.transactionSync(() => {
       for (const event of events) {
-        const feedback = attributable ? feedbackFor(event, visitor, exposures, this.#attributionWindowMs()) : [];
+        const feedback = attributable ? feedbackFor(event, visitor, exposures, windowMs) : [];
         if (!this.#insertEvent(event, { forwarded: false, feedback })) continue;
         fresh.push({ event, feedback });
         state = applyEvent(state, event);
@@ -174,6 +166,16 @@ export class UserSession extends DurableObject<Env> {
     // Stored means accepted: the queue send happens after the answer, and the outbox covers its failure.
     if (fresh.length > 0) this.ctx.waitUntil(this.#forward(visitor, fresh));
     return { accepted: fresh.length, duplicates: events.length - fresh.length };
+  }
+
+  /** Remembered exposures for attributing a click or conversion; none (and a log line) when the memory is unavailable. */
+  async #recall(pseudonyms: readonly string[]): Promise<RememberedExposure[]> {
+    try {
+      return await recallExposures(this.env, pseudonyms);
+    } catch (error) {
+      console.error(JSON.stringify({ message: "exposure memory unavailable; events recorded without attribution", error: String(error) }));
+      return [];
+    }
   }
 
   /** Reads the requested attributes as of `now`; names that are not profile attributes are left out. */
@@ -195,10 +197,15 @@ export class UserSession extends DurableObject<Env> {
     return profile;
   }
 
-  /** Everything kept about this visitor, for the visitor: a `ProfileExport` as JSON text. */
-  async exportProfile(): Promise<string> {
+  /**
+   * Everything kept about this visitor, for the visitor: a `ProfileExport` as JSON text. `pseudonyms`
+   * are the names the visitor's remembered exposures are kept under (the caller's own first).
+   */
+  async exportProfile(pseudonyms: string[] = []): Promise<string> {
+    const names = z.array(Pseudonym).max(9).parse(pseudonyms);
     const linked = this.#linkedUser();
-    if (linked !== null) return this.env.USER_SESSION.getByName(linked).exportProfile();
+    if (linked !== null) return this.env.USER_SESSION.getByName(linked).exportProfile([linked, ...names]);
+    const exposures = names.length > 0 ? await recallExposures(this.env, names) : [];
     const snapshot = this.#snapshot();
     const days = this.#retentionDays();
     const lastSeen = snapshot.state.lastSeen;
@@ -211,15 +218,21 @@ export class UserSession extends DurableObject<Env> {
       })),
       counts: snapshot.totals,
       minuteCounts: snapshot.counters,
+      exposures: exposures.map((exposure) => ({ ...exposure, at: new Date(exposure.at).toISOString() })),
       retention: { idleDays: days, deleteAfter: lastSeen === null ? null : new Date(lastSeen + days * 86_400_000).toISOString() },
     };
     return JSON.stringify(exported);
   }
 
-  /** Deletes everything this object (and, for an alias, the user's object) holds, alarm included. */
-  async erase(): Promise<void> {
+  /**
+   * Deletes everything this object (and, for an alias, the user's object) holds, alarm included, and
+   * the exposures remembered under `pseudonyms` (the caller's own first).
+   */
+  async erase(pseudonyms: string[] = []): Promise<void> {
+    const names = z.array(Pseudonym).max(9).parse(pseudonyms);
     const linked = this.#linkedUser();
-    if (linked !== null) await this.env.USER_SESSION.getByName(linked).erase();
+    if (linked !== null) await this.env.USER_SESSION.getByName(linked).erase([linked]);
+    if (names.length > 0) await forgetExposures(this.env, names);
     await this.#eraseOwn();
   }
 
@@ -404,7 +417,8 @@ export class UserSession extends DurableObject<Env> {
   }
 
   #linkedUser(): string | null {
-    this.#linkedTo ??= this.#name(NAMES.linkedTo);
+    // Null (not linked) is an answer too: only undefined means "not read yet".
+    if (this.#linkedTo === undefined) this.#linkedTo = this.#name(NAMES.linkedTo);
     return this.#linkedTo;
   }
 
@@ -501,58 +515,6 @@ export class UserSession extends DurableObject<Env> {
     });
     if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(this.#profileState()));
     return true;
-  }
-
-  /** Remembers personalizations the visitor was shown (from the feedback consumer), for attribution. */
-  async noteExposures(input: RememberedExposureInput[]): Promise<void> {
-    const exposures = z.array(RememberedExposureInput).max(1_000).parse(input);
-    const linked = this.#linkedUser();
-    if (linked !== null) return this.env.USER_SESSION.getByName(linked).noteExposures(exposures);
-    const sql = this.#sql();
-    const oldest = Date.now() - this.#attributionWindowMs();
-    this.#storage.transactionSync(() => {
-      for (const exposure of exposures) {
-        sql.exec(
-          `INSERT INTO exposures (decision_id, slot, rule_id, experiment, variant, at) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (decision_id, slot) DO NOTHING`,
-          exposure.decisionId,
-          exposure.slot,
-          exposure.ruleId,
-          exposure.experiment,
-          exposure.variant,
-          Date.parse(exposure.at),
-        );
-      }
-      sql.exec("DELETE FROM exposures WHERE at < ?", oldest);
-      sql.exec(
-        "DELETE FROM exposures WHERE (decision_id, slot) IN (SELECT decision_id, slot FROM exposures ORDER BY at DESC LIMIT -1 OFFSET ?)",
-        MAX_EXPOSURES,
-      );
-    });
-  }
-
-  #rememberedExposures(): RememberedExposure[] {
-    const sql = this.#readableSql();
-    if (sql === null) return [];
-    return sql
-      .exec<{ decision_id: string; slot: string; rule_id: string; experiment: string | null; variant: string | null; at: number }>(
-        "SELECT decision_id, slot, rule_id, experiment, variant, at FROM exposures WHERE at >= ?",
-        Date.now() - this.#attributionWindowMs(),
-      )
-      .toArray()
-      .map((row) => ({
-        decisionId: row.decision_id,
-        slot: row.slot,
-        ruleId: row.rule_id,
-        experiment: row.experiment,
-        variant: row.variant,
-        at: row.at,
-      }));
-  }
-
-  #attributionWindowMs(): number {
-    const hours = Number(this.env.ATTRIBUTION_WINDOW_HOURS);
-    return (Number.isFinite(hours) && hours > 0 ? Math.min(hours, 24 * 7) : 24) * 60 * 60 * 1_000;
   }
 
   #snapshot(): SessionSnapshot {

@@ -6,7 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
-import { EventBatchMessage, EventMessage, ExposureBatchMessage, ExposureMessage } from "../shared/feedback/messages.ts";
+import { DecisionBatchMessage, EventBatchMessage, EventMessage, ExposureBatchMessage, ExposureMessage } from "../shared/feedback/messages.ts";
 import { Model, RulesDocument } from "../shared/rules/document.ts";
 
 const SCHEMAS: Record<string, { schema: z.ZodType; title: string; description: string; io: "input" | "output" }> = {
@@ -44,6 +44,12 @@ const SCHEMAS: Record<string, { schema: z.ZodType; title: string; description: s
     schema: ExposureBatchMessage,
     title: "Tailor exposures queue message",
     description: "All exposures of one decision, on the tailor-feedback queue.",
+    io: "output",
+  },
+  "queue-decisions": {
+    schema: DecisionBatchMessage,
+    title: "Tailor decisions queue message",
+    description: "The exposures of the decisions one isolate made close together, on the tailor-feedback queue.",
     io: "output",
   },
 };

@@ -10,6 +10,9 @@ import { z } from "zod";
 /** The HMAC pseudonym of a visitor (base64url); never the cookie value itself. */
 export const Pseudonym = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/);
 
+/** The visitor named on the exposures of visitors who asked not to be tracked: counted, never remembered. */
+export const UNTRACKED_VISITORS = "untracked-visitors";
+
 /** A visitor event as it reaches the raw-events Kafka topic: one record per event. */
 export const EventMessage = z.strictObject({
   v: z.literal(1),
@@ -93,6 +96,22 @@ export const ExposureBatchMessage = z.strictObject({
 });
 export type ExposureBatchMessage = z.infer<typeof ExposureBatchMessage>;
 
+/**
+ * The exposures of several decisions made close together in one isolate, as one queue message (one
+ * queue operation per batch; see `workers/decide/exposure-log.ts`). Upstream it is the same records as
+ * its decisions' `ExposureBatchMessage`s.
+ */
+export const MAX_DECISIONS_PER_MESSAGE = 64;
+
+export const DecisionBatchMessage = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal("decisions"),
+  /** The batch's own id; each exposure upstream keeps `<decisionId>:<slot>`. */
+  id: z.uuid(),
+  decisions: z.array(ExposureBatchMessage).min(1).max(MAX_DECISIONS_PER_MESSAGE),
+});
+export type DecisionBatchMessage = z.infer<typeof DecisionBatchMessage>;
+
 /** The exposure records a decision's message stands for. */
 export function exposureRecords(message: ExposureBatchMessage): ExposureMessage[] {
   return message.assignments.map((assignment) => ({
@@ -152,6 +171,7 @@ export type ConversionMessage = z.infer<typeof ConversionMessage>;
 export const QueueMessage = z.discriminatedUnion("kind", [
   EventBatchMessage,
   ExposureBatchMessage,
+  DecisionBatchMessage,
   ExposureMessage,
   ClickMessage,
   ConversionMessage,

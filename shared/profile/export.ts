@@ -16,5 +16,7 @@ export interface ProfileExport {
   events: (Omit<RecordedEvent, "receivedAt" | "clientTime"> & { receivedAt: string; clientTime: string | null })[];
   counts: TotalRow[];
   minuteCounts: CounterRow[];
+  /** Personalizations remembered for attributing clicks and conversions (kept for the attribution window). */
+  exposures: { decisionId: string; ruleId: string; slot: string; experiment: string | null; variant: string | null; at: string }[];
   retention: { idleDays: number; deleteAfter: string | null };
 }

@@ -63,7 +63,7 @@ describe("UserSession.record", () => {
         .toArray()
         .map((row) => row.version),
     );
-    expect(versions).toEqual([1, 2]);
+    expect(versions).toEqual([1, 2, 3]);
   });
 });
 

@@ -11,7 +11,7 @@
  */
 import { type Context, Hono } from "hono";
 import type { UserSession } from "../../durable-objects/user-session.ts";
-import type { ExposureBatchMessage } from "../../shared/feedback/messages.ts";
+import { type ExposureBatchMessage, UNTRACKED_VISITORS } from "../../shared/feedback/messages.ts";
 import { LruCache } from "../../shared/lru.ts";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
@@ -23,6 +23,7 @@ import { Problem } from "../common/problem.ts";
 import { identifyVisitor, VISITOR_COOKIE, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
 import { liveCounts } from "./experiment-counts.ts";
+import { batchWindow, logExposures } from "./exposure-log.ts";
 import { loadModels, modelResolver } from "./models-store.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "./preview.ts";
 import { rewritePage } from "./rewrite.ts";
@@ -203,21 +204,28 @@ function logDecision(context: DecideContext, journey: Journey, path: string): vo
     kind: "exposures",
     id: decisionId,
     // A visitor who asked not to be tracked is counted, but not under their pseudonym.
-    visitor: untracked ? "untracked-visitors" : visitor.pseudonym,
+    visitor: untracked ? UNTRACKED_VISITORS : visitor.pseudonym,
     path,
     rulesVersion: rules.version,
     holdout: decision.holdout,
     at: new Date(journey.startedAt).toISOString(),
     assignments: decision.assignments,
   };
-  context.executionCtx.waitUntil(
-    env.FEEDBACK_QUEUE.send(exposures, { contentType: "json" }).catch((error: unknown) => {
+  logExposures(env.FEEDBACK_QUEUE, exposures, {
+    windowMs: batchWindow(env.EXPOSURE_BATCH_MS),
+    waitUntil: (promise) => context.executionCtx.waitUntil(promise),
+    onFailure: (error, lost) => {
       console.error(
-        JSON.stringify({ message: "exposure logging failed", decisionId, count: decision.assignments.length, error: String(error) }),
+        JSON.stringify({
+          message: "exposure logging failed",
+          decisions: lost.map((one) => one.id),
+          count: lost.reduce((sum, one) => sum + one.assignments.length, 0),
+          error: String(error),
+        }),
       );
-      recordFallback(env.ANALYTICS, "exposure-queue-failed", path);
-    }),
-  );
+      for (const one of lost) recordFallback(env.ANALYTICS, "exposure-queue-failed", one.path);
+    },
+  });
 }
 
 function personalizedHeaders(headers: Headers, journey: Journey, requestUrl: string): void {

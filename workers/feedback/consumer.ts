@@ -14,7 +14,14 @@
  */
 import type { DeadLetter } from "../../durable-objects/dead-letters.ts";
 import type { StatsUpdate } from "../../durable-objects/experiment-stats.ts";
-import { exposureRecords, type QueueMessage, QueueMessage as QueueMessageSchema } from "../../shared/feedback/messages.ts";
+import { type MemoryEntry, rememberExposures } from "../../durable-objects/exposure-memory.ts";
+import {
+  type DecisionBatchMessage,
+  exposureRecords,
+  type QueueMessage,
+  QueueMessage as QueueMessageSchema,
+  UNTRACKED_VISITORS,
+} from "../../shared/feedback/messages.ts";
 import { recordDelivery, recordExposure, recordFeedback } from "../common/analytics.ts";
 import { produceRecords, producerOptions, type RecordOutcome } from "./kafka-rest.ts";
 
@@ -50,6 +57,10 @@ function recordsOf(valid: readonly Valid[]): KafkaRecordOf[] {
         return body.events.map((event) => ({ owner, key: body.visitor, value: event }));
       case "exposures":
         return exposureRecords(body).map((exposure) => ({ owner, key: body.visitor, value: exposure }));
+      case "decisions":
+        return body.decisions.flatMap((decision) =>
+          exposureRecords(decision).map((exposure) => ({ owner, key: decision.visitor, value: exposure })),
+        );
       default:
         return [{ owner, key: body.visitor, value: body }];
     }
@@ -83,8 +94,15 @@ async function deliver(env: Env, topic: string, valid: readonly Valid[]): Promis
   });
 }
 
+/** What a queue message stands for once a `decisions` batch is opened into its decisions. */
+type LoggedMessage = Exclude<QueueMessage, DecisionBatchMessage>;
+
+function unbatched(messages: readonly QueueMessage[]): LoggedMessage[] {
+  return messages.flatMap((body) => (body.kind === "decisions" ? body.decisions : [body]));
+}
+
 /** Experiment counts for what was delivered: exposures are trials, clicks successes, conversions conversions. */
-function statsUpdates(delivered: readonly QueueMessage[]): Map<string, StatsUpdate[]> {
+function statsUpdates(delivered: readonly LoggedMessage[]): Map<string, StatsUpdate[]> {
   const byExperiment = new Map<string, StatsUpdate[]>();
   const add = (experiment: string | null, variant: string | null, update: Omit<StatsUpdate, "variant">) => {
     if (experiment === null || variant === null) return;
@@ -105,18 +123,14 @@ function statsUpdates(delivered: readonly QueueMessage[]): Map<string, StatsUpda
 }
 
 /** After delivery: analytics, experiment counts and the visitors' exposure memory. */
-async function afterDelivery(env: Env, delivered: readonly QueueMessage[]): Promise<void> {
-  const memories = new Map<
-    string,
-    { decisionId: string; ruleId: string; slot: string; experiment: string | null; variant: string | null; at: string }[]
-  >();
+async function afterDelivery(env: Env, delivered: readonly LoggedMessage[]): Promise<void> {
+  const memories: MemoryEntry[] = [];
   for (const body of delivered) {
     if (body.kind === "exposures") {
       for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
-      if (body.visitor !== "untracked-visitors") {
-        const list = memories.get(body.visitor) ?? [];
-        list.push(...body.assignments.map((assignment) => ({ decisionId: body.id, at: body.at, ...assignment })));
-        memories.set(body.visitor, list);
+      if (body.visitor !== UNTRACKED_VISITORS) {
+        for (const assignment of body.assignments)
+          memories.push({ visitor: body.visitor, decisionId: body.id, at: body.at, ...assignment });
       }
     }
     if (body.kind === "exposure") recordExposure(env.ANALYTICS, body);
@@ -124,7 +138,7 @@ async function afterDelivery(env: Env, delivered: readonly QueueMessage[]): Prom
   }
   const work: Promise<unknown>[] = [];
   for (const [experiment, updates] of statsUpdates(delivered)) work.push(env.EXPERIMENT_STATS.getByName(experiment).add(updates));
-  for (const [visitor, exposures] of memories) work.push(env.USER_SESSION.getByName(visitor).noteExposures(exposures));
+  if (memories.length > 0) work.push(rememberExposures(env, memories));
   const results = await Promise.allSettled(work);
   const failures = results.filter((result) => result.status === "rejected");
   if (failures.length > 0)
@@ -235,5 +249,5 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
   recordDelivery(env.ANALYTICS, "delivered", batch.queue, delivered.length);
   if (retried > 0) recordDelivery(env.ANALYTICS, "retried", batch.queue, retried);
   if (dead > 0) recordDelivery(env.ANALYTICS, "dead-lettered", batch.queue, dead);
-  if (delivered.length > 0) await afterDelivery(env, delivered);
+  if (delivered.length > 0) await afterDelivery(env, unbatched(delivered));
 }

@@ -121,14 +121,14 @@ ingestApp.get("/v1/profile", async (context) => {
       detail: "This browser has no Tailor visitor id, so nothing is kept about it.",
     });
   }
-  const exported = await context.env.USER_SESSION.getByName(visitor.pseudonym).exportProfile();
+  const exported = await context.env.USER_SESSION.getByName(visitor.pseudonym).exportProfile([visitor.pseudonym]);
   return context.body(exported, 200, { "content-type": "application/json", "cache-control": "no-store" });
 });
 
 ingestApp.delete("/v1/profile", async (context) => {
   const visitor = await readVisitor(context, context.env.VISITOR_ID_SECRET);
   if (visitor !== null) {
-    await context.env.USER_SESSION.getByName(visitor.pseudonym).erase();
+    await context.env.USER_SESSION.getByName(visitor.pseudonym).erase([visitor.pseudonym]);
     context.header("set-cookie", expiredVisitorCookie(context.req.url));
   }
   context.header("cache-control", "no-store");

@@ -3,12 +3,21 @@
  * serving rules (what passes through untouched), previews, bots, exposures and every fallback.
  */
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { type DecisionBatchMessage, MAX_DECISIONS_PER_MESSAGE } from "../../../shared/feedback/messages.ts";
 import { RULES_LIVE_KEY, type RulesDocumentInput, rulesVersionKey } from "../../../shared/rules/document.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
 import { signPreview } from "../../../workers/decide/preview.ts";
 import { forgetRules } from "../../../workers/decide/rules-store.ts";
-import { postEvents, publishRules, recordingFeedbackQueue, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
+import {
+  postEvents,
+  publishRules,
+  recordingAnalytics,
+  recordingFeedbackQueue,
+  request,
+  track,
+  visitorCookieFrom,
+} from "../../support/worker/fixtures.ts";
 
 const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36" };
 
@@ -197,29 +206,71 @@ describe("serving rules", () => {
 });
 
 describe("exposures", () => {
-  it("logs every slot assignment of a decision once, in one message, under the visitor's pseudonym", async () => {
-    await publishRules(
+  const twoRules = () =>
+    publishRules(
       documentWith({
         rules: [ELECTRONICS_RULE, { id: "banner-all", actions: { banner: { type: "setText", text: "Hello" } } }],
       }),
     );
+
+  it("logs every slot assignment of a decision once, under the visitor's pseudonym, decisions close together in one message", async () => {
+    await twoRules();
     const cookie = await returningVisitor();
     const feedback = recordingFeedbackQueue();
-    await (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: feedback.queue })).text();
-    expect(feedback.sent).toHaveLength(1);
-    const [message] = feedback.sent[0] as { kind: string; id: string; visitor: string; assignments: { ruleId: string; slot: string }[] }[];
-    expect(message?.kind).toBe("exposures");
-    expect(message?.assignments.map((assignment) => [assignment.ruleId, assignment.slot])).toEqual([
+    for (let view = 0; view < 2; view++) {
+      await (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: feedback.queue, EXPOSURE_BATCH_MS: "300" })).text();
+    }
+    await vi.waitFor(() => expect(feedback.sent).toHaveLength(1));
+    const [message] = feedback.sent[0] as DecisionBatchMessage[];
+    expect(message?.kind).toBe("decisions");
+    expect(message?.decisions).toHaveLength(2);
+    const [first, second] = message?.decisions ?? [];
+    expect(first?.assignments.map((assignment) => [assignment.ruleId, assignment.slot])).toEqual([
       ["electronics-hero", "hero"],
       ["banner-all", "banner"],
     ]);
-    expect(message?.visitor).toBe(await pseudonymFor(cookie.split("=")[1] ?? "", env.VISITOR_ID_SECRET));
+    expect(first?.visitor).toBe(await pseudonymFor(cookie.split("=")[1] ?? "", env.VISITOR_ID_SECRET));
+    // Each page view is a decision with its own id.
+    expect(second?.id).not.toBe(first?.id);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(feedback.sent).toHaveLength(1);
+  });
 
-    // A second page view is a second decision with its own id.
-    const again = recordingFeedbackQueue();
-    await (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: again.queue })).text();
-    const [second] = again.sent[0] as { id: string }[];
-    expect(second?.id).not.toBe(message?.id);
+  it("sends a full batch at once, and each decision alone when batching is off", async () => {
+    await twoRules();
+    const cookie = await returningVisitor();
+    const feedback = recordingFeedbackQueue();
+    const views = MAX_DECISIONS_PER_MESSAGE + 6;
+    await Promise.all(
+      Array.from({ length: views }, async () =>
+        (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: feedback.queue, EXPOSURE_BATCH_MS: "1000" })).text(),
+      ),
+    );
+    expect(feedback.sent.map((batch) => (batch as DecisionBatchMessage[])[0]?.decisions.length)).toEqual([MAX_DECISIONS_PER_MESSAGE]);
+    await vi.waitFor(() => expect(feedback.sent).toHaveLength(2), { timeout: 3_000 });
+    expect((feedback.sent[1] as DecisionBatchMessage[])[0]?.decisions).toHaveLength(6);
+
+    const unbatched = recordingFeedbackQueue();
+    for (let view = 0; view < 2; view++) {
+      await (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: unbatched.queue, EXPOSURE_BATCH_MS: "0" })).text();
+      expect(unbatched.sent).toHaveLength(view + 1);
+    }
+  });
+
+  it("reports every decision of a batch the queue refused", async () => {
+    await twoRules();
+    const cookie = await returningVisitor();
+    const analytics = recordingAnalytics();
+    const refusing = { send: () => Promise.reject(new Error("queue unavailable")) } as unknown as Queue;
+    for (let view = 0; view < 3; view++) {
+      const response = await request(
+        "/",
+        { headers: { ...BROWSER, cookie } },
+        { FEEDBACK_QUEUE: refusing, ANALYTICS: analytics.dataset, EXPOSURE_BATCH_MS: "200" },
+      );
+      expect(await response.text()).toContain("Hello");
+    }
+    await vi.waitFor(() => expect(analytics.points.filter((point) => point.blobs?.includes("exposure-queue-failed"))).toHaveLength(3));
   });
 });
 

@@ -3,7 +3,9 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { recallExposures, rememberExposures } from "../../../durable-objects/exposure-memory.ts";
 import type { ProfileExport } from "../../../shared/profile/export.ts";
+import { pseudonymFor } from "../../../workers/common/visitor.ts";
 import { eventually, kafkaRecords, postEvents, publishRules, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 async function newVisitor(): Promise<string> {
@@ -198,10 +200,23 @@ describe("privacy", () => {
     expect((await request("/v1/profile")).status).toBe(404);
   });
 
-  it("erases the visitor on DELETE: storage gone, cookie expired, homepage back to default", async () => {
+  it("erases the visitor on DELETE: storage and remembered exposures gone, cookie expired, homepage back to default", async () => {
     const cookie = await newVisitor();
     await postEvents(track("Product Viewed", { product_id: "el-01", category: "electronics" }), cookie);
     expect(await (await request("/", { headers: { cookie } })).text()).toContain("Still thinking about new tech?");
+    const visitor = await pseudonymFor(cookie.split("=")[1] ?? "", env.VISITOR_ID_SECRET);
+    await rememberExposures(env, [
+      {
+        visitor,
+        decisionId: crypto.randomUUID(),
+        ruleId: "electronics-hero",
+        slot: "hero",
+        experiment: null,
+        variant: null,
+        at: new Date().toISOString(),
+      },
+    ]);
+    expect((await exported(cookie)).exposures.map((exposure) => exposure.ruleId)).toEqual(["electronics-hero"]);
 
     const deleted = await request("/v1/profile", { method: "DELETE", headers: { cookie } });
     expect(deleted.status).toBe(204);
@@ -210,6 +225,8 @@ describe("privacy", () => {
     const after = await exported(cookie);
     expect(after.events).toEqual([]);
     expect(after.counts).toEqual([]);
+    expect(after.exposures).toEqual([]);
+    expect(await recallExposures(env, [visitor])).toEqual([]);
     expect(await (await request("/", { headers: { cookie } })).text()).toContain("Autumn essentials");
   });
 });

@@ -1,0 +1,168 @@
+/**
+ * The personalizations visitors were shown, remembered for attributing their clicks and conversions.
+ * The feedback consumer writes what it delivered; a visitor's `UserSession` reads it when a click or
+ * a conversion arrives, and erases it with the rest of the visitor.
+ *
+ * Visitors are spread over `EXPOSURE_MEMORY_SHARDS` objects by pseudonym, so a consumer batch of a
+ * few hundred decisions is a handful of one-transaction writes rather than a write to every
+ * visitor's own object (which, per page view, cost more than serving the page). Rows are kept for
+ * the attribution window only, and at most `MAX_RECALLED` per visitor are read.
+ * @module
+ */
+import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
+import { hash } from "../shared/experiments/bucketing.ts";
+import type { RememberedExposure } from "../shared/feedback/attribution.ts";
+import { Pseudonym } from "../shared/feedback/messages.ts";
+import { type Migrations, migrate } from "./sql-migrations.ts";
+
+const MIGRATIONS: Migrations = [
+  [
+    `CREATE TABLE exposures (
+      visitor TEXT NOT NULL,
+      decision_id TEXT NOT NULL,
+      slot TEXT NOT NULL,
+      rule_id TEXT NOT NULL,
+      experiment TEXT,
+      variant TEXT,
+      at INTEGER NOT NULL,
+      PRIMARY KEY (visitor, decision_id, slot)
+    ) WITHOUT ROWID`,
+    "CREATE INDEX exposures_by_visitor ON exposures (visitor, at)",
+    "CREATE INDEX exposures_by_time ON exposures (at)",
+  ],
+];
+
+/** At most this many of a visitor's exposures are considered, the newest first. */
+export const MAX_RECALLED = 500;
+const DEFAULT_SHARDS = 16;
+const DEFAULT_WINDOW_HOURS = 24;
+/** Expired rows are deleted at most this often. */
+const PRUNE_INTERVAL_MS = 60 * 60 * 1_000;
+
+export const MemoryEntry = z.strictObject({
+  visitor: Pseudonym,
+  decisionId: z.string().min(1).max(64),
+  ruleId: z.string().min(1).max(64),
+  slot: z.string().min(1).max(64),
+  experiment: z.string().max(64).nullable(),
+  variant: z.string().max(64).nullable(),
+  at: z.iso.datetime(),
+});
+export type MemoryEntry = z.infer<typeof MemoryEntry>;
+const MemoryEntries = z.array(MemoryEntry).max(10_000);
+const Visitors = z.array(Pseudonym).min(1).max(16);
+
+/** The attribution window in milliseconds (`ATTRIBUTION_WINDOW_HOURS`, at most a week). */
+export function attributionWindowMs(env: Env): number {
+  const hours = Number(env.ATTRIBUTION_WINDOW_HOURS);
+  return (Number.isFinite(hours) && hours > 0 ? Math.min(hours, 24 * 7) : DEFAULT_WINDOW_HOURS) * 60 * 60 * 1_000;
+}
+
+/** The shard that remembers `pseudonym`'s exposures. */
+export function exposureMemoryFor(env: Env, pseudonym: string): DurableObjectStub<ExposureMemory> {
+  const configured = Number(env.EXPOSURE_MEMORY_SHARDS);
+  const shards = Number.isInteger(configured) && configured > 0 ? Math.min(configured, 1_024) : DEFAULT_SHARDS;
+  const shard = Math.min(shards - 1, Math.floor((hash("tailor-exposure-memory", pseudonym, 2) ?? 0) * shards));
+  return env.EXPOSURE_MEMORY.getByName(`shard-${shard}`);
+}
+
+/** `items` grouped by the shard that keeps their visitor. */
+function byShard<T>(env: Env, items: readonly T[], visitorOf: (item: T) => string) {
+  const shards = new Map<string, { stub: DurableObjectStub<ExposureMemory>; items: T[] }>();
+  for (const item of items) {
+    const stub = exposureMemoryFor(env, visitorOf(item));
+    const key = stub.id.toString();
+    const group = shards.get(key) ?? { stub, items: [] };
+    group.items.push(item);
+    shards.set(key, group);
+  }
+  return [...shards.values()];
+}
+
+/** Remembers delivered exposures, one write per shard. */
+export async function rememberExposures(env: Env, entries: readonly MemoryEntry[]): Promise<void> {
+  await Promise.all(byShard(env, entries, (entry) => entry.visitor).map(({ stub, items }) => stub.remember(items)));
+}
+
+/** The exposures of a visitor (under all the pseudonyms given) within the attribution window, newest first. */
+export async function recallExposures(env: Env, visitors: readonly string[]): Promise<RememberedExposure[]> {
+  const lists = await Promise.all(byShard(env, visitors, (visitor) => visitor).map(({ stub, items }) => stub.recall(items)));
+  return lists
+    .flat()
+    .sort((a, b) => b.at - a.at)
+    .slice(0, MAX_RECALLED);
+}
+
+/** Deletes everything remembered under the pseudonyms. */
+export async function forgetExposures(env: Env, visitors: readonly string[]): Promise<void> {
+  await Promise.all(byShard(env, visitors, (visitor) => visitor).map(({ stub, items }) => stub.forget(items)));
+}
+
+export class ExposureMemory extends DurableObject<Env> {
+  readonly #storage: DurableObjectStorage;
+  #prunedAt = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#storage = ctx.storage;
+    void ctx.blockConcurrencyWhile(async () => {
+      migrate(ctx.storage, MIGRATIONS);
+    });
+  }
+
+  /** Remembers delivered exposures; repeats (queue redelivery) are ignored. */
+  async remember(input: MemoryEntry[]): Promise<void> {
+    const entries = MemoryEntries.parse(input);
+    const sql = this.#storage.sql;
+    const now = Date.now();
+    this.#storage.transactionSync(() => {
+      for (const entry of entries) {
+        sql.exec(
+          `INSERT INTO exposures (visitor, decision_id, slot, rule_id, experiment, variant, at) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (visitor, decision_id, slot) DO NOTHING`,
+          entry.visitor,
+          entry.decisionId,
+          entry.slot,
+          entry.ruleId,
+          entry.experiment,
+          entry.variant,
+          Date.parse(entry.at),
+        );
+      }
+      if (now - this.#prunedAt >= PRUNE_INTERVAL_MS) {
+        sql.exec("DELETE FROM exposures WHERE at < ?", now - attributionWindowMs(this.env));
+        this.#prunedAt = now;
+      }
+    });
+  }
+
+  /** The visitors' exposures within the attribution window, newest first. */
+  async recall(visitors: string[]): Promise<RememberedExposure[]> {
+    const names = Visitors.parse(visitors);
+    const since = Date.now() - attributionWindowMs(this.env);
+    return this.#storage.sql
+      .exec<{ decision_id: string; slot: string; rule_id: string; experiment: string | null; variant: string | null; at: number }>(
+        `SELECT decision_id, slot, rule_id, experiment, variant, at FROM exposures
+         WHERE visitor IN (${names.map(() => "?").join(", ")}) AND at >= ? ORDER BY at DESC LIMIT ?`,
+        ...names,
+        since,
+        MAX_RECALLED,
+      )
+      .toArray()
+      .map((row) => ({
+        decisionId: row.decision_id,
+        slot: row.slot,
+        ruleId: row.rule_id,
+        experiment: row.experiment,
+        variant: row.variant,
+        at: row.at,
+      }));
+  }
+
+  /** Deletes everything remembered about the visitors. */
+  async forget(visitors: string[]): Promise<void> {
+    const names = Visitors.parse(visitors);
+    this.#storage.sql.exec(`DELETE FROM exposures WHERE visitor IN (${names.map(() => "?").join(", ")})`, ...names);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The sharded exposure memory, called as the consumer and the visitors' objects call it.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import {
+  exposureMemoryFor,
+  forgetExposures,
+  type MemoryEntry,
+  recallExposures,
+  rememberExposures,
+} from "../../durable-objects/exposure-memory.ts";
+
+const HOUR = 60 * 60 * 1_000;
+
+function pseudonym(): string {
+  return `memory${crypto.randomUUID().replaceAll("-", "")}`;
+}
+
+function entry(visitor: string, decisionId: string, hoursAgo: number, slot = "hero"): MemoryEntry {
+  return {
+    visitor,
+    decisionId,
+    ruleId: "electronics-hero",
+    slot,
+    experiment: null,
+    variant: null,
+    at: new Date(Date.now() - hoursAgo * HOUR).toISOString(),
+  };
+}
+
+describe("ExposureMemory", () => {
+  it("remembers each exposure once and recalls a visitor's within the window, newest first", async () => {
+    const visitor = pseudonym();
+    const other = pseudonym();
+    const batch = [entry(visitor, "d-old", 30), entry(visitor, "d-1", 2), entry(visitor, "d-2", 1), entry(other, "d-9", 1)];
+    await rememberExposures(env, batch);
+    await rememberExposures(env, batch); // a redelivered queue batch
+    const recalled = await recallExposures(env, [visitor]);
+    expect(recalled.map((exposure) => exposure.decisionId)).toEqual(["d-2", "d-1"]);
+    expect(recalled[0]).toMatchObject({ ruleId: "electronics-hero", slot: "hero", experiment: null, variant: null });
+  });
+
+  it("recalls across a user's pseudonyms, wherever their shards are", async () => {
+    const names = Array.from({ length: 40 }, pseudonym);
+    const shards = new Set(names.map((name) => exposureMemoryFor(env, name).id.toString()));
+    expect(shards.size).toBeGreaterThan(8);
+    const [user, ...aliases] = names;
+    const alias = aliases.find((name) => exposureMemoryFor(env, name).id.toString() !== exposureMemoryFor(env, user ?? "").id.toString());
+    await rememberExposures(env, [entry(user ?? "", "d-user", 3), entry(alias ?? "", "d-alias", 1)]);
+    expect((await recallExposures(env, [user ?? "", alias ?? ""])).map((exposure) => exposure.decisionId)).toEqual(["d-alias", "d-user"]);
+  });
+
+  it("forgets everything about the visitors named, and nobody else", async () => {
+    const visitor = pseudonym();
+    const other = pseudonym();
+    await rememberExposures(env, [entry(visitor, "d-1", 1), entry(visitor, "d-2", 1, "banner"), entry(other, "d-3", 1)]);
+    await forgetExposures(env, [visitor]);
+    expect(await recallExposures(env, [visitor])).toEqual([]);
+    expect(await recallExposures(env, [other])).toHaveLength(1);
+  });
+});
