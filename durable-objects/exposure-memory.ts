@@ -28,7 +28,7 @@ const MIGRATIONS: Migrations = [
       at INTEGER NOT NULL,
       PRIMARY KEY (visitor, decision_id, slot)
     ) WITHOUT ROWID`,
-    "CREATE INDEX exposures_by_visitor ON exposures (visitor, at)",
+    // A visitor's rows are found through the primary key; this index only serves the hourly prune.
     "CREATE INDEX exposures_by_time ON exposures (at)",
   ],
 ];
@@ -59,25 +59,24 @@ export function attributionWindowMs(env: Env): number {
   return (Number.isFinite(hours) && hours > 0 ? Math.min(hours, 24 * 7) : DEFAULT_WINDOW_HOURS) * 60 * 60 * 1_000;
 }
 
-/** The shard that remembers `pseudonym`'s exposures. */
-export function exposureMemoryFor(env: Env, pseudonym: string): DurableObjectStub<ExposureMemory> {
+/** The name of the shard that remembers `pseudonym`'s exposures (a pure hash: no object id is derived). */
+export function exposureShard(env: Env, pseudonym: string): string {
   const configured = Number(env.EXPOSURE_MEMORY_SHARDS);
   const shards = Number.isInteger(configured) && configured > 0 ? Math.min(configured, 1_024) : DEFAULT_SHARDS;
   const shard = Math.min(shards - 1, Math.floor((hash("tailor-exposure-memory", pseudonym, 2) ?? 0) * shards));
-  return env.EXPOSURE_MEMORY.getByName(`shard-${shard}`);
+  return `shard-${shard}`;
 }
 
-/** `items` grouped by the shard that keeps their visitor. */
+/** `items` grouped by the shard that keeps their visitor, with one stub per shard. */
 function byShard<T>(env: Env, items: readonly T[], visitorOf: (item: T) => string) {
-  const shards = new Map<string, { stub: DurableObjectStub<ExposureMemory>; items: T[] }>();
+  const shards = new Map<string, T[]>();
   for (const item of items) {
-    const stub = exposureMemoryFor(env, visitorOf(item));
-    const key = stub.id.toString();
-    const group = shards.get(key) ?? { stub, items: [] };
-    group.items.push(item);
-    shards.set(key, group);
+    const name = exposureShard(env, visitorOf(item));
+    const group = shards.get(name);
+    if (group === undefined) shards.set(name, [item]);
+    else group.push(item);
   }
-  return [...shards.values()];
+  return [...shards].map(([name, group]) => ({ stub: env.EXPOSURE_MEMORY.getByName(name), items: group }));
 }
 
 /** Remembers delivered exposures, one write per shard. */
