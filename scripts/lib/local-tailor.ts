@@ -21,6 +21,8 @@ export interface LocalTailorOptions {
   bindings?: Record<string, string>;
   /** A rules document to publish into KV before the first request, with the demo models. */
   rules?: { version: number };
+  /** Queues whose consumer is left out: their messages are kept, not delivered (for benchmarks). */
+  unconsumedQueues?: string[];
 }
 
 export interface LocalTailor {
@@ -42,12 +44,16 @@ export function buildWorker(): { outdir: string; scriptPath: string; cleanUp(): 
 export async function startLocalTailor(options: LocalTailorOptions): Promise<LocalTailor> {
   const build = buildWorker();
   const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
+  const consumers = Object.fromEntries(
+    Object.entries(workerOptions.queueConsumers ?? {}).filter(([queue]) => !(options.unconsumedQueues ?? []).includes(queue)),
+  );
   const miniflare = new Miniflare({
     ...workerOptions,
     name: "tailor",
     modules: true,
     scriptPath: build.scriptPath,
     modulesRoot: build.outdir,
+    queueConsumers: consumers,
     host: "127.0.0.1",
     port: options.port ?? 0,
     cf: false,
