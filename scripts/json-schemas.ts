@@ -6,7 +6,13 @@
 import { writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
-import { DecisionBatchMessage, EventBatchMessage, EventMessage, ExposureBatchMessage, ExposureMessage } from "../shared/feedback/messages.ts";
+import {
+  DecisionBatchMessage,
+  EventBatchMessage,
+  EventMessage,
+  ExposureBatchMessage,
+  ExposureMessage,
+} from "../shared/feedback/messages.ts";
 import { Model, RulesDocument } from "../shared/rules/document.ts";
 
 const SCHEMAS: Record<string, { schema: z.ZodType; title: string; description: string; io: "input" | "output" }> = {

@@ -199,7 +199,9 @@ try {
     console.log(
       `\n  ${name} / rewriter-only: throughput ${formatNumber(ours.rps / rewriter.rps, 2)}x, p50 ${formatNumber(ours.p50 / rewriter.p50, 2)}x, p99 ${formatNumber(ours.p99 / rewriter.p99, 2)}x, CPU +${formatNumber(ours.cpu - rewriter.cpu, 2)} ms/req`,
     );
-    console.log(`  ${name} / pass-through:  throughput ${formatNumber(ours.rps / bare.rps, 2)}x, p99 ${formatNumber(ours.p99 / bare.p99, 2)}x`);
+    console.log(
+      `  ${name} / pass-through:  throughput ${formatNumber(ours.rps / bare.rps, 2)}x, p99 ${formatNumber(ours.p99 / bare.p99, 2)}x`,
+    );
   }
 } finally {
   await Promise.all([tailor.dispose(), serving.dispose(), passThrough.dispose(), rewriterOnly.dispose()]);
