@@ -13,8 +13,11 @@ import { type DecisionBatchMessage, type ExposureBatchMessage, MAX_DECISIONS_PER
 
 /** Default batching window (milliseconds); `EXPOSURE_BATCH_MS` overrides it, 0 sends each decision alone. */
 export const DEFAULT_EXPOSURE_BATCH_MS = 50;
-/** A batch is sent early once it holds `MAX_DECISIONS_PER_MESSAGE` decisions or may exceed this many bytes (queue messages are limited to 128 KB). */
-const MAX_BATCH_BYTES = 96 * 1024;
+/**
+ * A batch is sent early once it holds `MAX_DECISIONS_PER_MESSAGE` decisions, and never grows past
+ * this many bytes (queue messages are limited to 128 KB).
+ */
+export const MAX_BATCH_BYTES = 96 * 1024;
 
 interface Batch {
   decisions: ExposureBatchMessage[];
@@ -40,7 +43,7 @@ export function batchWindow(configured: string | undefined): number {
 }
 
 /** At most this many bytes as JSON: every id and name is at most 64 characters, the path 512. */
-function upperBoundBytes(exposures: ExposureBatchMessage): number {
+export function upperBoundBytes(exposures: ExposureBatchMessage): number {
   return 400 + exposures.path.length * 6 + exposures.assignments.length * 400;
 }
 
@@ -55,20 +58,26 @@ function send(queue: Queue, batch: Batch, options: ExposureLogOptions): Promise<
   );
 }
 
+function openBatch(queue: Queue, options: ExposureLogOptions): Batch {
+  const batch: Batch = { decisions: [], bytes: 0, sent: false };
+  open.set(queue, batch);
+  if (options.windowMs > 0) {
+    options.waitUntil(new Promise((resolve) => setTimeout(resolve, options.windowMs)).then(() => send(queue, batch, options)));
+  }
+  return batch;
+}
+
 /** Adds a decision's exposures to the isolate's open batch for `queue`. */
 export function logExposures(queue: Queue, exposures: ExposureBatchMessage, options: ExposureLogOptions): void {
+  const bytes = upperBoundBytes(exposures);
   let batch = open.get(queue);
-  if (batch === undefined) {
-    const opened: Batch = { decisions: [], bytes: 0, sent: false };
-    open.set(queue, opened);
-    batch = opened;
-    if (options.windowMs > 0) {
-      options.waitUntil(new Promise((resolve) => setTimeout(resolve, options.windowMs)).then(() => send(queue, opened, options)));
-    }
-  }
-  batch.decisions.push(exposures);
-  batch.bytes += upperBoundBytes(exposures);
-  if (options.windowMs === 0 || batch.decisions.length >= MAX_DECISIONS_PER_MESSAGE || batch.bytes >= MAX_BATCH_BYTES) {
+  // A decision that would take the batch past the size limit goes into the next one.
+  if (batch !== undefined && batch.bytes + bytes > MAX_BATCH_BYTES) {
     options.waitUntil(send(queue, batch, options));
+    batch = undefined;
   }
+  batch ??= openBatch(queue, options);
+  batch.decisions.push(exposures);
+  batch.bytes += bytes;
+  if (options.windowMs === 0 || batch.decisions.length >= MAX_DECISIONS_PER_MESSAGE) options.waitUntil(send(queue, batch, options));
 }
