@@ -34,7 +34,7 @@ const MIGRATIONS: Migrations = [
 ];
 
 /** At most this many of a visitor's exposures are considered, the newest first. */
-export const MAX_RECALLED = 500;
+const MAX_RECALLED = 500;
 const DEFAULT_SHARDS = 16;
 const DEFAULT_WINDOW_HOURS = 24;
 /** Expired rows are deleted at most this often. */

@@ -12,7 +12,7 @@
 import { type DecisionBatchMessage, type ExposureBatchMessage, MAX_DECISIONS_PER_MESSAGE } from "../../shared/feedback/messages.ts";
 
 /** Default batching window (milliseconds); `EXPOSURE_BATCH_MS` overrides it, 0 sends each decision alone. */
-export const DEFAULT_EXPOSURE_BATCH_MS = 50;
+const DEFAULT_EXPOSURE_BATCH_MS = 50;
 /**
  * A batch is sent early once it holds `MAX_DECISIONS_PER_MESSAGE` decisions, and never grows past
  * this many bytes (queue messages are limited to 128 KB).
