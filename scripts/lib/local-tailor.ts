@@ -21,8 +21,16 @@ export interface LocalTailorOptions {
   bindings?: Record<string, string>;
   /** A rules document to publish into KV before the first request, with the demo models. */
   rules?: { version: number };
-  /** Queues whose consumer is left out: their messages are kept, not delivered (for benchmarks). */
+  /**
+   * Queues whose consumer is left out (for benchmarks): sends still go through the local queue
+   * broker, which drops messages for a queue nobody consumes.
+   */
   unconsumedQueues?: string[];
+  /**
+   * Folder for the Durable Objects' SQLite files, which must exist. Default: Miniflare's temporary
+   * folder, removed on dispose.
+   */
+  durableObjectsDir?: string;
 }
 
 export interface LocalTailor {
@@ -57,9 +65,7 @@ export async function startLocalTailor(options: LocalTailorOptions): Promise<Loc
     host: "127.0.0.1",
     port: options.port ?? 0,
     cf: false,
-    ...((options as { inspectorPort?: number }).inspectorPort === undefined
-      ? {}
-      : { inspectorPort: (options as { inspectorPort?: number }).inspectorPort }),
+    ...(options.durableObjectsDir === undefined ? {} : { durableObjectsPersist: options.durableObjectsDir }),
     bindings: {
       ...workerOptions.bindings,
       VISITOR_ID_SECRET: "local-visitor-id-secret-for-tests-and-benchmarks",
