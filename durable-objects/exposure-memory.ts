@@ -13,7 +13,7 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { hash } from "../shared/experiments/bucketing.ts";
 import type { RememberedExposure } from "../shared/feedback/attribution.ts";
-import { Pseudonym } from "../shared/feedback/messages.ts";
+import { ExposureBatchMessage, Pseudonym } from "../shared/feedback/messages.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -40,17 +40,16 @@ const DEFAULT_WINDOW_HOURS = 24;
 /** Expired rows are deleted at most this often. */
 const PRUNE_INTERVAL_MS = 60 * 60 * 1_000;
 
-export const MemoryEntry = z.strictObject({
+/** One decision's exposures, as the consumer delivered them: a row per assignment is kept. */
+export const RememberedDecision = z.strictObject({
   visitor: Pseudonym,
   decisionId: z.string().min(1).max(64),
-  ruleId: z.string().min(1).max(64),
-  slot: z.string().min(1).max(64),
-  experiment: z.string().max(64).nullable(),
-  variant: z.string().max(64).nullable(),
   at: z.iso.datetime(),
+  assignments: ExposureBatchMessage.shape.assignments,
 });
-export type MemoryEntry = z.infer<typeof MemoryEntry>;
-const MemoryEntries = z.array(MemoryEntry).max(10_000);
+export type RememberedDecision = z.infer<typeof RememberedDecision>;
+/** A consumer batch holds at most 10 messages of 64 decisions each. */
+const RememberedDecisions = z.array(RememberedDecision).max(2_000);
 const Visitors = z.array(Pseudonym).min(1).max(16);
 
 /** The attribution window in milliseconds (`ATTRIBUTION_WINDOW_HOURS`, at most a week). */
@@ -80,8 +79,8 @@ function byShard<T>(env: Env, items: readonly T[], visitorOf: (item: T) => strin
 }
 
 /** Remembers delivered exposures, one write per shard. */
-export async function rememberExposures(env: Env, entries: readonly MemoryEntry[]): Promise<void> {
-  await Promise.all(byShard(env, entries, (entry) => entry.visitor).map(({ stub, items }) => stub.remember(items)));
+export async function rememberExposures(env: Env, decisions: readonly RememberedDecision[]): Promise<void> {
+  await Promise.all(byShard(env, decisions, (decision) => decision.visitor).map(({ stub, items }) => stub.remember(items)));
 }
 
 /** The exposures of a visitor (under all the pseudonyms given) within the attribution window, newest first. */
@@ -111,24 +110,23 @@ export class ExposureMemory extends DurableObject<Env> {
   }
 
   /** Remembers delivered exposures; repeats (queue redelivery) are ignored. */
-  async remember(input: MemoryEntry[]): Promise<void> {
-    const entries = MemoryEntries.parse(input);
+  async remember(input: RememberedDecision[]): Promise<void> {
+    const decisions = RememberedDecisions.parse(input);
     const sql = this.#storage.sql;
     const now = Date.now();
+    // One statement for the whole batch: SQLite unpacks the rows from a JSON array, which costs far
+    // less than a call from JavaScript per row. (`WHERE true` lets SQLite parse the upsert clause.)
+    const rows = decisions.flatMap(({ visitor, decisionId, at, assignments }) => {
+      const time = Date.parse(at);
+      return assignments.map(({ slot, ruleId, experiment, variant }) => [visitor, decisionId, slot, ruleId, experiment, variant, time]);
+    });
     this.#storage.transactionSync(() => {
-      for (const entry of entries) {
-        sql.exec(
-          `INSERT INTO exposures (visitor, decision_id, slot, rule_id, experiment, variant, at) VALUES (?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (visitor, decision_id, slot) DO NOTHING`,
-          entry.visitor,
-          entry.decisionId,
-          entry.slot,
-          entry.ruleId,
-          entry.experiment,
-          entry.variant,
-          Date.parse(entry.at),
-        );
-      }
+      sql.exec(
+        `INSERT INTO exposures (visitor, decision_id, slot, rule_id, experiment, variant, at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 FROM json_each(?) WHERE true
+         ON CONFLICT (visitor, decision_id, slot) DO NOTHING`,
+        JSON.stringify(rows),
+      );
       if (now - this.#prunedAt >= PRUNE_INTERVAL_MS) {
         sql.exec("DELETE FROM exposures WHERE at < ?", now - attributionWindowMs(this.env));
         this.#prunedAt = now;

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import {
   exposureShard,
   forgetExposures,
-  type MemoryEntry,
+  type RememberedDecision,
   recallExposures,
   rememberExposures,
 } from "../../durable-objects/exposure-memory.ts";
@@ -17,15 +17,12 @@ function pseudonym(): string {
   return `memory${crypto.randomUUID().replaceAll("-", "")}`;
 }
 
-function entry(visitor: string, decisionId: string, hoursAgo: number, slot = "hero"): MemoryEntry {
+function entry(visitor: string, decisionId: string, hoursAgo: number, slot = "hero"): RememberedDecision {
   return {
     visitor,
     decisionId,
-    ruleId: "electronics-hero",
-    slot,
-    experiment: null,
-    variant: null,
     at: new Date(Date.now() - hoursAgo * HOUR).toISOString(),
+    assignments: [{ ruleId: "electronics-hero", slot, experiment: null, variant: null }],
   };
 }
 
@@ -33,12 +30,28 @@ describe("ExposureMemory", () => {
   it("remembers each exposure once and recalls a visitor's within the window, newest first", async () => {
     const visitor = pseudonym();
     const other = pseudonym();
-    const batch = [entry(visitor, "d-old", 30), entry(visitor, "d-1", 2), entry(visitor, "d-2", 1), entry(other, "d-9", 1)];
+    const inExperiment: RememberedDecision = {
+      ...entry(visitor, "d-2", 1),
+      assignments: [
+        { ruleId: "electronics-hero", slot: "hero", experiment: "hero-copy", variant: "b" },
+        { ruleId: "basket-banner", slot: "banner", experiment: null, variant: null },
+      ],
+    };
+    const batch = [entry(visitor, "d-old", 30), entry(visitor, "d-1", 2), inExperiment, entry(other, "d-9", 1)];
     await rememberExposures(env, batch);
     await rememberExposures(env, batch); // a redelivered queue batch
     const recalled = await recallExposures(env, [visitor]);
-    expect(recalled.map((exposure) => exposure.decisionId)).toEqual(["d-2", "d-1"]);
-    expect(recalled[0]).toMatchObject({ ruleId: "electronics-hero", slot: "hero", experiment: null, variant: null });
+    expect(recalled.map((exposure) => `${exposure.decisionId}/${exposure.slot}`).sort()).toEqual(["d-1/hero", "d-2/banner", "d-2/hero"]);
+    expect(recalled.slice(0, 2).map((exposure) => exposure.decisionId)).toEqual(["d-2", "d-2"]);
+    expect(recalled.find((exposure) => exposure.slot === "hero" && exposure.decisionId === "d-2")).toEqual({
+      decisionId: "d-2",
+      ruleId: "electronics-hero",
+      slot: "hero",
+      experiment: "hero-copy",
+      variant: "b",
+      at: Date.parse(inExperiment.at),
+    });
+    expect(recalled[2]).toMatchObject({ decisionId: "d-1", experiment: null, variant: null });
   });
 
   it("recalls across a user's pseudonyms, wherever their shards are", async () => {

@@ -14,7 +14,7 @@
  */
 import type { DeadLetter } from "../../durable-objects/dead-letters.ts";
 import type { StatsUpdate } from "../../durable-objects/experiment-stats.ts";
-import { type MemoryEntry, rememberExposures } from "../../durable-objects/exposure-memory.ts";
+import { type RememberedDecision, rememberExposures } from "../../durable-objects/exposure-memory.ts";
 import {
   type DecisionBatchMessage,
   exposureRecords,
@@ -124,13 +124,12 @@ function statsUpdates(delivered: readonly LoggedMessage[]): Map<string, StatsUpd
 
 /** After delivery: analytics, experiment counts and the visitors' exposure memory. */
 async function afterDelivery(env: Env, delivered: readonly LoggedMessage[]): Promise<void> {
-  const memories: MemoryEntry[] = [];
+  const memories: RememberedDecision[] = [];
   for (const body of delivered) {
     if (body.kind === "exposures") {
       for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
       if (body.visitor !== UNTRACKED_VISITORS) {
-        for (const assignment of body.assignments)
-          memories.push({ visitor: body.visitor, decisionId: body.id, at: body.at, ...assignment });
+        memories.push({ visitor: body.visitor, decisionId: body.id, at: body.at, assignments: body.assignments });
       }
     }
     if (body.kind === "exposure") recordExposure(env.ANALYTICS, body);

@@ -211,11 +211,8 @@ describe("privacy", () => {
       {
         visitor,
         decisionId: crypto.randomUUID(),
-        ruleId: "electronics-hero",
-        slot: "hero",
-        experiment: null,
-        variant: null,
         at: new Date().toISOString(),
+        assignments: [{ ruleId: "electronics-hero", slot: "hero", experiment: null, variant: null }],
       },
     ]);
     expect((await exported(cookie)).exposures.map((exposure) => exposure.ruleId)).toEqual(["electronics-hero"]);
