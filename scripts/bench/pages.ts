@@ -3,7 +3,7 @@
  * against two baselines run in the same session: a pass-through Worker and a Worker that applies
  * the same three changes with HTMLRewriter and nothing else.
  *
- *   npm run bench:pages          (about two minutes; bounded by request counts and time limits)
+ *   npm run bench:pages          (about two and a half minutes; bounded by request counts and time limits)
  *
  * Each Worker runs on its own Miniflare (one workerd process each, only one under load at a time);
  * load comes from a separate Node process; rounds rotate the order.
@@ -40,7 +40,8 @@ import type { LoadPlan, LoadResult } from "./load-generator.ts";
 import { runLoadInChild } from "./run-load.ts";
 import { formatNumber, median } from "./stats.ts";
 
-const ROUNDS = 3;
+// Runs of the same Worker vary by about ±10% on a shared 2-core VM; five rounds steady the medians.
+const ROUNDS = 5;
 const REQUESTS = 2_000;
 const CONCURRENCY = 8;
 const VISITORS = 200;
