@@ -13,7 +13,7 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { hash } from "../shared/experiments/bucketing.ts";
 import type { RememberedExposure } from "../shared/feedback/attribution.ts";
-import { ExposureBatchMessage, Pseudonym } from "../shared/feedback/messages.ts";
+import { ExposureBatchMessage, MAX_DECISIONS_PER_MESSAGE, Pseudonym } from "../shared/feedback/messages.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -48,8 +48,8 @@ export const RememberedDecision = z.strictObject({
   assignments: ExposureBatchMessage.shape.assignments,
 });
 export type RememberedDecision = z.infer<typeof RememberedDecision>;
-/** A consumer batch holds at most 10 messages of 64 decisions each. */
-const RememberedDecisions = z.array(RememberedDecision).max(2_000);
+/** A queue batch holds at most 100 messages (the platform's limit), each of at most 64 decisions. */
+const RememberedDecisions = z.array(RememberedDecision).max(100 * MAX_DECISIONS_PER_MESSAGE);
 const Visitors = z.array(Pseudonym).min(1).max(16);
 
 /** The attribution window in milliseconds (`ATTRIBUTION_WINDOW_HOURS`, at most a week). */
