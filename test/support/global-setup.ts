@@ -19,6 +19,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const guarded = await startKafkaRestDouble({ auth: { type: "bearer", token: "test-kafka-token" } });
   const basic = await startKafkaRestDouble({ auth: { type: "basic", username: "tailor", password: "s3cret" } });
   const access = await startAccessKeys();
+  const echo = await startEchoOrigin();
   project.provide("originUrl", shop.url);
   project.provide("kafkaRestUrl", kafka.url);
   project.provide("kafkaRestFaultyUrl", faulty.url);
@@ -26,9 +27,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("kafkaRestBasicUrl", basic.url);
   project.provide("accessCertsUrl", access.url);
   project.provide("accessPrivateKey", access.privateKey);
+  project.provide("echoOriginUrl", echo.url);
   project.provide("testSeed", process.env.TEST_SEED ?? "");
   return async () => {
-    await Promise.all([shop.close(), kafka.close(), faulty.close(), guarded.close(), basic.close(), access.close()]);
+    await Promise.all([shop.close(), kafka.close(), faulty.close(), guarded.close(), basic.close(), access.close(), echo.close()]);
   };
 }
 
@@ -47,4 +49,26 @@ async function startAccessKeys(): Promise<{ url: string; privateKey: string; clo
     privateKey: JSON.stringify(privateKey.export({ format: "jwk" })),
     close: () => new Promise((done) => server.close(() => done())),
   };
+}
+
+/** An origin that answers every request with what it received (method, path and query, headers, body) as JSON. */
+async function startEchoOrigin(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+        }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((done) => server.close(() => done())) };
 }

@@ -11,6 +11,8 @@ declare module "vitest" {
     /** A local Cloudflare Access key set, and its private key (JWK JSON) for signing test assertions. */
     accessCertsUrl: string;
     accessPrivateKey: string;
+    /** An origin that answers with the request it received, as JSON. */
+    echoOriginUrl: string;
     /** Seed for generated test cases; empty means "pick one and print it". */
     testSeed: string;
   }

@@ -3,7 +3,7 @@
  * serving rules (what passes through untouched), previews, bots, exposures and every fallback.
  */
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, inject, it, vi } from "vitest";
 import { type DecisionBatchMessage, MAX_DECISIONS_PER_MESSAGE } from "../../../shared/feedback/messages.ts";
 import { RULES_LIVE_KEY, type RulesDocumentInput, rulesVersionKey } from "../../../shared/rules/document.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
@@ -158,6 +158,33 @@ describe("serving rules", () => {
 
     const posted = await request("/", { method: "POST", headers: { ...BROWSER, "content-type": "text/plain" }, body: "hello" });
     expect(await posted.text()).toBe(await (await origin("/", { method: "POST", body: "hello" })).text());
+  });
+
+  it("forwards requests to the origin without Tailor's visitor cookie or preview token", async () => {
+    interface Echo {
+      method: string;
+      url: string;
+      headers: Record<string, string | undefined>;
+      body: string;
+    }
+    const echoOrigin = { ORIGIN_URL: inject("echoOriginUrl") };
+    const seen = async (path: string, init: RequestInit) => (await (await request(path, init, echoOrigin)).json()) as Echo;
+    const visitor = "tailor_vid=AAAAAAAAAAAAAAAAAAAAAA";
+
+    const page = await seen("/?sort=price&tailor_preview=not-a-token", {
+      headers: { ...BROWSER, cookie: `theme=dark; ${visitor}; consent=yes`, "accept-language": "de" },
+    });
+    expect(page.url).toBe("/?sort=price");
+    expect(page.headers.cookie).toBe("theme=dark; consent=yes");
+    expect(page.headers["accept-language"]).toBe("de");
+    expect(page.headers["user-agent"]).toBe(BROWSER["user-agent"]);
+
+    const onlyOurs = await seen("/", { headers: { ...BROWSER, cookie: visitor } });
+    expect(onlyOurs.headers.cookie).toBeUndefined();
+
+    const form = await seen("/basket/add?item=el-01", { method: "POST", headers: { cookie: visitor }, body: "quantity=2" });
+    expect(form).toMatchObject({ method: "POST", url: "/basket/add?item=el-01", body: "quantity=2" });
+    expect(form.headers.cookie).toBeUndefined();
   });
 
   it("marks personalized responses private, varying by cookie, with stage timings", async () => {
