@@ -70,19 +70,21 @@ async function withDeadline<T, F>(work: Promise<T>, milliseconds: number, fallba
 /** The origin request: same method, path, query, headers and body, minus Tailor's cookie and preview token. */
 function originRequest(request: Request, origin: string): Request {
   const incoming = new URL(request.url);
-  incoming.searchParams.delete(PREVIEW_PARAMETER);
+  // Only touched when present: deleting re-encodes the query, which the origin should get as sent.
+  if (incoming.searchParams.has(PREVIEW_PARAMETER)) incoming.searchParams.delete(PREVIEW_PARAMETER);
   const target = new URL(incoming.pathname + incoming.search, origin);
-  const headers = new Headers(request.headers);
-  const cookies = headers.get("cookie");
+  // The new request's headers are its own copy (the only one made), edited in place.
+  const forwarded = new Request(target, { method: request.method, headers: request.headers, body: request.body, redirect: "manual" });
+  const cookies = forwarded.headers.get("cookie");
   if (cookies !== null) {
     const kept = cookies
       .split(";")
       .map((part) => part.trim())
       .filter((part) => part !== "" && !part.startsWith(`${VISITOR_COOKIE}=`));
-    if (kept.length > 0) headers.set("cookie", kept.join("; "));
-    else headers.delete("cookie");
+    if (kept.length > 0) forwarded.headers.set("cookie", kept.join("; "));
+    else forwarded.headers.delete("cookie");
   }
-  return new Request(target, { method: request.method, headers, body: request.body, redirect: "manual" });
+  return forwarded;
 }
 
 const REWRITABLE_ENCODINGS = new Set(["", "identity", "gzip", "br", "deflate"]);

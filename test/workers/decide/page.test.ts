@@ -179,7 +179,8 @@ describe("serving rules", () => {
     expect(page.headers["accept-language"]).toBe("de");
     expect(page.headers["user-agent"]).toBe(BROWSER["user-agent"]);
 
-    const onlyOurs = await seen("/", { headers: { ...BROWSER, cookie: visitor } });
+    const onlyOurs = await seen("/?q=red%20shoes&tag=a+b", { headers: { ...BROWSER, cookie: visitor } });
+    expect(onlyOurs.url).toBe("/?q=red%20shoes&tag=a+b"); // the query exactly as sent, not re-encoded
     expect(onlyOurs.headers.cookie).toBeUndefined();
 
     const form = await seen("/basket/add?item=el-01", { method: "POST", headers: { cookie: visitor }, body: "quantity=2" });
