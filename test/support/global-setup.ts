@@ -4,7 +4,7 @@
  * `ORIGIN_URL` and `KAFKA_REST_URL` bindings (see vitest.config.ts).
  */
 import { generateKeyPairSync } from "node:crypto";
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { startDemoShop } from "../../demo-shop/server.ts";
@@ -42,13 +42,8 @@ async function startAccessKeys(): Promise<{ url: string; privateKey: string; clo
     response.writeHead(200, { "content-type": "application/json" });
     response.end(JSON.stringify({ keys: [jwk] }));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/cdn-cgi/access/certs`,
-    privateKey: JSON.stringify(privateKey.export({ format: "jwk" })),
-    close: () => new Promise((done) => server.close(() => done())),
-  };
+  const { url, close } = await listenLocally(server);
+  return { url: `${url}/cdn-cgi/access/certs`, privateKey: JSON.stringify(privateKey.export({ format: "jwk" })), close };
 }
 
 /** An origin that answers every request with what it received (method, path and query, headers, body) as JSON. */
@@ -68,6 +63,11 @@ async function startEchoOrigin(): Promise<{ url: string; close(): Promise<void> 
       );
     });
   });
+  return listenLocally(server);
+}
+
+/** Listens on a free port of 127.0.0.1. */
+async function listenLocally(server: Server): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((done) => server.close(() => done())) };
