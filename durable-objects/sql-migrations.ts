@@ -7,14 +7,22 @@
 /** Migration N is `migrations[N - 1]`; each is a list of statements applied in one transaction. */
 export type Migrations = readonly (readonly string[])[];
 
+/** The schema version in place; 0 for a database that was never migrated. Reads only, writes nothing. */
+export function schemaVersion(sql: SqlStorage): number {
+  const tracked = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").toArray().length > 0;
+  return tracked ? (sql.exec<{ version: number | null }>("SELECT MAX(version) AS version FROM schema_migrations").one().version ?? 0) : 0;
+}
+
 /**
  * Applies every migration newer than the stored schema version; returns the version now in place.
- * Cheap to call again: one indexed read when the schema is current.
+ * Cheap to call again: two reads and no statement that writes when the schema is current (a
+ * restarted object pays this on its first call).
  */
 export function migrate(storage: DurableObjectStorage, migrations: Migrations): number {
   const sql = storage.sql;
-  sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
-  const current = sql.exec<{ version: number | null }>("SELECT MAX(version) AS version FROM schema_migrations").one().version ?? 0;
+  const current = schemaVersion(sql);
+  if (current >= migrations.length) return current;
+  if (current === 0) sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
   for (let version = current + 1; version <= migrations.length; version++) {
     const statements = migrations[version - 1] ?? [];
     storage.transactionSync(() => {

@@ -34,7 +34,7 @@ import {
 import type { CounterRow, ProfileExport, TotalRow } from "../shared/profile/export.ts";
 import { applyEvent, emptyState, mergeStates, type StateValue, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
 import { attributionWindowMs, forgetExposures, recallExposures } from "./exposure-memory.ts";
-import { migrate } from "./sql-migrations.ts";
+import { migrate, schemaVersion } from "./sql-migrations.ts";
 import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
 
 /** Most events kept per visitor; counters keep the history beyond it. */
@@ -403,9 +403,11 @@ export class UserSession extends DurableObject<Env> {
   /** Storage for reading, or null for an object that holds nothing: reads never create tables. */
   #readableSql(): SqlStorage | null {
     if (this.#schemaReady) return this.#storage.sql;
-    const exists =
-      this.#storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").toArray().length > 0;
-    return exists ? this.#sql() : null;
+    const version = schemaVersion(this.#storage.sql);
+    if (version === 0) return null;
+    // Current already: no need to run the migrations, which would read the version again.
+    if (version === USER_SESSION_MIGRATIONS.length) this.#schemaReady = true;
+    return this.#sql();
   }
 
   #name(name: string): string | null {
