@@ -54,14 +54,43 @@ function deadline(env: Env, stage: keyof typeof DEADLINES): number {
   return Number.isFinite(configured) && configured > 0 ? configured : DEADLINES[stage];
 }
 
-/** Resolves to `work`'s value, or to `fallback` once `milliseconds` have passed or `work` fails. */
-async function withDeadline<T, F>(work: Promise<T>, milliseconds: number, fallback: F): Promise<T | F> {
+interface Deadline {
+  milliseconds: number;
+  /** When the request started: the deadline counts from here. */
+  startedAt: number;
+  /** The timer is armed once this settles (at once when absent). */
+  armWhen?: Promise<unknown>;
+}
+
+const ignore = () => undefined;
+
+/**
+ * Resolves to `work`'s value when it succeeds by the deadline, otherwise to `fallback`. The timer is
+ * armed only if `work` is still pending when `armWhen` settles: a page arms it when the origin's
+ * response arrives, so when the profile comes back first (the usual case) the page sets no timer.
+ * A value that arrives after the deadline is never used, so the decision does not depend on how
+ * fast the origin was.
+ */
+async function withDeadline<T, F>(work: Promise<T>, deadline: Deadline, fallback: F): Promise<T | F> {
+  const due = deadline.startedAt + deadline.milliseconds;
+  let settled = false;
+  const onTime = work
+    .then(
+      (value) => (Date.now() <= due ? value : fallback),
+      () => fallback,
+    )
+    .finally(() => {
+      settled = true;
+    });
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<F>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), milliseconds);
-  });
+  const late = (deadline.armWhen ?? Promise.resolve()).then(ignore, ignore).then(
+    () =>
+      new Promise<F>((resolve) => {
+        if (!settled) timer = setTimeout(() => resolve(fallback), Math.max(0, due - Date.now()));
+      }),
+  );
   try {
-    return await Promise.race([work.catch(() => fallback), late]);
+    return await Promise.race([onTime, late]);
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }
@@ -118,6 +147,8 @@ async function decideRequest(
   context: DecideContext,
   target: URL,
   explain: (grant: PreviewGrant | null) => boolean,
+  /** For a page: the origin's response, which the decision cannot beat anyway (see `withDeadline`). */
+  originResponse?: Promise<unknown>,
 ): Promise<Journey | null> {
   const { env } = context;
   const request = context.req.raw;
@@ -132,7 +163,9 @@ async function decideRequest(
   // Rules come from isolate memory; only a fresh isolate waits for KV, and then under a deadline.
   const rules =
     heldRules(env, now, waitUntil, interval) ??
-    (await timings.measure("rules", () => withDeadline(liveRules(env, now, waitUntil, interval), deadline(env, "rules"), null)));
+    (await timings.measure("rules", () =>
+      withDeadline(liveRules(env, now, waitUntil, interval), { milliseconds: deadline(env, "rules"), startedAt: now }, null),
+    ));
   if (rules === null) {
     recordFallback(env.ANALYTICS, "rules-unavailable", path);
     return null;
@@ -160,7 +193,7 @@ async function decideRequest(
           sessionFor(env, visitor.pseudonym)
             .readProfile({ attributes: wanted, now })
             .then((values) => values as Record<string, unknown>),
-          deadline(env, "profile"),
+          { milliseconds: deadline(env, "profile"), startedAt: now, armWhen: originResponse },
           null,
         ),
       )
@@ -251,7 +284,7 @@ async function servePage(context: DecideContext): Promise<Response> {
 
   let journey: Journey | null = null;
   try {
-    journey = await decideRequest(context, url, () => false);
+    journey = await decideRequest(context, url, () => false, fromOrigin);
   } catch (error) {
     console.error(JSON.stringify({ message: "decision failed; serving the origin page", path, error: String(error) }));
     recordFallback(context.env.ANALYTICS, "decision-error", path);

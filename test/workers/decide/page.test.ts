@@ -371,6 +371,28 @@ describe("fallbacks", () => {
     expect(response.headers.get("server-timing")).toContain('fallback;desc="profile"');
   });
 
+  it("serves the page when the Durable Object never answers", async () => {
+    const cookie = await returningVisitor();
+    const hanging = await faultySessions(cookie, () => new Promise(() => {}));
+    const response = await request("/", { headers: { ...BROWSER, cookie } }, { ...hanging, PROFILE_DEADLINE_MS: "30" });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain("Autumn essentials");
+    expect(response.headers.get("server-timing")).toContain('fallback;desc="profile"');
+  });
+
+  it("uses a profile that answers after the origin but within the deadline", async () => {
+    const cookie = await returningVisitor("home");
+    // The local origin answers in a few milliseconds; the profile comes well after it, well in time.
+    const late = await faultySessions(
+      cookie,
+      () => new Promise((resolve) => setTimeout(() => resolve({ "behavior.views_10m.category.electronics": 9 }), 150)),
+    );
+    const response = await request("/", { headers: { ...BROWSER, cookie } }, { ...late, PROFILE_DEADLINE_MS: "5000" });
+    const html = await response.text();
+    expect(html).toContain("Electronics for you");
+    expect(response.headers.get("server-timing")).not.toContain("fallback");
+  });
+
   it("serves the page without the profile when the Durable Object throws", async () => {
     const cookie = await returningVisitor();
     const failing = await faultySessions(cookie, () => Promise.reject(new Error("storage on fire")));
