@@ -157,6 +157,17 @@ ${body}
 `;
 }
 
+/** The latest products of every category, as a shop's homepage shows them below its shelves. */
+function newArrivals(): string {
+  const latest = CATEGORIES.flatMap((category) => productsIn(category).slice(-6));
+  return `<section class="shelf new-in">
+<h2>New in</h2>
+<div class="grid">
+${latest.map(productCard).join("\n")}
+</div>
+</section>`;
+}
+
 /** The homepage, with the three personalization slots in their default state. */
 export function renderHomepage(): string {
   const bestsellers = CATEGORIES.flatMap((category) => productsIn(category).slice(0, 2));
@@ -183,6 +194,7 @@ ${bestsellers.map(productCard).join("\n")}
 </div>
 </section>
 ${shelves}
+${newArrivals()}
 ${reviewsSection()}`,
     structuredData(PRODUCTS),
   );

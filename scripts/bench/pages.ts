@@ -1,5 +1,5 @@
 /**
- * Page benchmark: the personalized homepage (rules + visitor state + models, three slot changes)
+ * Page benchmark: the personalized homepage (about 90 KB; rules + visitor state + models, three slot changes)
  * against two baselines run in the same session: a pass-through Worker and a Worker that applies
  * the same three changes with HTMLRewriter and nothing else.
  *
