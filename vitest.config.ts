@@ -7,6 +7,17 @@ const TEST_SECRETS = {
   ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
 };
 
+/**
+ * Stage deadlines far above any scheduling delay on a busy machine: tests that are not about
+ * deadlines must not pass or fail by how fast the machine is. Tests about deadlines set their own
+ * and control when the slow part answers.
+ */
+const TEST_DEADLINES = {
+  PROFILE_DEADLINE_MS: "10000",
+  RULES_DEADLINE_MS: "10000",
+  MODELS_DEADLINE_MS: "10000",
+};
+
 export default defineConfig({
   test: {
     reporters: ["default", ["json", { outputFile: "test-results/vitest.json" }]],
@@ -19,6 +30,7 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 ...TEST_SECRETS,
+                ...TEST_DEADLINES,
                 ORIGIN_URL: inject("originUrl"),
                 KAFKA_REST_URL: inject("kafkaRestUrl"),
               },

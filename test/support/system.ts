@@ -25,7 +25,8 @@ export async function startSystem(
     originUrl: shop.url,
     kafkaRestUrl: kafka.url,
     rules,
-    bindings: { ADMIN_TOKEN: adminToken, ...bindings },
+    // Deadlines far above any scheduling delay: system tests run while the machine is busy.
+    bindings: { ADMIN_TOKEN: adminToken, PROFILE_DEADLINE_MS: "10000", RULES_DEADLINE_MS: "10000", MODELS_DEADLINE_MS: "10000", ...bindings },
   });
   return {
     tailor,
