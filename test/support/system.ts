@@ -26,7 +26,13 @@ export async function startSystem(
     kafkaRestUrl: kafka.url,
     rules,
     // Deadlines far above any scheduling delay: system tests run while the machine is busy.
-    bindings: { ADMIN_TOKEN: adminToken, PROFILE_DEADLINE_MS: "10000", RULES_DEADLINE_MS: "10000", MODELS_DEADLINE_MS: "10000", ...bindings },
+    bindings: {
+      ADMIN_TOKEN: adminToken,
+      PROFILE_DEADLINE_MS: "10000",
+      RULES_DEADLINE_MS: "10000",
+      MODELS_DEADLINE_MS: "10000",
+      ...bindings,
+    },
   });
   return {
     tailor,
