@@ -1,14 +1,16 @@
 /**
- * `npm run replay -- [--url http://127.0.0.1:8787] [--limit 1000]`: shows the dead letters and
- * sends them back to their queues, through the admin API. The token comes from `ADMIN_TOKEN` in the
+ * `npm run replay -- [--url URL] [--limit 1000] [--dry-run]`: shows the dead letters and sends them
+ * back to their queues, through the admin API (`--dry-run` only shows them). Tailor is found as
+ * every tool finds it (`scripts/lib/tailor-url.ts`). The token comes from `ADMIN_TOKEN` in the
  * environment or, for local dev, from `.dev.vars`.
  */
 import { parseArgs } from "node:util";
 import { AdminError, adminClient, adminToken } from "./lib/admin-client.ts";
+import { tailorUrl } from "./lib/tailor-url.ts";
 
 const { values } = parseArgs({
   options: {
-    url: { type: "string", default: "http://127.0.0.1:8787" },
+    url: { type: "string" },
     limit: { type: "string", default: "1000" },
     "dry-run": { type: "boolean", default: false },
   },
@@ -19,7 +21,7 @@ if (token === undefined) {
   console.error("replay: no admin token; set ADMIN_TOKEN or run from a folder with .dev.vars");
   process.exit(2);
 }
-const client = adminClient(values.url, token);
+const client = adminClient(tailorUrl(values.url), token);
 
 async function call<T>(method: string, path: string): Promise<T> {
   try {
