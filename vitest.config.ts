@@ -5,6 +5,7 @@ import { defineConfig } from "vitest/config";
 const TEST_SECRETS = {
   VISITOR_ID_SECRET: "test-visitor-id-secret-0123456789abcdef",
   ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+  IDENTITY_SECRET: "test-identity-secret-0123456789abcdef",
 };
 
 /**

@@ -11,8 +11,10 @@
  * again by the alarm, so no accepted event is lost. The same alarm deletes everything once the visitor has been idle for
  * `RETENTION_DAYS`.
  *
- * After `identify`, an anonymous visitor's object hands its state to the known user's object and
- * becomes an alias of it: calls that reach the alias are passed on to the user's object.
+ * After a proven `identify` (the Worker checks the site's identity proof), an anonymous visitor's
+ * object hands its state to the known user's object and becomes an alias of it: calls that reach
+ * the alias are passed on to the user's object, except erasure, which reaches the user's object
+ * only with a proof for that user.
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
@@ -64,6 +66,12 @@ export interface RecordOutcome {
   accepted: number;
   duplicates: number;
 }
+
+/** What `linkToUser` did: linked an anonymous visitor, moved an alias to another user, or nothing. */
+export type LinkOutcome = "linked" | "relinked" | "unchanged";
+
+/** What `erase` deleted: the device's own data (and link), the user's too, or nothing at all. */
+export type EraseOutcome = "device" | "user" | "not-linked-to-user";
 
 /** Profile attributes by full name, e.g. `{"behavior.views_10m.category.electronics": 2, "cart.value": 80}`. */
 export type ProfileValues = Record<string, StateValue>;
@@ -225,24 +233,38 @@ export class UserSession extends DurableObject<Env> {
   }
 
   /**
-   * Deletes everything this object (and, for an alias, the user's object) holds, alarm included, and
-   * the exposures remembered under `pseudonyms` (the caller's own first).
+   * Deletes what this object holds, alarm included, and the exposures remembered under
+   * `pseudonyms` (the caller's own first). For an alias that is only the link itself: the user's
+   * object is erased too only when the caller names that very user in `user`, which the Worker does
+   * only after checking an identity proof. A `user` this object is not linked to erases nothing.
    */
-  async erase(pseudonyms: string[] = []): Promise<void> {
+  async erase(pseudonyms: string[] = [], user: string | null = null): Promise<EraseOutcome> {
     const names = z.array(Pseudonym).max(9).parse(pseudonyms);
+    const proven = Pseudonym.nullable().parse(user);
     const linked = this.#linkedUser();
-    if (linked !== null) await this.env.USER_SESSION.getByName(linked).erase([linked]);
+    if (proven !== null && proven !== linked) return "not-linked-to-user";
+    if (linked !== null && proven === linked) await this.env.USER_SESSION.getByName(linked).erase([linked]);
     if (names.length > 0) await forgetExposures(this.env, names);
     await this.#eraseOwn();
+    return proven === null ? "device" : "user";
   }
 
-  /** Hands this anonymous visitor's state to the user's object and becomes an alias of it. */
-  async linkToUser(user: string, self: string): Promise<void> {
+  /**
+   * Hands this anonymous visitor's state to the user's object and becomes an alias of it. An alias
+   * of another user is pointed at the new one instead: it holds nothing of its own (everything went
+   * to the first user), so the first user keeps their data and this browser stops reaching it.
+   * The Worker calls this only for a user proven by the site's identity proof.
+   */
+  async linkToUser(user: string, self: string): Promise<LinkOutcome> {
     Pseudonym.parse(user);
     Pseudonym.parse(self);
     const linked = this.#linkedUser();
-    if (linked === user) return;
-    if (linked !== null) throw new Error("this visitor is already linked to another user");
+    if (linked === user) return "unchanged";
+    if (linked !== null) {
+      this.#storage.transactionSync(() => this.#setName(NAMES.linkedTo, user));
+      this.#linkedTo = user;
+      return "relinked";
+    }
     await this.env.USER_SESSION.getByName(user).absorb(self, this.#snapshot());
     await this.#eraseOwn();
     this.#sql();
@@ -252,6 +274,7 @@ export class UserSession extends DurableObject<Env> {
     });
     this.#linkedTo = user;
     await this.#storage.setAlarm(Date.now() + this.#retentionDays() * 86_400_000);
+    return "linked";
   }
 
   /** Folds another object's snapshot into this one, once per source (retries are no-ops). */

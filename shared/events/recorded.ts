@@ -10,7 +10,8 @@ import type { SegmentMessage } from "./segment.ts";
 
 export const RecordedEvent = z.strictObject({
   messageId: z.string().min(1).max(128),
-  type: z.enum(["page", "track", "identify"]),
+  /** As sent; `screen` counts as a page view, `group` and `alias` change no profile state. */
+  type: z.enum(["page", "screen", "track", "identify", "group", "alias"]),
   event: z.string().max(200).nullable(),
   category: z.string().max(64).nullable(),
   productId: z.string().max(64).nullable(),
@@ -29,16 +30,30 @@ function parseTime(text: string | undefined): number | null {
   return Number.isNaN(time) ? null : time;
 }
 
+/** What a message says about its subject: traits for `identify` and `group`, none for `alias`. */
+function propertiesOf(message: SegmentMessage): Record<string, unknown> {
+  switch (message.type) {
+    case "identify":
+    case "group":
+      return message.traits ?? {};
+    case "alias":
+      return {};
+    default:
+      return message.properties ?? {};
+  }
+}
+
 /** Turns a validated Segment message into the event the visitor's Durable Object records. */
 export function normalizeMessage(message: SegmentMessage, receivedAt: number): RecordedEvent {
-  const properties = (message.type === "identify" ? message.traits : message.properties) ?? {};
+  const properties = propertiesOf(message);
   const path = message.context?.page?.path ?? (typeof properties.path === "string" ? properties.path : null);
   return {
     messageId: message.messageId,
     type: message.type,
-    event: message.type === "track" ? message.event : message.type === "page" ? (message.name ?? null) : null,
-    category: normalizeKey(properties.category),
-    productId: normalizeKey(properties.product_id ?? properties.sku),
+    event: message.type === "track" ? message.event : message.type === "page" || message.type === "screen" ? (message.name ?? null) : null,
+    // A group's traits describe a company, not what the visitor looked at.
+    category: message.type === "group" ? null : normalizeKey(properties.category),
+    productId: message.type === "group" ? null : normalizeKey(properties.product_id ?? properties.sku),
     path: path === null ? null : path.slice(0, 512),
     receivedAt,
     clientTime: parseTime(message.timestamp),

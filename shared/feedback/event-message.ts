@@ -6,12 +6,12 @@ import type { RecordedEvent } from "../events/recorded.ts";
 import { type EventBatchMessage, type EventMessage, MAX_EVENT_BATCH_BYTES } from "./messages.ts";
 
 /**
- * The queue message for an event: the visitor by pseudonym only, no traits (identify may carry
- * personal data), and without the properties the deployment excludes (`EXCLUDED_PROPERTIES`).
+ * The queue message for an event: the visitor by pseudonym only, no traits (identify and group
+ * may carry personal data), and without the properties the deployment excludes (`EXCLUDED_PROPERTIES`).
  */
 export function toEventMessage(event: RecordedEvent, visitor: string, excluded: ReadonlySet<string>): EventMessage {
   const properties: Record<string, unknown> = {};
-  if (event.type !== "identify") {
+  if (event.type !== "identify" && event.type !== "group") {
     for (const [name, value] of Object.entries(event.properties)) {
       if (!excluded.has(name.toLowerCase())) properties[name] = value;
     }

@@ -20,7 +20,7 @@ export const EventMessage = z.strictObject({
   /** The event's Segment `messageId`. */
   id: z.string().min(1).max(128),
   visitor: Pseudonym,
-  type: z.enum(["page", "track", "identify"]),
+  type: z.enum(["page", "screen", "track", "identify", "group", "alias"]),
   event: z.string().max(200).nullable(),
   category: z.string().max(64).nullable(),
   productId: z.string().max(64).nullable(),

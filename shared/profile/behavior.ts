@@ -89,7 +89,7 @@ export function metricOf(measure: Measure, dimension: Dimension | null): string 
 
 /** Which measure an event feeds, if any. */
 export function measureOf(type: string, event: string | undefined): Measure | null {
-  if (type === "page") return "pages";
+  if (type === "page" || type === "screen") return "pages";
   if (type !== "track" || event === undefined) return null;
   for (const [measure, name] of Object.entries(MEASURES)) {
     if (name === event) return measure as Measure;

@@ -146,7 +146,7 @@ export function applyEvent(state: VisitorState, event: RecordedEvent): VisitorSt
     sessionCount: state.sessionCount + (newSession ? 1 : 0),
     sessionStart: newSession ? at : state.sessionStart,
     sessionEvents: (newSession ? 0 : state.sessionEvents) + 1,
-    sessionPages: (newSession ? 0 : state.sessionPages) + (event.type === "page" ? 1 : 0),
+    sessionPages: (newSession ? 0 : state.sessionPages) + (event.type === "page" || event.type === "screen" ? 1 : 0),
     lastCategory: event.category ?? state.lastCategory,
     recentProducts:
       viewed === null ? state.recentProducts : [viewed, ...state.recentProducts.filter((id) => id !== viewed)].slice(0, RECENT_PRODUCTS),

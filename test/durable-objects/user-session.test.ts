@@ -232,3 +232,43 @@ describe("UserSession identity merge", () => {
     expect(await user.readProfile({ attributes: ["behavior.views_all.total"], now })).toEqual({ "behavior.views_all.total": 4 });
   });
 });
+
+describe("UserSession links (the Worker calls these only for a user proven by an identity proof)", () => {
+  const name = (prefix: string) => `${prefix}${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
+
+  it("points an alias at another user without moving the first user's data", async () => {
+    const [firstName, secondName, deviceName] = [name("first"), name("second"), name("device")];
+    const device = session(deviceName);
+    const now = Date.now();
+    await device.record({ visitor: deviceName, events: [view("electronics", now)] });
+    expect(await device.linkToUser(firstName, deviceName)).toBe("linked");
+    expect(await device.linkToUser(firstName, deviceName)).toBe("unchanged");
+    expect(await device.linkToUser(secondName, deviceName)).toBe("relinked");
+    await device.record({ visitor: deviceName, events: [view("home", now)] });
+
+    const total = ["behavior.views_all.total"];
+    expect(await session(firstName).readProfile({ attributes: total, now })).toEqual({ "behavior.views_all.total": 1 });
+    expect(await session(secondName).readProfile({ attributes: total, now })).toEqual({ "behavior.views_all.total": 1 });
+    expect(await device.readProfile({ attributes: ["recency.last_category"], now })).toEqual({ "recency.last_category": "home" });
+  });
+
+  it("erases an alias's link only, unless the caller names the very user it is linked to", async () => {
+    const [userName, otherName, deviceName] = [name("user"), name("other"), name("device")];
+    const device = session(deviceName);
+    const now = Date.now();
+    await device.record({ visitor: deviceName, events: [view("electronics", now)] });
+    await device.linkToUser(userName, deviceName);
+    const total = ["behavior.views_all.total"];
+
+    expect(await device.erase([deviceName], otherName)).toBe("not-linked-to-user");
+    expect(await device.readProfile({ attributes: total, now })).toEqual({ "behavior.views_all.total": 1 });
+
+    expect(await device.erase([deviceName])).toBe("device");
+    expect(await device.readProfile({ attributes: total, now })).toEqual({ "behavior.views_all.total": 0 });
+    expect(await session(userName).readProfile({ attributes: total, now })).toEqual({ "behavior.views_all.total": 1 });
+
+    await device.linkToUser(userName, deviceName);
+    expect(await device.erase([deviceName], userName)).toBe("user");
+    expect(await session(userName).readProfile({ attributes: total, now })).toEqual({ "behavior.views_all.total": 0 });
+  });
+});

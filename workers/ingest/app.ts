@@ -2,16 +2,23 @@
  * The ingest role: the tracker script, `POST /v1/events`, and the visitor's own privacy endpoints
  * `GET /v1/profile` (export) and `DELETE /v1/profile` (erasure).
  *
+ * A browser is linked to a known user only when an `identify` or `alias` carries an identity proof
+ * signed by the site's server (`shared/identity/proof.ts`); a bare `userId` is a claim and links
+ * nothing. A linked browser exports its user's profile (it proved it is that user) but erases it
+ * only with a fresh proof.
+ *
  * An accepted batch is answered 202 only after the visitor's Durable Object has stored it; the
  * object itself forwards new events to the events queue (and retries from its outbox), so a retry
  * of the same batch is safe: known `messageId`s are counted as duplicates and not applied again.
  * @module
  */
 import { type Context, Hono } from "hono";
-import type { z } from "zod";
+import { z } from "zod";
+import type { UserSession } from "../../durable-objects/user-session.ts";
 import { normalizeMessage } from "../../shared/events/recorded.ts";
 import { SegmentBatch, SegmentMessage } from "../../shared/events/segment.ts";
 import { parseJson, readTextBody, requireJson } from "../common/body.ts";
+import { type IdentityRejection, provenUser } from "../common/identity.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { expiredVisitorCookie, identifyVisitor, pseudonymFor, readVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
@@ -74,13 +81,50 @@ async function enforceRateLimits(context: IngestContext, visitor: Visitor): Prom
   }
 }
 
-/** The user id of the last `identify` in the batch that carries one. */
-function identifiedUser(messages: readonly SegmentMessage[]): string | null {
-  for (let index = messages.length - 1; index >= 0; index--) {
-    const message = messages[index];
-    if (message?.type === "identify" && message.userId !== undefined) return message.userId;
+/** A user id claimed by an `identify` or `alias`, with the proof sent beside it, if any. */
+interface IdentityClaim {
+  userId: string;
+  proof: string | undefined;
+}
+
+function identityClaims(messages: readonly SegmentMessage[]): IdentityClaim[] {
+  const claims: IdentityClaim[] = [];
+  for (const message of messages) {
+    if ((message.type === "identify" || message.type === "alias") && typeof message.userId === "string") {
+      claims.push({ userId: message.userId, proof: message.context?.tailor?.identity });
+    }
   }
-  return null;
+  return claims;
+}
+
+/** What the batch did about identity, as the response reports it. */
+type LinkReport = { linked: true; relinked?: true } | { linked: false; reason: IdentityRejection };
+
+/**
+ * Links the visitor to the user of the last claim in the batch that carries a valid proof. Without
+ * one nothing is linked: the events, traits included, stay with the visitor as they are.
+ */
+async function linkProvenUser(
+  env: Env,
+  session: DurableObjectStub<UserSession>,
+  visitor: Visitor,
+  claims: readonly IdentityClaim[],
+  now: number,
+): Promise<LinkReport> {
+  let rejection: IdentityRejection = "proof-missing";
+  for (let index = claims.length - 1; index >= 0; index--) {
+    const claim = claims[index];
+    if (claim === undefined) continue;
+    const user = await provenUser(env, claim.userId, claim.proof, now);
+    if (!user.ok) {
+      // Report why the last claim failed: that is the one the site meant.
+      if (index === claims.length - 1) rejection = user.error;
+      continue;
+    }
+    const outcome = await session.linkToUser(user.value, visitor.pseudonym);
+    return outcome === "relinked" ? { linked: true, relinked: true } : { linked: true };
+  }
+  return { linked: false, reason: rejection };
 }
 
 ingestApp.post("/v1/events", async (context) => {
@@ -100,16 +144,13 @@ ingestApp.post("/v1/events", async (context) => {
   const receivedAt = Date.now();
   const events = messages.map((message) => normalizeMessage(message, receivedAt));
   const session = env.USER_SESSION.getByName(visitor.pseudonym);
+  // Link first, so a browser that just proved who it is records this batch for that user.
+  const claims = identityClaims(messages);
+  const link = claims.length === 0 ? null : await linkProvenUser(env, session, visitor, claims, receivedAt);
   const outcome = await session.record({ visitor: visitor.pseudonym, events });
 
-  const userId = identifiedUser(messages);
-  if (userId !== null) {
-    const user = await pseudonymFor(`user:${userId}`, env.VISITOR_ID_SECRET);
-    await session.linkToUser(user, visitor.pseudonym);
-  }
-
   if (visitor.isNew) context.header("set-cookie", visitorCookie(visitor.id, request.url));
-  return context.json(outcome, 202);
+  return context.json({ ...outcome, ...link }, 202);
 });
 
 ingestApp.get("/v1/profile", async (context) => {
@@ -125,12 +166,47 @@ ingestApp.get("/v1/profile", async (context) => {
   return context.body(exported, 200, { "content-type": "application/json", "cache-control": "no-store" });
 });
 
+/** The optional body of `DELETE /v1/profile`: a proof that the browser's user wants their profile erased. */
+const ErasureRequest = z.strictObject({
+  userId: z.string().min(1).max(128),
+  identity: z.string().max(256),
+});
+
+/** Most bytes accepted in an erasure request's body. */
+const MAX_ERASURE_BODY_BYTES = 4 * 1024;
+
+function identityRefused(detail: string): Problem {
+  return new Problem(403, { slug: "identity-not-proven", title: "Identity not proven", detail });
+}
+
+/**
+ * Erasure. Without a body it deletes what the browser itself holds: an anonymous visitor's data,
+ * or a linked browser's link (its data went to the user). With an identity proof for the user this
+ * browser is linked to, the user's profile is erased too. A proof that does not hold, or one for
+ * any other user, erases nothing (403).
+ */
 ingestApp.delete("/v1/profile", async (context) => {
-  const visitor = await readVisitor(context, context.env.VISITOR_ID_SECRET);
-  if (visitor !== null) {
-    await context.env.USER_SESSION.getByName(visitor.pseudonym).erase([visitor.pseudonym]);
-    context.header("set-cookie", expiredVisitorCookie(context.req.url));
+  const { env } = context;
+  const request = context.req.raw;
+  const text = await readTextBody(request, MAX_ERASURE_BODY_BYTES);
+  let user: string | null = null;
+  if (text.trim() !== "") {
+    requireJson(request);
+    const parsed = ErasureRequest.safeParse(parseJson(text));
+    if (!parsed.success) throw schemaProblem(parsed.error);
+    const proven = await provenUser(env, parsed.data.userId, parsed.data.identity, Date.now());
+    if (!proven.ok) throw identityRefused(`The identity proof was not accepted (${proven.error}); nothing was erased.`);
+    user = proven.value;
   }
   context.header("cache-control", "no-store");
+  const visitor = await readVisitor(context, env.VISITOR_ID_SECRET);
+  if (visitor === null) {
+    if (user !== null) throw identityRefused("This browser is not linked to that user; nothing was erased.");
+    return context.body(null, 204);
+  }
+  const erased = await env.USER_SESSION.getByName(visitor.pseudonym).erase([visitor.pseudonym], user);
+  if (erased === "not-linked-to-user") throw identityRefused("This browser is not linked to that user; nothing was erased.");
+  context.header("set-cookie", expiredVisitorCookie(context.req.url));
+  context.header("tailor-erased", erased);
   return context.body(null, 204);
 });

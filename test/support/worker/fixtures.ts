@@ -5,6 +5,7 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { DEMO_RELATED_KEY, demoRelatedModel } from "../../../demo-shop/models.ts";
 import demoRules from "../../../demo-shop/rules.json";
+import { importIdentityKey, signIdentityProof } from "../../../shared/identity/proof.ts";
 import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
 import { forgetRules } from "../../../workers/decide/rules-store.ts";
 import worker from "../../../workers/index.ts";
@@ -71,6 +72,32 @@ let counter = 0;
 export function track(event: string, properties: Record<string, unknown> = {}): Record<string, unknown> {
   counter++;
   return { type: "track", event, properties, messageId: `test-${Date.now()}-${counter}`, timestamp: new Date().toISOString() };
+}
+
+/**
+ * An identity proof for `userId` as the site's server would sign it: by default under the test
+ * `IDENTITY_SECRET`, valid for an hour.
+ */
+export async function identityProof(
+  userId: string,
+  { expires = Math.floor(Date.now() / 1000) + 3_600, secret = env.IDENTITY_SECRET }: { expires?: number; secret?: string } = {},
+): Promise<string> {
+  return signIdentityProof(await importIdentityKey(secret), userId, expires);
+}
+
+/** A Segment `identify` with a fresh id; `proof` goes where Tailor reads it, `context.tailor.identity`. */
+export function identify(
+  userId: string | null,
+  { proof, traits }: { proof?: string; traits?: Record<string, unknown> } = {},
+): Record<string, unknown> {
+  counter++;
+  return {
+    type: "identify",
+    userId,
+    messageId: `identify-${Date.now()}-${counter}`,
+    ...(traits === undefined ? {} : { traits }),
+    ...(proof === undefined ? {} : { context: { tailor: { identity: proof } } }),
+  };
 }
 
 export function postEvents(body: unknown, cookie?: string): Promise<Response> {

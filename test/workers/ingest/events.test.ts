@@ -6,7 +6,17 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { recallExposures, rememberExposures } from "../../../durable-objects/exposure-memory.ts";
 import type { ProfileExport } from "../../../shared/profile/export.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
-import { eventually, kafkaRecords, postEvents, publishRules, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
+import {
+  eventually,
+  identify,
+  identityProof,
+  kafkaRecords,
+  postEvents,
+  publishRules,
+  request,
+  track,
+  visitorCookieFrom,
+} from "../../support/worker/fixtures.ts";
 
 async function newVisitor(): Promise<string> {
   const response = await postEvents(track("Product Viewed", { product_id: "hm-01", category: "home" }));
@@ -122,7 +132,7 @@ describe("refusing bad input", () => {
         }),
       400,
     ],
-    ["an unknown type", () => postEvents({ type: "screen", messageId: "x" }), 422],
+    ["an unknown type", () => postEvents({ type: "purchase", messageId: "x" }), 422],
     ["a batch over 100 events", () => postEvents({ batch: Array.from({ length: 101 }, () => track("Product Viewed")) }), 422],
   ])("refuses %s with an RFC 9457 problem", async (_, send, status) => {
     const response = await send();
@@ -231,14 +241,16 @@ describe("privacy", () => {
 });
 
 describe("identify", () => {
-  it("merges each device's anonymous state into the known user's and keeps following it", async () => {
+  it("merges each device's anonymous state into the proven user's and keeps following it", async () => {
     const userId = `user-${crypto.randomUUID()}`;
     const laptop = await newVisitor();
     const phone = await newVisitor();
     await postEvents(track("Product Viewed", { product_id: "el-01", category: "electronics" }), laptop);
-    await postEvents({ type: "identify", userId, messageId: `i-${crypto.randomUUID()}`, traits: { plan: "gold" } }, laptop);
+    const proof = await identityProof(userId);
+    const fromLaptopIdentify = await postEvents(identify(userId, { proof, traits: { plan: "gold" } }), laptop);
+    expect(await fromLaptopIdentify.json()).toEqual({ accepted: 1, duplicates: 0, linked: true });
     await postEvents(track("Product Viewed", { product_id: "el-02", category: "electronics" }), phone);
-    await postEvents({ type: "identify", userId, messageId: `i-${crypto.randomUUID()}` }, phone);
+    await postEvents(identify(userId, { proof }), phone);
     await postEvents(track("Product Viewed", { product_id: "el-03", category: "electronics" }), laptop);
 
     const fromLaptop = await exported(laptop);

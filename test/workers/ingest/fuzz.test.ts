@@ -43,7 +43,9 @@ function generator(next: Random) {
       const value = pick(wrongValues);
       message[field] = field === "properties" || field === "traits" || field === "context" ? pick([42, "x", true, [1]]) : value;
       if (field === "timestamp") message[field] = pick(["yesterday", 17, "2026-13-45T99:00:00Z", ""]);
-      if (field === "userId" || field === "anonymousId") message[field] = pick(["", 12, {}, "x".repeat(500)]);
+      // An empty userId is how RudderStack says "anonymous", so it is not hostile.
+      if (field === "userId") message[field] = pick([12, {}, "x".repeat(500)]);
+      if (field === "anonymousId") message[field] = pick(["", 12, {}, "x".repeat(500)]);
       // Only identify calls carry traits; elsewhere an unknown field is dropped, not refused.
       if (field === "traits") message.type = "identify";
       return json(pick([message, { batch: [valid(), message] }]), `wrong type: ${field}`);
@@ -137,12 +139,13 @@ function generator(next: Random) {
     () =>
       json(
         pick([
-          { type: "screen", messageId: "m" },
+          { type: "purchase", messageId: "m" },
+          { type: "screen" },
           { type: "alias", messageId: "m", previousId: "a" },
           { type: "track", messageId: "m" },
           { type: "page" },
           { messageId: "m" },
-          { type: "group", messageId: "m", groupId: "g" },
+          { type: "group", messageId: "m" },
         ]),
         "unknown or incomplete",
       ),

@@ -27,12 +27,13 @@ interface Message {
   userId?: string;
   properties?: Properties;
   traits?: Properties;
-  context: { page: { path: string; search: string; title: string; referrer: string } };
+  context: { page: { path: string; search: string; title: string; referrer: string }; tailor?: { identity: string } };
 }
 
 interface TailorApi {
   track(event: string, properties?: Properties): void;
-  identify(userId: string, traits?: Properties): void;
+  /** `proof` is the identity proof the site's server signed for `userId`; without it nothing is linked. */
+  identify(userId: string, traits?: Properties, proof?: string): void;
   page(properties?: Properties): void;
   consent(granted: boolean): void;
   flush(): void;
@@ -73,13 +74,14 @@ function messageId(): string {
   return typeof crypto.randomUUID === "function" ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
 
-function enqueue(partial: Omit<Message, "messageId" | "timestamp" | "context">): void {
+function enqueue(partial: Omit<Message, "messageId" | "timestamp" | "context">, identity?: string): void {
   if (blockedBySignal) return;
+  const page = { path: location.pathname, search: location.search, title: document.title, referrer: document.referrer };
   queue.push({
     ...partial,
     messageId: messageId(),
     timestamp: new Date().toISOString(),
-    context: { page: { path: location.pathname, search: location.search, title: document.title, referrer: document.referrer } },
+    context: identity === undefined ? { page } : { page, tailor: { identity } },
   });
   if (!consented) return;
   if (queue.length >= 20) flush();
@@ -231,7 +233,7 @@ function onClick(clickEvent: MouseEvent): void {
 
 const api: TailorApi = {
   track: (event, properties = {}) => enqueue({ type: "track", event, properties }),
-  identify: (userId, traits = {}) => enqueue({ type: "identify", userId, traits }),
+  identify: (userId, traits = {}, proof) => enqueue({ type: "identify", userId, traits }, typeof proof === "string" ? proof : undefined),
   page: () => {
     lastPath = "";
     trackPage(true);
