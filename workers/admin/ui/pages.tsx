@@ -160,15 +160,27 @@ export const DashboardPage: FC<{
   actor: string;
   live: { version: number; document: RulesDocument } | null;
   refused: { version: number; problems: { pointer: string; message: string }[] } | null;
+  /** What is wrong with the live rules in KV, in words (a pointer that does not parse, a refused version). */
+  warnings: string[];
   reports: Record<string, ExperimentReport | null>;
-}> = ({ csrf, actor, live, refused, reports }) => (
+}> = ({ csrf, actor, live, refused, warnings, reports }) => (
   <Layout title="Rules" csrf={csrf}>
     <h1>Personalization rules</h1>
     <p class="muted">
       Signed in as {actor}. {live === null ? "Nothing is published yet." : `Version ${live.version} is live.`}
     </p>
+    {warnings.length === 0 || refused !== null ? null : (
+      <section class="warning" role="alert">
+        <strong>The live rules in KV need attention: publish or roll back to repair them.</strong>
+        <ul>
+          {warnings.map((warning) => (
+            <li>{warning}</li>
+          ))}
+        </ul>
+      </section>
+    )}
     {refused === null ? null : (
-      <section class="warning">
+      <section class="warning" role="alert">
         <strong>
           Version {refused.version} was written to KV but is invalid, so version {live?.version ?? "none"} keeps serving.
         </strong>
