@@ -14,13 +14,14 @@ import { parseJson, readTextBody } from "../common/body.ts";
 import { Problem } from "../common/problem.ts";
 import { pseudonymFor } from "../common/visitor.ts";
 import { loadModels, modelResolver } from "../decide/models-store.ts";
+import { PREVIEW_PARAMETER, signPreview } from "../decide/preview.ts";
 import { rewritePage } from "../decide/rewrite.ts";
 import { forgetRules, readLiveDocument, readVersion, rulesStatus } from "../decide/rules-store.ts";
 import { Timings } from "../decide/timings.ts";
 import { pointerOf, validateDocument } from "../decide/validate.ts";
 import type { AdminVariables } from "./auth.ts";
 import { lintDocument } from "./lint.ts";
-import { PreviewRequest, PublishRequest, RollbackRequest, ValidateRequest } from "./schemas.ts";
+import { PreviewLinkRequest, PreviewRequest, PublishRequest, RollbackRequest, ValidateRequest } from "./schemas.ts";
 
 type AdminContext = Context<{ Bindings: Env; Variables: AdminVariables }>;
 
@@ -231,6 +232,53 @@ adminApi.post("/admin/api/preview", async (context) => {
     fallbacks: decision.fallbacks,
     html,
   });
+});
+
+/** Mints a QA preview link for the live rules: forced variants on one page, until it expires. */
+adminApi.post("/admin/api/preview-links", async (context) => {
+  const { env } = context;
+  const request = await body(context, PreviewLinkRequest);
+  const live = await readLiveDocument(env);
+  if (live === null)
+    throw new Problem(409, { slug: "no-rules", title: "No rules", detail: "Nothing is published yet; there is nothing to preview." });
+  // Only what the live rules can show: a link that forces an unknown variant would preview nothing.
+  const errors = Object.entries(request.forced).flatMap(([experiment, variant]) => {
+    const known = live.document.experiments[experiment];
+    if (known === undefined)
+      return [{ pointer: pointerOf(["forced", experiment]), detail: `no experiment "${experiment}" in the live rules` }];
+    if (!known.variants.includes(variant))
+      return [
+        {
+          pointer: pointerOf(["forced", experiment]),
+          detail: `experiment "${experiment}" has no variant "${variant}" (${known.variants.join(", ")})`,
+        },
+      ];
+    return [];
+  });
+  if (errors.length > 0)
+    throw new Problem(422, {
+      slug: "invalid-request",
+      title: "Invalid request",
+      detail: errors[0]?.detail ?? "",
+      extensions: { errors },
+    });
+  const expiresAt = Math.floor(Date.now() / 1_000) + request.ttlMinutes * 60;
+  const token = await signPreview(
+    { forced: request.forced, path: request.path, explain: request.explain, exp: expiresAt },
+    env.VISITOR_ID_SECRET,
+  );
+  const url = new URL(request.path, context.req.url);
+  url.searchParams.set(PREVIEW_PARAMETER, token);
+  await registry(env).note({
+    actor: context.get("actor"),
+    action: "preview-link",
+    version: live.version,
+    detail: `${request.path} ${JSON.stringify(request.forced)} for ${request.ttlMinutes} min`,
+  });
+  return context.json(
+    { url: url.toString(), token, expiresAt: new Date(expiresAt * 1_000).toISOString(), path: request.path, forced: request.forced },
+    201,
+  );
 });
 
 adminApi.get("/admin/api/dead-letters", async (context) => context.json(await context.env.DEAD_LETTERS.getByName("all").summary()));

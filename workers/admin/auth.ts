@@ -33,6 +33,11 @@ export const SESSION_COOKIE = "tailor_admin";
 const SESSION_HOURS = 12;
 const encoder = new TextEncoder();
 
+/** base64url without padding, as JWTs write it (tokens travel in URLs and cookies). */
+function unpadded(bytes: ArrayBuffer): string {
+  return encodeBase64Url(bytes).replace(/=+$/, "");
+}
+
 /** Whether a sign-in form's token is the admin token (compared in constant time). */
 export async function isAdminToken(candidate: string | undefined, token: string | undefined): Promise<boolean> {
   if (token === undefined || token.length < MIN_ADMIN_TOKEN_LENGTH || candidate === undefined) return false;
@@ -47,7 +52,7 @@ async function sign(secret: string, purpose: string, payload: string): Promise<s
     false,
     ["sign"],
   );
-  return encodeBase64Url(await crypto.subtle.sign("HMAC", key, encoder.encode(payload)));
+  return unpadded(await crypto.subtle.sign("HMAC", key, encoder.encode(payload)));
 }
 
 /** What a session cookie says, once its signature is checked. */
@@ -61,7 +66,7 @@ export async function createSession(env: Env, actor: string, now: number): Promi
   const sid = crypto.randomUUID();
   const exp = now + SESSION_HOURS * 3_600_000;
   await env.RULES_REGISTRY.getByName("registry").openSession({ id: sid, actor: actor.slice(0, 100), expiresAt: exp });
-  const payload = encodeBase64Url(encoder.encode(JSON.stringify({ sid, actor: actor.slice(0, 100), exp })).buffer as ArrayBuffer);
+  const payload = unpadded(encoder.encode(JSON.stringify({ sid, actor: actor.slice(0, 100), exp })).buffer as ArrayBuffer);
   return `${payload}.${await sign(env.ADMIN_TOKEN, "session", payload)}`;
 }
 

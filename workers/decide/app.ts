@@ -184,7 +184,7 @@ async function decideRequest(
   }
   const untracked = honoursPrivacySignal(request, env);
   const token = url.searchParams.get(PREVIEW_PARAMETER);
-  const preview = token === null ? null : await verifyPreview(token, env.VISITOR_ID_SECRET, now);
+  const preview = token === null ? null : await verifyPreview(token, env.VISITOR_ID_SECRET, now, path);
 
   const wanted = rules.profileAttributes;
   const needsProfile = !untracked && !visitor.isNew && wanted.length > 0;
