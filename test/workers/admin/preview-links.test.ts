@@ -89,6 +89,14 @@ describe("minting", () => {
   });
 });
 
+describe("the editor", () => {
+  it("offers a copy-preview-link button per experiment variant, on a page the experiment runs on", async () => {
+    const html = await (await request("/admin", { headers: { ...ADMIN, accept: "text/html" } })).text();
+    for (const variant of ["control", "bold"])
+      expect(html).toContain(`class="preview-link" data-experiment="hero-test" data-variant="${variant}" data-path="/"`);
+  });
+});
+
 describe("using a link", () => {
   it("shows the forced variant to a visitor in the holdout, and only with the link", async () => {
     const cookie = await holdoutVisitor();

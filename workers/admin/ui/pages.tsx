@@ -155,6 +155,12 @@ const ExperimentResults: FC<{ id: string; report: ExperimentReport | null }> = (
   );
 };
 
+/** The first concrete page a rule running the experiment targets (a preview link works on one page). */
+function previewPathFor(document: RulesDocument | null, experiment: string): string {
+  const rule = document?.rules.find((candidate) => candidate.experiment?.id === experiment);
+  return rule?.pages.find((page) => !page.includes("*")) ?? "/";
+}
+
 export const DashboardPage: FC<{
   csrf: string;
   actor: string;
@@ -252,6 +258,8 @@ export const DashboardPage: FC<{
     <section class="card">
       <h2>Experiments</h2>
       {Object.keys(live?.document.experiments ?? {}).length === 0 ? <p class="muted">None.</p> : null}
+      <p id="status" class="status" aria-live="polite" />
+      <input id="preview-link" class="preview-link-output" readonly aria-label="Last preview link" />
       {Object.entries(live?.document.experiments ?? {}).map(([id, experiment]) => (
         <div>
           <h3>
@@ -265,6 +273,20 @@ export const DashboardPage: FC<{
             </span>
           </h3>
           <ExperimentResults id={id} report={reports[id] ?? null} />
+          <p class="preview-links">
+            QA preview (24 hours, on {previewPathFor(live?.document ?? null, id)}):{" "}
+            {experiment.variants.map((variant) => (
+              <button
+                type="button"
+                class="preview-link"
+                data-experiment={id}
+                data-variant={variant}
+                data-path={previewPathFor(live?.document ?? null, id)}
+              >
+                Copy preview link: {variant}
+              </button>
+            ))}
+          </p>
         </div>
       ))}
     </section>
