@@ -4,11 +4,15 @@
  * writes the immutable version to KV before it moves the live pointer (a reader never sees half a
  * publish), and keeps the audit log of who changed what. Versions written straight into KV with
  * `wrangler kv` are still listed (from KV) and still validated wherever they are read.
+ *
+ * It also holds the editor's open sessions: the cookie is signed, but only a session id listed
+ * here is accepted, so signing out (or expiry) ends it server-side. One object is enough: sessions
+ * are few and admin traffic is light.
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
-import { RULES_LIVE_KEY, rulesVersionKey } from "../shared/rules/document.ts";
+import { LivePointer, RULES_LIVE_KEY, rulesVersionKey } from "../shared/rules/document.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -16,9 +20,14 @@ const MIGRATIONS: Migrations = [
     "CREATE TABLE versions (version INTEGER PRIMARY KEY, author TEXT NOT NULL, message TEXT NOT NULL, published_at INTEGER NOT NULL)",
     "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, version INTEGER, detail TEXT NOT NULL)",
   ],
+  // Editor sessions, so signing out ends a session everywhere (a copied cookie stops working).
+  ["CREATE TABLE sessions (id TEXT PRIMARY KEY, actor TEXT NOT NULL, expires_at INTEGER NOT NULL)"],
 ];
 
 export const Actor = z.string().min(1).max(200);
+
+/** A session id as the editor's cookie carries it (a random UUID). */
+const SessionId = z.string().min(16).max(64);
 
 export interface VersionInfo {
   version: number;
@@ -138,6 +147,36 @@ export class RulesRegistry extends DurableObject<Env> {
       }));
   }
 
+  /** Opens an editor session until `expiresAt` (ms since the epoch); expired ones are dropped on the way. */
+  async openSession(input: { id: string; actor: string; expiresAt: number }): Promise<void> {
+    const id = SessionId.parse(input.id);
+    const expiresAt = z.number().int().positive().parse(input.expiresAt);
+    this.#storage.sql.exec("DELETE FROM sessions WHERE expires_at <= ?", Date.now());
+    this.#storage.sql.exec(
+      "INSERT OR REPLACE INTO sessions (id, actor, expires_at) VALUES (?, ?, ?)",
+      id,
+      Actor.parse(input.actor),
+      expiresAt,
+    );
+    this.#audit(Actor.parse(input.actor), "sign-in", null, "");
+  }
+
+  /** Whether an editor session is open (signed in, not signed out, not expired). */
+  async isSessionOpen(id: string): Promise<boolean> {
+    const parsed = SessionId.safeParse(id);
+    if (!parsed.success) return false;
+    return this.#storage.sql.exec("SELECT 1 FROM sessions WHERE id = ? AND expires_at > ?", parsed.data, Date.now()).toArray().length > 0;
+  }
+
+  /** Ends an editor session: its cookie is refused from now on, wherever it was copied to. */
+  async closeSession(id: string): Promise<void> {
+    const parsed = SessionId.safeParse(id);
+    if (!parsed.success) return;
+    const row = this.#storage.sql.exec<{ actor: string }>("SELECT actor FROM sessions WHERE id = ?", parsed.data).toArray()[0];
+    this.#storage.sql.exec("DELETE FROM sessions WHERE id = ?", parsed.data);
+    if (row !== undefined) this.#audit(row.actor, "sign-out", null, "");
+  }
+
   /** Records something done outside this object (a refused publish, a preview). */
   async note(input: { actor: string; action: string; version: number | null; detail: string }): Promise<void> {
     this.#audit(Actor.parse(input.actor), z.string().max(40).parse(input.action), input.version, z.string().max(2_000).parse(input.detail));
@@ -154,9 +193,16 @@ export class RulesRegistry extends DurableObject<Env> {
     );
   }
 
+  /** The live version, or null when there is no pointer or it is not `{"version": n}` (a publish or rollback repairs it). */
   async #liveVersion(): Promise<number | null> {
-    const pointer = (await this.env.RULES.get(RULES_LIVE_KEY, "json")) as { version?: unknown } | null;
-    return typeof pointer?.version === "number" ? pointer.version : null;
+    const text = await this.env.RULES.get(RULES_LIVE_KEY, "text");
+    if (text === null) return null;
+    try {
+      const pointer = LivePointer.safeParse(JSON.parse(text));
+      return pointer.success ? pointer.data.version : null;
+    } catch {
+      return null;
+    }
   }
 
   /** The highest version anywhere: in our table, in KV (including direct writes), or live. */

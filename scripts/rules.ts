@@ -8,6 +8,8 @@
  *   pull [--out <file>]             write the live document (default: stdout)
  *   rollback <version>              make an earlier version live again
  *   versions                        list versions
+ *   preview-link --experiment <id> --variant <v> [--path /] [--ttl 60m]
+ *                                   a QA link forcing that variant on that page (ttl in m, h or d; at most 7d)
  *
  * Exit codes: 0 done, 1 the server refused (problems printed), 2 usage or connection error.
  */
@@ -29,13 +31,17 @@ const { values, positionals } = parseArgs({
     url: { type: "string", default: process.env.TAILOR_URL ?? "http://127.0.0.1:8787" },
     message: { type: "string", short: "m" },
     out: { type: "string" },
+    experiment: { type: "string" },
+    variant: { type: "string" },
+    path: { type: "string", default: "/" },
+    ttl: { type: "string", default: "60m" },
   },
 });
 const [command, argument] = positionals;
 
 function usage(problem: string): never {
   console.error(
-    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions [file|version] [--url URL] [-m MESSAGE] [--out FILE]`,
+    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions|preview-link [file|version] [--url URL] [-m MESSAGE] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
   );
   process.exit(2);
 }
@@ -134,6 +140,28 @@ try {
         console.log(
           `  ${String(version.version).padStart(4)} ${version.live ? "live" : "    "} ${version.publishedAt ?? "-"}  ${version.author ?? "(written to KV)"}  ${version.message ?? ""}`,
         );
+      break;
+    }
+    case "preview-link": {
+      if (values.experiment === undefined || values.variant === undefined) usage("preview-link needs --experiment and --variant");
+      const ttl = /^(\d{1,5})([mhd])$/.exec(values.ttl);
+      if (ttl === null) usage("--ttl is a number with m, h or d, e.g. 60m, 12h, 7d");
+      const ttlMinutes = Number(ttl[1]) * { m: 1, h: 60, d: 1_440 }[ttl[2] as "m" | "h" | "d"];
+      const { status, data } = await client.call<{ url?: string; expiresAt?: string; detail?: string }>(
+        "POST",
+        "/admin/api/preview-links",
+        {
+          forced: { [values.experiment]: values.variant },
+          path: values.path,
+          ttlMinutes,
+        },
+      );
+      if (status !== 201) {
+        console.error(`rules: no preview link: ${data.detail ?? `HTTP ${status}`}`);
+        process.exit(1);
+      }
+      console.log(data.url);
+      console.error(`rules: valid until ${data.expiresAt}`);
       break;
     }
     default:

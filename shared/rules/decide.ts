@@ -61,7 +61,7 @@ export interface DecisionInput {
   now: number;
   /** The value experiments hash: the visitor's pseudonym. */
   unit: string;
-  /** Variants forced by a signed preview: experiment id → variant. */
+  /** Variants forced by a signed preview: experiment id → variant. Any forced variant also lifts the holdout. */
   forced?: Readonly<Record<string, string>>;
   /** Models that are loaded and usable (KV-referenced ones resolved by the caller). */
   model: (name: string) => CompiledModel | undefined;
@@ -140,7 +140,10 @@ export function decide(rules: CompiledRules, input: DecisionInput): Decision {
   const fallbacks: string[] = [];
   const trace: RuleTrace[] | undefined = input.explain ? [] : undefined;
   const scores = applyModelScores(rules, input, fallbacks);
-  const holdout = rules.holdout !== undefined && (hash(rules.holdout.seed, input.unit, 2) ?? 1) < rules.holdout.share;
+  // A signed preview that forces variants shows them even to a visitor in the holdout: the person
+  // checking variant "b" must see "b", whatever bucket their own browser falls in.
+  const previewing = input.forced !== undefined && Object.keys(input.forced).length > 0;
+  const holdout = !previewing && rules.holdout !== undefined && (hash(rules.holdout.seed, input.unit, 2) ?? 1) < rules.holdout.share;
 
   const slots: SlotDecision[] = [];
   const assignments: Assignment[] = [];

@@ -10,28 +10,32 @@ import { type AttributeTree, nestAttributes } from "../../shared/profile/behavio
 import { compileRules } from "../../shared/rules/compile.ts";
 import { decide } from "../../shared/rules/decide.ts";
 import { diffDocuments } from "../../shared/rules/diff.ts";
+import { parseJson, readTextBody } from "../common/body.ts";
 import { Problem } from "../common/problem.ts";
 import { pseudonymFor } from "../common/visitor.ts";
 import { loadModels, modelResolver } from "../decide/models-store.ts";
+import { PREVIEW_PARAMETER, signPreview } from "../decide/preview.ts";
 import { rewritePage } from "../decide/rewrite.ts";
-import { forgetRules, readLiveDocument, rulesStatus } from "../decide/rules-store.ts";
+import { forgetRules, readLiveDocument, readVersion, rulesStatus } from "../decide/rules-store.ts";
 import { Timings } from "../decide/timings.ts";
 import { pointerOf, validateDocument } from "../decide/validate.ts";
 import type { AdminVariables } from "./auth.ts";
 import { lintDocument } from "./lint.ts";
-import { PreviewRequest, PublishRequest, RollbackRequest, ValidateRequest } from "./schemas.ts";
+import { PreviewLinkRequest, PreviewRequest, PublishRequest, RollbackRequest, ValidateRequest } from "./schemas.ts";
 
 type AdminContext = Context<{ Bindings: Env; Variables: AdminVariables }>;
 
 export const adminApi = new Hono<{ Bindings: Env; Variables: AdminVariables }>();
 
+/**
+ * The largest admin request body accepted: a rules document with a few hundred rules is well under
+ * 200 KB, and KV values stop at 25 MiB. Bigger bodies get a 413 problem before anything parses them.
+ */
+export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
+
 async function body<T extends z.ZodType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
-  let raw: unknown;
-  try {
-    raw = await context.req.json();
-  } catch {
-    throw new Problem(400, { slug: "malformed-json", title: "Malformed JSON", detail: "The body is not JSON." });
-  }
+  // Bounded while streaming, strict UTF-8, nesting depth limited (see workers/common/body.ts).
+  const raw = parseJson(await readTextBody(context.req.raw, MAX_ADMIN_BODY_BYTES));
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     throw new Problem(422, {
@@ -42,6 +46,33 @@ async function body<T extends z.ZodType>(context: AdminContext, schema: T): Prom
     });
   }
   return parsed.data;
+}
+
+/** A stored version's document, or a 404/422 problem saying why it cannot be read. */
+async function storedDocument(env: Env, version: number, label: string): Promise<unknown> {
+  const stored = await readVersion(env.RULES, version);
+  if (stored.ok) return stored.value;
+  if (stored.reason === "missing")
+    throw new Problem(404, { slug: "unknown-version", title: "Unknown version", detail: `There is no version ${label}.` });
+  throw new Problem(422, {
+    slug: "unreadable-version",
+    title: "Unreadable version",
+    detail: `Version ${label} in KV is not JSON (written by hand?); publish or roll back to another version.`,
+  });
+}
+
+/** What the admin should know about the live rules in KV, in words. */
+export function liveWarnings(): string[] {
+  const { refused, pointer } = rulesStatus();
+  const warnings: string[] = [];
+  if (pointer !== undefined) warnings.push(pointer.detail);
+  if (refused !== undefined) {
+    const first = refused.problems[0];
+    warnings.push(
+      `version ${refused.version} is live in KV but refused${first === undefined ? "" : ` (${first.pointer || "/"}: ${first.message})`}; the last good version keeps serving`,
+    );
+  }
+  return warnings;
 }
 
 /**
@@ -72,7 +103,12 @@ function registry(env: Env) {
 adminApi.get("/admin/api/rules", async (context) => {
   const live = await readLiveDocument(context.env);
   const { refused } = rulesStatus();
-  return context.json({ version: live?.version ?? null, document: live?.document ?? null, refused: refused ?? null });
+  return context.json({
+    version: live?.version ?? null,
+    document: live?.document ?? null,
+    refused: refused ?? null,
+    warnings: liveWarnings(),
+  });
 });
 
 adminApi.post("/admin/api/rules/validate", async (context) => {
@@ -108,34 +144,23 @@ adminApi.post("/admin/api/rules", async (context) => {
 adminApi.get("/admin/api/rules/versions", async (context) => context.json({ versions: await registry(context.env).versions() }));
 
 adminApi.get("/admin/api/rules/versions/:version", async (context) => {
-  const version = Number(context.req.param("version"));
-  const raw = Number.isInteger(version) && version > 0 ? await context.env.RULES.get(`rules:version:${version}`, "json") : null;
-  if (raw === null)
-    throw new Problem(404, {
-      slug: "unknown-version",
-      title: "Unknown version",
-      detail: `There is no version ${context.req.param("version")}.`,
-    });
+  const label = context.req.param("version");
+  const version = Number(label);
+  const raw = await storedDocument(context.env, version, label);
   return context.json({ version, document: raw, ...check(raw) });
 });
 
 adminApi.get("/admin/api/rules/diff", async (context) => {
   const from = Number(context.req.query("from"));
   const to = Number(context.req.query("to"));
-  const [before, after] = await Promise.all([
-    context.env.RULES.get(`rules:version:${from}`, "json"),
-    context.env.RULES.get(`rules:version:${to}`, "json"),
-  ]);
-  if (before === null || after === null)
-    throw new Problem(404, { slug: "unknown-version", title: "Unknown version", detail: "Both from and to must be published versions." });
+  const before = await storedDocument(context.env, from, String(context.req.query("from") ?? ""));
+  const after = await storedDocument(context.env, to, String(context.req.query("to") ?? ""));
   return context.json({ from, to, changes: diffDocuments(before, after) });
 });
 
 adminApi.post("/admin/api/rules/rollback", async (context) => {
   const { version } = await body(context, RollbackRequest);
-  const raw = await context.env.RULES.get(`rules:version:${version}`, "json");
-  if (raw === null)
-    throw new Problem(404, { slug: "unknown-version", title: "Unknown version", detail: `There is no version ${version}.` });
+  const raw = await storedDocument(context.env, version, String(version));
   const { valid, problems } = check(raw);
   if (!valid)
     throw new Problem(422, {
@@ -207,6 +232,53 @@ adminApi.post("/admin/api/preview", async (context) => {
     fallbacks: decision.fallbacks,
     html,
   });
+});
+
+/** Mints a QA preview link for the live rules: forced variants on one page, until it expires. */
+adminApi.post("/admin/api/preview-links", async (context) => {
+  const { env } = context;
+  const request = await body(context, PreviewLinkRequest);
+  const live = await readLiveDocument(env);
+  if (live === null)
+    throw new Problem(409, { slug: "no-rules", title: "No rules", detail: "Nothing is published yet; there is nothing to preview." });
+  // Only what the live rules can show: a link that forces an unknown variant would preview nothing.
+  const errors = Object.entries(request.forced).flatMap(([experiment, variant]) => {
+    const known = live.document.experiments[experiment];
+    if (known === undefined)
+      return [{ pointer: pointerOf(["forced", experiment]), detail: `no experiment "${experiment}" in the live rules` }];
+    if (!known.variants.includes(variant))
+      return [
+        {
+          pointer: pointerOf(["forced", experiment]),
+          detail: `experiment "${experiment}" has no variant "${variant}" (${known.variants.join(", ")})`,
+        },
+      ];
+    return [];
+  });
+  if (errors.length > 0)
+    throw new Problem(422, {
+      slug: "invalid-request",
+      title: "Invalid request",
+      detail: errors[0]?.detail ?? "",
+      extensions: { errors },
+    });
+  const expiresAt = Math.floor(Date.now() / 1_000) + request.ttlMinutes * 60;
+  const token = await signPreview(
+    { forced: request.forced, path: request.path, explain: request.explain, exp: expiresAt },
+    env.VISITOR_ID_SECRET,
+  );
+  const url = new URL(request.path, context.req.url);
+  url.searchParams.set(PREVIEW_PARAMETER, token);
+  await registry(env).note({
+    actor: context.get("actor"),
+    action: "preview-link",
+    version: live.version,
+    detail: `${request.path} ${JSON.stringify(request.forced)} for ${request.ttlMinutes} min`,
+  });
+  return context.json(
+    { url: url.toString(), token, expiresAt: new Date(expiresAt * 1_000).toISOString(), path: request.path, forced: request.forced },
+    201,
+  );
 });
 
 adminApi.get("/admin/api/dead-letters", async (context) => context.json(await context.env.DEAD_LETTERS.getByName("all").summary()));

@@ -5,18 +5,22 @@
  * security headers.
  * @module
  */
-import { Hono } from "hono";
-import { deleteCookie } from "hono/cookie";
+import { type Context, Hono } from "hono";
+import { deleteCookie, getCookie } from "hono/cookie";
 import type { ExperimentReport } from "../../durable-objects/experiment-stats.ts";
 import { diffDocuments } from "../../shared/rules/diff.ts";
+import { readTextBody } from "../common/body.ts";
 import { Problem } from "../common/problem.ts";
-import { readLiveDocument, rulesStatus } from "../decide/rules-store.ts";
-import { adminApi } from "./api.ts";
+import { pseudonymFor } from "../common/visitor.ts";
+import { readLiveDocument, readVersion, rulesStatus } from "../decide/rules-store.ts";
+import { adminApi, liveWarnings } from "./api.ts";
 import {
   type AdminVariables,
   adminSecurityHeaders,
   createSession,
+  endSession,
   isAdminToken,
+  isCrossSite,
   requireAdmin,
   SESSION_COOKIE,
   sessionCookie,
@@ -36,37 +40,52 @@ adminApp.get("/admin/assets/admin.js", (context) => context.body(ADMIN_SCRIPT, 2
 adminApp.get("/admin/assets/admin.css", (context) => context.body(ADMIN_CSS, 200, { "content-type": "text/css; charset=utf-8" }));
 adminApp.get("/admin/login", (context) => context.html(<LoginPage />));
 
+/** The largest sign-in or sign-out form accepted; a real one is a few hundred bytes. */
+const MAX_FORM_BYTES = 16 * 1024;
+
+/** The sign-in page's answer after too many attempts: the form again, with a 429 and Retry-After. */
+async function signInLimited(context: Context<{ Bindings: Env; Variables: AdminVariables }>, name: string): Promise<boolean> {
+  const { env } = context;
+  const address = context.req.header("cf-connecting-ip") ?? "unknown";
+  // Both keys are pseudonyms: neither the address nor the name is kept by the limiter in clear.
+  const [byAddress, byName] = await Promise.all([
+    env.SIGN_IN_RATE_LIMITER.limit({ key: `address:${await pseudonymFor(`ip:${address}`, env.VISITOR_ID_SECRET)}` }),
+    env.SIGN_IN_RATE_LIMITER.limit({ key: `name:${await pseudonymFor(`name:${name.toLowerCase()}`, env.VISITOR_ID_SECRET)}` }),
+  ]);
+  return !byAddress.success || !byName.success;
+}
+
 adminApp.post("/admin/login", async (context) => {
   // The form must come from this site (no cross-site sign-in).
-  // Browsers say where a form came from in Sec-Fetch-Site; Origin is "null" under our no-referrer policy.
-  const site = context.req.header("sec-fetch-site");
-  const origin = context.req.header("origin");
-  const host = context.req.header("host") ?? new URL(context.req.url).host;
-  const crossSite =
-    site !== undefined
-      ? site !== "same-origin" && site !== "none"
-      : origin !== undefined && origin !== "null" && new URL(origin).host !== host;
-  if (crossSite) throw new Problem(403, { slug: "cross-site", title: "Cross-site request", detail: "Sign in from Tailor's own page." });
-  const form = await context.req.parseBody();
-  const token = typeof form.token === "string" ? form.token : "";
-  const name =
-    typeof form.name === "string"
-      ? form.name
-          .replace(/[^\p{L}\p{N} .@_-]/gu, "")
-          .trim()
-          .slice(0, 100)
-      : "";
-  if (!isAdminToken(token, context.env.ADMIN_TOKEN) || name === "") {
+  if (isCrossSite(context.req.raw))
+    throw new Problem(403, { slug: "cross-site", title: "Cross-site request", detail: "Sign in from Tailor's own page." });
+  const form = new URLSearchParams(await readTextBody(context.req.raw, MAX_FORM_BYTES));
+  const token = form.get("token") ?? "";
+  const name = (form.get("name") ?? "")
+    .replace(/[^\p{L}\p{N} .@_-]/gu, "")
+    .trim()
+    .slice(0, 100);
+  if (await signInLimited(context, name)) {
+    throw new Problem(429, {
+      slug: "too-many-sign-in-attempts",
+      title: "Too many sign-in attempts",
+      detail: "Too many sign-in attempts from this address or for this name; try again in a minute.",
+      headers: { "retry-after": "60" },
+    });
+  }
+  if (!(await isAdminToken(token, context.env.ADMIN_TOKEN)) || name === "") {
     return context.html(<LoginPage error="That token is not right, or the name is missing." />, 401);
   }
-  context.header("set-cookie", sessionCookie(await createSession(name, token, Date.now()), context.req.url));
+  context.header("set-cookie", sessionCookie(await createSession(context.env, name, Date.now()), context.req.url));
   return context.redirect("/admin", 303);
 });
 
 adminApp.use("/admin/*", requireAdmin());
 adminApp.use("/admin", requireAdmin());
 
-adminApp.post("/admin/logout", (context) => {
+adminApp.post("/admin/logout", async (context) => {
+  // Server-side: the session is closed in the registry, so a copy of the cookie stops working too.
+  await endSession(getCookie(context, SESSION_COOKIE), context.env, Date.now());
   deleteCookie(context, SESSION_COOKIE, { path: "/admin" });
   return context.redirect("/admin/login", 303);
 });
@@ -89,6 +108,7 @@ adminApp.get("/admin", async (context) => {
       actor={context.get("actor")}
       live={live}
       refused={rulesStatus().refused ?? null}
+      warnings={liveWarnings()}
       reports={reports}
     />,
   );
@@ -101,10 +121,14 @@ adminApp.get("/admin/versions", async (context) => {
     const previous = versions[index + 1];
     if (previous === undefined) continue;
     const [before, after] = await Promise.all([
-      context.env.RULES.get(`rules:version:${previous.version}`, "json"),
-      context.env.RULES.get(`rules:version:${version.version}`, "json"),
+      readVersion(context.env.RULES, previous.version),
+      readVersion(context.env.RULES, version.version),
     ]);
-    changes[version.version] = diffDocuments(before, after).map((change) => `${change.change} ${change.pointer}`);
+    // A version someone wrote by hand may not be JSON: say so on that row, and keep the page.
+    changes[version.version] =
+      before.ok && after.ok
+        ? diffDocuments(before.value, after.value).map((change) => `${change.change} ${change.pointer}`)
+        : [`cannot compare: ${after.ok ? `version ${previous.version}` : `version ${version.version}`} is not JSON`];
   }
   return context.html(<VersionsPage csrf={context.get("csrf")} versions={versions} changes={changes} />);
 });

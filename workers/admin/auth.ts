@@ -4,8 +4,12 @@
  * 1. `Authorization: Bearer <ADMIN_TOKEN>` — the API, the command line, CI;
  * 2. Cloudflare Access, when `ACCESS_TEAM_DOMAIN` and `ACCESS_AUD` are set: the
  *    `Cf-Access-Jwt-Assertion` JWT is verified (RS256) against the team's published keys;
- * 3. the web editor's session cookie, issued after signing in with the token. Requests that change
- *    something with only the cookie must also carry the page's CSRF token (`x-csrf-token`).
+ * 3. the web editor's session cookie, issued after signing in with the token and listed in the
+ *    `RulesRegistry` until sign-out or expiry. Requests that change something with only the cookie
+ *    must also carry the page's CSRF token (`x-csrf-token`, or a form's `csrf` field).
+ *
+ * Changes made with an Access assertion or a cookie are refused when a browser says they come
+ * from another site (`isCrossSite`).
  *
  * Anything else gets a 401 problem that does not say which part was wrong.
  * @see https://developers.cloudflare.com/cloudflare-one/identity/authorization-cookie/validating-json/
@@ -13,7 +17,10 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
+import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
+import { z } from "zod";
 import { Problem } from "../common/problem.ts";
+import { isAdminBearer, MIN_ADMIN_TOKEN_LENGTH, secretsEqual } from "../common/secrets.ts";
 
 export interface AdminVariables {
   /** Who is acting, for the audit log: "admin-token", an Access e-mail, or the editor's name. */
@@ -22,33 +29,19 @@ export interface AdminVariables {
   csrf: string;
 }
 
-const MIN_TOKEN_LENGTH = 16;
 export const SESSION_COOKIE = "tailor_admin";
 const SESSION_HOURS = 12;
 const encoder = new TextEncoder();
 
-/** Compares in time independent of where the strings differ. */
-export function constantTimeEqual(a: string, b: string): boolean {
-  const left = encoder.encode(a);
-  const right = encoder.encode(b);
-  let difference = left.length ^ right.length;
-  for (let index = 0; index < Math.max(left.length, right.length); index++) difference |= (left[index] ?? 0) ^ (right[index] ?? 0);
-  return difference === 0;
+/** base64url without padding, as JWTs write it (tokens travel in URLs and cookies). */
+function unpadded(bytes: ArrayBuffer): string {
+  return encodeBase64Url(bytes).replace(/=+$/, "");
 }
 
-export function isAdminToken(candidate: string | undefined, token: string | undefined): boolean {
-  if (token === undefined || token.length < MIN_TOKEN_LENGTH || candidate === undefined) return false;
-  return constantTimeEqual(candidate, token);
-}
-
-function base64url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64url(text: string): Uint8Array {
-  return Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (character) => character.charCodeAt(0));
+/** Whether a sign-in form's token is the admin token (compared in constant time). */
+export async function isAdminToken(candidate: string | undefined, token: string | undefined): Promise<boolean> {
+  if (token === undefined || token.length < MIN_ADMIN_TOKEN_LENGTH || candidate === undefined) return false;
+  return secretsEqual(candidate, token);
 }
 
 async function sign(secret: string, purpose: string, payload: string): Promise<string> {
@@ -59,13 +52,22 @@ async function sign(secret: string, purpose: string, payload: string): Promise<s
     false,
     ["sign"],
   );
-  return base64url(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(payload))));
+  return unpadded(await crypto.subtle.sign("HMAC", key, encoder.encode(payload)));
 }
 
-/** A session cookie value for the editor: who, until when, signed with a key derived from the admin token. */
-export async function createSession(actor: string, token: string, now: number): Promise<string> {
-  const payload = base64url(encoder.encode(JSON.stringify({ actor: actor.slice(0, 100), exp: now + SESSION_HOURS * 3_600_000 })));
-  return `${payload}.${await sign(token, "session", payload)}`;
+/** What a session cookie says, once its signature is checked. */
+const SessionPayload = z.object({ sid: z.string().min(16).max(64), actor: z.string().min(1).max(100), exp: z.number() });
+
+/**
+ * Opens an editor session: a random id listed in the `RulesRegistry` (so sign-out can end it) and
+ * a cookie value naming it, signed with a key derived from the admin token.
+ */
+export async function createSession(env: Env, actor: string, now: number): Promise<string> {
+  const sid = crypto.randomUUID();
+  const exp = now + SESSION_HOURS * 3_600_000;
+  await env.RULES_REGISTRY.getByName("registry").openSession({ id: sid, actor: actor.slice(0, 100), expiresAt: exp });
+  const payload = unpadded(encoder.encode(JSON.stringify({ sid, actor: actor.slice(0, 100), exp })).buffer as ArrayBuffer);
+  return `${payload}.${await sign(env.ADMIN_TOKEN, "session", payload)}`;
 }
 
 export function sessionCookie(value: string, requestUrl: string): string {
@@ -73,16 +75,55 @@ export function sessionCookie(value: string, requestUrl: string): string {
   return `${SESSION_COOKIE}=${value}; Path=/admin; Max-Age=${SESSION_HOURS * 3_600}; HttpOnly; SameSite=Strict${secure}`;
 }
 
-async function readSession(value: string | undefined, token: string | undefined, now: number): Promise<string | null> {
-  if (value === undefined || token === undefined || token.length < MIN_TOKEN_LENGTH) return null;
-  const [payload, signature] = value.split(".");
-  if (payload === undefined || signature === undefined || !constantTimeEqual(signature, await sign(token, "session", payload))) return null;
+/** The session a cookie value names, if its signature holds and it has not expired; not yet checked against the registry. */
+async function readSessionCookie(value: string | undefined, token: string | undefined, now: number): Promise<SessionPayload | null> {
+  if (value === undefined || token === undefined || token.length < MIN_ADMIN_TOKEN_LENGTH || value.length > 1_024) return null;
+  const [payload, signature, extra] = value.split(".");
+  if (payload === undefined || signature === undefined || extra !== undefined) return null;
+  if (!(await secretsEqual(signature, await sign(token, "session", payload)))) return null;
   try {
-    const session = JSON.parse(new TextDecoder().decode(fromBase64url(payload))) as { actor?: unknown; exp?: unknown };
-    return typeof session.actor === "string" && typeof session.exp === "number" && session.exp > now ? session.actor : null;
+    const session = SessionPayload.safeParse(JSON.parse(new TextDecoder().decode(decodeBase64Url(payload))));
+    return session.success && session.data.exp > now ? session.data : null;
   } catch {
     return null;
   }
+}
+type SessionPayload = z.infer<typeof SessionPayload>;
+
+/** The open session behind a cookie value: signed by us, unexpired, and not signed out. */
+export async function readSession(value: string | undefined, env: Env, now: number): Promise<SessionPayload | null> {
+  const session = await readSessionCookie(value, env.ADMIN_TOKEN, now);
+  if (session === null) return null;
+  return (await env.RULES_REGISTRY.getByName("registry").isSessionOpen(session.sid)) ? session : null;
+}
+
+/** Ends the session a cookie names, server-side (no-op for anything that is not one of our sessions). */
+export async function endSession(value: string | undefined, env: Env, now: number): Promise<void> {
+  const session = await readSessionCookie(value, env.ADMIN_TOKEN, now);
+  if (session !== null) await env.RULES_REGISTRY.getByName("registry").closeSession(session.sid);
+}
+
+/**
+ * Whether a browser sent this request from another site. Browsers say where a request came from
+ * in `Sec-Fetch-Site`; where it is missing (older browsers, command-line clients) a present
+ * `Origin` must name this host. `Origin` is "null" under our no-referrer policy, so it only
+ * decides when `Sec-Fetch-Site` is absent.
+ * @see https://www.w3.org/TR/fetch-metadata/
+ */
+export function isCrossSite(request: Request): boolean {
+  const site = request.headers.get("sec-fetch-site");
+  if (site !== null) return site !== "same-origin" && site !== "none";
+  const origin = request.headers.get("origin");
+  if (origin === null || origin === "null") return false;
+  try {
+    return new URL(origin).host !== new URL(request.url).host;
+  } catch {
+    return true;
+  }
+}
+
+function crossSiteProblem(): Problem {
+  return new Problem(403, { slug: "cross-site", title: "Cross-site request", detail: "Changes must come from Tailor's own pages." });
 }
 
 /** The CSRF token for a session: only a page rendered for that session knows it. */
@@ -117,7 +158,7 @@ export async function verifyAccessJwt(assertion: string, env: Env, now: number):
   const [header, payload, signature, extra] = assertion.split(".");
   if (header === undefined || payload === undefined || signature === undefined || extra !== undefined) return null;
   try {
-    const { kid, alg } = JSON.parse(new TextDecoder().decode(fromBase64url(header))) as { kid?: string; alg?: string };
+    const { kid, alg } = JSON.parse(new TextDecoder().decode(decodeBase64Url(header))) as { kid?: string; alg?: string };
     if (alg !== "RS256") return null;
     const jwk = (await accessKeys(env)).find((key) => key.kid === kid);
     if (jwk === undefined) return null;
@@ -128,9 +169,9 @@ export async function verifyAccessJwt(assertion: string, env: Env, now: number):
       false,
       ["verify"],
     );
-    if (!(await crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, fromBase64url(signature), encoder.encode(`${header}.${payload}`))))
+    if (!(await crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, decodeBase64Url(signature), encoder.encode(`${header}.${payload}`))))
       return null;
-    const claims = JSON.parse(new TextDecoder().decode(fromBase64url(payload))) as {
+    const claims = JSON.parse(new TextDecoder().decode(decodeBase64Url(payload))) as {
       aud?: string | string[];
       iss?: string;
       exp?: number;
@@ -159,12 +200,22 @@ function unauthorized(): Problem {
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-/** Who is asking, or a thrown 401 problem. */
+/** The CSRF token a change from a cookie session carries: the `x-csrf-token` header, or the `csrf` field of a form. */
+async function presentedCsrf(context: Context<{ Bindings: Env; Variables: AdminVariables }>): Promise<string> {
+  const header = context.req.header("x-csrf-token");
+  if (header !== undefined) return header;
+  const type = (context.req.header("content-type") ?? "").toLowerCase();
+  if (!type.startsWith("application/x-www-form-urlencoded") && !type.startsWith("multipart/form-data")) return "";
+  const form = await context.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+  return typeof form.csrf === "string" ? form.csrf : "";
+}
+
+/** Who is asking, or a thrown 401 (unknown) or 403 (cross-site change, missing CSRF token) problem. */
 export async function authenticate(context: Context<{ Bindings: Env; Variables: AdminVariables }>): Promise<void> {
   const { env } = context;
   const now = Date.now();
-  const authorization = context.req.header("authorization");
-  if (authorization?.startsWith("Bearer ") && isAdminToken(authorization.slice("Bearer ".length), env.ADMIN_TOKEN)) {
+  const changes = !SAFE_METHODS.has(context.req.method);
+  if (await isAdminBearer(context.req.header("authorization"), env.ADMIN_TOKEN)) {
     const named = context.req
       .header("x-tailor-actor")
       ?.replace(/[^\w .@-]/g, "")
@@ -177,24 +228,30 @@ export async function authenticate(context: Context<{ Bindings: Env; Variables: 
   if (assertion !== undefined) {
     const email = await verifyAccessJwt(assertion, env, now);
     if (email !== null) {
+      // Access adds the assertion to every request the browser makes with its CF_Authorization
+      // cookie, including one forged by another site: a change must come from our own pages.
+      if (changes && isCrossSite(context.req.raw)) throw crossSiteProblem();
       context.set("actor", email);
       context.set("csrf", "");
       return;
     }
   }
-  const session = getCookie(context, SESSION_COOKIE);
-  const actor = await readSession(session, env.ADMIN_TOKEN, now);
-  if (actor !== null && session !== undefined) {
-    const csrf = await csrfToken(session, env.ADMIN_TOKEN);
-    // A cookie alone does not authorize a change: the page's CSRF token must come with it.
-    if (!SAFE_METHODS.has(context.req.method) && !constantTimeEqual(context.req.header("x-csrf-token") ?? "", csrf)) {
-      throw new Problem(403, {
-        slug: "csrf",
-        title: "Missing CSRF token",
-        detail: "Changes from the editor must carry its x-csrf-token header.",
-      });
+  const cookie = getCookie(context, SESSION_COOKIE);
+  const session = await readSession(cookie, env, now);
+  if (session !== null && cookie !== undefined) {
+    const csrf = await csrfToken(cookie, env.ADMIN_TOKEN);
+    if (changes) {
+      if (isCrossSite(context.req.raw)) throw crossSiteProblem();
+      // A cookie alone does not authorize a change: the page's CSRF token must come with it.
+      if (!(await secretsEqual(await presentedCsrf(context), csrf))) {
+        throw new Problem(403, {
+          slug: "csrf",
+          title: "Missing CSRF token",
+          detail: "Changes from the editor must carry its CSRF token (x-csrf-token header or csrf form field).",
+        });
+      }
     }
-    context.set("actor", actor);
+    context.set("actor", session.actor);
     context.set("csrf", csrf);
     return;
   }

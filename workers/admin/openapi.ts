@@ -10,6 +10,8 @@ import {
   Diff,
   LintResult,
   LiveRules,
+  PreviewLink,
+  PreviewLinkRequest,
   PreviewRequest,
   PreviewResult,
   Problem,
@@ -90,6 +92,15 @@ const OPERATIONS: Operation[] = [
     response: PreviewResult,
   },
   {
+    method: "post",
+    path: "/admin/api/preview-links",
+    summary:
+      "Mint a QA preview link: forced experiment variants (each must be in the live rules) on one page, for at most seven days. The token is signed over the variants, the page and the expiry; on any other page, or once expired, it is ignored. A forced variant shows even to a visitor in the holdout.",
+    request: PreviewLinkRequest,
+    response: PreviewLink,
+    status: 201,
+  },
+  {
     method: "get",
     path: "/admin/api/audit",
     summary: "Who changed what, newest first",
@@ -135,6 +146,18 @@ export function openApiDocument(): Record<string, unknown> {
         },
         "401": {
           description: "Not authenticated",
+          content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+        },
+        "400": {
+          description: "Malformed JSON, invalid UTF-8, or nested deeper than 16 levels",
+          content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+        },
+        "403": {
+          description: "A change sent from another site, or from the editor without its CSRF token",
+          content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+        },
+        "413": {
+          description: "The body is over 1 MiB",
           content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
         },
         "422": {

@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { MAX_PREVIEW_TTL_MINUTES } from "../decide/preview.ts";
 
 /** A rules document as sent for checking; the full schema is `RulesDocument` (docs/schemas/rules-document.schema.json). */
 const DocumentBody = z.record(z.string(), z.unknown()).describe("A rules document (see docs/schemas/rules-document.schema.json)");
@@ -34,6 +35,38 @@ export const PreviewRequest = z.strictObject({
   forced: z.record(z.string(), z.string()).optional(),
 });
 
+/** A QA preview link to mint: the variants to force, on which page, for how long. */
+export const PreviewLinkRequest = z.strictObject({
+  forced: z
+    .record(z.string().min(1).max(64), z.string().min(1).max(64))
+    .refine((forced) => Object.keys(forced).length > 0 && Object.keys(forced).length <= 20, "force between 1 and 20 experiments")
+    .describe('Experiment id → variant to show, e.g. {"hero-test": "b"}; each must be in the live rules'),
+  path: z
+    .string()
+    .startsWith("/")
+    .max(512)
+    .regex(/^\/[^?#\s\\]*$/, "a path without query, fragment, spaces or backslashes")
+    .refine((path) => !path.startsWith("//"), "a path, not a host")
+    .default("/")
+    .describe("The only page the link works on"),
+  ttlMinutes: z
+    .number()
+    .int()
+    .positive()
+    .max(MAX_PREVIEW_TTL_MINUTES)
+    .default(60)
+    .describe(`How long the link works, in minutes (at most ${MAX_PREVIEW_TTL_MINUTES}, seven days)`),
+  explain: z.boolean().default(false).describe("Whether the holder may also read the decision trace from /v1/decide"),
+});
+
+export const PreviewLink = z.object({
+  url: z.string().describe("The page with ?tailor_preview=<token>, on the host the API was called on"),
+  token: z.string(),
+  expiresAt: z.string().describe("ISO 8601"),
+  path: z.string(),
+  forced: z.record(z.string(), z.string()),
+});
+
 export const Problem = z.object({
   type: z.string(),
   title: z.string(),
@@ -60,6 +93,7 @@ export const LiveRules = z.object({
   refused: z
     .object({ version: z.number().int(), problems: z.array(z.object({ pointer: z.string(), message: z.string() })), at: z.string() })
     .nullable(),
+  warnings: z.array(z.string()).describe("What is wrong with the rules in KV (a live pointer or version that does not parse), in words"),
 });
 
 export const VersionList = z.object({

@@ -20,6 +20,7 @@ import { type Decision, decide } from "../../shared/rules/decide.ts";
 import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
+import { isAdminBearer } from "../common/secrets.ts";
 import { identifyVisitor, VISITOR_COOKIE, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
 import { liveCounts } from "./experiment-counts.ts";
@@ -183,7 +184,7 @@ async function decideRequest(
   }
   const untracked = honoursPrivacySignal(request, env);
   const token = url.searchParams.get(PREVIEW_PARAMETER);
-  const preview = token === null ? null : await verifyPreview(token, env.VISITOR_ID_SECRET, now);
+  const preview = token === null ? null : await verifyPreview(token, env.VISITOR_ID_SECRET, now, path);
 
   const wanted = rules.profileAttributes;
   const needsProfile = !untracked && !visitor.isNew && wanted.length > 0;
@@ -318,8 +319,7 @@ decideApp.get("/v1/decide", async (context) => {
     });
   }
   const wantsExplain = context.req.query("explain") === "1";
-  const isAdmin =
-    context.req.header("authorization") === `Bearer ${context.env.ADMIN_TOKEN}` && (context.env.ADMIN_TOKEN ?? "").length >= 16;
+  const isAdmin = await isAdminBearer(context.req.header("authorization"), context.env.ADMIN_TOKEN);
   const journey = await decideRequest(
     context,
     new URL(path, context.req.url),

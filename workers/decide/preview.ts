@@ -1,10 +1,12 @@
 /**
  * Signed previews for QA: a link with `?tailor_preview=<token>` forces experiment variants (and may
  * ask for the decision trace) without touching anyone's real assignment. Tokens are HMAC-signed
- * with a key derived from `VISITOR_ID_SECRET` and expire; previews are never cached and log no
- * exposures.
+ * with a key derived from `VISITOR_ID_SECRET`, so the variants, the page and the expiry they name
+ * cannot be changed; a token minted for one page is ignored on any other. Previews are never
+ * cached, log no exposures, and a forced variant shows even to a visitor in the holdout.
  * @module
  */
+import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
 import { z } from "zod";
 
 export const PREVIEW_PARAMETER = "tailor_preview";
@@ -12,6 +14,8 @@ export const PREVIEW_PARAMETER = "tailor_preview";
 export const PreviewGrant = z.strictObject({
   /** Experiment id → variant to show. */
   forced: z.record(z.string().max(64), z.string().max(64)).default({}),
+  /** The only page the token works on (exact path, no query); absent only in tokens made by tests. */
+  path: z.string().startsWith("/").max(512).optional(),
   /** Whether the holder may see the decision trace. */
   explain: z.boolean().default(false),
   /** Expiry, seconds since the epoch. */
@@ -21,15 +25,9 @@ export type PreviewGrant = z.infer<typeof PreviewGrant>;
 
 const encoder = new TextEncoder();
 
-function base64url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64url(text: string): Uint8Array {
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-  return Uint8Array.from(binary, (character) => character.charCodeAt(0));
+/** base64url without padding, as JWTs write it (tokens travel in URLs and cookies). */
+function unpadded(bytes: ArrayBuffer): string {
+  return encodeBase64Url(bytes).replace(/=+$/, "");
 }
 
 async function previewKey(secret: string): Promise<CryptoKey> {
@@ -41,21 +39,25 @@ async function previewKey(secret: string): Promise<CryptoKey> {
 
 /** A token granting `grant` (used by the admin API and tests). */
 export async function signPreview(grant: z.input<typeof PreviewGrant>, secret: string): Promise<string> {
-  const payload = base64url(encoder.encode(JSON.stringify(PreviewGrant.parse(grant))));
+  const payload = unpadded(encoder.encode(JSON.stringify(PreviewGrant.parse(grant))).buffer as ArrayBuffer);
   const signature = new Uint8Array(await crypto.subtle.sign("HMAC", await previewKey(secret), encoder.encode(payload)));
-  return `${payload}.${base64url(signature)}`;
+  return `${payload}.${unpadded(signature.buffer)}`;
 }
 
-/** The grant in a token, or null when it is malformed, forged or expired. */
-export async function verifyPreview(token: string, secret: string | undefined, now: number): Promise<PreviewGrant | null> {
+/** The longest a preview link may live: QA links are for a release, not forever. */
+export const MAX_PREVIEW_TTL_MINUTES = 7 * 24 * 60;
+
+/** The grant in a token for the page at `path`, or null when it is malformed, forged, expired or for another page. */
+export async function verifyPreview(token: string, secret: string | undefined, now: number, path: string): Promise<PreviewGrant | null> {
   if (secret === undefined || token.length > 4_096) return null;
   const [payload, signature, extra] = token.split(".");
   if (payload === undefined || signature === undefined || extra !== undefined) return null;
   try {
-    const valid = await crypto.subtle.verify("HMAC", await previewKey(secret), fromBase64url(signature), encoder.encode(payload));
+    const valid = await crypto.subtle.verify("HMAC", await previewKey(secret), decodeBase64Url(signature), encoder.encode(payload));
     if (!valid) return null;
-    const grant = PreviewGrant.safeParse(JSON.parse(new TextDecoder().decode(fromBase64url(payload))));
-    return grant.success && grant.data.exp * 1_000 > now ? grant.data : null;
+    const grant = PreviewGrant.safeParse(JSON.parse(new TextDecoder().decode(decodeBase64Url(payload))));
+    if (!grant.success || grant.data.exp * 1_000 <= now) return null;
+    return grant.data.path === undefined || grant.data.path === path ? grant.data : null;
   } catch {
     return null;
   }

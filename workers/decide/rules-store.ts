@@ -5,6 +5,8 @@
  * fails validation is reported and the last good version keeps serving.
  * @module
  */
+
+import { err } from "../../shared/result.ts";
 import { type CompiledRules, compileRules } from "../../shared/rules/compile.ts";
 import { LivePointer, RULES_LIVE_KEY, rulesVersionKey } from "../../shared/rules/document.ts";
 import { recordRulesRefused } from "../common/analytics.ts";
@@ -25,25 +27,62 @@ let held: Held | undefined;
 /** The most recent live document that failed validation, for the admin UI and logs. */
 let lastProblem: { version: number; problems: DocumentProblem[]; at: string } | undefined;
 let refreshing: Promise<CompiledRules | null> | undefined;
+/** Set while the live pointer in KV is not `{"version": n}` (a hand edit gone wrong). */
+let pointerProblem: { detail: string; at: string } | undefined;
+
+function parseOrUndefined(text: string | null): unknown {
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A stored version as read from KV: its parsed JSON, or why it cannot be read. */
+export type StoredVersion = { ok: true; value: unknown } | { ok: false; reason: "missing" | "not-json" };
+
+/** The problem reported for a version that cannot be read at all. */
+export function unreadableVersion(reason: "missing" | "not-json"): DocumentProblem {
+  return { pointer: "", message: reason === "missing" ? "the version is not in KV" : "the stored value is not JSON" };
+}
+
+/**
+ * Reads one version's JSON from KV without trusting it to be JSON (a hand-written key may hold
+ * anything). Validation of the document is the caller's.
+ */
+export async function readVersion(kv: KVNamespace, version: number): Promise<StoredVersion> {
+  if (!Number.isInteger(version) || version <= 0) return { ok: false, reason: "missing" };
+  const text = await kv.get(rulesVersionKey(version), "text");
+  if (text === null) return { ok: false, reason: "missing" };
+  const value = parseOrUndefined(text);
+  return value === undefined ? { ok: false, reason: "not-json" } : { ok: true, value };
+}
 
 async function readLive(source: RulesSource, current: CompiledRules | null): Promise<CompiledRules | null> {
   const kv = source.RULES;
-  const rawPointer = await kv.get(RULES_LIVE_KEY, "json");
-  const pointer = LivePointer.safeParse(rawPointer);
+  // Read as text: someone may have put anything under the key with `wrangler kv key put`.
+  const rawPointer = await kv.get(RULES_LIVE_KEY, "text");
+  const pointer = LivePointer.safeParse(parseOrUndefined(rawPointer));
   if (!pointer.success) {
     // No pointer at all is a project that has not published yet; a pointer that does not parse is a mistake.
     if (rawPointer !== null) {
+      pointerProblem = {
+        detail: `${RULES_LIVE_KEY} is not {"version": n}; publish or roll back to repair it`,
+        at: new Date().toISOString(),
+      };
       console.error(JSON.stringify({ message: "rules pointer invalid; keeping last good version", serving: current?.version ?? null }));
       recordRulesRefused(source.ANALYTICS, 0, current?.version ?? null, `${RULES_LIVE_KEY}: pointer is not {"version": n}`);
-    }
+    } else pointerProblem = undefined;
     return current;
   }
+  pointerProblem = undefined;
   if (current !== null && current.version === pointer.data.version) {
     lastProblem = undefined; // the pointer is back on a good version (a rollback after a refusal)
     return current;
   }
-  const raw = await kv.get(rulesVersionKey(pointer.data.version), "json").catch(() => undefined);
-  const document = validateDocument(raw);
+  const raw = await readVersion(kv, pointer.data.version);
+  const document = raw.ok ? validateDocument(raw.value) : err([unreadableVersion(raw.reason)]);
   if (!document.ok) {
     lastProblem = { version: pointer.data.version, problems: document.error.slice(0, 20), at: new Date().toISOString() };
     console.error(
@@ -110,9 +149,9 @@ export function forgetRules(): void {
   held = undefined;
 }
 
-/** What is serving, and the last live document that was refused (if any). */
-export function rulesStatus(): { serving: number | null; refused: typeof lastProblem } {
-  return { serving: held?.rules?.version ?? null, refused: lastProblem };
+/** What is serving, the last live document that was refused (if any), and a live pointer that does not parse. */
+export function rulesStatus(): { serving: number | null; refused: typeof lastProblem; pointer: typeof pointerProblem } {
+  return { serving: held?.rules?.version ?? null, refused: lastProblem, pointer: pointerProblem };
 }
 
 /**

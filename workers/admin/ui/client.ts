@@ -298,7 +298,42 @@ function startJsonEditor(textarea: HTMLTextAreaElement): void {
   void validate();
 }
 
+/* ---------- QA preview links ---------- */
+
+/** "Copy preview link" buttons on the dashboard: one per experiment variant. */
+function startPreviewLinks(buttons: NodeListOf<HTMLButtonElement>): void {
+  for (const button of buttons) {
+    button.addEventListener("click", async () => {
+      const experiment = button.dataset.experiment ?? "";
+      const variant = button.dataset.variant ?? "";
+      const path = button.dataset.path ?? "/";
+      const { status, data } = await api("POST", "/admin/api/preview-links", {
+        forced: { [experiment]: variant },
+        path,
+        ttlMinutes: 60 * 24,
+      });
+      if (status !== 201) {
+        setStatus(String(data.detail ?? "The preview link could not be made."), "error");
+        return;
+      }
+      const url = String(data.url);
+      const output = document.getElementById("preview-link") as HTMLInputElement | null;
+      if (output) output.value = url;
+      const copied = await navigator.clipboard?.writeText(url).then(
+        () => true,
+        () => false,
+      );
+      setStatus(
+        `${copied ? "Copied" : "Made"} a preview link for ${experiment} = ${variant} on ${path}, valid until ${String(data.expiresAt)}.`,
+        "ok",
+      );
+    });
+  }
+}
+
 function start(): void {
+  const previewButtons = document.querySelectorAll<HTMLButtonElement>("button.preview-link");
+  if (previewButtons.length > 0) startPreviewLinks(previewButtons);
   const editor = document.querySelector<HTMLElement>(".editor");
   if (editor) startRuleEditor(editor);
   if (document.querySelector("button.rollback")) startVersions();

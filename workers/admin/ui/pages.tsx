@@ -155,20 +155,38 @@ const ExperimentResults: FC<{ id: string; report: ExperimentReport | null }> = (
   );
 };
 
+/** The first concrete page a rule running the experiment targets (a preview link works on one page). */
+function previewPathFor(document: RulesDocument | null, experiment: string): string {
+  const rule = document?.rules.find((candidate) => candidate.experiment?.id === experiment);
+  return rule?.pages.find((page) => !page.includes("*")) ?? "/";
+}
+
 export const DashboardPage: FC<{
   csrf: string;
   actor: string;
   live: { version: number; document: RulesDocument } | null;
   refused: { version: number; problems: { pointer: string; message: string }[] } | null;
+  /** What is wrong with the live rules in KV, in words (a pointer that does not parse, a refused version). */
+  warnings: string[];
   reports: Record<string, ExperimentReport | null>;
-}> = ({ csrf, actor, live, refused, reports }) => (
+}> = ({ csrf, actor, live, refused, warnings, reports }) => (
   <Layout title="Rules" csrf={csrf}>
     <h1>Personalization rules</h1>
     <p class="muted">
       Signed in as {actor}. {live === null ? "Nothing is published yet." : `Version ${live.version} is live.`}
     </p>
+    {warnings.length === 0 || refused !== null ? null : (
+      <section class="warning" role="alert">
+        <strong>The live rules in KV need attention: publish or roll back to repair them.</strong>
+        <ul>
+          {warnings.map((warning) => (
+            <li>{warning}</li>
+          ))}
+        </ul>
+      </section>
+    )}
     {refused === null ? null : (
-      <section class="warning">
+      <section class="warning" role="alert">
         <strong>
           Version {refused.version} was written to KV but is invalid, so version {live?.version ?? "none"} keeps serving.
         </strong>
@@ -240,6 +258,8 @@ export const DashboardPage: FC<{
     <section class="card">
       <h2>Experiments</h2>
       {Object.keys(live?.document.experiments ?? {}).length === 0 ? <p class="muted">None.</p> : null}
+      <p id="status" class="status" aria-live="polite" />
+      <input id="preview-link" class="preview-link-output" readonly aria-label="Last preview link" />
       {Object.entries(live?.document.experiments ?? {}).map(([id, experiment]) => (
         <div>
           <h3>
@@ -253,6 +273,20 @@ export const DashboardPage: FC<{
             </span>
           </h3>
           <ExperimentResults id={id} report={reports[id] ?? null} />
+          <p class="preview-links">
+            QA preview (24 hours, on {previewPathFor(live?.document ?? null, id)}):{" "}
+            {experiment.variants.map((variant) => (
+              <button
+                type="button"
+                class="preview-link"
+                data-experiment={id}
+                data-variant={variant}
+                data-path={previewPathFor(live?.document ?? null, id)}
+              >
+                Copy preview link: {variant}
+              </button>
+            ))}
+          </p>
         </div>
       ))}
     </section>
