@@ -12,6 +12,7 @@ import type { z } from "zod";
 import { normalizeMessage } from "../../shared/events/recorded.ts";
 import { SegmentBatch, SegmentMessage } from "../../shared/events/segment.ts";
 import { parseJson, readTextBody, requireJson } from "../common/body.ts";
+import { INTERNAL_API_PREFIX, settings } from "../common/config.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { expiredVisitorCookie, identifyVisitor, pseudonymFor, readVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
@@ -25,8 +26,17 @@ type IngestContext = Context<{ Bindings: Env }>;
 
 export const ingestApp = new Hono<{ Bindings: Env }>();
 
+let trackerFor: { prefix: string; script: string } | undefined;
+
+/** The tracker with its endpoints under the configured API prefix (the built script says `/v1/`). */
+function trackerScript(prefix: string): string {
+  if (prefix === INTERNAL_API_PREFIX) return TRACKER_SCRIPT;
+  if (trackerFor?.prefix !== prefix) trackerFor = { prefix, script: TRACKER_SCRIPT.replaceAll(`${INTERNAL_API_PREFIX}/`, `${prefix}/`) };
+  return trackerFor.script;
+}
+
 ingestApp.get("/t.js", (context) =>
-  context.body(TRACKER_SCRIPT, 200, {
+  context.body(trackerScript(settings(context.env).API_PREFIX), 200, {
     "content-type": "text/javascript; charset=utf-8",
     "cache-control": "public, max-age=300",
   }),
