@@ -129,7 +129,7 @@ async function startGarbageOrigin(): Promise<{ url: string; close(): Promise<voi
 }
 
 /** Every shared-cache directive and validator an origin might send with a page. */
-export const CACHING_ORIGIN_HEADERS = {
+const CACHING_ORIGIN_HEADERS = {
   "cache-control": "public, max-age=600, s-maxage=3600, stale-while-revalidate=60",
   "cdn-cache-control": "max-age=3600",
   "cloudflare-cdn-cache-control": "max-age=3600",

@@ -248,10 +248,33 @@ function logDecision(context: DecideContext, journey: Journey, path: string): vo
   });
 }
 
+/**
+ * What the origin may say about caching or identifying its page that stops being true once the page
+ * is personalized: directives for shared caches and CDNs (which would keep one visitor's page for
+ * the next), expiry, and validators and digests of the origin's bytes (a revalidation must not be
+ * answered 304 for another visitor's version). `Cache-Control` itself is overwritten.
+ * @see https://www.rfc-editor.org/rfc/rfc9111 and https://developers.cloudflare.com/cache/concepts/cdn-cache-control/
+ */
+const SHARED_CACHE_HEADERS = [
+  "cdn-cache-control",
+  "cloudflare-cdn-cache-control",
+  "surrogate-control",
+  "surrogate-key",
+  "cache-tag",
+  "expires",
+  "pragma",
+  "age",
+  "etag",
+  "last-modified",
+  "content-md5",
+  "digest",
+  "repr-digest",
+  "content-digest",
+  "content-length",
+];
+
 function personalizedHeaders(headers: Headers, journey: Journey, requestUrl: string): void {
-  headers.delete("content-length");
-  headers.delete("etag");
-  headers.delete("last-modified");
+  for (const name of SHARED_CACHE_HEADERS) headers.delete(name);
   headers.set("cache-control", journey.preview === null ? "private, no-cache" : "private, no-store");
   headers.append("vary", "Cookie");
   headers.set("server-timing", journey.timings.header());
