@@ -67,7 +67,11 @@ function parseMessages(body: unknown): SegmentMessage[] {
 /** Applies the per-client-address and per-visitor limits; the address is only used hashed. */
 async function enforceRateLimits(context: IngestContext, visitor: Visitor): Promise<void> {
   const { env } = context;
-  const address = context.req.header("cf-connecting-ip") ?? "unknown";
+  // On Cloudflare the edge overwrites CF-Connecting-IP and every request has `cf`. A request without
+  // `cf` did not come through the edge (Miniflare with `cf: false`, direct calls), so the header can
+  // only be the client's own claim, and rotating it must not buy a fresh limit: all such requests
+  // share one. (Under `wrangler dev`, Miniflare adds `cf` and keeps a client's header: see docs/security.md.)
+  const address = (context.req.raw.cf === undefined ? undefined : context.req.header("cf-connecting-ip")) ?? "unknown";
   const [client, own] = await Promise.all([
     env.CLIENT_RATE_LIMITER.limit({ key: `client:${await pseudonymFor(`ip:${address}`, env.VISITOR_ID_SECRET)}` }),
     env.VISITOR_RATE_LIMITER.limit({ key: `visitor:${visitor.pseudonym}` }),
