@@ -42,8 +42,11 @@ function route(pathname: string): Page {
 /** Starts the demo shop and resolves once it is listening. */
 export function startDemoShop(options: DemoShopOptions = {}): Promise<RunningServer> {
   const server: Server = createServer((request, response) => {
-    const { pathname } = new URL(request.url ?? "/", "http://origin.invalid");
-    const page = route(pathname);
+    // The request target is a path, never a URL to resolve: "//host:80/x" must not be read as a host (and crash the shop).
+    const target = URL.canParse(`http://origin.invalid${request.url ?? "/"}`)
+      ? new URL(`http://origin.invalid${request.url ?? "/"}`)
+      : null;
+    const page = route(target === null ? "/not-a-path" : target.pathname);
     response.writeHead(page.status, {
       "content-type": page.type,
       "content-length": Buffer.byteLength(page.body),

@@ -5,8 +5,9 @@
  */
 import { Hono } from "hono";
 import { adminApp } from "./admin/app.tsx";
-import { handleError } from "./common/problem.ts";
-import { decideApp } from "./decide/app.ts";
+import { ADMIN_PREFIX, INTERNAL_API_PREFIX, INTERNAL_TRACKER_PATH, type Settings, settings } from "./common/config.ts";
+import { handleError, Problem, problemResponse } from "./common/problem.ts";
+import { decideApi, pageProxy } from "./decide/app.ts";
 import { consumeQueue } from "./feedback/consumer.ts";
 import { ingestApp } from "./ingest/app.ts";
 
@@ -16,14 +17,61 @@ export { ExposureMemory } from "../durable-objects/exposure-memory.ts";
 export { RulesRegistry } from "../durable-objects/rules-registry.ts";
 export { UserSession } from "../durable-objects/user-session.ts";
 
-const app = new Hono<{ Bindings: Env }>();
-app.onError(handleError);
-app.route("/", ingestApp);
-app.route("/", adminApp);
-// Last: the decision role proxies everything no other role answers.
-app.route("/", decideApp);
+/** Tailor's own routes, written under their default paths; a path here that no route answers is a 404 problem. */
+const tailorApp = new Hono<{ Bindings: Env }>();
+tailorApp.onError(handleError);
+tailorApp.route("/", ingestApp);
+tailorApp.route("/", adminApp);
+tailorApp.route("/", decideApi);
+tailorApp.notFound((context) =>
+  problemResponse(
+    new Problem(404, { slug: "not-found", title: "Not found", detail: "Tailor has no such endpoint." }),
+    new URL(context.req.url).pathname,
+  ),
+);
+
+/** Everything else is the shop's: the page proxy. */
+const proxyApp = new Hono<{ Bindings: Env }>();
+proxyApp.onError(handleError);
+proxyApp.route("/", pageProxy);
+
+function isUnder(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+function decodedPath(pathname: string): string {
+  try {
+    // Hono matches routes on the decoded path, so Tailor's paths are recognised the same way.
+    return decodeURI(pathname);
+  } catch {
+    return pathname;
+  }
+}
+
+/**
+ * The path Tailor's routes know a request by, or null when the request is the shop's. The API and
+ * the tracker can be moved (`API_PREFIX`, `TRACKER_PATH`); the admin stays at `/admin`.
+ */
+export function tailorPath(pathname: string, configured: Settings): string | null {
+  const path = decodedPath(pathname);
+  if (path === configured.TRACKER_PATH) return INTERNAL_TRACKER_PATH;
+  if (isUnder(path, configured.API_PREFIX)) return INTERNAL_API_PREFIX + path.slice(configured.API_PREFIX.length);
+  if (isUnder(path, ADMIN_PREFIX)) return path;
+  return null;
+}
+
+function route(request: Request, env: Env, context: ExecutionContext): Response | Promise<Response> {
+  const url = new URL(request.url);
+  const internal = tailorPath(url.pathname, settings(env));
+  if (internal === null) return proxyApp.fetch(request, env, context);
+  if (internal !== url.pathname) {
+    url.pathname = internal;
+    return tailorApp.fetch(new Request(url, request), env, context);
+  }
+  return tailorApp.fetch(request, env, context);
+}
 
 export default {
-  fetch: app.fetch,
+  fetch: route,
   queue: consumeQueue,
 } satisfies ExportedHandler<Env>;

@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createTcpServer } from "node:net";
 import type { TestProject } from "vitest/node";
 import { startDemoShop } from "../../demo-shop/server.ts";
 import { startKafkaRestDouble } from "../../scripts/kafka-rest/server.ts";
@@ -20,6 +20,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const basic = await startKafkaRestDouble({ auth: { type: "basic", username: "tailor", password: "s3cret" } });
   const access = await startAccessKeys();
   const echo = await startEchoOrigin();
+  const stray = await startStrayHost();
+  const hanging = await startHangingOrigin();
+  const garbage = await startGarbageOrigin();
+  const caching = await startCachingOrigin();
+  const refused = await unusedPortUrl();
   project.provide("originUrl", shop.url);
   project.provide("kafkaRestUrl", kafka.url);
   project.provide("kafkaRestFaultyUrl", faulty.url);
@@ -28,9 +33,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("accessCertsUrl", access.url);
   project.provide("accessPrivateKey", access.privateKey);
   project.provide("echoOriginUrl", echo.url);
+  project.provide("strayHostUrl", stray.url);
+  project.provide("hangingOriginUrl", hanging.url);
+  project.provide("garbageOriginUrl", garbage.url);
+  project.provide("cachingOriginUrl", caching.url);
+  project.provide("refusedOriginUrl", refused);
   project.provide("testSeed", process.env.TEST_SEED ?? "");
   return async () => {
     await Promise.all([shop.close(), kafka.close(), faulty.close(), guarded.close(), basic.close(), access.close(), echo.close()]);
+    await Promise.all([stray.close(), hanging.close(), garbage.close(), caching.close()]);
   };
 }
 
@@ -71,4 +82,83 @@ async function listenLocally(server: Server): Promise<{ url: string; close(): Pr
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((done) => server.close(() => done())) };
+}
+
+/**
+ * Stands for "another host" in the proxy tests: counts every request it gets (`GET /_stray/hits`
+ * reads the count without adding to it). The page proxy must never reach it.
+ */
+async function startStrayHost(): Promise<{ url: string; close(): Promise<void> }> {
+  let hits = 0;
+  const server = createServer((request, response) => {
+    if (request.url === "/_stray/hits") {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify({ hits }));
+      return;
+    }
+    hits++;
+    response.writeHead(200, { "content-type": "text/plain" });
+    response.end("stray host reached");
+  });
+  return listenLocally(server);
+}
+
+/** An origin that accepts every request and never answers. */
+async function startHangingOrigin(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(() => {});
+  const { url } = await listenLocally(server);
+  return {
+    url,
+    close: () =>
+      new Promise((done) => {
+        server.closeAllConnections();
+        server.close(() => done());
+      }),
+  };
+}
+
+/** An origin that answers every connection with bytes that are not HTTP. */
+async function startGarbageOrigin(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createTcpServer((socket) => {
+    socket.on("error", () => {});
+    socket.end("SURPRISE \u0000\u0001 not http at all\r\n\r\n");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((done) => server.close(() => done())) };
+}
+
+/** Every shared-cache directive and validator an origin might send with a page. */
+const CACHING_ORIGIN_HEADERS = {
+  "cache-control": "public, max-age=600, s-maxage=3600, stale-while-revalidate=60",
+  "cdn-cache-control": "max-age=3600",
+  "cloudflare-cdn-cache-control": "max-age=3600",
+  "surrogate-control": "max-age=3600",
+  "surrogate-key": "homepage",
+  "cache-tag": "homepage",
+  expires: "Thu, 01 Jan 2099 00:00:00 GMT",
+  etag: '"page-v1"',
+  "last-modified": "Wed, 01 Jan 2025 00:00:00 GMT",
+  age: "42",
+  "content-md5": "Q2hlY2sgSW50ZWdyaXR5IQ==",
+  digest: "sha-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=",
+  pragma: "public",
+};
+
+/** An origin whose pages (any path) carry every caching header above and a hero slot. */
+async function startCachingOrigin(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((_, response) => {
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8", ...CACHING_ORIGIN_HEADERS });
+    response.end('<!doctype html><html><body><section data-slot="hero"><h1>Default hero</h1></section></body></html>');
+  });
+  return listenLocally(server);
+}
+
+/** The URL of a local port nothing listens on (connections are refused). */
+async function unusedPortUrl(): Promise<string> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
 }

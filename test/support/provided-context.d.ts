@@ -13,6 +13,14 @@ declare module "vitest" {
     accessPrivateKey: string;
     /** An origin that answers with the request it received, as JSON. */
     echoOriginUrl: string;
+    /** Another local host that counts the requests it gets; the page proxy must never reach it. */
+    strayHostUrl: string;
+    /** Origins that fail: accepts and never answers; answers with non-HTTP bytes; sends every caching header. */
+    hangingOriginUrl: string;
+    garbageOriginUrl: string;
+    cachingOriginUrl: string;
+    /** A local port nothing listens on. */
+    refusedOriginUrl: string;
     /** Seed for generated test cases; empty means "pick one and print it". */
     testSeed: string;
   }

@@ -11,9 +11,11 @@ import { compileRules } from "../../shared/rules/compile.ts";
 import { decide } from "../../shared/rules/decide.ts";
 import { diffDocuments } from "../../shared/rules/diff.ts";
 import { parseJson, readTextBody } from "../common/body.ts";
+import { settings } from "../common/config.ts";
 import { Problem } from "../common/problem.ts";
 import { pseudonymFor } from "../common/visitor.ts";
 import { loadModels, modelResolver } from "../decide/models-store.ts";
+import { originTargetForPath } from "../decide/origin.ts";
 import { PREVIEW_PARAMETER, signPreview } from "../decide/preview.ts";
 import { rewritePage } from "../decide/rewrite.ts";
 import { forgetRules, readLiveDocument, readVersion, rulesStatus } from "../decide/rules-store.ts";
@@ -217,9 +219,13 @@ adminApi.post("/admin/api/preview", async (context) => {
     explain: true,
     ...(request.forced === undefined ? {} : { forced: request.forced }),
   });
-  const origin = await fetch(new URL(path, env.ORIGIN_URL), { headers: { accept: "text/html" } });
+  // Always the origin's own host, whatever the path looks like (`//host`, backslashes); an origin that fails gives no page.
+  const origin = await fetch(originTargetForPath(env.ORIGIN_URL, path), {
+    headers: { accept: "text/html" },
+    signal: AbortSignal.timeout(settings(env).ORIGIN_TIMEOUT_MS),
+  }).catch(() => null);
   const html =
-    origin.ok && (origin.headers.get("content-type") ?? "").includes("text/html")
+    origin?.ok && (origin.headers.get("content-type") ?? "").includes("text/html")
       ? await (decision.slots.length > 0 ? rewritePage(origin, decision.slots) : origin).text()
       : null;
   return context.json({

@@ -21,11 +21,12 @@ import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { isAdminBearer } from "../common/secrets.ts";
-import { identifyVisitor, VISITOR_COOKIE, type Visitor, visitorCookie } from "../common/visitor.ts";
+import { identifyVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
 import { liveCounts } from "./experiment-counts.ts";
 import { batchWindow, logExposures } from "./exposure-log.ts";
 import { loadModels, modelResolver } from "./models-store.ts";
+import { fetchOrigin } from "./origin.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "./preview.ts";
 import { rewritePage } from "./rewrite.ts";
 import { heldRules, liveRules } from "./rules-store.ts";
@@ -48,7 +49,11 @@ function sessionFor(env: Env, pseudonym: string): DurableObjectStub<UserSession>
   return env.USER_SESSION.get(id);
 }
 
-export const decideApp = new Hono<{ Bindings: Env }>();
+/** Tailor's decision API (`/v1/decide`), mounted with the other Tailor routes. */
+export const decideApi = new Hono<{ Bindings: Env }>();
+
+/** The page proxy: every request that is not Tailor's own goes to the origin, pages personalized. */
+export const pageProxy = new Hono<{ Bindings: Env }>();
 
 function deadline(env: Env, stage: keyof typeof DEADLINES): number {
   const configured = Number(env[`${stage.toUpperCase()}_DEADLINE_MS` as "PROFILE_DEADLINE_MS"]);
@@ -95,26 +100,6 @@ async function withDeadline<T, F>(work: Promise<T>, deadline: Deadline, fallback
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }
-}
-
-/** The origin request: same method, path, query, headers and body, minus Tailor's cookie and preview token. */
-function originRequest(request: Request, origin: string): Request {
-  const incoming = new URL(request.url);
-  // Only touched when present: deleting re-encodes the query, which the origin should get as sent.
-  if (incoming.searchParams.has(PREVIEW_PARAMETER)) incoming.searchParams.delete(PREVIEW_PARAMETER);
-  const target = new URL(incoming.pathname + incoming.search, origin);
-  // The new request's headers are its own copy (the only one made), edited in place.
-  const forwarded = new Request(target, { method: request.method, headers: request.headers, body: request.body, redirect: "manual" });
-  const cookies = forwarded.headers.get("cookie");
-  if (cookies !== null) {
-    const kept = cookies
-      .split(";")
-      .map((part) => part.trim())
-      .filter((part) => part !== "" && !part.startsWith(`${VISITOR_COOKIE}=`));
-    if (kept.length > 0) forwarded.headers.set("cookie", kept.join("; "));
-    else forwarded.headers.delete("cookie");
-  }
-  return forwarded;
 }
 
 const REWRITABLE_ENCODINGS = new Set(["", "identity", "gzip", "br", "deflate"]);
@@ -264,10 +249,33 @@ function logDecision(context: DecideContext, journey: Journey, path: string): vo
   });
 }
 
+/**
+ * What the origin may say about caching or identifying its page that stops being true once the page
+ * is personalized: directives for shared caches and CDNs (which would keep one visitor's page for
+ * the next), expiry, and validators and digests of the origin's bytes (a revalidation must not be
+ * answered 304 for another visitor's version). `Cache-Control` itself is overwritten.
+ * @see https://www.rfc-editor.org/rfc/rfc9111 and https://developers.cloudflare.com/cache/concepts/cdn-cache-control/
+ */
+const SHARED_CACHE_HEADERS = [
+  "cdn-cache-control",
+  "cloudflare-cdn-cache-control",
+  "surrogate-control",
+  "surrogate-key",
+  "cache-tag",
+  "expires",
+  "pragma",
+  "age",
+  "etag",
+  "last-modified",
+  "content-md5",
+  "digest",
+  "repr-digest",
+  "content-digest",
+  "content-length",
+];
+
 function personalizedHeaders(headers: Headers, journey: Journey, requestUrl: string): void {
-  headers.delete("content-length");
-  headers.delete("etag");
-  headers.delete("last-modified");
+  for (const name of SHARED_CACHE_HEADERS) headers.delete(name);
   headers.set("cache-control", journey.preview === null ? "private, no-cache" : "private, no-store");
   headers.append("vary", "Cookie");
   headers.set("server-timing", journey.timings.header());
@@ -279,9 +287,8 @@ async function servePage(context: DecideContext): Promise<Response> {
   const request = context.req.raw;
   const url = new URL(request.url);
   const path = url.pathname;
-  const fromOrigin = fetch(originRequest(request, context.env.ORIGIN_URL));
-  // Awaited below; this only keeps an early origin failure from being reported as unhandled meanwhile.
-  fromOrigin.catch(() => {});
+  // Never rejects: an origin that fails becomes a 502/504 page, which is not personalizable.
+  const fromOrigin = fetchOrigin(request, context.env);
 
   let journey: Journey | null = null;
   try {
@@ -309,7 +316,7 @@ async function servePage(context: DecideContext): Promise<Response> {
 }
 
 /** `GET /v1/decide?path=/`: the page's decision as JSON; `explain=1` adds the trace (admin or signed preview). */
-decideApp.get("/v1/decide", async (context) => {
+decideApi.get("/v1/decide", async (context) => {
   const path = context.req.query("path") ?? "/";
   if (!path.startsWith("/") || path.length > 512) {
     throw new Problem(400, {
@@ -360,5 +367,5 @@ decideApp.get("/v1/decide", async (context) => {
   });
 });
 
-decideApp.get("*", servePage);
-decideApp.all("*", (context) => fetch(originRequest(context.req.raw, context.env.ORIGIN_URL)));
+pageProxy.get("*", servePage);
+pageProxy.all("*", (context) => fetchOrigin(context.req.raw, context.env));

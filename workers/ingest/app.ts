@@ -18,6 +18,7 @@ import type { UserSession } from "../../durable-objects/user-session.ts";
 import { normalizeMessage } from "../../shared/events/recorded.ts";
 import { SegmentBatch, SegmentMessage } from "../../shared/events/segment.ts";
 import { parseJson, readTextBody, requireJson } from "../common/body.ts";
+import { INTERNAL_API_PREFIX, settings } from "../common/config.ts";
 import { type IdentityRejection, provenUser } from "../common/identity.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
@@ -32,8 +33,17 @@ type IngestContext = Context<{ Bindings: Env }>;
 
 export const ingestApp = new Hono<{ Bindings: Env }>();
 
+let trackerFor: { prefix: string; script: string } | undefined;
+
+/** The tracker with its endpoints under the configured API prefix (the built script says `/v1/`). */
+function trackerScript(prefix: string): string {
+  if (prefix === INTERNAL_API_PREFIX) return TRACKER_SCRIPT;
+  if (trackerFor?.prefix !== prefix) trackerFor = { prefix, script: TRACKER_SCRIPT.replaceAll(`${INTERNAL_API_PREFIX}/`, `${prefix}/`) };
+  return trackerFor.script;
+}
+
 ingestApp.get("/t.js", (context) =>
-  context.body(TRACKER_SCRIPT, 200, {
+  context.body(trackerScript(settings(context.env).API_PREFIX), 200, {
     "content-type": "text/javascript; charset=utf-8",
     "cache-control": "public, max-age=300",
   }),
@@ -64,7 +74,11 @@ function parseMessages(body: unknown): SegmentMessage[] {
 /** Applies the per-client-address and per-visitor limits; the address is only used hashed. */
 async function enforceRateLimits(context: IngestContext, visitor: Visitor): Promise<void> {
   const { env } = context;
-  const address = context.req.header("cf-connecting-ip") ?? "unknown";
+  // On Cloudflare the edge overwrites CF-Connecting-IP and every request has `cf`. A request without
+  // `cf` did not come through the edge (Miniflare with `cf: false`, direct calls), so the header can
+  // only be the client's own claim, and rotating it must not buy a fresh limit: all such requests
+  // share one. (Under `wrangler dev`, Miniflare adds `cf` and keeps a client's header: see docs/security.md.)
+  const address = (context.req.raw.cf === undefined ? undefined : context.req.header("cf-connecting-ip")) ?? "unknown";
   const [client, own] = await Promise.all([
     env.CLIENT_RATE_LIMITER.limit({ key: `client:${await pseudonymFor(`ip:${address}`, env.VISITOR_ID_SECRET)}` }),
     env.VISITOR_RATE_LIMITER.limit({ key: `visitor:${visitor.pseudonym}` }),

@@ -1,0 +1,91 @@
+/**
+ * Nothing personal is kept by a shared cache: against an origin that sends every caching directive
+ * and validator there is, a personalized page, a personalized redirect and `/v1/decide` carry none
+ * of them, only `Cache-Control: private`.
+ */
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, inject, it } from "vitest";
+import worker from "../../../workers/index.ts";
+import { publishRules } from "../../support/worker/fixtures.ts";
+
+const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36" };
+
+/** What the caching origin sends (see test/support/global-setup.ts) that a shared cache or CDN acts on. */
+const SHARED_DIRECTIVES = [
+  "cdn-cache-control",
+  "cloudflare-cdn-cache-control",
+  "surrogate-control",
+  "surrogate-key",
+  "cache-tag",
+  "expires",
+  "pragma",
+  "age",
+  "etag",
+  "last-modified",
+  "content-md5",
+  "digest",
+];
+
+function send(path: string, init: RequestInit = {}): Promise<Response> {
+  return Promise.resolve(
+    worker.fetch(
+      new Request(`http://shop.test${path}`, init),
+      { ...env, ORIGIN_URL: inject("cachingOriginUrl") },
+      createExecutionContext(),
+    ),
+  );
+}
+
+function expectNothingShared(response: Response, what: string): void {
+  for (const name of SHARED_DIRECTIVES) expect(response.headers.get(name), `${what}: ${name}`).toBeNull();
+  const cacheControl = response.headers.get("cache-control") ?? "";
+  expect(cacheControl, what).toMatch(/^private, no-(cache|store)$/);
+  expect(cacheControl, what).not.toMatch(/public|s-maxage|max-age|stale/);
+}
+
+beforeEach(async () => {
+  await publishRules({
+    version: 1,
+    slots: { hero: { selector: '[data-slot="hero"]' } },
+    rules: [
+      { id: "hero-for-all", pages: ["/", "/c/*"], actions: { hero: { type: "setText", text: "Hello, you" } } },
+      { id: "away", pages: ["/go"], page: { redirect: { to: "/c/sale", status: 302 } }, actions: {} },
+    ],
+  });
+});
+
+describe("personalized responses carry no shared-cache directive from the origin", () => {
+  it("for personalized pages, new and returning visitors alike", async () => {
+    for (const [path, cookie] of [
+      ["/", undefined],
+      ["/c/shoes", undefined],
+      ["/?utm_source=mail", undefined],
+      ["/", "tailor_vid=AAAAAAAAAAAAAAAAAAAAAA"],
+    ] as const) {
+      const response = await send(path, { headers: { ...BROWSER, ...(cookie === undefined ? {} : { cookie }) } });
+      expect(await response.text(), path).toContain("Hello, you");
+      expectNothingShared(response, path);
+      expect(response.headers.get("vary"), path).toMatch(/Cookie/);
+    }
+  });
+
+  it("for a personalized redirect", async () => {
+    const response = await send("/go", { headers: BROWSER, redirect: "manual" });
+    expect(response.status).toBe(302);
+    expect(response.headers.get("location")).toBe("/c/sale");
+    expectNothingShared(response, "redirect");
+  });
+
+  it("for /v1/decide", async () => {
+    const response = await send("/v1/decide?path=/", { headers: BROWSER });
+    expect(response.status).toBe(200);
+    expectNothingShared(response, "decide");
+  });
+
+  it("leaves the origin's caching alone on pages nobody personalizes", async () => {
+    const response = await send("/static/app.css", { headers: BROWSER });
+    expect(response.headers.get("cache-control")).toBe("public, max-age=600, s-maxage=3600, stale-while-revalidate=60");
+    expect(response.headers.get("etag")).toBe('"page-v1"');
+  });
+});

@@ -1,0 +1,87 @@
+/**
+ * The origin failing is not Tailor failing: an origin that refuses connections, answers bytes that
+ * are not HTTP, or never answers gives the visitor a prompt 502/504 (a short page, or a problem for
+ * JSON clients), counted in Analytics Engine; never a hang, never a 500 from Tailor.
+ */
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import worker from "../../../workers/index.ts";
+import { publishRules, recordingAnalytics } from "../../support/worker/fixtures.ts";
+
+const BROWSER = {
+  "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36",
+  accept: "text/html,application/xhtml+xml,*/*;q=0.8",
+};
+
+const ORIGINS = [
+  { kind: "refusing connections", url: () => inject("refusedOriginUrl"), status: 502, reason: "origin-unavailable" },
+  { kind: "answering garbage", url: () => inject("garbageOriginUrl"), status: 502, reason: "origin-unavailable" },
+  { kind: "never answering", url: () => inject("hangingOriginUrl"), status: 504, reason: "origin-timeout" },
+  { kind: "not a URL at all", url: () => "not a url", status: 502, reason: "origin-unavailable" },
+];
+
+/** Pages rules target (personalized path), pages they do not, and other methods (pass-through). */
+const REQUESTS: { path: string; method: string }[] = [
+  { path: "/", method: "GET" },
+  { path: "/c/shoes?page=2", method: "GET" },
+  { path: "/static/app.js", method: "GET" },
+  { path: "/basket/add", method: "POST" },
+  { path: "/", method: "HEAD" },
+];
+
+function send(origin: string, path: string, init: RequestInit, analytics?: AnalyticsEngineDataset): Promise<Response> {
+  return Promise.resolve(
+    worker.fetch(
+      new Request(`http://shop.test${path}`, init),
+      { ...env, ORIGIN_URL: origin, ORIGIN_TIMEOUT_MS: "300", ...(analytics === undefined ? {} : { ANALYTICS: analytics }) },
+      createExecutionContext(),
+    ),
+  );
+}
+
+beforeAll(async () => {
+  await publishRules({
+    version: 1,
+    slots: { hero: { selector: '[data-slot="hero"]' } },
+    rules: [{ id: "hero", pages: ["/", "/c/*"], actions: { hero: { type: "setText", text: "Hi" } } }],
+  });
+});
+
+describe.each(ORIGINS)("an origin $kind", ({ url, status, reason }) => {
+  it(`gives browsers a short ${status} page and counts it`, async () => {
+    for (const { path, method } of REQUESTS) {
+      const { dataset, points } = recordingAnalytics();
+      const response = await send(url(), path, { method, headers: BROWSER, ...(method === "POST" ? { body: "q=1" } : {}) }, dataset);
+      expect(response.status, `${method} ${path}`).toBe(status);
+      expect(response.headers.get("content-type"), `${method} ${path}`).toMatch(/^text\/html/);
+      expect(response.headers.get("cache-control")).toBe("no-store");
+      if (method !== "HEAD") expect(await response.text(), `${method} ${path}`).toMatch(/<h1>The shop/);
+      expect(
+        points.some((point) => point.blobs?.[0] === "fallback" && point.blobs[1] === reason),
+        `${method} ${path}`,
+      ).toBe(true);
+    }
+  });
+
+  it(`gives JSON clients a ${status} problem`, async () => {
+    for (const accept of ["application/json", "application/problem+json", "application/json, */*"]) {
+      const response = await send(url(), "/api/cart", { headers: { accept } });
+      expect(response.status, accept).toBe(status);
+      expect(response.headers.get("content-type"), accept).toBe("application/problem+json");
+      expect(await response.json()).toMatchObject({ status, type: `/problems/${reason}` });
+    }
+  });
+});
+
+describe("the admin preview", () => {
+  it("answers without the page when the origin never answers", async () => {
+    const response = await send(inject("hangingOriginUrl"), "/admin/api/preview", {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ path: "/", visitor: {} }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ html: null });
+  });
+});

@@ -1,0 +1,161 @@
+/**
+ * Talking to the origin: the only host the page proxy ever contacts, reached with the visitor's
+ * request minus Tailor's own credentials, under a timeout.
+ *
+ * The target is the origin's URL with the request's path and query set on it, never a URL resolved
+ * from the request's path: `new URL("//evil.example/x", origin)` is another host, and so is any path
+ * that the URL parser reads as one (backslashes, tabs inside `//`, `/..//`). Setting `pathname` on a
+ * URL that already has a host cannot change the host.
+ *
+ * When the origin cannot be reached, refuses the connection, answers something that is not HTTP or
+ * does not answer within `ORIGIN_TIMEOUT_MS`, the visitor gets a short 502/504 page (or a problem
+ * for clients that ask for JSON) and the failure is counted; Tailor itself never answers 500 for it.
+ * @module
+ */
+import { SESSION_COOKIE } from "../admin/auth.ts";
+import { recordFallback } from "../common/analytics.ts";
+import { settings } from "../common/config.ts";
+import { Problem, problemResponse } from "../common/problem.ts";
+import { VISITOR_COOKIE } from "../common/visitor.ts";
+import { PREVIEW_PARAMETER } from "./preview.ts";
+
+/** Cloudflare Access sets these for Tailor's admin; they are credentials for Tailor, not for the shop. */
+const ACCESS_COOKIES = ["CF_Authorization", "CF_AppSession"];
+const ACCESS_HEADERS = ["cf-access-jwt-assertion", "cf-access-client-id", "cf-access-client-secret", "cf-access-token"];
+/** Cookies that belong to Tailor (compared case-sensitively, as cookie names are). */
+const TAILOR_COOKIES = new Set([VISITOR_COOKIE, SESSION_COOKIE, ...ACCESS_COOKIES]);
+
+/** The origin's URL with `pathname` and `search` set on it: always the origin's own scheme, host and port. */
+export function originTarget(originUrl: string, pathname: string, search: string): URL {
+  const target = new URL(originUrl);
+  target.pathname = pathname;
+  target.search = search;
+  target.hash = "";
+  return target;
+}
+
+/** The origin URL for a path that may carry a query (`/c/shoes?sort=price`), as the admin preview sends. */
+export function originTargetForPath(originUrl: string, path: string): URL {
+  const withoutFragment = path.split("#", 1)[0] ?? "";
+  const queryAt = withoutFragment.indexOf("?");
+  return queryAt === -1
+    ? originTarget(originUrl, withoutFragment, "")
+    : originTarget(originUrl, withoutFragment.slice(0, queryAt), withoutFragment.slice(queryAt));
+}
+
+const encoder = new TextEncoder();
+
+/** Whether `authorization` carries the admin token (any scheme spelling), compared in constant time. */
+async function carriesAdminToken(authorization: string, adminToken: string | undefined): Promise<boolean> {
+  if (adminToken === undefined || adminToken === "") return false;
+  const credentials = authorization.replace(/^\s*bearer\s+/i, "").trim();
+  // Digests first: timingSafeEqual needs equal lengths, and comparing digests reveals nothing about the length.
+  const [left, right] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(credentials)),
+    crypto.subtle.digest("SHA-256", encoder.encode(adminToken)),
+  ]);
+  return crypto.subtle.timingSafeEqual(left, right);
+}
+
+/** The cookie header without Tailor's cookies; null when nothing is left. */
+function withoutTailorCookies(cookies: string): string | null {
+  const kept = cookies
+    .split(";")
+    .map((part) => part.trim())
+    .filter((part) => {
+      if (part === "") return false;
+      const equals = part.indexOf("=");
+      return !TAILOR_COOKIES.has((equals === -1 ? part : part.slice(0, equals)).trim());
+    });
+  return kept.length > 0 ? kept.join("; ") : null;
+}
+
+/** A Referer without a preview token: following a link from a preview would otherwise hand the token on. */
+function withoutPreviewToken(referer: string): string | null {
+  try {
+    const url = new URL(referer);
+    if (!url.searchParams.has(PREVIEW_PARAMETER)) return referer;
+    url.searchParams.delete(PREVIEW_PARAMETER);
+    return url.href;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The origin request: same method, path, query, headers and body, minus Tailor's credentials — the
+ * visitor and admin session cookies, Cloudflare Access assertions and cookies, the preview token
+ * (in the query and in the Referer) and an `Authorization` carrying the admin token. Any other
+ * `Authorization` is the shop's own (for example HTTP authentication on a staging site) and is kept.
+ */
+export async function originRequest(request: Request, env: Pick<Env, "ORIGIN_URL" | "ADMIN_TOKEN">): Promise<Request> {
+  const incoming = new URL(request.url);
+  // Only touched when present: deleting re-encodes the query, which the origin should get as sent.
+  if (incoming.searchParams.has(PREVIEW_PARAMETER)) incoming.searchParams.delete(PREVIEW_PARAMETER);
+  const target = originTarget(env.ORIGIN_URL, incoming.pathname, incoming.search);
+  // The new request's headers are its own copy (the only one made), edited in place.
+  const forwarded = new Request(target, { method: request.method, headers: request.headers, body: request.body, redirect: "manual" });
+  const { headers } = forwarded;
+  const cookies = headers.get("cookie");
+  if (cookies !== null) {
+    const kept = withoutTailorCookies(cookies);
+    if (kept === null) headers.delete("cookie");
+    else if (kept !== cookies) headers.set("cookie", kept);
+  }
+  for (const name of ACCESS_HEADERS) headers.delete(name);
+  const referer = headers.get("referer");
+  if (referer !== null) {
+    const kept = withoutPreviewToken(referer);
+    if (kept === null) headers.delete("referer");
+    else if (kept !== referer) headers.set("referer", kept);
+  }
+  const authorization = headers.get("authorization");
+  if (authorization !== null && (await carriesAdminToken(authorization, env.ADMIN_TOKEN))) headers.delete("authorization");
+  return forwarded;
+}
+
+/** Whether the client wants a machine-readable answer rather than a page. */
+function wantsJson(request: Request): boolean {
+  const accept = (request.headers.get("accept") ?? "").toLowerCase();
+  return accept.includes("json") && !accept.includes("text/html");
+}
+
+/** What the visitor gets when the origin did not answer: a short page, or a problem for JSON clients. */
+function originFailure(request: Request, timedOut: boolean): Response {
+  const status = timedOut ? 504 : 502;
+  const title = timedOut ? "The shop is taking too long" : "The shop cannot be reached";
+  if (wantsJson(request)) {
+    return problemResponse(
+      new Problem(status, {
+        slug: timedOut ? "origin-timeout" : "origin-unavailable",
+        title,
+        detail: "The site behind Tailor did not answer; try again in a moment.",
+      }),
+    );
+  }
+  const page = `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${title}</title><h1>${title}</h1><p>Please try again in a moment.</p></html>`;
+  return new Response(page, {
+    status,
+    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "retry-after": "5" },
+  });
+}
+
+/**
+ * Fetches `request` from the origin. Never rejects: a failure to get the origin's headers within
+ * `ORIGIN_TIMEOUT_MS` becomes a 502/504 for the visitor and an `origin-unavailable` /
+ * `origin-timeout` fallback in Analytics Engine. The timeout also bounds the body: a page whose body
+ * stalls past it ends early.
+ */
+export async function fetchOrigin(request: Request, env: Env): Promise<Response> {
+  const path = new URL(request.url).pathname;
+  try {
+    const forwarded = await originRequest(request, env);
+    return await fetch(forwarded, { signal: AbortSignal.timeout(settings(env).ORIGIN_TIMEOUT_MS) });
+  } catch (error) {
+    const timedOut = typeof error === "object" && error !== null && "name" in error && error.name === "TimeoutError";
+    // The error text names the origin, never the visitor; no request data is logged.
+    console.error(JSON.stringify({ message: "origin did not answer", timedOut, error: String(error) }));
+    recordFallback(env.ANALYTICS, timedOut ? "origin-timeout" : "origin-unavailable", path);
+    return originFailure(request, timedOut);
+  }
+}
