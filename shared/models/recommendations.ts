@@ -3,6 +3,8 @@
  * interleaved so the newest view leads, never repeating a product the visitor just saw.
  * @module
  */
+import { LruCache } from "../lru.ts";
+import { type CompiledTemplate, compileTemplate, renderTemplate } from "../rules/template.ts";
 
 export interface ItemToItemDefinition {
   related: Readonly<Record<string, readonly string[]>>;
@@ -32,24 +34,38 @@ export function recommend(model: ItemToItemDefinition, recentViews: readonly str
   return chosen;
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
+/** Compiled templates by source: a rules version uses a handful, and compiling parses HTML. */
+const compiledTemplates = new LruCache<string, CompiledTemplate | null>(100);
+
+function compiled(template: string): CompiledTemplate | null {
+  let entry = compiledTemplates.get(template);
+  if (entry === undefined) {
+    const result = compileTemplate(template);
+    entry = result.ok ? result.value : null;
+    compiledTemplates.set(template, entry);
+  }
+  return entry;
 }
 
-/** Renders items through a template with `{{id}} {{name}} {{url}} {{price}} {{category}}` (values HTML-escaped). */
-export function renderItems(model: ItemToItemDefinition, ids: readonly string[], template: string): string {
+/**
+ * Renders items through a template with `{{id}} {{name}} {{url}} {{price}} {{category}}`, each value
+ * escaped for the context it stands in (see template.ts). Null when the template cannot be compiled
+ * (a document that passed validation never has one).
+ */
+export function renderItems(model: ItemToItemDefinition, ids: readonly string[], template: string): string | null {
+  const card = compiled(template);
+  if (card === null) return null;
   return ids
     .map((id) => {
       const item = model.items[id];
       if (item === undefined) return "";
-      const values: Record<string, string> = {
+      return renderTemplate(card, {
         id,
         name: item.name,
         url: item.url,
         price: item.price === undefined ? "" : item.price.toFixed(2),
         category: item.category ?? "",
-      };
-      return template.replace(/\{\{\s*(id|name|url|price|category)\s*\}\}/g, (_, key: string) => escapeHtml(values[key] ?? ""));
+      });
     })
     .join("");
 }

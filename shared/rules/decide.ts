@@ -129,7 +129,12 @@ function resolveAction(action: SlotAction, input: DecisionInput, fallbacks: stri
   const key = `${ids.join(",")}\u0000${action.template}`;
   let rendered = model.rendered.get(key);
   if (rendered === undefined) {
-    rendered = renderItems(model.model, ids, action.template);
+    const html = renderItems(model.model, ids, action.template);
+    if (html === null) {
+      fallbacks.push(`template-invalid:${action.model}`);
+      return null;
+    }
+    rendered = html;
     model.rendered.set(key, rendered);
   }
   return { type: "setHtml", html: rendered };

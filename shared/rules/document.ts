@@ -6,47 +6,69 @@
  * @module
  */
 import { z } from "zod";
+import { checkHtml, isSafeUrl, setAttributeProblem } from "./markup.ts";
 import { checkSelector } from "./selector.ts";
+import { compileTemplate } from "./template.ts";
 
 /** Identifiers used as keys: rule ids, slot, audience, experiment, variant and model names. */
 export const Name = z
   .string()
   .regex(/^[a-z][a-z0-9_-]{0,63}$/, "use lower-case letters, digits, '-' and '_', starting with a letter (at most 64)");
 
-/** URL schemes that may appear in attributes Tailor writes and in redirects. */
-const SAFE_URL = /^(?:https?:\/\/|\/(?!\/)|\.{0,2}\/|#|\?|mailto:|tel:)/i;
-/** Attributes that browsers treat as URLs. */
-const URL_ATTRIBUTES = new Set([
-  "href",
-  "src",
-  "action",
-  "formaction",
-  "poster",
-  "srcset",
-  "xlink:href",
-  "data",
-  "cite",
-  "background",
-  "ping",
-]);
-
-/** True for a relative or http(s)/mailto/tel URL; false for `javascript:`, `data:` and the like. */
-export function isSafeUrl(value: string): boolean {
-  // Browsers ignore ASCII whitespace and control characters inside a scheme ("java\tscript:").
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
-  const compact = value.replace(/[\u0000-\u0020]/g, "");
-  return SAFE_URL.test(compact) || !/^[a-z][a-z0-9+.-]*:/i.test(compact);
-}
-
-const ScriptUrl = /(?:j\s*a\s*v\s*a|v\s*b)\s*s\s*c\s*r\s*i\s*p\s*t\s*:/i;
-
-/** Marketer-written HTML: inserted as HTML, so it may not carry `javascript:` URLs or inline handlers. */
+/** Marketer-written HTML, inserted into pages as HTML: it must pass the parsed allowlist (markup.ts). */
 const Html = z
   .string()
   .max(50_000)
-  .refine((html) => !ScriptUrl.test(html), "HTML may not contain javascript: or vbscript: URLs")
-  .refine((html) => !/<[^>]+\son[a-z]+\s*=/i.test(html), "HTML may not contain inline event handlers (onclick=...)")
-  .refine((html) => !/<\s*script\b/i.test(html), "HTML may not contain <script> elements; use an injectJson action for data");
+  .superRefine((html, context) => {
+    for (const problem of checkHtml(html)) context.addIssue({ code: "custom", message: problem });
+  });
+
+/** A recommendation card: allowlisted HTML whose placeholders all stand where they can be escaped (template.ts). */
+const Template = z
+  .string()
+  .max(50_000)
+  .superRefine((template, context) => {
+    const compiled = compileTemplate(template);
+    if (!compiled.ok) for (const problem of compiled.error) context.addIssue({ code: "custom", message: problem });
+  });
+
+/**
+ * A redirect target: a safe URL (markup.ts) written in printable ASCII only. Control characters,
+ * raw or percent-encoded (`%0d%0a`), could split or smuggle headers and have no place in a URL
+ * a marketer types; non-ASCII must be percent-encoded to be a valid header value.
+ */
+const RedirectTarget = z
+  .string()
+  .min(1)
+  .max(2_048)
+  .regex(/^[\x21-\x7e]+$/, "redirect targets are printable ASCII without spaces or control characters (percent-encode the rest)")
+  .refine((to) => !/%(?:[01][0-9a-f]|7f)/i.test(to), "redirect targets may not carry encoded control characters (%00-%1F, %7F)")
+  .refine(isSafeUrl, "redirects must go to an http(s) or relative URL");
+
+/**
+ * Response headers a rule may set: `x-*` only, and not the `x-` headers that carry security or
+ * indexing policy (the origin and Tailor own those; a rule must not weaken them).
+ */
+const PROTECTED_X_HEADERS = new Set([
+  "x-frame-options",
+  "x-content-type-options",
+  "x-xss-protection",
+  "x-robots-tag",
+  "x-content-security-policy",
+  "x-webkit-csp",
+  "x-permitted-cross-domain-policies",
+  "x-dns-prefetch-control",
+  "x-download-options",
+  "x-ua-compatible",
+]);
+
+const HeaderName = z
+  .string()
+  .regex(/^x-[a-z0-9-]{1,60}$/i, "only x-* response headers may be set (security, caching and cookie headers belong to the origin)")
+  .refine(
+    (name) => !PROTECTED_X_HEADERS.has(name.toLowerCase()),
+    "this header carries the page's security or indexing policy and cannot be set by a rule",
+  );
 
 const AttributeName = z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:.-]{0,63}$/, "not a valid attribute name");
 
@@ -59,13 +81,10 @@ export const SlotAction = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("prepend"), html: Html }),
   z.strictObject({ type: z.literal("append"), html: Html }),
   z.strictObject({ type: z.literal("remove") }),
-  z
-    .strictObject({ type: z.literal("setAttribute"), name: AttributeName, value: z.string().max(2_048) })
-    .refine((action) => !URL_ATTRIBUTES.has(action.name.toLowerCase()) || isSafeUrl(action.value), {
-      message: "URL attributes must be http(s), relative, mailto: or tel: URLs",
-      path: ["value"],
-    })
-    .refine((action) => !/^on/i.test(action.name), { message: "event handler attributes cannot be set", path: ["name"] }),
+  z.strictObject({ type: z.literal("setAttribute"), name: AttributeName, value: z.string().max(2_048) }).superRefine((action, context) => {
+    const problem = setAttributeProblem(action.name, action.value);
+    if (problem !== null) context.addIssue({ code: "custom", message: problem, path: ["name"] });
+  }),
   z.strictObject({ type: z.literal("removeAttribute"), name: AttributeName }),
   z.strictObject({ type: z.literal("addClass"), className: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }),
   z.strictObject({ type: z.literal("removeClass"), className: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }),
@@ -77,7 +96,7 @@ export const SlotAction = z.discriminatedUnion("type", [
     model: Name,
     count: z.number().int().min(1).max(24).default(4),
     /** HTML for one item; `{{id}} {{name}} {{url}} {{price}} {{category}}` are replaced, escaped. */
-    template: Html,
+    template: Template,
   }),
 ]);
 export type SlotAction = z.infer<typeof SlotAction>;
@@ -90,13 +109,13 @@ export type SlotActions = z.infer<typeof SlotActions>;
 export const PageActions = z.strictObject({
   redirect: z
     .strictObject({
-      to: z.string().max(2_048).refine(isSafeUrl, "redirects must go to an http(s) or relative URL"),
+      to: RedirectTarget,
       status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(302),
     })
     .optional(),
   headers: z
     .record(
-      z.string().regex(/^x-[a-z0-9-]{1,60}$/i, "only x-* response headers may be set"),
+      HeaderName,
       z
         .string()
         .max(1_024)
@@ -199,7 +218,7 @@ export const ItemToItemModel = z.strictObject({
     z.string().max(64),
     z.strictObject({
       name: z.string().max(200),
-      url: z.string().max(512).refine(isSafeUrl, "item URLs must be http(s) or relative"),
+      url: z.string().max(512).refine(isSafeUrl, "item URLs must be http(s) or relative (after HTML entities are decoded)"),
       price: z.number().optional(),
       category: z.string().max(64).optional(),
     }),

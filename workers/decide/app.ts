@@ -308,7 +308,13 @@ async function servePage(context: DecideContext): Promise<Response> {
     logDecision(context, journey, path);
     return response;
   }
-  const body = decision.slots.length > 0 ? rewritePage(origin, decision.slots).body : origin.body;
+  const body =
+    decision.slots.length > 0
+      ? rewritePage(origin, decision.slots, (slot, error) => {
+          console.error(JSON.stringify({ message: "slot action failed; element left as the origin sent it", slot, error: String(error) }));
+          recordFallback(context.env.ANALYTICS, "rewrite-error", path);
+        }).body
+      : origin.body;
   const response = new Response(body, origin);
   personalizedHeaders(response.headers, journey, request.url);
   logDecision(context, journey, path);

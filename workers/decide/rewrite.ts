@@ -1,8 +1,8 @@
 /**
  * Applies slot decisions to the origin's HTML as it streams through HTMLRewriter: no buffering,
  * so the visitor's first byte is not delayed by the page's size. Text is always escaped; HTML is
- * inserted as HTML only by the actions that say so, and that HTML was checked when the rules were
- * published (no scripts, handlers or `javascript:` URLs).
+ * inserted as HTML only by the actions that say so, and that HTML passed the allowlist when the
+ * rules were published and again when they were loaded (shared/rules/markup.ts).
  * @see https://developers.cloudflare.com/workers/runtime-apis/html-rewriter/
  * @module
  */
@@ -24,18 +24,34 @@ function classList(element: Element): string[] {
   return (element.getAttribute("class") ?? "").split(/\s+/).filter((name) => name !== "");
 }
 
+/** Told the slot whose action could not be applied, for the fallback count. */
+export type RewriteFailure = (slot: string, error: unknown) => void;
+
+/**
+ * Applies one slot's action to each matching element. A handler that throws would abort the
+ * stream halfway through a page that has already started (the origin's page cannot be sent
+ * instead any more), so a failure leaves that element as the origin wrote it and is reported.
+ */
 class SlotHandler implements HTMLRewriterElementContentHandlers {
-  constructor(readonly decision: SlotDecision) {}
+  /** Reported once per page and slot, however many elements fail. */
+  #reported = false;
+
+  constructor(
+    readonly decision: SlotDecision,
+    readonly onFailure: RewriteFailure,
+  ) {}
 
   element(element: Element): void {
-    const { action, ruleId, variant, experiment, slot } = this.decision;
-    if (action.type !== "remove" && action.type !== "replace") {
-      // What the tracker reads to attribute a click in this element to its rule and variant.
-      element.setAttribute("data-p13n-rule", ruleId);
-      element.setAttribute("data-p13n-slot", slot);
-      if (experiment !== null) element.setAttribute("data-p13n-experiment", experiment);
-      if (variant !== null) element.setAttribute("data-p13n-variant", variant);
+    try {
+      this.apply(element);
+    } catch (error) {
+      if (!this.#reported) this.onFailure(this.decision.slot, error);
+      this.#reported = true;
     }
+  }
+
+  apply(element: Element): void {
+    const { action, ruleId, variant, experiment, slot } = this.decision;
     switch (action.type) {
       case "setText":
         element.setInnerContent(action.text, AS_TEXT);
@@ -87,13 +103,21 @@ class SlotHandler implements HTMLRewriterElementContentHandlers {
         );
         break;
     }
+    if (action.type !== "remove" && action.type !== "replace") {
+      // What the tracker reads to attribute a click in this element to its rule and variant; set
+      // after the action, so an action that fails leaves the element as the origin wrote it.
+      element.setAttribute("data-p13n-rule", ruleId);
+      element.setAttribute("data-p13n-slot", slot);
+      if (experiment !== null) element.setAttribute("data-p13n-experiment", experiment);
+      if (variant !== null) element.setAttribute("data-p13n-variant", variant);
+    }
   }
 }
 
-/** Streams `response` through a rewriter that applies every decision. */
-export function rewritePage(response: Response, decisions: readonly SlotDecision[]): Response {
+/** Streams `response` through a rewriter that applies every decision; `onFailure` hears of actions that could not be applied. */
+export function rewritePage(response: Response, decisions: readonly SlotDecision[], onFailure: RewriteFailure = () => undefined): Response {
   const rewriter = new HTMLRewriter();
-  for (const decision of decisions) rewriter.on(decision.selector, new SlotHandler(decision));
+  for (const decision of decisions) rewriter.on(decision.selector, new SlotHandler(decision, onFailure));
   return rewriter.transform(response);
 }
 

@@ -276,6 +276,36 @@ describe("validate", () => {
   });
 });
 
+describe("validate marketer content", () => {
+  it("refuses the issue's five XSS vectors with a reason at each action's pointer", async () => {
+    const vectors = [
+      "<svg/onload=alert(1)>",
+      "<details/open/ontoggle=alert(1)>",
+      '<img src="x>" onerror=alert(1)>',
+      '<iframe srcdoc="&lt;script&gt;alert(1)&lt;/script&gt;">',
+      '<a href="jav&#x61;script:alert(1)">x</a>',
+    ];
+    const draft = {
+      version: 1,
+      slots: { hero: { selector: '[data-slot="hero"]' } },
+      rules: vectors.map((html, index) => ({ id: `xss-${index}`, actions: { hero: { type: "setHtml", html } } })),
+    };
+    const response = await json("POST", "/admin/api/rules/validate", { document: draft });
+    expect(response.status).toBeLessThan(500);
+    const body = (await response.json()) as { valid: boolean; problems: { pointer: string; message: string; severity: string }[] };
+    expect(body.valid).toBe(false);
+    for (const index of vectors.keys()) {
+      const here = body.problems.filter((problem) => problem.pointer === `/rules/${index}/actions/hero/html`);
+      expect([index, here.length > 0 && here.every((problem) => problem.severity === "error" && problem.message.length > 10)]).toEqual([
+        index,
+        true,
+      ]);
+    }
+    const published = await json("POST", "/admin/api/rules", { document: draft, message: "xss" });
+    expect(published.status).toBe(422);
+  });
+});
+
 describe("preview", () => {
   it("shows the decisions and the page for a described visitor, against a draft", async () => {
     const draft = withHero("Draft hero for fans");

@@ -132,6 +132,67 @@ describe("slot actions", () => {
   });
 });
 
+describe("marketer content cannot run script", () => {
+  const ISSUE_VECTORS = [
+    "<svg/onload=alert(1)>",
+    "<details/open/ontoggle=alert(1)>",
+    '<img src="x>" onerror=alert(1)>',
+    '<iframe srcdoc="&lt;script&gt;alert(1)&lt;/script&gt;">',
+    '<a href="jav&#x61;script:alert(1)">x</a>',
+  ];
+
+  it("refuses at load a document written straight into KV with any of the issue's vectors, and keeps serving the last good one", async () => {
+    const cookie = await returningVisitor();
+    const refresh = { RULES_REFRESH_MS: "0" };
+    expect(await (await request("/", { headers: { cookie } }, refresh)).text()).toContain("Electronics for you");
+    for (const [index, html] of ISSUE_VECTORS.entries()) {
+      const version = index + 2;
+      const hostile = documentWith({ version, rules: [{ id: "xss", actions: { hero: { type: "setHtml", html } } }] });
+      await env.RULES.put(rulesVersionKey(version), JSON.stringify(hostile));
+      await env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
+      for (let attempt = 0; attempt < 3; attempt++) await (await request("/", { headers: { cookie } }, refresh)).text();
+      const page = await (await request("/", { headers: { cookie } }, refresh)).text();
+      expect([html, page.includes("Electronics for you"), page.includes("alert(1)")]).toEqual([html, true, false]);
+    }
+  });
+
+  it("renders recommendation cards from hostile model items escaped, with unsafe URLs as #", async () => {
+    await publishRules(
+      documentWith({
+        slots: { recommendations: { selector: '[data-slot="recommendations"]' } },
+        models: {
+          related: {
+            type: "itemToItem",
+            related: {},
+            fallback: ["x1"],
+            items: {
+              x1: { name: '"><img src=x onerror=alert(1)>', url: '/p/x1?"onmouseover=alert(1)', category: "javascript:alert(1)" },
+            },
+          },
+        },
+        rules: [
+          {
+            id: "recs",
+            actions: {
+              recommendations: {
+                type: "recommendations",
+                model: "related",
+                template: '<a class="card" href="{{url}}" title="{{name}}">{{name}}</a><a class="cat" href="{{category}}">more</a>',
+              },
+            },
+          },
+        ],
+      }),
+    );
+    const html = await (await request("/", { headers: BROWSER })).text();
+    expect(html).toContain(
+      '<a class="card" href="/p/x1?&#34;onmouseover=alert(1)" title="&#34;&#62;&#60;img src=x onerror=alert(1)&#62;">&#34;&#62;&#60;img src=x onerror=alert(1)&#62;</a><a class="cat" href="#">more</a>',
+    );
+    expect(html).not.toContain("<img src=x");
+    expect(html).not.toContain('href="javascript:');
+  });
+});
+
 describe("serving rules", () => {
   it("passes pages no rule targets through byte for byte, headers included", async () => {
     const viaTailor = await request("/p/el-01", { headers: BROWSER });
