@@ -5,6 +5,7 @@
  */
 import type { RecordedEvent } from "../events/recorded.ts";
 import type { ClickClaimMessage, ClickMessage, ConversionMessage } from "./messages.ts";
+import { redactCapped } from "./redact.ts";
 
 export interface RememberedExposure {
   decisionId: string;
@@ -98,7 +99,19 @@ export function feedbackFor(
     if (ruleId === null || slot === null) return [];
     const click = clickFor({ ruleId, slot, visitor, at: event.receivedAt }, exposures, windowMs);
     if (click !== null) return [click];
-    return [{ v: 1, kind: "click-claim", id: event.messageId, visitor, aliases: [...aliases], ruleId, slot, at }];
+    // The names are the browser's: redacted like any event text before they reach the queue.
+    return [
+      {
+        v: 1,
+        kind: "click-claim",
+        id: event.messageId,
+        visitor,
+        aliases: [...aliases],
+        ruleId: redactCapped(ruleId, 64),
+        slot: redactCapped(slot, 64),
+        at,
+      },
+    ];
   }
   if (event.type !== "track" || event.event === null || !CONVERSION_EVENTS.has(event.event)) return [];
   const latest = new Map<string, RememberedExposure>();
