@@ -20,9 +20,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { RecordedEvent } from "../shared/events/recorded.ts";
-import { CONVERSION_EVENTS, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
+import { CONVERSION_EVENTS, type FeedbackMessage, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
 import { excludedProperties, toEventBatches, toEventMessage } from "../shared/feedback/event-message.ts";
-import { type ClickMessage, type ConversionMessage, Pseudonym } from "../shared/feedback/messages.ts";
+import { Pseudonym } from "../shared/feedback/messages.ts";
 import {
   countersFor,
   firstMinuteOf,
@@ -101,7 +101,7 @@ export interface SessionSnapshot {
   totals: TotalRow[];
 }
 
-type FeedbackOut = ClickMessage | ConversionMessage;
+type FeedbackOut = FeedbackMessage;
 
 /** An event on its way out, with the feedback it gave rise to. */
 interface Outgoing {
@@ -157,7 +157,7 @@ export class UserSession extends DurableObject<Env> {
     const fresh: Outgoing[] = [];
     this.#storage.transactionSync(() => {
       for (const event of events) {
-        const feedback = attributable ? feedbackFor(event, visitor, exposures, windowMs) : [];
+        const feedback = attributable ? feedbackFor(event, visitor, exposures, windowMs, aliases) : [];
         if (!this.#insertEvent(event, { forwarded: false, feedback })) continue;
         fresh.push({ event, feedback });
         state = applyEvent(state, event);

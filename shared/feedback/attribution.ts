@@ -4,7 +4,8 @@
  * @module
  */
 import type { RecordedEvent } from "../events/recorded.ts";
-import type { ClickMessage, ConversionMessage } from "./messages.ts";
+import type { ClickClaimMessage, ClickMessage, ConversionMessage } from "./messages.ts";
+import { redactCapped } from "./redact.ts";
 
 export interface RememberedExposure {
   decisionId: string;
@@ -35,34 +36,79 @@ function conversionValue(event: RecordedEvent): number | null {
   return price === null ? null : price * (number(properties.quantity) ?? 1);
 }
 
+/** Whether Tailor logged `exposure` before `at` and no longer ago than `windowMs`. */
+function inWindow(exposure: RememberedExposure, at: number, windowMs: number): boolean {
+  return exposure.at <= at && exposure.at >= at - windowMs;
+}
+
+/** What an accepted event gives rise to on the feedback queue. */
+export type FeedbackMessage = ClickMessage | ClickClaimMessage | ConversionMessage;
+
 /**
- * The feedback messages an accepted event gives rise to: a click for `Promotion Clicked` (the
- * tracker sends the rule as `promotion_id`, the slot as `position`, the variant as `creative`),
- * and for a conversion event one conversion per personalization (latest per rule and slot) the
- * visitor saw within `windowMs`.
+ * The click a visitor's `Promotion Clicked` on `ruleId` in `slot` at `at` stands for, or null when
+ * Tailor did not show the visitor that rule in that slot within `windowMs` before. The click takes
+ * the exposure's experiment and variant, and its id names the exposure (`<decisionId>:<slot>:click`),
+ * so however many clicks arrive for one exposure, experiment counts take one.
+ */
+export function clickFor(
+  claim: { ruleId: string; slot: string; visitor: string; at: number },
+  exposures: readonly RememberedExposure[],
+  windowMs: number,
+): ClickMessage | null {
+  const seen = exposures
+    .filter((exposure) => exposure.ruleId === claim.ruleId && exposure.slot === claim.slot && inWindow(exposure, claim.at, windowMs))
+    .sort((a, b) => b.at - a.at)[0];
+  if (seen === undefined) return null;
+  return {
+    v: 1,
+    kind: "click",
+    id: `${seen.decisionId}:${seen.slot}:click`,
+    visitor: claim.visitor,
+    ruleId: seen.ruleId,
+    slot: seen.slot,
+    experiment: seen.experiment,
+    variant: seen.variant,
+    decisionId: seen.decisionId,
+    exposedAt: new Date(seen.at).toISOString(),
+    at: new Date(claim.at).toISOString(),
+  };
+}
+
+/**
+ * The feedback messages an accepted event gives rise to.
+ *
+ * Only what Tailor itself recorded for this visitor counts: the exposures passed in were logged at
+ * decision time and delivered by the consumer, while everything in the event is a claim of the
+ * browser. A `Promotion Clicked` (the tracker sends the rule as `promotion_id` and the slot as
+ * `position`) is a click on the visitor's own exposure of that rule and slot (see `clickFor`),
+ * never on the event's `experiment`, `variant` or `creative`; when that exposure is not remembered
+ * yet, a claim the consumer attributes later or drops. A conversion event gives one conversion per
+ * personalization (latest per rule and slot) seen within `windowMs`.
  */
 export function feedbackFor(
   event: RecordedEvent,
   visitor: string,
   exposures: readonly RememberedExposure[],
   windowMs: number,
-): (ClickMessage | ConversionMessage)[] {
+  aliases: readonly string[] = [],
+): FeedbackMessage[] {
   const at = new Date(event.receivedAt).toISOString();
   if (event.type === "track" && event.event === "Promotion Clicked") {
     const ruleId = text(event.properties.promotion_id);
     const slot = text(event.properties.position);
     if (ruleId === null || slot === null) return [];
-    const seen = exposures.filter((exposure) => exposure.ruleId === ruleId && exposure.slot === slot).sort((a, b) => b.at - a.at)[0];
+    const click = clickFor({ ruleId, slot, visitor, at: event.receivedAt }, exposures, windowMs);
+    if (click !== null) return [click];
+    // The names are the browser's: redacted like any event text before they reach the queue.
     return [
       {
         v: 1,
-        kind: "click",
+        kind: "click-claim",
         id: event.messageId,
         visitor,
-        ruleId,
-        slot,
-        experiment: text(event.properties.experiment) ?? seen?.experiment ?? null,
-        variant: text(event.properties.creative) ?? seen?.variant ?? null,
+        aliases: [...aliases],
+        ruleId: redactCapped(ruleId, 64),
+        slot: redactCapped(slot, 64),
         at,
       },
     ];
@@ -70,7 +116,7 @@ export function feedbackFor(
   if (event.type !== "track" || event.event === null || !CONVERSION_EVENTS.has(event.event)) return [];
   const latest = new Map<string, RememberedExposure>();
   for (const exposure of exposures) {
-    if (exposure.at > event.receivedAt || exposure.at < event.receivedAt - windowMs) continue;
+    if (!inWindow(exposure, event.receivedAt, windowMs)) continue;
     const key = `${exposure.ruleId}\u0000${exposure.slot}`;
     const known = latest.get(key);
     if (known === undefined || known.at < exposure.at) latest.set(key, exposure);

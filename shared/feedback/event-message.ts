@@ -4,42 +4,37 @@
  */
 import type { RecordedEvent } from "../events/recorded.ts";
 import { type EventBatchMessage, type EventMessage, MAX_EVENT_BATCH_BYTES } from "./messages.ts";
+import { type ExcludedNames, excludedNames, redactCapped, redactValue } from "./redact.ts";
 
 /**
  * The queue message for an event: the visitor by pseudonym only, no traits (identify and group
- * may carry personal data), and without the properties the deployment excludes (`EXCLUDED_PROPERTIES`).
+ * may carry personal data), without the properties the deployment excludes (`EXCLUDED_PROPERTIES`, matched
+ * by words at any depth) and with e-mail addresses, phone numbers and IP addresses redacted from
+ * every string, including the path and its query (see `redact.ts`).
  */
-export function toEventMessage(event: RecordedEvent, visitor: string, excluded: ReadonlySet<string>): EventMessage {
-  const properties: Record<string, unknown> = {};
-  if (event.type !== "identify" && event.type !== "group") {
-    for (const [name, value] of Object.entries(event.properties)) {
-      if (!excluded.has(name.toLowerCase())) properties[name] = value;
-    }
-  }
+export function toEventMessage(event: RecordedEvent, visitor: string, excluded: ExcludedNames): EventMessage {
+  const properties =
+    event.type === "identify" || event.type === "group" ? {} : (redactValue(event.properties, excluded) as Record<string, unknown>);
+  const text = (value: string | null, max: number) => (value === null ? null : redactCapped(value, max));
   return {
     v: 1,
     kind: "event",
     id: event.messageId,
     visitor,
     type: event.type,
-    event: event.event,
-    category: event.category,
-    productId: event.productId,
-    path: event.path,
+    event: text(event.event, 200),
+    category: text(event.category, 64),
+    productId: text(event.productId, 64),
+    path: text(event.path, 512),
     receivedAt: new Date(event.receivedAt).toISOString(),
     clientTime: event.clientTime === null ? null : new Date(event.clientTime).toISOString(),
     properties,
   };
 }
 
-/** Parses the comma-separated `EXCLUDED_PROPERTIES` setting into lower-case names. */
-export function excludedProperties(setting: string | undefined): Set<string> {
-  return new Set(
-    (setting ?? "")
-      .split(",")
-      .map((name) => name.trim().toLowerCase())
-      .filter((name) => name !== ""),
-  );
+/** Parses the comma-separated `EXCLUDED_PROPERTIES` setting (see `excludedNames`). */
+export function excludedProperties(setting: string | undefined): ExcludedNames {
+  return excludedNames(setting);
 }
 
 /** Groups event records into queue messages that each stay under `MAX_EVENT_BATCH_BYTES`. */

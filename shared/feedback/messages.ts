@@ -139,17 +139,44 @@ const Attribution = {
   variant: z.string().max(64).nullable(),
 };
 
-/** A click inside a personalized slot (the tracker's `Promotion Clicked`). */
+/**
+ * A click inside a personalized slot (the tracker's `Promotion Clicked`) by a visitor Tailor had
+ * shown that slot's personalization: attributed to that exposure only, whatever the event claimed.
+ */
 export const ClickMessage = z.strictObject({
   v: z.literal(1),
   kind: z.literal("click"),
-  /** The click event's `messageId`. */
-  id: z.string().min(1).max(128),
+  /** `<decisionId>:<slot>:click`: one per exposure, however often it was clicked. */
+  id: z.string().min(1).max(200),
   visitor: Pseudonym,
   ...Attribution,
+  /** The decision that showed the personalization, and when. */
+  decisionId: z.string().min(1).max(64),
+  exposedAt: z.iso.datetime(),
   at: z.iso.datetime(),
 });
 export type ClickMessage = z.infer<typeof ClickMessage>;
+
+/**
+ * A click whose exposure the visitor's Durable Object did not find yet (exposures reach the memory
+ * only after the consumer delivered them, a second or so after the page). The consumer attributes
+ * it once the exposure is remembered, or drops it after a few attempts: it is never sent upstream
+ * itself (the event is, on the events topic), only the `ClickMessage` it becomes.
+ */
+export const ClickClaimMessage = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal("click-claim"),
+  /** The click event's `messageId`. */
+  id: z.string().min(1).max(128),
+  visitor: Pseudonym,
+  /** The pseudonyms of a user's linked visitors, whose exposures count too. */
+  aliases: z.array(Pseudonym).max(8),
+  /** What the browser says it clicked: only used to pick among the visitor's own exposures. */
+  ruleId: z.string().min(1).max(64),
+  slot: z.string().min(1).max(64),
+  at: z.iso.datetime(),
+});
+export type ClickClaimMessage = z.infer<typeof ClickClaimMessage>;
 
 /** A conversion (`Order Completed`, `Product Added`) by a visitor exposed to a personalization within the attribution window. */
 export const ConversionMessage = z.strictObject({
@@ -174,6 +201,7 @@ export const QueueMessage = z.discriminatedUnion("kind", [
   DecisionBatchMessage,
   ExposureMessage,
   ClickMessage,
+  ClickClaimMessage,
   ConversionMessage,
 ]);
 export type QueueMessage = z.infer<typeof QueueMessage>;

@@ -10,6 +10,7 @@
  * @module
  */
 import { type DecisionBatchMessage, type ExposureBatchMessage, MAX_DECISIONS_PER_MESSAGE } from "../../shared/feedback/messages.ts";
+import { redactCapped } from "../../shared/feedback/redact.ts";
 
 /** Default batching window (milliseconds); `EXPOSURE_BATCH_MS` overrides it, 0 sends each decision alone. */
 const DEFAULT_EXPOSURE_BATCH_MS = 50;
@@ -77,7 +78,8 @@ export function logExposures(queue: Queue, exposures: ExposureBatchMessage, opti
     batch = undefined;
   }
   batch ??= openBatch(queue, options);
-  batch.decisions.push(exposures);
+  // The path is the visitor's and may hold personal data (`/u/bob@example.com`): redacted before the queue.
+  batch.decisions.push({ ...exposures, path: redactCapped(exposures.path, 512) });
   batch.bytes += bytes;
   if (options.windowMs === 0 || batch.decisions.length >= MAX_DECISIONS_PER_MESSAGE) options.waitUntil(send(queue, batch, options));
 }

@@ -14,8 +14,11 @@
  */
 import type { DeadLetter } from "../../durable-objects/dead-letters.ts";
 import type { StatsUpdate } from "../../durable-objects/experiment-stats.ts";
-import { type RememberedDecision, rememberExposures } from "../../durable-objects/exposure-memory.ts";
+import { attributionWindowMs, type RememberedDecision, recallExposures, rememberExposures } from "../../durable-objects/exposure-memory.ts";
+import { clickFor } from "../../shared/feedback/attribution.ts";
 import {
+  type ClickClaimMessage,
+  type ClickMessage,
   type DecisionBatchMessage,
   exposureRecords,
   type QueueMessage,
@@ -65,6 +68,21 @@ function recordsOf(valid: readonly Valid[]): KafkaRecordOf[] {
         return [{ owner, key: body.visitor, value: body }];
     }
   });
+}
+
+/**
+ * How often a click claim is looked at before it is dropped: its exposure is normally remembered
+ * within seconds, and with the retry delays (2, 4, 8 s by default) this waits about 14 s for it.
+ */
+export const CLICK_CLAIM_ATTEMPTS = 4;
+
+/**
+ * The click a claim stands for, if the visitor's exposure is remembered by now; null when it is
+ * not; throws when the memory cannot be read.
+ */
+async function attributeClaim(env: Env, claim: ClickClaimMessage): Promise<ClickMessage | null> {
+  const exposures = await recallExposures(env, [claim.visitor, ...claim.aliases]);
+  return clickFor({ ...claim, at: Date.parse(claim.at) }, exposures, attributionWindowMs(env));
 }
 
 type Delivery = { outcome: "delivered" } | { outcome: "retry"; detail: string } | { outcome: "dead"; reason: string; detail: string };
@@ -129,7 +147,12 @@ async function afterDelivery(env: Env, delivered: readonly LoggedMessage[]): Pro
     if (body.kind === "exposures") {
       for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
       if (body.visitor !== UNTRACKED_VISITORS) {
-        memories.push({ visitor: body.visitor, decisionId: body.id, at: body.at, assignments: body.assignments });
+        // A visitor in the holdout was shown nothing: their clicks and conversions are remembered
+        // against the rule (for lift) but can never count for a variant they did not see.
+        const assignments = body.holdout
+          ? body.assignments.map((assignment) => ({ ...assignment, experiment: null, variant: null }))
+          : body.assignments;
+        memories.push({ visitor: body.visitor, decisionId: body.id, at: body.at, assignments });
       }
     }
     if (body.kind === "exposure") recordExposure(env.ANALYTICS, body);
@@ -216,13 +239,38 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
       recordDelivery(env.ANALYTICS, "malformed", batch.queue, 1);
     }
   }
-  if (valid.length === 0) return;
+  // Click claims become clicks on the visitor's own exposures, or wait for them, or are dropped.
+  const ready: Valid[] = [];
+  let claimsDropped = 0;
+  for (const entry of valid) {
+    if (entry.body.kind !== "click-claim") {
+      ready.push(entry);
+      continue;
+    }
+    let click: ClickMessage | null;
+    try {
+      click = await attributeClaim(env, entry.body);
+    } catch (error) {
+      console.error(JSON.stringify({ message: "exposure memory unavailable; click claim retried", error: String(error) }));
+      retry(entry.message);
+      continue;
+    }
+    if (click !== null) ready.push({ message: entry.message, body: click });
+    else if (entry.message.attempts < CLICK_CLAIM_ATTEMPTS) retry(entry.message);
+    else {
+      // Never shown, or shown too long ago: the event is on the events topic; nothing is credited.
+      entry.message.ack();
+      claimsDropped++;
+    }
+  }
+  if (claimsDropped > 0) recordDelivery(env.ANALYTICS, "claims-dropped", batch.queue, claimsDropped);
+  if (ready.length === 0) return;
 
-  const deliveries = await deliver(env, topic, valid);
+  const deliveries = await deliver(env, topic, ready);
   const delivered: QueueMessage[] = [];
   let retried = 0;
   let dead = 0;
-  for (const [index, { message, body }] of valid.entries()) {
+  for (const [index, { message, body }] of ready.entries()) {
     const delivery = deliveries[index] ?? { outcome: "retry", detail: "no outcome" };
     if (delivery.outcome === "delivered") {
       message.ack();

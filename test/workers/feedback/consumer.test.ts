@@ -5,7 +5,8 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it, vi } from "vitest";
-import type { ExposureMessage } from "../../../shared/feedback/messages.ts";
+import { recallExposures } from "../../../durable-objects/exposure-memory.ts";
+import type { ClickClaimMessage, ExposureBatchMessage, ExposureMessage } from "../../../shared/feedback/messages.ts";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
 import { eventually, kafkaRecords } from "../../support/worker/fixtures.ts";
 
@@ -161,5 +162,41 @@ describe("feedback consumer", () => {
     const third = await consume("tailor-feedback", [exposure()], unreachable, 3);
     expect(first.retryDelays["message-0"]).toBeGreaterThan(0);
     expect(third.retryDelays["message-0"]).toBeGreaterThan(first.retryDelays["message-0"] ?? Number.POSITIVE_INFINITY);
+  });
+});
+
+describe("holdout exposures", () => {
+  it("are remembered without experiment and variant, so a holdout visitor's click credits no variant", async () => {
+    const visitor = `holdout${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
+    const experiment = `holdout_${crypto.randomUUID().slice(0, 8)}`;
+    const decision: ExposureBatchMessage = {
+      v: 1,
+      kind: "exposures",
+      id: crypto.randomUUID(),
+      visitor,
+      path: "/",
+      rulesVersion: 1,
+      holdout: true,
+      at: new Date(Date.now() - 1_000).toISOString(),
+      assignments: [{ ruleId: "hero-test", slot: "hero", experiment, variant: "bold" }],
+    };
+    await consume("tailor-feedback", [decision]);
+    const remembered = await eventually(async () => {
+      const exposures = await recallExposures(env, [visitor]);
+      return exposures.length > 0 ? exposures : undefined;
+    });
+    expect(remembered).toMatchObject([{ ruleId: "hero-test", slot: "hero", experiment: null, variant: null }]);
+    const claim: ClickClaimMessage = {
+      v: 1,
+      kind: "click-claim",
+      id: `claim-${crypto.randomUUID()}`,
+      visitor,
+      aliases: [],
+      ruleId: "hero-test",
+      slot: "hero",
+      at: new Date().toISOString(),
+    };
+    expect((await consume("tailor-feedback", [claim])).explicitAcks).toEqual(["message-0"]);
+    expect(await env.EXPERIMENT_STATS.getByName(experiment).counts()).toEqual({});
   });
 });

@@ -5,6 +5,8 @@
  */
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
+import { recallExposures } from "../../../durable-objects/exposure-memory.ts";
+import { pseudonymFor } from "../../../workers/common/visitor.ts";
 import { eventually, kafkaRecords, postEvents, publishRules, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0" };
@@ -40,7 +42,9 @@ it("attributes clicks and orders to the personalization shown, and counts them p
     const stats = await env.EXPERIMENT_STATS.getByName(experiment).counts();
     return (stats[variant ?? ""]?.trials ?? 0) >= 1 ? stats : undefined;
   });
-  // The visitor's memory is updated by the consumer; an order placed after that is attributed.
+  // The visitor's memory is updated by the consumer; a click or order placed after that is attributed.
+  const pseudonym = await pseudonymFor(cookie.slice("tailor_vid=".length), env.VISITOR_ID_SECRET);
+  await eventually(async () => ((await recallExposures(env, [pseudonym])).length > 0 ? true : undefined));
   const click = track("Promotion Clicked", { promotion_id: "hero-test", position: "hero", creative: variant, experiment });
   await postEvents(click, cookie);
   const purchase = track("Order Completed", { order_id: `o-${crypto.randomUUID()}`, revenue: 80 });
@@ -63,9 +67,11 @@ it("attributes clicks and orders to the personalization shown, and counts them p
   });
 
   const clicked = await eventually(async () =>
-    (await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK)).find((record) => record.value.kind === "click" && record.value.id === click.messageId),
+    (await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK)).find(
+      (record) => record.value.kind === "click" && record.value.decisionId === exposure.value.decisionId,
+    ),
   );
-  expect(clicked.value).toMatchObject({ ruleId: "hero-test", variant, experiment });
+  expect(clicked.value).toMatchObject({ id: `${exposure.value.decisionId}:hero:click`, ruleId: "hero-test", variant, experiment });
 
   const stats = await eventually(async () => {
     const counts = await env.EXPERIMENT_STATS.getByName(experiment).counts();
