@@ -11,6 +11,7 @@
  * function calls. Workers forbid code generation (`eval`, `new Function`), so closures it is.
  * @module
  */
+import { checkRegex, MAX_REGEX_INPUT } from "./regex-safety.ts";
 
 /** A condition object: attribute paths and the logical operators `$and $or $nor $not $savedGroup`. */
 export type Condition = Readonly<Record<string, unknown>>;
@@ -222,16 +223,22 @@ function membership(list: readonly unknown[], insensitive: boolean): ValueTest {
   return (value) => (Array.isArray(value) ? value.some(has) : has(value));
 }
 
-function compileRegex(pattern: unknown, flags: string | undefined): ValueTest {
-  let regex: RegExp;
-  try {
-    regex = new RegExp((pattern as string).replace(/([^\\])\//g, "$1\\/"), flags);
-  } catch {
-    return NEVER;
-  }
+/**
+ * A `$regex` that fails the safety check (regex-safety.ts) matches nothing, as an invalid one does
+ * in GrowthBook; validation refuses such documents before they get here. Values are cut to
+ * `MAX_REGEX_INPUT` characters so even an accepted pattern's work per value stays bounded.
+ */
+function compileRegex(pattern: unknown, flags: "" | "i"): ValueTest {
+  // A non-string pattern is a broken document, not a visitor's problem: refuse it at compile time.
+  if (typeof pattern !== "string") throw new TypeError(`${flags === "i" ? "$regexi" : "$regex"} needs a string pattern`);
+  const checked = checkRegex(pattern, flags);
+  if (!checked.ok) return NEVER;
+  const regex = checked.value;
   return (value) => {
     try {
-      return regex.test(value as string);
+      // Template coercion, like RegExp#test's own: a symbol throws and matches nothing.
+      const text = `${value as string}`;
+      return regex.test(text.length > MAX_REGEX_INPUT ? text.slice(0, MAX_REGEX_INPUT) : text);
     } catch {
       return false;
     }
@@ -318,7 +325,7 @@ function compileOperator(operator: string, expected: unknown, groups: SavedGroup
       return (value) => Array.isArray(value) && each.every((test) => value.some(test));
     }
     case "$regex":
-      return compileRegex(expected, undefined);
+      return compileRegex(expected, "");
     case "$regexi":
       return compileRegex(expected, "i");
     case "$type":

@@ -1,8 +1,9 @@
 /**
  * Checks a draft rules document beyond its schema, for marketers: problems that would block a
  * publish (errors) and things that are probably not what was meant (warnings) — attributes no
- * visitor will ever have, rules that can never win, schedules already over, and regular
- * expressions that could backtrack catastrophically on hostile input.
+ * visitor will ever have, rules that can never win and schedules already over. Regular expressions
+ * that could backtrack catastrophically are refused earlier, by `validateDocument`, because a
+ * document loaded from KV must be held to the same check.
  * @module
  */
 import { parseBehaviorPath } from "../../shared/profile/behavior.ts";
@@ -34,25 +35,6 @@ function unknownAttribute(path: string, document: RulesDocument): string | null 
   return `"${path}" is not an attribute Tailor knows (request: ${[...REQUEST_GROUPS].join(", ")}; profile: behavior.*, session.*, recency.*, cart.*, orders.*, traits.*, consent.*; models.*)`;
 }
 
-/** Nested quantifiers such as `(a+)+` or `(.*)*`, and backreferences, can take exponential time. */
-export function riskyRegex(pattern: string): string | null {
-  if (pattern.length > 500) return "longer than 500 characters";
-  if (/\\[1-9]/.test(pattern)) return "uses a backreference";
-  if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,?\d*\})/.test(pattern))
-    return "has a quantified group that itself contains a quantifier, e.g. (a+)+";
-  if (/\((?:[^()|\\]|\\.)*\|(?:[^()\\]|\\.)*\)\s*[+*]/.test(pattern) && /\(([^()|]+)\|\1\)/.test(pattern))
-    return "repeats an alternation whose branches overlap";
-  return null;
-}
-
-function regexes(node: unknown, path: (string | number)[], found: { pattern: string; path: (string | number)[] }[]): void {
-  if (node === null || typeof node !== "object") return;
-  for (const [key, value] of Object.entries(node)) {
-    if ((key === "$regex" || key === "$regexi") && typeof value === "string") found.push({ pattern: value, path: [...path, key] });
-    else regexes(value, [...path, key], found);
-  }
-}
-
 function samePages(covering: readonly string[], covered: readonly string[]): boolean {
   return covered.every(
     (page) => covering.includes(page) || covering.some((pattern) => pattern.endsWith("*") && page.startsWith(pattern.slice(0, -1))),
@@ -75,17 +57,6 @@ export function lintDocument(document: RulesDocument, now: number): LintProblem[
     for (const attribute of conditionPaths(condition, groups)) {
       const reason = unknownAttribute(attribute, document);
       if (reason !== null) problems.push({ pointer: pointerOf(path), message: reason, severity: "warning" });
-    }
-    const found: { pattern: string; path: (string | number)[] }[] = [];
-    regexes(condition, path, found);
-    for (const { pattern, path: where } of found) {
-      const risk = riskyRegex(pattern);
-      if (risk !== null)
-        problems.push({
-          pointer: pointerOf(where),
-          message: `this regular expression could backtrack catastrophically: it ${risk}`,
-          severity: "error",
-        });
     }
   }
 

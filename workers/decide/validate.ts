@@ -1,7 +1,8 @@
 /**
  * Validation of a rules document as the Worker sees it: the zod schema (shapes, references,
- * selectors, URLs, HTML), every condition compiled, and every slot selector accepted by
- * HTMLRewriter itself. Used when loading from KV and by the admin API.
+ * selectors, URLs, HTML), every condition compiled, every `$regex` pattern parsed and refused if it
+ * could backtrack catastrophically, and every slot selector accepted by HTMLRewriter itself. Used
+ * when loading from KV and by the admin API.
  * @module
  */
 import type { z } from "zod";
@@ -9,6 +10,7 @@ import { pointerOf } from "../../shared/json-pointer.ts";
 import { err, ok, type Result } from "../../shared/result.ts";
 import { compileCondition } from "../../shared/rules/condition.ts";
 import { RulesDocument } from "../../shared/rules/document.ts";
+import { conditionRegexProblems } from "../../shared/rules/regex-safety.ts";
 import { selectorProblem } from "./rewrite.ts";
 
 export interface DocumentProblem {
@@ -48,6 +50,9 @@ export function validateDocument(raw: unknown): Result<RulesDocument, DocumentPr
     } catch (error) {
       problems.push({ pointer: pointerOf(path), message: `the condition cannot be compiled: ${(error as Error).message}` });
     }
+    // A refused pattern would compile to "never matches"; the author must hear why instead.
+    for (const problem of conditionRegexProblems(condition))
+      problems.push({ pointer: pointerOf([...path, ...problem.path]), message: problem.message });
   }
   return problems.length === 0 ? ok(document) : err(problems);
 }
