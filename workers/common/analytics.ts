@@ -6,20 +6,27 @@
  * @module
  */
 
+import { redactCapped } from "../../shared/feedback/redact.ts";
+
 type Dataset = Pick<AnalyticsEngineDataset, "writeDataPoint">;
+
+/** Paths can carry personal data (`/account/bob@example.com`): redacted like everything that leaves. */
+function pathBlob(path: string): string {
+  return redactCapped(path, 256);
+}
 
 /** A page or API decision: blobs kind, path, holdout flag; doubles count, slots changed, decision ms. */
 export function recordDecision(dataset: Dataset, path: string, slots: number, holdout: boolean, milliseconds: number): void {
   dataset.writeDataPoint({
     indexes: ["decision"],
-    blobs: ["decision", path.slice(0, 256), holdout ? "holdout" : "treated"],
+    blobs: ["decision", pathBlob(path), holdout ? "holdout" : "treated"],
     doubles: [1, slots, milliseconds],
   });
 }
 
 /** A stage that fell back to defaults: blobs kind, reason, path. */
 export function recordFallback(dataset: Dataset, reason: string, path: string): void {
-  dataset.writeDataPoint({ indexes: ["fallback"], blobs: ["fallback", reason.slice(0, 128), path.slice(0, 256)], doubles: [1] });
+  dataset.writeDataPoint({ indexes: ["fallback"], blobs: ["fallback", reason.slice(0, 128), pathBlob(path)], doubles: [1] });
 }
 
 /** An exposure delivered upstream: blobs kind, rule, slot, experiment, variant, holdout flag, path (rule..variant line up with clicks and conversions). */
@@ -36,7 +43,7 @@ export function recordExposure(
       exposure.experiment ?? "",
       exposure.variant ?? "",
       exposure.holdout ? "holdout" : "treated",
-      exposure.path.slice(0, 256),
+      pathBlob(exposure.path),
     ],
     doubles: [1],
   });

@@ -16,6 +16,7 @@ import { SESSION_COOKIE } from "../admin/auth.ts";
 import { recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
 import { Problem, problemResponse } from "../common/problem.ts";
+import { secretsEqual } from "../common/secrets.ts";
 import { VISITOR_COOKIE } from "../common/visitor.ts";
 import { PREVIEW_PARAMETER } from "./preview.ts";
 
@@ -43,18 +44,10 @@ export function originTargetForPath(originUrl: string, path: string): URL {
     : originTarget(originUrl, withoutFragment.slice(0, queryAt), withoutFragment.slice(queryAt));
 }
 
-const encoder = new TextEncoder();
-
 /** Whether `authorization` carries the admin token (any scheme spelling), compared in constant time. */
-async function carriesAdminToken(authorization: string, adminToken: string | undefined): Promise<boolean> {
-  if (adminToken === undefined || adminToken === "") return false;
-  const credentials = authorization.replace(/^\s*bearer\s+/i, "").trim();
-  // Digests first: timingSafeEqual needs equal lengths, and comparing digests reveals nothing about the length.
-  const [left, right] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(credentials)),
-    crypto.subtle.digest("SHA-256", encoder.encode(adminToken)),
-  ]);
-  return crypto.subtle.timingSafeEqual(left, right);
+function carriesAdminToken(authorization: string, adminToken: string | undefined): Promise<boolean> {
+  if (adminToken === undefined || adminToken === "") return Promise.resolve(false);
+  return secretsEqual(authorization.replace(/^\s*bearer\s+/i, "").trim(), adminToken);
 }
 
 /** The cookie header without Tailor's cookies; null when nothing is left. */

@@ -6,7 +6,7 @@
  */
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { eventually, kafkaRecords, postEvents, publishRules, request } from "../../support/worker/fixtures.ts";
+import { eventually, kafkaRecords, postEvents, publishRules, recordingAnalytics, request } from "../../support/worker/fixtures.ts";
 
 const PERSONAL = /bob@example\.com|bob%40example\.com|Bob Smith|1234567|203\.0\.113\.7|2001:db8::7/;
 
@@ -64,4 +64,27 @@ it("exposures reach Kafka without personal data in their path", async () => {
   );
   expect(record.value.path).toBe("/u/[redacted:email]/orders");
   expect(JSON.stringify(record)).not.toMatch(PERSONAL);
+});
+
+it("decisions and fallbacks reach Analytics Engine without personal data in their path", async () => {
+  await publishRules({
+    version: 1,
+    slots: { hero: { selector: '[data-slot="hero"]' } },
+    rules: [{ id: "account-hero", pages: ["/u/*"], actions: { hero: { type: "setText", text: "Welcome back" } } }],
+  });
+  const analytics = recordingAnalytics();
+  const browser = { "user-agent": "Mozilla/5.0 Chrome/156.0" };
+  const decided = await request("/v1/decide?path=/u/bob@example.com/orders", { headers: browser }, { ANALYTICS: analytics.dataset });
+  expect(decided.status).toBe(200);
+  // A page whose origin cannot be reached records a fallback with the path too.
+  const failed = await request(
+    "/u/bob%40example.com/call/+49-30-1234567",
+    { headers: browser },
+    { ANALYTICS: analytics.dataset, ORIGIN_URL: "http://127.0.0.1:9" },
+  );
+  expect(failed.status).toBe(502);
+  const kinds = analytics.points.map((point) => point.blobs?.[0]);
+  expect(kinds).toContain("decision");
+  expect(kinds).toContain("fallback");
+  expect(JSON.stringify(analytics.points)).not.toMatch(PERSONAL);
 });
