@@ -1,6 +1,7 @@
 /**
  * `npm run rules -- <command>`: the rules workflow from a terminal or CI, against a running Tailor
- * (`--url`, default http://127.0.0.1:8787; token from `ADMIN_TOKEN` or `.dev.vars`).
+ * (found by `--url`, `TAILOR_URL`, then the running dev server: see `lib/tailor-url.ts`; token from
+ * `ADMIN_TOKEN` or `.dev.vars`).
  *
  *   validate <file>                 check a document; exit 1 when it has errors
  *   diff <file>                     what publishing the file would change in the live rules
@@ -18,6 +19,7 @@ import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { diffDocuments } from "../shared/rules/diff.ts";
 import { AdminError, adminClient, adminToken } from "./lib/admin-client.ts";
+import { tailorUrl } from "./lib/tailor-url.ts";
 
 interface Problem {
   pointer: string;
@@ -28,7 +30,7 @@ interface Problem {
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    url: { type: "string", default: process.env.TAILOR_URL ?? "http://127.0.0.1:8787" },
+    url: { type: "string" },
     message: { type: "string", short: "m" },
     out: { type: "string" },
     experiment: { type: "string" },
@@ -70,7 +72,7 @@ function printProblems(problems: readonly Problem[]): void {
 const token = adminToken();
 if (command === undefined) usage("which command?");
 if (token === undefined) usage("no admin token: set ADMIN_TOKEN, or run next to a .dev.vars");
-const client = adminClient(values.url, token, `${userInfo().username} (cli)`);
+const client = adminClient(tailorUrl(values.url), token, `${userInfo().username} (cli)`);
 
 try {
   switch (command) {
