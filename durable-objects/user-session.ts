@@ -21,7 +21,7 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { RecordedEvent } from "../shared/events/recorded.ts";
 import { CONVERSION_EVENTS, type FeedbackMessage, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
-import { excludedProperties, toEventBatches, toEventMessage } from "../shared/feedback/event-message.ts";
+import { toEventBatches, toEventMessage } from "../shared/feedback/event-message.ts";
 import { Pseudonym } from "../shared/feedback/messages.ts";
 import {
   countersFor,
@@ -35,6 +35,7 @@ import {
 } from "../shared/profile/behavior.ts";
 import type { CounterRow, ProfileExport, TotalRow } from "../shared/profile/export.ts";
 import { applyEvent, emptyState, mergeStates, type StateValue, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
+import { settings } from "../workers/common/config.ts";
 import { attributionWindowMs, forgetExposures, recallExposures } from "./exposure-memory.ts";
 import { migrate, schemaVersion } from "./sql-migrations.ts";
 import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
@@ -43,8 +44,6 @@ import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
 export const MAX_EVENTS = 1_000;
 /** How long raw events are kept; as long as the longest window. */
 export const EVENT_RETENTION_MS = LONGEST_WINDOW_MINUTES * MINUTE_MS;
-/** Default idle time after which all of a visitor's state is deleted. */
-export const DEFAULT_RETENTION_DAYS = 30;
 /** When the events queue refused a send, the alarm tries again after this long. */
 const FORWARD_RETRY_MS = 30_000;
 
@@ -456,8 +455,7 @@ export class UserSession extends DurableObject<Env> {
   }
 
   #retentionDays(): number {
-    const days = Number(this.env.RETENTION_DAYS);
-    return Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS;
+    return settings(this.env).RETENTION_DAYS;
   }
 
   #retentionDue(state: VisitorState): number {
@@ -515,7 +513,7 @@ export class UserSession extends DurableObject<Env> {
    * same ids).
    */
   async #forward(visitor: string, items: readonly Outgoing[]): Promise<boolean> {
-    const excluded = excludedProperties(this.env.EXCLUDED_PROPERTIES);
+    const excluded = settings(this.env).EXCLUDED_PROPERTIES;
     const feedback = items.flatMap((item) => item.feedback);
     try {
       await this.env.EVENTS_QUEUE.sendBatch(

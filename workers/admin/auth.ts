@@ -19,6 +19,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
 import { z } from "zod";
+import { settings } from "../common/config.ts";
 import { Problem } from "../common/problem.ts";
 import { isAdminBearer, MIN_ADMIN_TOKEN_LENGTH, secretsEqual } from "../common/secrets.ts";
 
@@ -142,7 +143,8 @@ interface Jwk {
 const keySets = new Map<string, { keys: Jwk[]; fetchedAt: number }>();
 
 async function accessKeys(env: Env): Promise<Jwk[]> {
-  const url = env.ACCESS_CERTS_URL || `https://${env.ACCESS_TEAM_DOMAIN}/cdn-cgi/access/certs`;
+  const { ACCESS_CERTS_URL, ACCESS_TEAM_DOMAIN } = settings(env);
+  const url = ACCESS_CERTS_URL || `https://${ACCESS_TEAM_DOMAIN}/cdn-cgi/access/certs`;
   const cached = keySets.get(url);
   if (cached !== undefined && Date.now() - cached.fetchedAt < 10 * 60_000) return cached.keys;
   const response = await fetch(url);
@@ -154,7 +156,8 @@ async function accessKeys(env: Env): Promise<Jwk[]> {
 
 /** The e-mail of a valid Cloudflare Access assertion, or null. */
 export async function verifyAccessJwt(assertion: string, env: Env, now: number): Promise<string | null> {
-  if (!env.ACCESS_TEAM_DOMAIN || !env.ACCESS_AUD) return null;
+  const { ACCESS_TEAM_DOMAIN, ACCESS_AUD } = settings(env);
+  if (!ACCESS_TEAM_DOMAIN || !ACCESS_AUD) return null;
   const [header, payload, signature, extra] = assertion.split(".");
   if (header === undefined || payload === undefined || signature === undefined || extra !== undefined) return null;
   try {
@@ -179,8 +182,8 @@ export async function verifyAccessJwt(assertion: string, env: Env, now: number):
       email?: string;
     };
     const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (!audiences.includes(env.ACCESS_AUD)) return null;
-    if (claims.iss !== `https://${env.ACCESS_TEAM_DOMAIN}`) return null;
+    if (!audiences.includes(ACCESS_AUD)) return null;
+    if (claims.iss !== `https://${ACCESS_TEAM_DOMAIN}`) return null;
     if (typeof claims.exp !== "number" || claims.exp * 1_000 <= now) return null;
     if (typeof claims.nbf === "number" && claims.nbf * 1_000 > now + 60_000) return null;
     return typeof claims.email === "string" ? claims.email : "access-user";
