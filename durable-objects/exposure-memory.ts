@@ -14,6 +14,7 @@ import { z } from "zod";
 import { hash } from "../shared/experiments/bucketing.ts";
 import type { RememberedExposure } from "../shared/feedback/attribution.ts";
 import { ExposureBatchMessage, MAX_DECISIONS_PER_MESSAGE, Pseudonym } from "../shared/feedback/messages.ts";
+import { settings } from "../workers/common/config.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -35,8 +36,6 @@ const MIGRATIONS: Migrations = [
 
 /** At most this many of a visitor's exposures are considered, the newest first. */
 const MAX_RECALLED = 500;
-const DEFAULT_SHARDS = 16;
-const DEFAULT_WINDOW_HOURS = 24;
 /** Expired rows are deleted at most this often. */
 const PRUNE_INTERVAL_MS = 60 * 60 * 1_000;
 
@@ -54,14 +53,12 @@ const Visitors = z.array(Pseudonym).min(1).max(16);
 
 /** The attribution window in milliseconds (`ATTRIBUTION_WINDOW_HOURS`, at most a week). */
 export function attributionWindowMs(env: Env): number {
-  const hours = Number(env.ATTRIBUTION_WINDOW_HOURS);
-  return (Number.isFinite(hours) && hours > 0 ? Math.min(hours, 24 * 7) : DEFAULT_WINDOW_HOURS) * 60 * 60 * 1_000;
+  return settings(env).ATTRIBUTION_WINDOW_HOURS * 60 * 60 * 1_000;
 }
 
 /** The name of the shard that remembers `pseudonym`'s exposures (a pure hash: no object id is derived). */
 export function exposureShard(env: Env, pseudonym: string): string {
-  const configured = Number(env.EXPOSURE_MEMORY_SHARDS);
-  const shards = Number.isInteger(configured) && configured > 0 ? Math.min(configured, 1_024) : DEFAULT_SHARDS;
+  const shards = settings(env).EXPOSURE_MEMORY_SHARDS;
   const shard = Math.min(shards - 1, Math.floor((hash("tailor-exposure-memory", pseudonym, 2) ?? 0) * shards));
   return `shard-${shard}`;
 }

@@ -22,6 +22,8 @@ const MIGRATIONS: Migrations = [
   ],
   // Editor sessions, so signing out ends a session everywhere (a copied cookie stops working).
   ["CREATE TABLE sessions (id TEXT PRIMARY KEY, actor TEXT NOT NULL, expires_at INTEGER NOT NULL)"],
+  // The live pointer each publish replaced, so the versions page diffs against what was live (null: none, or unknown).
+  ["ALTER TABLE versions ADD COLUMN replaced INTEGER"],
 ];
 
 export const Actor = z.string().min(1).max(200);
@@ -71,17 +73,19 @@ export class RulesRegistry extends DurableObject<Env> {
     const actor = Actor.parse(input.actor);
     const message = z.string().max(500).parse(input.message);
     const version = (await this.#highestVersion()) + 1;
+    const replaced = await this.#liveVersion();
     const publishedAt = new Date().toISOString();
     const metadata: VersionMetadata = { author: actor, message, publishedAt };
     // The version first, the pointer last.
     await this.env.RULES.put(rulesVersionKey(version), JSON.stringify({ ...input.document, version }), { metadata });
     await this.env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
     this.#storage.sql.exec(
-      "INSERT INTO versions (version, author, message, published_at) VALUES (?, ?, ?, ?)",
+      "INSERT INTO versions (version, author, message, published_at, replaced) VALUES (?, ?, ?, ?, ?)",
       version,
       actor,
       message,
       Date.parse(publishedAt),
+      replaced,
     );
     this.#audit(actor, "publish", version, message);
     return { version };
@@ -128,6 +132,11 @@ export class RulesRegistry extends DurableObject<Env> {
       cursor = page.list_complete ? undefined : page.cursor;
     } while (cursor !== undefined);
     return found.sort((a, b) => b.version - a.version);
+  }
+
+  /** For each version published here, the live version it replaced (null: none, or published before this was kept). */
+  async replacedVersions(): Promise<{ version: number; replaced: number | null }[]> {
+    return this.#storage.sql.exec<{ version: number; replaced: number | null }>("SELECT version, replaced FROM versions").toArray();
   }
 
   /** The newest audit entries, newest first. */

@@ -21,8 +21,8 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { RecordedEvent } from "../shared/events/recorded.ts";
 import { CONVERSION_EVENTS, type FeedbackMessage, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
-import { excludedProperties, toEventBatches, toEventMessage } from "../shared/feedback/event-message.ts";
-import { Pseudonym } from "../shared/feedback/messages.ts";
+import { toEventBatches, toEventMessage } from "../shared/feedback/event-message.ts";
+import { ClickClaimMessage, ClickMessage, ConversionMessage, Pseudonym } from "../shared/feedback/messages.ts";
 import {
   countersFor,
   firstMinuteOf,
@@ -34,7 +34,8 @@ import {
   parseBehaviorPath,
 } from "../shared/profile/behavior.ts";
 import type { CounterRow, ProfileExport, TotalRow } from "../shared/profile/export.ts";
-import { applyEvent, emptyState, mergeStates, type StateValue, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
+import { applyEvent, emptyState, mergeStates, type StateValue, stateAttribute, VisitorState } from "../shared/profile/state.ts";
+import { settings } from "../workers/common/config.ts";
 import { attributionWindowMs, forgetExposures, recallExposures } from "./exposure-memory.ts";
 import { migrate, schemaVersion } from "./sql-migrations.ts";
 import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
@@ -43,8 +44,6 @@ import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
 export const MAX_EVENTS = 1_000;
 /** How long raw events are kept; as long as the longest window. */
 export const EVENT_RETENTION_MS = LONGEST_WINDOW_MINUTES * MINUTE_MS;
-/** Default idle time after which all of a visitor's state is deleted. */
-export const DEFAULT_RETENTION_DAYS = 30;
 /** When the events queue refused a send, the alarm tries again after this long. */
 const FORWARD_RETRY_MS = 30_000;
 
@@ -111,6 +110,33 @@ interface Outgoing {
 
 const NAMES = { state: "state", visitor: "visitor", linkedTo: "linked_to", merged: "merged:" } as const;
 
+/** The stored state, parsed; state that is not a JSON object at all starts again from empty. */
+function storedState(stored: string): VisitorState {
+  const parsed = VisitorState.safeParse(parseJsonOrUndefined(stored));
+  if (parsed.success) return parsed.data;
+  console.error(JSON.stringify({ message: "stored visitor state unreadable; starting from empty" }));
+  return emptyState();
+}
+
+function parseJsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+const StoredProperties = z.record(z.string(), z.unknown());
+const StoredFeedback = z.array(z.union([ClickMessage, ClickClaimMessage, ConversionMessage]));
+
+/** An outbox row's feedback; what no longer parses is dropped (and logged) rather than blocking the outbox. */
+function storedFeedback(stored: string): FeedbackOut[] {
+  const parsed = StoredFeedback.safeParse(parseJsonOrUndefined(stored));
+  if (parsed.success) return parsed.data;
+  console.error(JSON.stringify({ message: "stored feedback unreadable; dropped" }));
+  return [];
+}
+
 function rowToEvent(row: EventRow): RecordedEvent {
   return {
     messageId: row.message_id,
@@ -121,7 +147,7 @@ function rowToEvent(row: EventRow): RecordedEvent {
     path: row.path,
     receivedAt: row.received_at,
     clientTime: row.client_time,
-    properties: JSON.parse(row.properties) as Record<string, unknown>,
+    properties: StoredProperties.catch(() => ({})).parse(parseJsonOrUndefined(row.properties)),
     consent: null,
   };
 }
@@ -334,7 +360,7 @@ export class UserSession extends DurableObject<Env> {
         visitor,
         pending.map((row) => ({
           event: rowToEvent(row),
-          feedback: row.feedback === null ? [] : (JSON.parse(row.feedback) as FeedbackOut[]),
+          feedback: row.feedback === null ? [] : storedFeedback(row.feedback),
         })),
       );
       if (!sent) return;
@@ -450,14 +476,14 @@ export class UserSession extends DurableObject<Env> {
   #profileState(): VisitorState {
     if (this.#state === undefined) {
       const stored = this.#name(NAMES.state);
-      this.#state = stored === null ? emptyState() : (JSON.parse(stored) as VisitorState);
+      // Parsed once per load into memory, not per read: readProfile is on the page's path.
+      this.#state = stored === null ? emptyState() : storedState(stored);
     }
     return this.#state;
   }
 
   #retentionDays(): number {
-    const days = Number(this.env.RETENTION_DAYS);
-    return Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS;
+    return settings(this.env).RETENTION_DAYS;
   }
 
   #retentionDue(state: VisitorState): number {
@@ -515,7 +541,7 @@ export class UserSession extends DurableObject<Env> {
    * same ids).
    */
   async #forward(visitor: string, items: readonly Outgoing[]): Promise<boolean> {
-    const excluded = excludedProperties(this.env.EXCLUDED_PROPERTIES);
+    const excluded = settings(this.env).EXCLUDED_PROPERTIES;
     const feedback = items.flatMap((item) => item.feedback);
     try {
       await this.env.EVENTS_QUEUE.sendBatch(

@@ -4,15 +4,13 @@
  * @module
  */
 import type { RecordedEvent } from "../events/recorded.ts";
+import type { Assignment } from "../rules/assignment.ts";
 import type { ClickClaimMessage, ClickMessage, ConversionMessage } from "./messages.ts";
 import { redactCapped } from "./redact.ts";
 
-export interface RememberedExposure {
+/** An exposure the visitor's Durable Object remembers: the assignment, its decision and when (ms). */
+export interface RememberedExposure extends Assignment {
   decisionId: string;
-  ruleId: string;
-  slot: string;
-  experiment: string | null;
-  variant: string | null;
   at: number;
 }
 

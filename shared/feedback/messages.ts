@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { Assignment } from "../rules/assignment.ts";
 
 /** The HMAC pseudonym of a visitor (base64url); never the cookie value itself. */
 export const Pseudonym = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/);
@@ -56,10 +57,7 @@ export const ExposureMessage = z.strictObject({
   id: z.string().min(1).max(200),
   decisionId: z.uuid(),
   visitor: Pseudonym,
-  ruleId: z.string().min(1).max(64),
-  slot: z.string().min(1).max(64),
-  experiment: z.string().max(64).nullable(),
-  variant: z.string().max(64).nullable(),
+  ...Assignment.shape,
   /** The visitor is in the global holdout: the rule matched but nothing was shown. */
   holdout: z.boolean(),
   path: z.string().max(512),
@@ -82,17 +80,7 @@ export const ExposureBatchMessage = z.strictObject({
   rulesVersion: z.number().int().positive(),
   holdout: z.boolean(),
   at: z.iso.datetime(),
-  assignments: z
-    .array(
-      z.strictObject({
-        ruleId: z.string().min(1).max(64),
-        slot: z.string().min(1).max(64),
-        experiment: z.string().max(64).nullable(),
-        variant: z.string().max(64).nullable(),
-      }),
-    )
-    .min(1)
-    .max(100),
+  assignments: z.array(Assignment).min(1).max(100),
 });
 export type ExposureBatchMessage = z.infer<typeof ExposureBatchMessage>;
 
@@ -132,12 +120,7 @@ export function exposureRecords(message: ExposureBatchMessage): ExposureMessage[
 }
 
 /** What a personalization is, for attributing clicks and conversions to it. */
-const Attribution = {
-  ruleId: z.string().min(1).max(64),
-  slot: z.string().min(1).max(64),
-  experiment: z.string().max(64).nullable(),
-  variant: z.string().max(64).nullable(),
-};
+const Attribution = Assignment.shape;
 
 /**
  * A click inside a personalized slot (the tracker's `Promotion Clicked`) by a visitor Tailor had
@@ -172,8 +155,7 @@ export const ClickClaimMessage = z.strictObject({
   /** The pseudonyms of a user's linked visitors, whose exposures count too. */
   aliases: z.array(Pseudonym).max(8),
   /** What the browser says it clicked: only used to pick among the visitor's own exposures. */
-  ruleId: z.string().min(1).max(64),
-  slot: z.string().min(1).max(64),
+  ...Assignment.pick({ ruleId: true, slot: true }).shape,
   at: z.iso.datetime(),
 });
 export type ClickClaimMessage = z.infer<typeof ClickClaimMessage>;

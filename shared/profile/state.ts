@@ -4,6 +4,7 @@
  * persists it as JSON, and answers attribute reads from it without touching storage.
  * @module
  */
+import { z } from "zod";
 import type { RecordedEvent } from "../events/recorded.ts";
 import { normalizeKey, parseBehaviorPath } from "./behavior.ts";
 
@@ -12,27 +13,33 @@ export const SESSION_GAP_MS = 30 * 60_000;
 /** How many recently viewed products the profile remembers. */
 export const RECENT_PRODUCTS = 10;
 
-export interface CartLine {
-  quantity: number;
-  price: number;
-  category: string | null;
-}
+export const CartLine = z.object({ quantity: z.number(), price: z.number(), category: z.string().nullable() });
+export type CartLine = z.infer<typeof CartLine>;
 
-export interface VisitorState {
-  firstSeen: number | null;
-  lastSeen: number | null;
-  sessionCount: number;
-  sessionStart: number | null;
-  sessionEvents: number;
-  sessionPages: number;
-  lastCategory: string | null;
+const moment = z.number().nullable().catch(null);
+const count = z.number().int().min(0).catch(0);
+
+/**
+ * The state as stored (JSON in the Durable Object). Parsed once when the object loads it: a field
+ * that is missing or damaged (an older layout, a hand edit) falls back to its empty value and the
+ * rest is kept, so one bad field never costs the visitor their profile or the page its decision.
+ */
+export const VisitorState = z.object({
+  firstSeen: moment,
+  lastSeen: moment,
+  sessionCount: count,
+  sessionStart: moment,
+  sessionEvents: count,
+  sessionPages: count,
+  lastCategory: z.string().nullable().catch(null),
   /** Most recent first, distinct. */
-  recentProducts: string[];
-  cart: Record<string, CartLine>;
-  orders: number;
-  traits: Record<string, unknown>;
-  consent: Record<string, boolean>;
-}
+  recentProducts: z.array(z.string()).catch(() => []),
+  cart: z.record(z.string(), CartLine).catch(() => ({})),
+  orders: count,
+  traits: z.record(z.string(), z.unknown()).catch(() => ({})),
+  consent: z.record(z.string(), z.boolean()).catch(() => ({})),
+});
+export type VisitorState = z.infer<typeof VisitorState>;
 
 export function emptyState(): VisitorState {
   return {

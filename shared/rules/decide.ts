@@ -9,28 +9,20 @@ import { chooseVariation, hash, inNamespace } from "../experiments/bucketing.ts"
 import { recommend, renderItems } from "../models/recommendations.ts";
 import { thompsonChoice, type VariantCounts } from "../models/thompson.ts";
 import { type AttributeTree, nestAttributes } from "../profile/behavior.ts";
+import type { Assignment } from "./assignment.ts";
 import type { CompiledExperiment, CompiledModel, CompiledRules } from "./compile.ts";
 import type { PageActions, SlotAction } from "./document.ts";
 
 /** A slot action as the rewriter applies it: recommendations are already rendered to HTML. */
 export type AppliedAction = Exclude<SlotAction, { type: "recommendations" }>;
 
-export interface SlotDecision {
-  slot: string;
+/** A slot the page shows personalized: the assignment, where it goes and what it puts there. */
+export interface SlotDecision extends Assignment {
   selector: string;
-  ruleId: string;
-  experiment: string | null;
-  variant: string | null;
   action: AppliedAction;
 }
 
-/** What the visitor was assigned, per slot: logged as an exposure even when it shows the default content. */
-export interface Assignment {
-  ruleId: string;
-  slot: string;
-  experiment: string | null;
-  variant: string | null;
-}
+export type { Assignment };
 
 export interface RuleTrace {
   ruleId: string;

@@ -220,7 +220,7 @@ adminApi.post("/admin/api/preview", async (context) => {
     ...(request.forced === undefined ? {} : { forced: request.forced }),
   });
   // Always the origin's own host, whatever the path looks like (`//host`, backslashes); an origin that fails gives no page.
-  const origin = await fetch(originTargetForPath(env.ORIGIN_URL, path), {
+  const origin = await fetch(originTargetForPath(settings(env).ORIGIN_URL, path), {
     headers: { accept: "text/html" },
     signal: AbortSignal.timeout(settings(env).ORIGIN_TIMEOUT_MS),
   }).catch(() => null);

@@ -9,10 +9,12 @@ import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie } from "hono/cookie";
 import type { ExperimentReport } from "../../durable-objects/experiment-stats.ts";
 import { diffDocuments } from "../../shared/rules/diff.ts";
+import { versionsLiveBefore } from "../../shared/rules/history.ts";
 import { readTextBody } from "../common/body.ts";
 import { Problem } from "../common/problem.ts";
 import { pseudonymFor } from "../common/visitor.ts";
 import { readLiveDocument, readVersion, rulesStatus } from "../decide/rules-store.ts";
+import { validateDocument } from "../decide/validate.ts";
 import { adminApi, liveWarnings } from "./api.ts";
 import {
   type AdminVariables,
@@ -27,7 +29,7 @@ import {
 } from "./auth.ts";
 import { openApiDocument, openApiPage } from "./openapi.ts";
 import { ADMIN_SCRIPT } from "./ui/client.generated.ts";
-import { DashboardPage, JsonEditorPage, LoginPage, RuleEditorPage, VersionsPage } from "./ui/pages.tsx";
+import { DashboardPage, JsonEditorPage, LoginPage, RuleEditorPage, type VersionRow, VersionsPage } from "./ui/pages.tsx";
 import { ADMIN_CSS } from "./ui/styles.ts";
 
 export const adminApp = new Hono<{ Bindings: Env; Variables: AdminVariables }>();
@@ -115,22 +117,38 @@ adminApp.get("/admin", async (context) => {
 });
 
 adminApp.get("/admin/versions", async (context) => {
-  const versions = await context.env.RULES_REGISTRY.getByName("registry").versions();
-  const changes: Record<number, string[]> = {};
-  for (const [index, version] of versions.entries()) {
-    const previous = versions[index + 1];
-    if (previous === undefined) continue;
-    const [before, after] = await Promise.all([
-      readVersion(context.env.RULES, previous.version),
-      readVersion(context.env.RULES, version.version),
-    ]);
+  const registry = context.env.RULES_REGISTRY.getByName("registry");
+  const [versions, replaced] = await Promise.all([registry.versions(), registry.replacedVersions()]);
+  const stored = new Map(
+    await Promise.all(versions.map(async ({ version }) => [version, await readVersion(context.env.RULES, version)] as const)),
+  );
+  // Refused: what the loader would not serve (not JSON, or not a valid document); such a version
+  // never served, so it is no base for a comparison and cannot be made live again.
+  const refused = new Set(
+    versions
+      .filter(({ version }) => {
+        const raw = stored.get(version);
+        return raw === undefined || !raw.ok || !validateDocument(raw.value).ok;
+      })
+      .map(({ version }) => version),
+  );
+  const bases = versionsLiveBefore(
+    versions.map(({ version }) => version),
+    new Map(replaced.map((row) => [row.version, row.replaced])),
+    refused,
+  );
+  const rows: VersionRow[] = versions.map((info) => {
+    const base = bases.get(info.version) ?? null;
+    const before = base === null ? undefined : stored.get(base);
+    const after = stored.get(info.version);
+    let changes: string[] = [];
     // A version someone wrote by hand may not be JSON: say so on that row, and keep the page.
-    changes[version.version] =
-      before.ok && after.ok
-        ? diffDocuments(before.value, after.value).map((change) => `${change.change} ${change.pointer}`)
-        : [`cannot compare: ${after.ok ? `version ${previous.version}` : `version ${version.version}`} is not JSON`];
-  }
-  return context.html(<VersionsPage csrf={context.get("csrf")} versions={versions} changes={changes} />);
+    if (after === undefined || !after.ok) changes = [`cannot compare: version ${info.version} is not JSON`];
+    else if (before !== undefined && !before.ok) changes = [`cannot compare: version ${base} is not JSON`];
+    else if (before !== undefined) changes = diffDocuments(before.value, after.value).map((change) => `${change.change} ${change.pointer}`);
+    return { ...info, base, refused: refused.has(info.version), changes };
+  });
+  return context.html(<VersionsPage csrf={context.get("csrf")} versions={rows} />);
 });
 
 adminApp.get("/admin/json", async (context) => {

@@ -17,8 +17,10 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
+import { verifyWithJwks } from "hono/jwt";
 import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
 import { z } from "zod";
+import { settings } from "../common/config.ts";
 import { Problem } from "../common/problem.ts";
 import { isAdminBearer, MIN_ADMIN_TOKEN_LENGTH, secretsEqual } from "../common/secrets.ts";
 
@@ -131,56 +133,48 @@ export function csrfToken(session: string, token: string): Promise<string> {
   return sign(token, "csrf", session);
 }
 
-interface Jwk {
-  kid: string;
-  kty: string;
-  n: string;
-  e: string;
-  alg?: string;
-}
+/** One signing key from the Access certs document; only RSA keys are kept (Access signs with RS256). */
+const AccessKey = z.object({
+  kid: z.string().min(1),
+  kty: z.literal("RSA"),
+  n: z.string().min(1),
+  e: z.string().min(1),
+  alg: z.string().optional(),
+});
+type AccessKey = z.infer<typeof AccessKey>;
+const AccessCerts = z.object({ keys: z.array(z.unknown()).catch(() => []) });
 
-const keySets = new Map<string, { keys: Jwk[]; fetchedAt: number }>();
+const keySets = new Map<string, { keys: AccessKey[]; fetchedAt: number }>();
 
-async function accessKeys(env: Env): Promise<Jwk[]> {
-  const url = env.ACCESS_CERTS_URL || `https://${env.ACCESS_TEAM_DOMAIN}/cdn-cgi/access/certs`;
+/** The team's signing keys, cached for ten minutes per isolate (`verifyWithJwks` would fetch them per request). */
+async function accessKeys(env: Env): Promise<AccessKey[]> {
+  const { ACCESS_CERTS_URL, ACCESS_TEAM_DOMAIN } = settings(env);
+  const url = ACCESS_CERTS_URL || `https://${ACCESS_TEAM_DOMAIN}/cdn-cgi/access/certs`;
   const cached = keySets.get(url);
   if (cached !== undefined && Date.now() - cached.fetchedAt < 10 * 60_000) return cached.keys;
   const response = await fetch(url);
-  const body = (await response.json()) as { keys?: Jwk[] };
-  const keys = (body.keys ?? []).filter((key) => key.kty === "RSA");
+  const certs = AccessCerts.safeParse(await response.json());
+  const keys = (certs.success ? certs.data.keys : []).flatMap((key) => {
+    const parsed = AccessKey.safeParse(key);
+    return parsed.success ? [parsed.data] : [];
+  });
   keySets.set(url, { keys, fetchedAt: Date.now() });
   return keys;
 }
 
 /** The e-mail of a valid Cloudflare Access assertion, or null. */
 export async function verifyAccessJwt(assertion: string, env: Env, now: number): Promise<string | null> {
-  if (!env.ACCESS_TEAM_DOMAIN || !env.ACCESS_AUD) return null;
-  const [header, payload, signature, extra] = assertion.split(".");
-  if (header === undefined || payload === undefined || signature === undefined || extra !== undefined) return null;
+  const { ACCESS_TEAM_DOMAIN, ACCESS_AUD } = settings(env);
+  if (!ACCESS_TEAM_DOMAIN || !ACCESS_AUD) return null;
   try {
-    const { kid, alg } = JSON.parse(new TextDecoder().decode(decodeBase64Url(header))) as { kid?: string; alg?: string };
-    if (alg !== "RS256") return null;
-    const jwk = (await accessKeys(env)).find((key) => key.kid === kid);
-    if (jwk === undefined) return null;
-    const key = await crypto.subtle.importKey(
-      "jwk",
-      { kty: "RSA", n: jwk.n, e: jwk.e, alg: "RS256", ext: true },
-      { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
-      false,
-      ["verify"],
-    );
-    if (!(await crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, decodeBase64Url(signature), encoder.encode(`${header}.${payload}`))))
-      return null;
-    const claims = JSON.parse(new TextDecoder().decode(decodeBase64Url(payload))) as {
-      aud?: string | string[];
-      iss?: string;
-      exp?: number;
-      nbf?: number;
-      email?: string;
-    };
-    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (!audiences.includes(env.ACCESS_AUD)) return null;
-    if (claims.iss !== `https://${env.ACCESS_TEAM_DOMAIN}`) return null;
+    // Hono checks the signature (RS256 only, key by `kid`), the issuer and the audience. Time
+    // claims are checked here against the caller's clock: `exp` is required, and `nbf` gets a
+    // minute's leeway for clock skew.
+    const claims = await verifyWithJwks(assertion, {
+      keys: await accessKeys(env),
+      allowedAlgorithms: ["RS256"],
+      verification: { iss: `https://${ACCESS_TEAM_DOMAIN}`, aud: ACCESS_AUD, exp: false, nbf: false, iat: false },
+    });
     if (typeof claims.exp !== "number" || claims.exp * 1_000 <= now) return null;
     if (typeof claims.nbf === "number" && claims.nbf * 1_000 > now + 60_000) return null;
     return typeof claims.email === "string" ? claims.email : "access-user";

@@ -1,10 +1,14 @@
 /**
- * Settings that decide where Tailor's own routes live and how long the origin may take, parsed
- * once per `env` by one zod schema. A missing, empty or invalid value means the default (the same
- * one `wrangler.toml` and the README name), so a typo in a setting never takes the site down.
+ * Every `[vars]` setting, parsed once per `env` by one zod schema into typed values the rest of the
+ * code reads through `settings(env)` (never `env.X` directly). Defaults are the ones `wrangler.toml`
+ * and the README name (`SETTING_DEFAULTS`). A missing or blank value means the default; an invalid
+ * one also means the default, with one warning per isolate naming the setting, so a typo in a
+ * setting never takes the site down.
  * @module
  */
 import { z } from "zod";
+import { type ExcludedNames, excludedNames } from "../../shared/feedback/redact.ts";
+import { SETTING_DEFAULTS } from "./config-defaults.ts";
 
 /** A path Tailor claims: absolute, no trailing slash, only characters that need no escaping anywhere. */
 const routePath = z
@@ -13,17 +17,84 @@ const routePath = z
   .regex(/^(\/[A-Za-z0-9._~-]+)+$/)
   .refine((path) => !path.split("/").some((segment) => segment === "." || segment === ".."));
 
+/** A duration or count written as a decimal number, at least `min` and at most `max`. */
+const number = (min: number, max: number) => z.coerce.number().finite().min(min).max(max);
+/** A duration or count written as a decimal number, above zero and at most `max`. */
+const positive = (max: number) => z.coerce.number().finite().positive().max(max);
+const defaults = SETTING_DEFAULTS;
+
 const Settings = z.object({
-  /** Where Tailor's visitor API (`/events`, `/decide`, `/profile`) is mounted. */
-  API_PREFIX: routePath.catch("/v1"),
-  /** Where the tracker script is served. */
-  TRACKER_PATH: routePath.catch("/t.js"),
+  /** The site Tailor fronts; the only host the page proxy contacts. */
+  ORIGIN_URL: z.string().trim().prefault(""),
   /** How long (milliseconds) the origin may take to answer a page request before the visitor gets a 504. */
-  ORIGIN_TIMEOUT_MS: z.coerce.number().int().min(1).max(300_000).catch(10_000),
+  ORIGIN_TIMEOUT_MS: number(1, 300_000).int().prefault(defaults.ORIGIN_TIMEOUT_MS),
+  /** Where Tailor's visitor API (`/events`, `/decide`, `/profile`) is mounted. */
+  API_PREFIX: routePath.prefault(defaults.API_PREFIX),
+  /** Where the tracker script is served. */
+  TRACKER_PATH: routePath.prefault(defaults.TRACKER_PATH),
+  /** Base URL of the Kafka REST Proxy. */
+  KAFKA_REST_URL: z.string().trim().prefault(""),
+  /** The proxy's API: "v2" (`POST /topics/{topic}`) or "v3" (records under a cluster). */
+  KAFKA_REST_API: z.enum(["v2", "v3"]).prefault(defaults.KAFKA_REST_API),
+  /** The v3 cluster id; empty for v2. */
+  KAFKA_CLUSTER_ID: z.string().trim().prefault(""),
+  /** How long (milliseconds) a produce request may take before it counts as failed. */
+  KAFKA_REST_TIMEOUT_MS: number(1, 300_000).prefault(defaults.KAFKA_REST_TIMEOUT_MS),
+  KAFKA_TOPIC_EVENTS: z.string().trim().min(1).prefault(defaults.KAFKA_TOPIC_EVENTS),
+  KAFKA_TOPIC_FEEDBACK: z.string().trim().min(1).prefault(defaults.KAFKA_TOPIC_FEEDBACK),
+  /** Days without any event after which a visitor's state is deleted. */
+  RETENTION_DAYS: positive(36_500).prefault(defaults.RETENTION_DAYS),
+  /** Event property names never forwarded (comma-separated); blank means none. Matched by words. */
+  EXCLUDED_PROPERTIES: z
+    .string()
+    .prefault(defaults.EXCLUDED_PROPERTIES)
+    .transform((setting): ExcludedNames => excludedNames(setting)),
+  /** "honor": requests sending `Sec-GPC: 1` or `DNT: 1` are not tracked. "ignore": they are. */
+  PRIVACY_SIGNALS: z.enum(["honor", "ignore"]).prefault(defaults.PRIVACY_SIGNALS),
+  /** Deadlines (milliseconds) for the page path's stages. */
+  PROFILE_DEADLINE_MS: positive(60_000).prefault(defaults.PROFILE_DEADLINE_MS),
+  RULES_DEADLINE_MS: positive(60_000).prefault(defaults.RULES_DEADLINE_MS),
+  MODELS_DEADLINE_MS: positive(60_000).prefault(defaults.MODELS_DEADLINE_MS),
+  /** How often (milliseconds) an isolate re-reads the live rules pointer; 0 on every request. */
+  RULES_REFRESH_MS: number(0, 3_600_000).prefault(defaults.RULES_REFRESH_MS),
+  /** Cloudflare Access in front of `/admin`; all empty means not configured. */
+  ACCESS_TEAM_DOMAIN: z.string().trim().prefault(defaults.ACCESS_TEAM_DOMAIN),
+  ACCESS_AUD: z.string().trim().prefault(defaults.ACCESS_AUD),
+  ACCESS_CERTS_URL: z.string().trim().prefault(defaults.ACCESS_CERTS_URL),
+  /** Conversions are attributed to exposures within this many hours; more than a week counts as a week. */
+  ATTRIBUTION_WINDOW_HOURS: z.coerce
+    .number()
+    .finite()
+    .positive()
+    .transform((hours) => Math.min(hours, 24 * 7))
+    .prefault(defaults.ATTRIBUTION_WINDOW_HOURS),
+  /** First retry delay (seconds) when the proxy is unavailable; doubles per attempt. */
+  DELIVERY_RETRY_BASE_SECONDS: number(1, 300).prefault(defaults.DELIVERY_RETRY_BASE_SECONDS),
+  /** How old (milliseconds) the bandit counts a decision uses may get before they are re-read. */
+  EXPERIMENT_STATS_TTL_MS: number(0, 3_600_000).prefault(defaults.EXPERIMENT_STATS_TTL_MS),
+  /** Decisions within this many milliseconds share one exposures message (0: one each); at most 1 s. */
+  EXPOSURE_BATCH_MS: z.coerce
+    .number()
+    .finite()
+    .min(0)
+    .transform((milliseconds) => Math.min(milliseconds, 1_000))
+    .prefault(defaults.EXPOSURE_BATCH_MS),
+  /** How many ExposureMemory objects share the remembered exposures; at most 1,024. */
+  EXPOSURE_MEMORY_SHARDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .transform((shards) => Math.min(shards, 1_024))
+    .prefault(defaults.EXPOSURE_MEMORY_SHARDS),
 });
 
 /** The parsed settings, with defaults filled in. */
 export type Settings = z.infer<typeof Settings>;
+/** The name of a setting (a `[vars]` entry). */
+export type SettingName = keyof typeof Settings.shape;
+
+/** Settings where an empty value means something (no excluded names) rather than "the default". */
+const BLANK_IS_A_VALUE: ReadonlySet<SettingName> = new Set(["EXCLUDED_PROPERTIES"]);
 
 /** Tailor's own path prefixes, as the routes are written; requests are mapped onto these. */
 export const INTERNAL_API_PREFIX = "/v1";
@@ -31,14 +102,36 @@ export const INTERNAL_TRACKER_PATH = "/t.js";
 /** The editor and its API. Fixed: its pages link to it by this path. */
 export const ADMIN_PREFIX = "/admin";
 
+/**
+ * Parses the settings out of `env`. A setting whose value does not parse is reported to `warn` (by
+ * name only) and takes its default; the result is always complete.
+ */
+export function parseSettings(env: object, warn: (name: SettingName) => void = warnInvalid): Settings {
+  const raw: Partial<Record<SettingName, unknown>> = {};
+  for (const name of Object.keys(Settings.shape) as SettingName[]) {
+    let value: unknown = Reflect.get(env, name);
+    if (typeof value === "string" && value.trim() === "" && !BLANK_IS_A_VALUE.has(name)) value = undefined;
+    if (value !== undefined && !Settings.shape[name].safeParse(value).success) {
+      warn(name);
+      value = undefined;
+    }
+    raw[name] = value;
+  }
+  // Every value left is valid or undefined (and so its default), so this cannot throw.
+  return Settings.parse(raw);
+}
+
+function warnInvalid(name: SettingName): void {
+  console.warn(JSON.stringify({ message: "invalid setting; using its default", setting: name }));
+}
+
 const parsed = new WeakMap<object, Settings>();
 
 /** The settings for this deployment; parsed on first use per `env` object. */
-export function settings(env: Partial<Pick<Env, "API_PREFIX" | "TRACKER_PATH" | "ORIGIN_TIMEOUT_MS">>): Settings {
+export function settings(env: object): Settings {
   let value = parsed.get(env);
   if (value === undefined) {
-    // Every field falls back to its default when missing, empty or invalid (`.catch`), so this cannot throw.
-    value = Settings.parse({ API_PREFIX: env.API_PREFIX, TRACKER_PATH: env.TRACKER_PATH, ORIGIN_TIMEOUT_MS: env.ORIGIN_TIMEOUT_MS });
+    value = parseSettings(env);
     parsed.set(env, value);
   }
   return value;

@@ -5,9 +5,10 @@
  * @see https://privacycg.github.io/gpc-spec/
  * @module
  */
+import { settings } from "./config.ts";
 
 /** True when this request carries a privacy signal the deployment honours. */
-export function honoursPrivacySignal(request: Request, env: Pick<Env, "PRIVACY_SIGNALS">): boolean {
-  if (env.PRIVACY_SIGNALS === "ignore") return false;
+export function honoursPrivacySignal(request: Request, env: object): boolean {
+  if (settings(env).PRIVACY_SIGNALS === "ignore") return false;
   return request.headers.get("sec-gpc")?.trim() === "1" || request.headers.get("dnt")?.trim() === "1";
 }

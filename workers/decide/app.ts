@@ -18,22 +18,20 @@ import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
 import { compilePath } from "../../shared/rules/condition.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
 import { recordDecision, recordFallback } from "../common/analytics.ts";
+import { settings } from "../common/config.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { isAdminBearer } from "../common/secrets.ts";
 import { identifyVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
 import { liveCounts } from "./experiment-counts.ts";
-import { batchWindow, logExposures } from "./exposure-log.ts";
+import { logExposures } from "./exposure-log.ts";
 import { loadModels, modelResolver } from "./models-store.ts";
 import { fetchOrigin } from "./origin.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "./preview.ts";
 import { rewritePage } from "./rewrite.ts";
 import { heldRules, liveRules } from "./rules-store.ts";
 import { Timings } from "./timings.ts";
-
-/** Defaults for the stage deadlines; each can be set in `wrangler.toml` (milliseconds). */
-const DEADLINES = { profile: 50, rules: 200, models: 50 } as const;
 
 type DecideContext = Context<{ Bindings: Env }>;
 
@@ -54,11 +52,6 @@ export const decideApi = new Hono<{ Bindings: Env }>();
 
 /** The page proxy: every request that is not Tailor's own goes to the origin, pages personalized. */
 export const pageProxy = new Hono<{ Bindings: Env }>();
-
-function deadline(env: Env, stage: keyof typeof DEADLINES): number {
-  const configured = Number(env[`${stage.toUpperCase()}_DEADLINE_MS` as "PROFILE_DEADLINE_MS"]);
-  return Number.isFinite(configured) && configured > 0 ? configured : DEADLINES[stage];
-}
 
 interface Deadline {
   milliseconds: number;
@@ -144,13 +137,13 @@ async function decideRequest(
   const timings = new Timings();
   const waitUntil = (promise: Promise<unknown>) => context.executionCtx.waitUntil(promise);
 
-  const refreshMs = Number(env.RULES_REFRESH_MS);
-  const interval = Number.isFinite(refreshMs) && refreshMs >= 0 ? refreshMs : undefined;
+  const config = settings(env);
+  const interval = config.RULES_REFRESH_MS;
   // Rules come from isolate memory; only a fresh isolate waits for KV, and then under a deadline.
   const rules =
     heldRules(env, now, waitUntil, interval) ??
     (await timings.measure("rules", () =>
-      withDeadline(liveRules(env, now, waitUntil, interval), { milliseconds: deadline(env, "rules"), startedAt: now }, null),
+      withDeadline(liveRules(env, now, waitUntil, interval), { milliseconds: config.RULES_DEADLINE_MS, startedAt: now }, null),
     ));
   if (rules === null) {
     recordFallback(env.ANALYTICS, "rules-unavailable", path);
@@ -179,12 +172,12 @@ async function decideRequest(
           sessionFor(env, visitor.pseudonym)
             .readProfile({ attributes: wanted, now })
             .then((values) => values as Record<string, unknown>),
-          { milliseconds: deadline(env, "profile"), startedAt: now, armWhen: originResponse },
+          { milliseconds: config.PROFILE_DEADLINE_MS, startedAt: now, armWhen: originResponse },
           null,
         ),
       )
     : Promise.resolve({});
-  const modelsLoaded = loadModels(env.RULES, rules, deadline(env, "models"), timings);
+  const modelsLoaded = loadModels(env.RULES, rules, config.MODELS_DEADLINE_MS, timings);
   const [profile] = await Promise.all([profileRead, modelsLoaded]);
   if (profile === null) {
     timings.note("fallback", "profile");
@@ -233,7 +226,7 @@ function logDecision(context: DecideContext, journey: Journey, path: string): vo
     assignments: decision.assignments,
   };
   logExposures(env.FEEDBACK_QUEUE, exposures, {
-    windowMs: batchWindow(env.EXPOSURE_BATCH_MS),
+    windowMs: settings(env).EXPOSURE_BATCH_MS,
     waitUntil: (promise) => context.executionCtx.waitUntil(promise),
     onFailure: (error, lost) => {
       console.error(

@@ -7,8 +7,7 @@
  */
 import type { VariantCounts } from "../../shared/models/thompson.ts";
 import type { CompiledRules } from "../../shared/rules/compile.ts";
-
-const DEFAULT_TTL_MS = 5_000;
+import { settings } from "../common/config.ts";
 
 interface Held {
   counts: Record<string, VariantCounts>;
@@ -42,8 +41,7 @@ export function liveCounts(
   now: number,
   waitUntil: (promise: Promise<unknown>) => void,
 ): (experiment: string) => Readonly<Record<string, VariantCounts>> | undefined {
-  const configured = Number(env.EXPERIMENT_STATS_TTL_MS);
-  const ttl = Number.isFinite(configured) && configured >= 0 ? configured : DEFAULT_TTL_MS;
+  const ttl = settings(env).EXPERIMENT_STATS_TTL_MS;
   for (const experiment of rules.bandits) {
     const known = held.get(experiment);
     if ((known === undefined || now - known.fetchedAt >= ttl) && !refreshing.has(experiment)) waitUntil(refresh(env, experiment, now));

@@ -12,8 +12,6 @@
 import { type DecisionBatchMessage, type ExposureBatchMessage, MAX_DECISIONS_PER_MESSAGE } from "../../shared/feedback/messages.ts";
 import { redactCapped } from "../../shared/feedback/redact.ts";
 
-/** Default batching window (milliseconds); `EXPOSURE_BATCH_MS` overrides it, 0 sends each decision alone. */
-const DEFAULT_EXPOSURE_BATCH_MS = 50;
 /**
  * A batch is sent early once it holds `MAX_DECISIONS_PER_MESSAGE` decisions, and never grows past
  * this many bytes (queue messages are limited to 128 KB).
@@ -34,13 +32,6 @@ export interface ExposureLogOptions {
   waitUntil(promise: Promise<unknown>): void;
   /** Called when a batch could not be queued, with the decisions it held. */
   onFailure(error: unknown, decisions: readonly ExposureBatchMessage[]): void;
-}
-
-export function batchWindow(configured: string | undefined): number {
-  const milliseconds = Number(configured);
-  return configured !== undefined && configured !== "" && Number.isFinite(milliseconds) && milliseconds >= 0
-    ? Math.min(milliseconds, 1_000)
-    : DEFAULT_EXPOSURE_BATCH_MS;
 }
 
 /** At most this many bytes as JSON: every id and name is at most 64 characters, the path 512. */

@@ -81,11 +81,11 @@ function withoutPreviewToken(referer: string): string | null {
  * (in the query and in the Referer) and an `Authorization` carrying the admin token. Any other
  * `Authorization` is the shop's own (for example HTTP authentication on a staging site) and is kept.
  */
-export async function originRequest(request: Request, env: Pick<Env, "ORIGIN_URL" | "ADMIN_TOKEN">): Promise<Request> {
+export async function originRequest(request: Request, env: Pick<Env, "ADMIN_TOKEN">): Promise<Request> {
   const incoming = new URL(request.url);
   // Only touched when present: deleting re-encodes the query, which the origin should get as sent.
   if (incoming.searchParams.has(PREVIEW_PARAMETER)) incoming.searchParams.delete(PREVIEW_PARAMETER);
-  const target = originTarget(env.ORIGIN_URL, incoming.pathname, incoming.search);
+  const target = originTarget(settings(env).ORIGIN_URL, incoming.pathname, incoming.search);
   // The new request's headers are its own copy (the only one made), edited in place.
   const forwarded = new Request(target, { method: request.method, headers: request.headers, body: request.body, redirect: "manual" });
   const { headers } = forwarded;

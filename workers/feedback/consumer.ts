@@ -26,6 +26,7 @@ import {
   UNTRACKED_VISITORS,
 } from "../../shared/feedback/messages.ts";
 import { recordDelivery, recordExposure, recordFeedback } from "../common/analytics.ts";
+import { settings } from "../common/config.ts";
 import { produceRecords, producerOptions, type RecordOutcome } from "./kafka-rest.ts";
 
 export const DEAD_LETTER_QUEUE_NAME = "tailor-dead-letter";
@@ -219,10 +220,10 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
     batch.retryAll({ delaySeconds: 60 });
     return;
   }
-  const topic = queue === "tailor-events" ? env.KAFKA_TOPIC_EVENTS : env.KAFKA_TOPIC_FEEDBACK;
-  const base = Number(env.DELIVERY_RETRY_BASE_SECONDS);
+  const config = settings(env);
+  const topic = queue === "tailor-events" ? config.KAFKA_TOPIC_EVENTS : config.KAFKA_TOPIC_FEEDBACK;
   const retry = (message: Message<unknown>) =>
-    message.retry({ delaySeconds: retryDelaySeconds(message.attempts, Number.isFinite(base) ? base : 2) });
+    message.retry({ delaySeconds: retryDelaySeconds(message.attempts, config.DELIVERY_RETRY_BASE_SECONDS) });
 
   const valid: Valid[] = [];
   for (const message of batch.messages) {

@@ -9,9 +9,11 @@
  * @see https://docs.confluent.io/platform/current/kafka-rest/api.html
  * @module
  */
+import { encodeBase64 } from "hono/utils/encode";
 import { z } from "zod";
 import { splitJsonObjects } from "../../shared/json-stream.ts";
 import { err, ok, type Result } from "../../shared/result.ts";
+import { settings } from "../common/config.ts";
 
 export interface KafkaRecord {
   key: string;
@@ -51,24 +53,16 @@ const V2Response = z.object({
 const V3Report = z.object({ error_code: z.number(), message: z.string().optional() });
 
 /** The proxy settings from the Worker's environment. */
-export function producerOptions(
-  env: Pick<
-    Env,
-    | "KAFKA_REST_URL"
-    | "KAFKA_REST_API"
-    | "KAFKA_CLUSTER_ID"
-    | "KAFKA_REST_USERNAME"
-    | "KAFKA_REST_PASSWORD"
-    | "KAFKA_REST_TOKEN"
-    | "KAFKA_REST_TIMEOUT_MS"
-  >,
-): ProducerOptions {
-  const options: ProducerOptions = { baseUrl: env.KAFKA_REST_URL, api: env.KAFKA_REST_API === "v3" ? "v3" : "v2" };
-  const timeout = Number(env.KAFKA_REST_TIMEOUT_MS);
-  if (Number.isFinite(timeout) && timeout > 0) options.timeoutMs = timeout;
-  if (env.KAFKA_CLUSTER_ID) options.clusterId = env.KAFKA_CLUSTER_ID;
+export function producerOptions(env: Pick<Env, "KAFKA_REST_USERNAME" | "KAFKA_REST_PASSWORD" | "KAFKA_REST_TOKEN">): ProducerOptions {
+  const config = settings(env);
+  const options: ProducerOptions = { baseUrl: config.KAFKA_REST_URL, api: config.KAFKA_REST_API, timeoutMs: config.KAFKA_REST_TIMEOUT_MS };
+  if (config.KAFKA_CLUSTER_ID) options.clusterId = config.KAFKA_CLUSTER_ID;
   if (env.KAFKA_REST_TOKEN) options.authorization = `Bearer ${env.KAFKA_REST_TOKEN}`;
-  else if (env.KAFKA_REST_USERNAME) options.authorization = `Basic ${btoa(`${env.KAFKA_REST_USERNAME}:${env.KAFKA_REST_PASSWORD ?? ""}`)}`;
+  else if (env.KAFKA_REST_USERNAME) {
+    // RFC 7617: the user-pass is UTF-8 before base64, so names outside Latin-1 work too.
+    const userPass = new TextEncoder().encode(`${env.KAFKA_REST_USERNAME}:${env.KAFKA_REST_PASSWORD ?? ""}`);
+    options.authorization = `Basic ${encodeBase64(userPass.buffer)}`;
+  }
   return options;
 }
 

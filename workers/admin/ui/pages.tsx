@@ -293,11 +293,17 @@ export const DashboardPage: FC<{
   </Layout>
 );
 
-export const VersionsPage: FC<{ csrf: string; versions: VersionInfo[]; changes: Record<number, string[]> }> = ({
-  csrf,
-  versions,
-  changes,
-}) => (
+/** A row of the versions page: the version, what it is compared with, and whether it was refused. */
+export interface VersionRow extends VersionInfo {
+  /** The version that was serving just before this one was published; null for the first. */
+  base: number | null;
+  /** The loader would not serve it (not JSON or not a valid document): it never served. */
+  refused: boolean;
+  /** What changed from `base`, as "added /pointer" lines. */
+  changes: string[];
+}
+
+export const VersionsPage: FC<{ csrf: string; versions: VersionRow[] }> = ({ csrf, versions }) => (
   <Layout title="Versions" csrf={csrf}>
     <h1>Versions</h1>
     <p id="status" class="status" role="status" />
@@ -308,7 +314,7 @@ export const VersionsPage: FC<{ csrf: string; versions: VersionInfo[]; changes: 
           <th>Published</th>
           <th>By</th>
           <th>Message</th>
-          <th>Changes from the one before</th>
+          <th>Changes from the version live before it</th>
           <th />
         </tr>
       </thead>
@@ -317,19 +323,22 @@ export const VersionsPage: FC<{ csrf: string; versions: VersionInfo[]; changes: 
           <tr class={version.live ? "live" : ""}>
             <td>
               {version.version} {version.live ? <span class="badge">live</span> : null}
+              {version.refused ? <span class="badge refused">refused: never served</span> : null}
             </td>
             <td>{version.publishedAt ?? "—"}</td>
             <td>{version.author ?? "written directly to KV"}</td>
             <td>{version.message ?? ""}</td>
-            <td>
-              {(changes[version.version] ?? []).slice(0, 6).map((change) => (
+            <td class="changes">
+              {version.base === null ? null : <div class="base">against version {version.base}</div>}
+              {version.base !== null && version.changes.length === 0 ? <div>no changes</div> : null}
+              {version.changes.slice(0, 6).map((change) => (
                 <div>
                   <code>{change}</code>
                 </div>
               ))}
             </td>
             <td>
-              {version.live ? null : (
+              {version.live || version.refused ? null : (
                 <button type="button" class="rollback" data-version={String(version.version)}>
                   Make live again
                 </button>
