@@ -15,10 +15,11 @@
  * @see https://developers.cloudflare.com/cloudflare-one/identity/authorization-cookie/validating-json/
  * @module
  */
+
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
-import { z } from "zod";
+import * as z from "../../shared/zod.ts";
 import { Problem } from "../common/problem.ts";
 import { isAdminBearer, MIN_ADMIN_TOKEN_LENGTH, secretsEqual } from "../common/secrets.ts";
 
@@ -56,7 +57,11 @@ async function sign(secret: string, purpose: string, payload: string): Promise<s
 }
 
 /** What a session cookie says, once its signature is checked. */
-const SessionPayload = z.object({ sid: z.string().min(16).max(64), actor: z.string().min(1).max(100), exp: z.number() });
+const SessionPayload = z.object({
+  sid: z.string().check(z.minLength(16), z.maxLength(64)),
+  actor: z.string().check(z.minLength(1), z.maxLength(100)),
+  exp: z.number(),
+});
 
 /**
  * Opens an editor session: a random id listed in the `RulesRegistry` (so sign-out can end it) and

@@ -4,22 +4,22 @@
  * one `wrangler.toml` and the README name), so a typo in a setting never takes the site down.
  * @module
  */
-import { z } from "zod";
+import * as z from "../../shared/zod.ts";
 
 /** A path Tailor claims: absolute, no trailing slash, only characters that need no escaping anywhere. */
-const routePath = z
-  .string()
-  .trim()
-  .regex(/^(\/[A-Za-z0-9._~-]+)+$/)
-  .refine((path) => !path.split("/").some((segment) => segment === "." || segment === ".."));
+const routePath = z.string().check(
+  z.trim(),
+  z.regex(/^(\/[A-Za-z0-9._~-]+)+$/),
+  z.refine((path) => !path.split("/").some((segment) => segment === "." || segment === "..")),
+);
 
 const Settings = z.object({
   /** Where Tailor's visitor API (`/events`, `/decide`, `/profile`) is mounted. */
-  API_PREFIX: routePath.catch("/v1"),
+  API_PREFIX: z.catch(routePath, "/v1"),
   /** Where the tracker script is served. */
-  TRACKER_PATH: routePath.catch("/t.js"),
+  TRACKER_PATH: z.catch(routePath, "/t.js"),
   /** How long (milliseconds) the origin may take to answer a page request before the visitor gets a 504. */
-  ORIGIN_TIMEOUT_MS: z.coerce.number().int().min(1).max(300_000).catch(10_000),
+  ORIGIN_TIMEOUT_MS: z.catch(z.coerce.number().check(z.int(), z.gte(1), z.lte(300_000)), 10_000),
 });
 
 /** The parsed settings, with defaults filled in. */
