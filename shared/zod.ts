@@ -74,6 +74,13 @@ function describeIssue(issue: Issue): string {
     case "invalid_union":
       if (issue.discriminator !== undefined && "options" in issue && Array.isArray(issue.options))
         return `expected ${show(issue.discriminator)} to be one of ${issue.options.map(show).join(", ")}`;
+      {
+        // A union of literals (`1 | 2`) reads best as the list of its values.
+        const values = issue.errors.flatMap((errors) =>
+          errors.length === 1 && errors[0]?.code === "invalid_value" ? errors[0].values : [undefined],
+        );
+        if (values.length > 0 && !values.includes(undefined)) return `expected one of ${values.map(show).join(", ")}`;
+      }
       return "matches none of the allowed forms";
     case "invalid_key":
       return `invalid key: ${issue.issues.map((inner) => inner.message).join("; ")}`;
