@@ -5,7 +5,7 @@
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
-import { z } from "zod";
+import * as z from "../shared/zod.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -25,10 +25,10 @@ const MIGRATIONS: Migrations = [
 export const DeadLetter = z.strictObject({
   /** The queue the message came from, where a replay sends it back. */
   queue: z.enum(["tailor-events", "tailor-feedback"]),
-  reason: z.string().max(200),
-  detail: z.string().max(2_000),
-  attempts: z.number().int().min(0),
-  failedAt: z.number().int(),
+  reason: z.string().check(z.maxLength(200)),
+  detail: z.string().check(z.maxLength(2_000)),
+  attempts: z.int().check(z.gte(0)),
+  failedAt: z.int(),
   body: z.unknown(),
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;
@@ -60,7 +60,7 @@ export class DeadLetters extends DurableObject<Env> {
   }
 
   async add(input: DeadLetter[]): Promise<void> {
-    const letters = z.array(DeadLetter).max(1_000).parse(input);
+    const letters = z.array(DeadLetter).check(z.maxLength(1_000)).parse(input);
     const sql = this.#storage.sql;
     this.#storage.transactionSync(() => {
       for (const letter of letters) {

@@ -6,9 +6,10 @@
  * delivery is at least once.
  * @module
  */
+
 import { DurableObject } from "cloudflare:workers";
-import { z } from "zod";
 import { type SrmResult, sampleRatioMismatch } from "../shared/experiments/srm.ts";
+import * as z from "../shared/zod.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -24,15 +25,15 @@ const DEDUPLICATION_MS = 7 * 24 * 60 * 60 * 1_000;
 
 export const StatsUpdate = z.strictObject({
   /** The upstream record id (exposure, click or conversion). */
-  id: z.string().min(1).max(300),
-  variant: z.string().min(1).max(64),
-  trials: z.number().int().min(0).max(1),
-  successes: z.number().int().min(0).max(1),
-  conversions: z.number().int().min(0).max(1),
-  revenue: z.number().min(0).max(1e9),
+  id: z.string().check(z.minLength(1), z.maxLength(300)),
+  variant: z.string().check(z.minLength(1), z.maxLength(64)),
+  trials: z.int().check(z.gte(0), z.lte(1)),
+  successes: z.int().check(z.gte(0), z.lte(1)),
+  conversions: z.int().check(z.gte(0), z.lte(1)),
+  revenue: z.number().check(z.gte(0), z.lte(1e9)),
 });
 export type StatsUpdate = z.infer<typeof StatsUpdate>;
-const StatsUpdates = z.array(StatsUpdate).max(10_000);
+const StatsUpdates = z.array(StatsUpdate).check(z.maxLength(10_000));
 
 export type VariantStats = {
   trials: number;

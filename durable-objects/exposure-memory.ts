@@ -10,10 +10,10 @@
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
-import { z } from "zod";
 import { hash } from "../shared/experiments/bucketing.ts";
 import type { RememberedExposure } from "../shared/feedback/attribution.ts";
 import { ExposureBatchMessage, MAX_DECISIONS_PER_MESSAGE, Pseudonym } from "../shared/feedback/messages.ts";
+import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
@@ -42,14 +42,14 @@ const PRUNE_INTERVAL_MS = 60 * 60 * 1_000;
 /** One decision's exposures, as the consumer delivered them: a row per assignment is kept. */
 export const RememberedDecision = z.strictObject({
   visitor: Pseudonym,
-  decisionId: z.string().min(1).max(64),
+  decisionId: z.string().check(z.minLength(1), z.maxLength(64)),
   at: z.iso.datetime(),
   assignments: ExposureBatchMessage.shape.assignments,
 });
 export type RememberedDecision = z.infer<typeof RememberedDecision>;
 /** A queue batch holds at most 100 messages (the platform's limit), each of at most 64 decisions. */
-const RememberedDecisions = z.array(RememberedDecision).max(100 * MAX_DECISIONS_PER_MESSAGE);
-const Visitors = z.array(Pseudonym).min(1).max(16);
+const RememberedDecisions = z.array(RememberedDecision).check(z.maxLength(100 * MAX_DECISIONS_PER_MESSAGE));
+const Visitors = z.array(Pseudonym).check(z.minLength(1), z.maxLength(16));
 
 /** The attribution window in milliseconds (`ATTRIBUTION_WINDOW_HOURS`, at most a week). */
 export function attributionWindowMs(env: Env): number {

@@ -11,8 +11,8 @@
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
-import { z } from "zod";
 import { LivePointer, RULES_LIVE_KEY, rulesVersionKey } from "../shared/rules/document.ts";
+import * as z from "../shared/zod.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -26,10 +26,10 @@ const MIGRATIONS: Migrations = [
   ["ALTER TABLE versions ADD COLUMN replaced INTEGER"],
 ];
 
-export const Actor = z.string().min(1).max(200);
+export const Actor = z.string().check(z.minLength(1), z.maxLength(200));
 
 /** A session id as the editor's cookie carries it (a random UUID). */
-const SessionId = z.string().min(16).max(64);
+const SessionId = z.string().check(z.minLength(16), z.maxLength(64));
 
 export interface VersionInfo {
   version: number;
@@ -71,7 +71,7 @@ export class RulesRegistry extends DurableObject<Env> {
    */
   async publish(input: { document: Record<string, unknown>; actor: string; message: string }): Promise<{ version: number }> {
     const actor = Actor.parse(input.actor);
-    const message = z.string().max(500).parse(input.message);
+    const message = z.string().check(z.maxLength(500)).parse(input.message);
     const version = (await this.#highestVersion()) + 1;
     const replaced = await this.#liveVersion();
     const publishedAt = new Date().toISOString();
@@ -94,7 +94,7 @@ export class RulesRegistry extends DurableObject<Env> {
   /** Moves the live pointer back to an existing version (validated by the caller). */
   async rollback(input: { version: number; actor: string }): Promise<void> {
     const actor = Actor.parse(input.actor);
-    const version = z.number().int().positive().parse(input.version);
+    const version = z.int().check(z.positive()).parse(input.version);
     const previous = await this.#liveVersion();
     await this.env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
     this.#audit(actor, "rollback", version, previous === null ? "" : `from version ${previous}`);
@@ -159,7 +159,7 @@ export class RulesRegistry extends DurableObject<Env> {
   /** Opens an editor session until `expiresAt` (ms since the epoch); expired ones are dropped on the way. */
   async openSession(input: { id: string; actor: string; expiresAt: number }): Promise<void> {
     const id = SessionId.parse(input.id);
-    const expiresAt = z.number().int().positive().parse(input.expiresAt);
+    const expiresAt = z.int().check(z.positive()).parse(input.expiresAt);
     this.#storage.sql.exec("DELETE FROM sessions WHERE expires_at <= ?", Date.now());
     this.#storage.sql.exec(
       "INSERT OR REPLACE INTO sessions (id, actor, expires_at) VALUES (?, ?, ?)",
@@ -188,7 +188,12 @@ export class RulesRegistry extends DurableObject<Env> {
 
   /** Records something done outside this object (a refused publish, a preview). */
   async note(input: { actor: string; action: string; version: number | null; detail: string }): Promise<void> {
-    this.#audit(Actor.parse(input.actor), z.string().max(40).parse(input.action), input.version, z.string().max(2_000).parse(input.detail));
+    this.#audit(
+      Actor.parse(input.actor),
+      z.string().check(z.maxLength(40)).parse(input.action),
+      input.version,
+      z.string().check(z.maxLength(2_000)).parse(input.detail),
+    );
   }
 
   #audit(actor: string, action: string, version: number | null, detail: string): void {

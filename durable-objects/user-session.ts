@@ -17,8 +17,8 @@
  * only with a proof for that user.
  * @module
  */
+
 import { DurableObject } from "cloudflare:workers";
-import { z } from "zod";
 import { RecordedEvent } from "../shared/events/recorded.ts";
 import { CONVERSION_EVENTS, type FeedbackMessage, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
 import { toEventBatches, toEventMessage } from "../shared/feedback/event-message.ts";
@@ -35,6 +35,7 @@ import {
 } from "../shared/profile/behavior.ts";
 import type { CounterRow, ProfileExport, TotalRow } from "../shared/profile/export.ts";
 import { applyEvent, emptyState, mergeStates, type StateValue, stateAttribute, VisitorState } from "../shared/profile/state.ts";
+import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
 import { attributionWindowMs, forgetExposures, recallExposures } from "./exposure-memory.ts";
 import { migrate, schemaVersion } from "./sql-migrations.ts";
@@ -50,14 +51,14 @@ const FORWARD_RETRY_MS = 30_000;
 export const RecordRequest = z.strictObject({
   visitor: Pseudonym,
   /** The pseudonyms of a user's linked visitors, whose exposures count for attribution too. */
-  aliases: z.array(Pseudonym).max(8).optional(),
-  events: z.array(RecordedEvent).min(1).max(100),
+  aliases: z.optional(z.array(Pseudonym).check(z.maxLength(8))),
+  events: z.array(RecordedEvent).check(z.minLength(1), z.maxLength(100)),
 });
 export type RecordRequest = z.infer<typeof RecordRequest>;
 
 export const ProfileRequest = z.strictObject({
-  attributes: z.array(z.string().max(256)).max(500),
-  now: z.number().int().nonnegative(),
+  attributes: z.array(z.string().check(z.maxLength(256))).check(z.maxLength(500)),
+  now: z.int().check(z.nonnegative()),
 });
 export type ProfileRequest = z.infer<typeof ProfileRequest>;
 
@@ -112,7 +113,7 @@ const NAMES = { state: "state", visitor: "visitor", linkedTo: "linked_to", merge
 
 /** The stored state, parsed; state that is not a JSON object at all starts again from empty. */
 function storedState(stored: string): VisitorState {
-  const parsed = VisitorState.safeParse(parseJsonOrUndefined(stored));
+  const parsed = z.safeParse(VisitorState, parseJsonOrUndefined(stored));
   if (parsed.success) return parsed.data;
   console.error(JSON.stringify({ message: "stored visitor state unreadable; starting from empty" }));
   return emptyState();
@@ -126,7 +127,7 @@ function parseJsonOrUndefined(text: string): unknown {
   }
 }
 
-const StoredProperties = z.record(z.string(), z.unknown());
+const StoredProperties = z.catch(z.record(z.string(), z.unknown()), () => ({}));
 const StoredFeedback = z.array(z.union([ClickMessage, ClickClaimMessage, ConversionMessage]));
 
 /** An outbox row's feedback; what no longer parses is dropped (and logged) rather than blocking the outbox. */
@@ -147,7 +148,7 @@ function rowToEvent(row: EventRow): RecordedEvent {
     path: row.path,
     receivedAt: row.received_at,
     clientTime: row.client_time,
-    properties: StoredProperties.catch(() => ({})).parse(parseJsonOrUndefined(row.properties)),
+    properties: StoredProperties.parse(parseJsonOrUndefined(row.properties)),
     consent: null,
   };
 }
@@ -236,7 +237,7 @@ export class UserSession extends DurableObject<Env> {
    * are the names the visitor's remembered exposures are kept under (the caller's own first).
    */
   async exportProfile(pseudonyms: string[] = []): Promise<string> {
-    const names = z.array(Pseudonym).max(9).parse(pseudonyms);
+    const names = z.array(Pseudonym).check(z.maxLength(9)).parse(pseudonyms);
     const linked = this.#linkedUser();
     if (linked !== null) return this.env.USER_SESSION.getByName(linked).exportProfile([linked, ...names]);
     const exposures = names.length > 0 ? await recallExposures(this.env, names) : [];
@@ -265,8 +266,8 @@ export class UserSession extends DurableObject<Env> {
    * only after checking an identity proof. A `user` this object is not linked to erases nothing.
    */
   async erase(pseudonyms: string[] = [], user: string | null = null): Promise<EraseOutcome> {
-    const names = z.array(Pseudonym).max(9).parse(pseudonyms);
-    const proven = Pseudonym.nullable().parse(user);
+    const names = z.array(Pseudonym).check(z.maxLength(9)).parse(pseudonyms);
+    const proven = z.nullable(Pseudonym).parse(user);
     const linked = this.#linkedUser();
     if (proven !== null && proven !== linked) return "not-linked-to-user";
     if (linked !== null && proven === linked) await this.env.USER_SESSION.getByName(linked).erase([linked]);

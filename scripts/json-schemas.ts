@@ -5,7 +5,6 @@
  */
 import { writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
-import { z } from "zod";
 import {
   DecisionBatchMessage,
   EventBatchMessage,
@@ -14,8 +13,9 @@ import {
   ExposureMessage,
 } from "../shared/feedback/messages.ts";
 import { Model, RulesDocument } from "../shared/rules/document.ts";
+import * as z from "../shared/zod.ts";
 
-const SCHEMAS: Record<string, { schema: z.ZodType; title: string; description: string; io: "input" | "output" }> = {
+const SCHEMAS: Record<string, { schema: z.ZodMiniType; title: string; description: string; io: "input" | "output" }> = {
   "rules-document": {
     schema: RulesDocument,
     title: "Tailor rules document",

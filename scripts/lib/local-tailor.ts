@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { demoKvEntries } from "../../demo-shop/models.ts";
@@ -31,6 +31,11 @@ export interface LocalTailorOptions {
    * folder, removed on dispose.
    */
   durableObjectsDir?: string;
+  /**
+   * A bundle already built (`wrangler deploy --dry-run --outdir`), to run instead of building the
+   * working tree: the cold-start benchmark compares two builds. Left in place on dispose.
+   */
+  scriptPath?: string;
 }
 
 export interface LocalTailor {
@@ -50,7 +55,10 @@ export function buildWorker(): { outdir: string; scriptPath: string; cleanUp(): 
 
 /** Builds the Worker and starts it on Miniflare with in-memory storage, listening on 127.0.0.1. */
 export async function startLocalTailor(options: LocalTailorOptions): Promise<LocalTailor> {
-  const build = buildWorker();
+  const build =
+    options.scriptPath === undefined
+      ? buildWorker()
+      : { outdir: dirname(options.scriptPath), scriptPath: options.scriptPath, cleanUp: () => undefined };
   const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
   const consumers = Object.fromEntries(
     Object.entries(workerOptions.queueConsumers ?? {}).filter(([queue]) => !(options.unconsumedQueues ?? []).includes(queue)),

@@ -4,23 +4,24 @@
  * client's own timestamp is kept for reference only, so a wrong client clock cannot distort state.
  * @module
  */
-import { z } from "zod";
+
 import { normalizeKey } from "../profile/behavior.ts";
+import * as z from "../zod.ts";
 import type { SegmentMessage } from "./segment.ts";
 
 export const RecordedEvent = z.strictObject({
-  messageId: z.string().min(1).max(128),
+  messageId: z.string().check(z.minLength(1), z.maxLength(128)),
   /** As sent; `screen` counts as a page view, `group` and `alias` change no profile state. */
   type: z.enum(["page", "screen", "track", "identify", "group", "alias"]),
-  event: z.string().max(200).nullable(),
-  category: z.string().max(64).nullable(),
-  productId: z.string().max(64).nullable(),
-  path: z.string().max(512).nullable(),
-  receivedAt: z.number().int().nonnegative(),
-  clientTime: z.number().int().nullable(),
+  event: z.nullable(z.string().check(z.maxLength(200))),
+  category: z.nullable(z.string().check(z.maxLength(64))),
+  productId: z.nullable(z.string().check(z.maxLength(64))),
+  path: z.nullable(z.string().check(z.maxLength(512))),
+  receivedAt: z.int().check(z.nonnegative()),
+  clientTime: z.nullable(z.int()),
   properties: z.record(z.string(), z.unknown()),
   /** The visitor's consent choices sent with the event (Segment's `context.consent.categoryPreferences`). */
-  consent: z.record(z.string(), z.boolean()).nullable(),
+  consent: z.nullable(z.record(z.string(), z.boolean())),
 });
 export type RecordedEvent = z.infer<typeof RecordedEvent>;
 

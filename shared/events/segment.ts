@@ -13,59 +13,70 @@
  * @see https://segment.com/docs/connections/spec/common/
  * @module
  */
-import { z } from "zod";
+import * as z from "../zod.ts";
 
 export const MAX_BATCH_LENGTH = 100;
 const MAX_PROPERTIES = 64;
 
-const Identifier = z.string().trim().min(1).max(128);
+const Identifier = z.string().check(z.trim(), z.minLength(1), z.maxLength(128));
 /** Kept exactly as sent (no trimming): the identity proof signs these very characters. */
-const UserId = z.string().min(1).max(128);
+const UserId = z.string().check(z.minLength(1), z.maxLength(128));
 /** Not checked here: a malformed proof only means "not linked", never a lost batch. */
-const IdentityProofText = z.string().max(256);
-const ShortText = z.string().max(512);
+const IdentityProofText = z.string().check(z.maxLength(256));
+const ShortText = z.string().check(z.maxLength(512));
 
 /** A JSON value as it may appear in `properties` or `traits`; strings are bounded. */
-const JsonValue: z.ZodType<unknown> = z.lazy(() =>
-  z.union([z.string().max(2_048), z.number(), z.boolean(), z.null(), z.array(JsonValue).max(64), z.record(z.string().max(128), JsonValue)]),
+const JsonValue: z.ZodMiniType<unknown> = z.lazy(() =>
+  z.union([
+    z.string().check(z.maxLength(2_048)),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(JsonValue).check(z.maxLength(64)),
+    z.record(z.string().check(z.maxLength(128)), JsonValue),
+  ]),
 );
 
-const Properties = z.record(z.string().min(1).max(128), JsonValue).refine((record) => Object.keys(record).length <= MAX_PROPERTIES, {
-  message: `at most ${MAX_PROPERTIES} properties`,
-});
+const Properties = z.record(z.string().check(z.minLength(1), z.maxLength(128)), JsonValue).check(
+  z.refine((record) => Object.keys(record).length <= MAX_PROPERTIES, {
+    message: `at most ${MAX_PROPERTIES} properties`,
+  }),
+);
 
 const Context = z.object({
-  page: z
-    .object({
-      path: ShortText.optional(),
-      referrer: z.string().max(2_048).optional(),
-      search: z.string().max(2_048).optional(),
-      title: ShortText.optional(),
-      url: z.string().max(2_048).optional(),
-    })
-    .optional(),
-  locale: z.string().max(35).optional(),
-  consent: z.object({ categoryPreferences: z.record(z.string().min(1).max(64), z.boolean()).optional() }).optional(),
+  page: z.optional(
+    z.object({
+      path: z.optional(ShortText),
+      referrer: z.optional(z.string().check(z.maxLength(2_048))),
+      search: z.optional(z.string().check(z.maxLength(2_048))),
+      title: z.optional(ShortText),
+      url: z.optional(z.string().check(z.maxLength(2_048))),
+    }),
+  ),
+  locale: z.optional(z.string().check(z.maxLength(35))),
+  consent: z.optional(
+    z.object({ categoryPreferences: z.optional(z.record(z.string().check(z.minLength(1), z.maxLength(64)), z.boolean())) }),
+  ),
   /** Tailor's own fields; Segment libraries pass `context` through unchanged. */
-  tailor: z.object({ identity: IdentityProofText.optional() }).optional(),
+  tailor: z.optional(z.object({ identity: z.optional(IdentityProofText) })),
 });
 
 const Common = {
   messageId: Identifier,
-  timestamp: z.iso.datetime({ offset: true }).optional(),
-  sentAt: z.iso.datetime({ offset: true }).optional(),
-  anonymousId: Identifier.nullish(),
+  timestamp: z.optional(z.iso.datetime({ offset: true })),
+  sentAt: z.optional(z.iso.datetime({ offset: true })),
+  anonymousId: z.nullish(Identifier),
   // RudderStack's browser SDK sends `""` before `identify`: no user, like null.
-  userId: z.union([UserId, z.literal("")]).nullish(),
-  context: Context.optional(),
+  userId: z.nullish(z.union([UserId, z.literal("")])),
+  context: z.optional(Context),
 };
 
 export const PageMessage = z.object({
   ...Common,
   type: z.literal("page"),
-  name: ShortText.optional(),
-  category: ShortText.optional(),
-  properties: Properties.optional(),
+  name: z.optional(ShortText),
+  category: z.optional(ShortText),
+  properties: z.optional(Properties),
 });
 export type PageMessage = z.infer<typeof PageMessage>;
 
@@ -73,24 +84,24 @@ export type PageMessage = z.infer<typeof PageMessage>;
 export const ScreenMessage = z.object({
   ...Common,
   type: z.literal("screen"),
-  name: ShortText.optional(),
-  category: ShortText.optional(),
-  properties: Properties.optional(),
+  name: z.optional(ShortText),
+  category: z.optional(ShortText),
+  properties: z.optional(Properties),
 });
 export type ScreenMessage = z.infer<typeof ScreenMessage>;
 
 export const TrackMessage = z.object({
   ...Common,
   type: z.literal("track"),
-  event: z.string().trim().min(1).max(200),
-  properties: Properties.optional(),
+  event: z.string().check(z.trim(), z.minLength(1), z.maxLength(200)),
+  properties: z.optional(Properties),
 });
 export type TrackMessage = z.infer<typeof TrackMessage>;
 
 export const IdentifyMessage = z.object({
   ...Common,
   type: z.literal("identify"),
-  traits: Properties.optional(),
+  traits: z.optional(Properties),
 });
 export type IdentifyMessage = z.infer<typeof IdentifyMessage>;
 
@@ -99,7 +110,7 @@ export const GroupMessage = z.object({
   ...Common,
   type: z.literal("group"),
   groupId: Identifier,
-  traits: Properties.optional(),
+  traits: z.optional(Properties),
 });
 export type GroupMessage = z.infer<typeof GroupMessage>;
 
@@ -108,7 +119,7 @@ export const AliasMessage = z.object({
   ...Common,
   type: z.literal("alias"),
   userId: UserId,
-  previousId: Identifier.nullish(),
+  previousId: z.nullish(Identifier),
 });
 export type AliasMessage = z.infer<typeof AliasMessage>;
 
@@ -123,6 +134,6 @@ export const SegmentMessage = z.discriminatedUnion("type", [
 export type SegmentMessage = z.infer<typeof SegmentMessage>;
 
 export const SegmentBatch = z.object({
-  batch: z.array(SegmentMessage).min(1).max(MAX_BATCH_LENGTH),
+  batch: z.array(SegmentMessage).check(z.minLength(1), z.maxLength(MAX_BATCH_LENGTH)),
 });
 export type SegmentBatch = z.infer<typeof SegmentBatch>;

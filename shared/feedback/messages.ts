@@ -5,11 +5,11 @@
  * IP address or identify traits: visitors appear only as their keyed pseudonym.
  * @module
  */
-import { z } from "zod";
 import { Assignment } from "../rules/assignment.ts";
+import * as z from "../zod.ts";
 
 /** The HMAC pseudonym of a visitor (base64url); never the cookie value itself. */
-export const Pseudonym = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/);
+export const Pseudonym = z.string().check(z.regex(/^[A-Za-z0-9_-]{16,64}$/));
 
 /** The visitor named on the exposures of visitors who asked not to be tracked: counted, never remembered. */
 export const UNTRACKED_VISITORS = "untracked-visitors";
@@ -19,15 +19,15 @@ export const EventMessage = z.strictObject({
   v: z.literal(1),
   kind: z.literal("event"),
   /** The event's Segment `messageId`. */
-  id: z.string().min(1).max(128),
+  id: z.string().check(z.minLength(1), z.maxLength(128)),
   visitor: Pseudonym,
   type: z.enum(["page", "screen", "track", "identify", "group", "alias"]),
-  event: z.string().max(200).nullable(),
-  category: z.string().max(64).nullable(),
-  productId: z.string().max(64).nullable(),
-  path: z.string().max(512).nullable(),
+  event: z.nullable(z.string().check(z.maxLength(200))),
+  category: z.nullable(z.string().check(z.maxLength(64))),
+  productId: z.nullable(z.string().check(z.maxLength(64))),
+  path: z.nullable(z.string().check(z.maxLength(512))),
   receivedAt: z.iso.datetime(),
-  clientTime: z.iso.datetime().nullable(),
+  clientTime: z.nullable(z.iso.datetime()),
   properties: z.record(z.string(), z.unknown()),
 });
 export type EventMessage = z.infer<typeof EventMessage>;
@@ -40,9 +40,9 @@ export const EventBatchMessage = z.strictObject({
   v: z.literal(1),
   kind: z.literal("events"),
   /** The first event's `messageId`; each event keeps its own `id` upstream. */
-  id: z.string().min(1).max(128),
+  id: z.string().check(z.minLength(1), z.maxLength(128)),
   visitor: Pseudonym,
-  events: z.array(EventMessage).min(1).max(100),
+  events: z.array(EventMessage).check(z.minLength(1), z.maxLength(100)),
 });
 export type EventBatchMessage = z.infer<typeof EventBatchMessage>;
 
@@ -54,14 +54,14 @@ export const ExposureMessage = z.strictObject({
   v: z.literal(1),
   kind: z.literal("exposure"),
   /** `<decisionId>:<slot>`: one exposure per slot per decision. */
-  id: z.string().min(1).max(200),
+  id: z.string().check(z.minLength(1), z.maxLength(200)),
   decisionId: z.uuid(),
   visitor: Pseudonym,
   ...Assignment.shape,
   /** The visitor is in the global holdout: the rule matched but nothing was shown. */
   holdout: z.boolean(),
-  path: z.string().max(512),
-  rulesVersion: z.number().int().positive(),
+  path: z.string().check(z.maxLength(512)),
+  rulesVersion: z.int().check(z.positive()),
   at: z.iso.datetime(),
 });
 export type ExposureMessage = z.infer<typeof ExposureMessage>;
@@ -76,11 +76,11 @@ export const ExposureBatchMessage = z.strictObject({
   /** The decision id. */
   id: z.uuid(),
   visitor: Pseudonym,
-  path: z.string().max(512),
-  rulesVersion: z.number().int().positive(),
+  path: z.string().check(z.maxLength(512)),
+  rulesVersion: z.int().check(z.positive()),
   holdout: z.boolean(),
   at: z.iso.datetime(),
-  assignments: z.array(Assignment).min(1).max(100),
+  assignments: z.array(Assignment).check(z.minLength(1), z.maxLength(100)),
 });
 export type ExposureBatchMessage = z.infer<typeof ExposureBatchMessage>;
 
@@ -96,7 +96,7 @@ export const DecisionBatchMessage = z.strictObject({
   kind: z.literal("decisions"),
   /** The batch's own id; each exposure upstream keeps `<decisionId>:<slot>`. */
   id: z.uuid(),
-  decisions: z.array(ExposureBatchMessage).min(1).max(MAX_DECISIONS_PER_MESSAGE),
+  decisions: z.array(ExposureBatchMessage).check(z.minLength(1), z.maxLength(MAX_DECISIONS_PER_MESSAGE)),
 });
 export type DecisionBatchMessage = z.infer<typeof DecisionBatchMessage>;
 
@@ -130,11 +130,11 @@ export const ClickMessage = z.strictObject({
   v: z.literal(1),
   kind: z.literal("click"),
   /** `<decisionId>:<slot>:click`: one per exposure, however often it was clicked. */
-  id: z.string().min(1).max(200),
+  id: z.string().check(z.minLength(1), z.maxLength(200)),
   visitor: Pseudonym,
   ...Attribution,
   /** The decision that showed the personalization, and when. */
-  decisionId: z.string().min(1).max(64),
+  decisionId: z.string().check(z.minLength(1), z.maxLength(64)),
   exposedAt: z.iso.datetime(),
   at: z.iso.datetime(),
 });
@@ -150,12 +150,12 @@ export const ClickClaimMessage = z.strictObject({
   v: z.literal(1),
   kind: z.literal("click-claim"),
   /** The click event's `messageId`. */
-  id: z.string().min(1).max(128),
+  id: z.string().check(z.minLength(1), z.maxLength(128)),
   visitor: Pseudonym,
   /** The pseudonyms of a user's linked visitors, whose exposures count too. */
-  aliases: z.array(Pseudonym).max(8),
+  aliases: z.array(Pseudonym).check(z.maxLength(8)),
   /** What the browser says it clicked: only used to pick among the visitor's own exposures. */
-  ...Assignment.pick({ ruleId: true, slot: true }).shape,
+  ...z.pick(Assignment, { ruleId: true, slot: true }).shape,
   at: z.iso.datetime(),
 });
 export type ClickClaimMessage = z.infer<typeof ClickClaimMessage>;
@@ -165,13 +165,13 @@ export const ConversionMessage = z.strictObject({
   v: z.literal(1),
   kind: z.literal("conversion"),
   /** `<event messageId>:<ruleId>:<slot>`: one per conversion and attributed exposure. */
-  id: z.string().min(1).max(300),
+  id: z.string().check(z.minLength(1), z.maxLength(300)),
   visitor: Pseudonym,
-  event: z.string().max(200),
+  event: z.string().check(z.maxLength(200)),
   /** Order revenue or product price, when the event carried one. */
-  value: z.number().nullable(),
+  value: z.nullable(z.number()),
   ...Attribution,
-  decisionId: z.string().max(64).nullable(),
+  decisionId: z.nullable(z.string().check(z.maxLength(64))),
   exposedAt: z.iso.datetime(),
   at: z.iso.datetime(),
 });

@@ -4,8 +4,9 @@
  * persists it as JSON, and answers attribute reads from it without touching storage.
  * @module
  */
-import { z } from "zod";
+
 import type { RecordedEvent } from "../events/recorded.ts";
+import * as z from "../zod.ts";
 import { normalizeKey, parseBehaviorPath } from "./behavior.ts";
 
 /** A session ends after this long without an event. */
@@ -13,11 +14,11 @@ export const SESSION_GAP_MS = 30 * 60_000;
 /** How many recently viewed products the profile remembers. */
 export const RECENT_PRODUCTS = 10;
 
-export const CartLine = z.object({ quantity: z.number(), price: z.number(), category: z.string().nullable() });
+export const CartLine = z.object({ quantity: z.number(), price: z.number(), category: z.nullable(z.string()) });
 export type CartLine = z.infer<typeof CartLine>;
 
-const moment = z.number().nullable().catch(null);
-const count = z.number().int().min(0).catch(0);
+const moment = z.catch(z.nullable(z.number()), null);
+const count = z.catch(z.number().check(z.int(), z.gte(0)), 0);
 
 /**
  * The state as stored (JSON in the Durable Object). Parsed once when the object loads it: a field
@@ -31,13 +32,13 @@ export const VisitorState = z.object({
   sessionStart: moment,
   sessionEvents: count,
   sessionPages: count,
-  lastCategory: z.string().nullable().catch(null),
+  lastCategory: z.catch(z.nullable(z.string()), null),
   /** Most recent first, distinct. */
-  recentProducts: z.array(z.string()).catch(() => []),
-  cart: z.record(z.string(), CartLine).catch(() => ({})),
+  recentProducts: z.catch(z.array(z.string()), () => []),
+  cart: z.catch(z.record(z.string(), CartLine), () => ({})),
   orders: count,
-  traits: z.record(z.string(), z.unknown()).catch(() => ({})),
-  consent: z.record(z.string(), z.boolean()).catch(() => ({})),
+  traits: z.catch(z.record(z.string(), z.unknown()), () => ({})),
+  consent: z.catch(z.record(z.string(), z.boolean()), () => ({})),
 });
 export type VisitorState = z.infer<typeof VisitorState>;
 

@@ -4,13 +4,13 @@
  * and click messages, attribution and the exposure memory all derive theirs from it.
  * @module
  */
-import { z } from "zod";
+import * as z from "../zod.ts";
 
 /** A rule's assignment in one slot; logged as an exposure even when it shows the default content. */
 export const Assignment = z.strictObject({
-  ruleId: z.string().min(1).max(64),
-  slot: z.string().min(1).max(64),
-  experiment: z.string().max(64).nullable(),
-  variant: z.string().max(64).nullable(),
+  ruleId: z.string().check(z.minLength(1), z.maxLength(64)),
+  slot: z.string().check(z.minLength(1), z.maxLength(64)),
+  experiment: z.nullable(z.string().check(z.maxLength(64))),
+  variant: z.nullable(z.string().check(z.maxLength(64))),
 });
 export type Assignment = z.infer<typeof Assignment>;

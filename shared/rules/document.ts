@@ -5,7 +5,7 @@
  * generated from these schemas for editors and other tools.
  * @module
  */
-import { z } from "zod";
+import * as z from "../zod.ts";
 import { checkHtml, isSafeUrl, setAttributeProblem } from "./markup.ts";
 import { checkSelector } from "./selector.ts";
 import { compileTemplate } from "./template.ts";
@@ -13,37 +13,37 @@ import { compileTemplate } from "./template.ts";
 /** Identifiers used as keys: rule ids, slot, audience, experiment, variant and model names. */
 export const Name = z
   .string()
-  .regex(/^[a-z][a-z0-9_-]{0,63}$/, "use lower-case letters, digits, '-' and '_', starting with a letter (at most 64)");
+  .check(z.regex(/^[a-z][a-z0-9_-]{0,63}$/, "use lower-case letters, digits, '-' and '_', starting with a letter (at most 64)"));
 
 /** Marketer-written HTML, inserted into pages as HTML: it must pass the parsed allowlist (markup.ts). */
-const Html = z
-  .string()
-  .max(50_000)
-  .superRefine((html, context) => {
+const Html = z.string().check(
+  z.maxLength(50_000),
+  z.superRefine((html, context) => {
     for (const problem of checkHtml(html)) context.addIssue({ code: "custom", message: problem });
-  });
+  }),
+);
 
 /** A recommendation card: allowlisted HTML whose placeholders all stand where they can be escaped (template.ts). */
-const Template = z
-  .string()
-  .max(50_000)
-  .superRefine((template, context) => {
+const Template = z.string().check(
+  z.maxLength(50_000),
+  z.superRefine((template, context) => {
     const compiled = compileTemplate(template);
     if (!compiled.ok) for (const problem of compiled.error) context.addIssue({ code: "custom", message: problem });
-  });
+  }),
+);
 
 /**
  * A redirect target: a safe URL (markup.ts) written in printable ASCII only. Control characters,
  * raw or percent-encoded (`%0d%0a`), could split or smuggle headers and have no place in a URL
  * a marketer types; non-ASCII must be percent-encoded to be a valid header value.
  */
-const RedirectTarget = z
-  .string()
-  .min(1)
-  .max(2_048)
-  .regex(/^[\x21-\x7e]+$/, "redirect targets are printable ASCII without spaces or control characters (percent-encode the rest)")
-  .refine((to) => !/%(?:[01][0-9a-f]|7f)/i.test(to), "redirect targets may not carry encoded control characters (%00-%1F, %7F)")
-  .refine(isSafeUrl, "redirects must go to an http(s) or relative URL");
+const RedirectTarget = z.string().check(
+  z.minLength(1),
+  z.maxLength(2_048),
+  z.regex(/^[\x21-\x7e]+$/, "redirect targets are printable ASCII without spaces or control characters (percent-encode the rest)"),
+  z.refine((to) => !/%(?:[01][0-9a-f]|7f)/i.test(to), "redirect targets may not carry encoded control characters (%00-%1F, %7F)"),
+  z.refine(isSafeUrl, "redirects must go to an http(s) or relative URL"),
+);
 
 /**
  * Response headers a rule may set: `x-*` only, and not the `x-` headers that carry security or
@@ -62,18 +62,18 @@ const PROTECTED_X_HEADERS = new Set([
   "x-ua-compatible",
 ]);
 
-const HeaderName = z
-  .string()
-  .regex(/^x-[a-z0-9-]{1,60}$/i, "only x-* response headers may be set (security, caching and cookie headers belong to the origin)")
-  .refine(
+const HeaderName = z.string().check(
+  z.regex(/^x-[a-z0-9-]{1,60}$/i, "only x-* response headers may be set (security, caching and cookie headers belong to the origin)"),
+  z.refine(
     (name) => !PROTECTED_X_HEADERS.has(name.toLowerCase()),
     "this header carries the page's security or indexing policy and cannot be set by a rule",
-  );
+  ),
+);
 
-const AttributeName = z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:.-]{0,63}$/, "not a valid attribute name");
+const AttributeName = z.string().check(z.regex(/^[a-zA-Z_:][a-zA-Z0-9_:.-]{0,63}$/, "not a valid attribute name"));
 
 export const SlotAction = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("setText"), text: z.string().max(10_000) }),
+  z.strictObject({ type: z.literal("setText"), text: z.string().check(z.maxLength(10_000)) }),
   z.strictObject({ type: z.literal("setHtml"), html: Html }),
   z.strictObject({ type: z.literal("replace"), html: Html }),
   z.strictObject({ type: z.literal("before"), html: Html }),
@@ -81,20 +81,22 @@ export const SlotAction = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("prepend"), html: Html }),
   z.strictObject({ type: z.literal("append"), html: Html }),
   z.strictObject({ type: z.literal("remove") }),
-  z.strictObject({ type: z.literal("setAttribute"), name: AttributeName, value: z.string().max(2_048) }).superRefine((action, context) => {
-    const problem = setAttributeProblem(action.name, action.value);
-    if (problem !== null) context.addIssue({ code: "custom", message: problem, path: ["name"] });
-  }),
+  z.strictObject({ type: z.literal("setAttribute"), name: AttributeName, value: z.string().check(z.maxLength(2_048)) }).check(
+    z.superRefine((action, context) => {
+      const problem = setAttributeProblem(action.name, action.value);
+      if (problem !== null) context.addIssue({ code: "custom", message: problem, path: ["name"] });
+    }),
+  ),
   z.strictObject({ type: z.literal("removeAttribute"), name: AttributeName }),
-  z.strictObject({ type: z.literal("addClass"), className: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }),
-  z.strictObject({ type: z.literal("removeClass"), className: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }),
+  z.strictObject({ type: z.literal("addClass"), className: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/)) }),
+  z.strictObject({ type: z.literal("removeClass"), className: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/)) }),
   /** Appends `<script type="application/json" id="...">` with the data, for the page's own code. */
-  z.strictObject({ type: z.literal("injectJson"), id: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/), data: z.json() }),
+  z.strictObject({ type: z.literal("injectJson"), id: z.string().check(z.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/)), data: z.json() }),
   /** Fills the slot with product cards from an item-to-item model, based on the visitor's recent views. */
   z.strictObject({
     type: z.literal("recommendations"),
     model: Name,
-    count: z.number().int().min(1).max(24).default(4),
+    count: z._default(z.int().check(z.gte(1), z.lte(24)), 4),
     /** HTML for one item; `{{id}} {{name}} {{url}} {{price}} {{category}}` are replaced, escaped. */
     template: Template,
   }),
@@ -107,124 +109,130 @@ export type SlotActions = z.infer<typeof SlotActions>;
 
 /** Whole-page effects of a rule, applied when it matches (and is the highest-priority one that has them). */
 export const PageActions = z.strictObject({
-  redirect: z
-    .strictObject({
+  redirect: z.optional(
+    z.strictObject({
       to: RedirectTarget,
-      status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(302),
-    })
-    .optional(),
-  headers: z
-    .record(
-      HeaderName,
-      z
-        .string()
-        .max(1_024)
-        .regex(/^[\t\x20-\x7e]*$/),
-    )
-    .optional(),
+      status: z._default(z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]), 302),
+    }),
+  ),
+  headers: z.optional(z.record(HeaderName, z.string().check(z.maxLength(1_024), z.regex(/^[\t\x20-\x7e]*$/)))),
 });
 export type PageActions = z.infer<typeof PageActions>;
 
 export const Slot = z.strictObject({
   /** CSS selector of the element(s) the slot's actions apply to; HTMLRewriter's selector subset. */
-  selector: z
-    .string()
-    .min(1)
-    .max(256)
-    .superRefine((selector, context) => {
+  selector: z.string().check(
+    z.minLength(1),
+    z.maxLength(256),
+    z.superRefine((selector, context) => {
       const problem = checkSelector(selector);
       if (problem !== null) context.addIssue({ code: "custom", message: problem });
     }),
-  description: z.string().max(500).optional(),
+  ),
+  description: z.optional(z.string().check(z.maxLength(500))),
 });
 export type Slot = z.infer<typeof Slot>;
 
 /** A MongoDB-style condition (GrowthBook syntax); checked further by the condition compiler. */
-export const Condition = z.record(z.string().max(256), z.unknown());
+export const Condition = z.record(z.string().check(z.maxLength(256)), z.unknown());
+
+/** A share between 0 and 1. */
+const Share = z.number().check(z.gte(0), z.lte(1));
 
 export const Experiment = z
   .strictObject({
-    description: z.string().max(500).optional(),
+    description: z.optional(z.string().check(z.maxLength(500))),
     /** Hash seed; defaults to the experiment's name. */
-    seed: z.string().max(128).optional(),
-    hashVersion: z.union([z.literal(1), z.literal(2)]).default(2),
+    seed: z.optional(z.string().check(z.maxLength(128))),
+    hashVersion: z._default(z.union([z.literal(1), z.literal(2)]), 2),
     /** Share of eligible visitors who enter the experiment, 0..1. */
-    coverage: z.number().min(0).max(1).default(1),
-    variants: z.array(Name).min(2).max(20),
+    coverage: z._default(Share, 1),
+    variants: z.array(Name).check(z.minLength(2), z.maxLength(20)),
     /** Planned split, one weight per variant, summing to 1; equal when absent. */
-    weights: z.array(z.number().min(0).max(1)).optional(),
+    weights: z.optional(z.array(Share)),
     /** Mutually exclusive experiments share a namespace id and take disjoint [start, end) ranges. */
-    namespace: z.tuple([Name, z.number().min(0).max(1), z.number().min(0).max(1)]).optional(),
+    namespace: z.optional(z.tuple([Name, Share, Share])),
     /** `bandit`: pick the variant by Thompson sampling on observed clicks instead of a fixed split. */
-    allocation: z.enum(["fixed", "bandit"]).default("fixed"),
+    allocation: z._default(z.enum(["fixed", "bandit"]), "fixed"),
     /** Prior successes/trials per variant, used by the bandit until live counts are available. */
-    counts: z.record(Name, z.strictObject({ successes: z.number().int().min(0), trials: z.number().int().min(0) })).optional(),
+    counts: z.optional(z.record(Name, z.strictObject({ successes: z.int().check(z.gte(0)), trials: z.int().check(z.gte(0)) }))),
   })
-  .refine((experiment) => experiment.weights === undefined || experiment.weights.length === experiment.variants.length, {
-    message: "weights needs one entry per variant",
-    path: ["weights"],
-  })
-  .refine(
-    (experiment) => experiment.weights === undefined || Math.abs(experiment.weights.reduce((sum, weight) => sum + weight, 0) - 1) <= 0.01,
-    {
-      message: "weights must add up to 1",
+  .check(
+    z.refine((experiment) => experiment.weights === undefined || experiment.weights.length === experiment.variants.length, {
+      message: "weights needs one entry per variant",
       path: ["weights"],
-    },
+    }),
+    z.refine(
+      (experiment) => experiment.weights === undefined || Math.abs(experiment.weights.reduce((sum, weight) => sum + weight, 0) - 1) <= 0.01,
+      {
+        message: "weights must add up to 1",
+        path: ["weights"],
+      },
+    ),
   );
 export type Experiment = z.infer<typeof Experiment>;
 
 export const Rule = z.strictObject({
   id: Name,
-  description: z.string().max(500).optional(),
+  description: z.optional(z.string().check(z.maxLength(500))),
   /** Higher wins when two rules want the same slot. */
-  priority: z.number().int().min(-1_000_000).max(1_000_000).default(0),
+  priority: z._default(z.int().check(z.gte(-1_000_000), z.lte(1_000_000)), 0),
   /** Paths the rule applies to: exact (`/`) or a prefix ending in `*` (`/c/*`). */
-  pages: z.array(z.string().startsWith("/").max(256)).min(1).default(["/"]),
+  pages: z._default(z.array(z.string().check(z.startsWith("/"), z.maxLength(256))).check(z.minLength(1)), ["/"]),
   /** When the rule is active (ISO 8601, end exclusive); always when absent. */
-  schedule: z
-    .strictObject({ start: z.iso.datetime({ offset: true }).optional(), end: z.iso.datetime({ offset: true }).optional() })
-    .refine(
-      (schedule) => schedule.start === undefined || schedule.end === undefined || Date.parse(schedule.start) < Date.parse(schedule.end),
-      "start must be before end",
-    )
-    .optional(),
+  schedule: z.optional(
+    z
+      .strictObject({ start: z.optional(z.iso.datetime({ offset: true })), end: z.optional(z.iso.datetime({ offset: true })) })
+      .check(
+        z.refine(
+          (schedule) => schedule.start === undefined || schedule.end === undefined || Date.parse(schedule.start) < Date.parse(schedule.end),
+          "start must be before end",
+        ),
+      ),
+  ),
   /** A named audience the visitor must be in (in addition to `condition`). */
-  audience: Name.optional(),
+  audience: z.optional(Name),
   /** `{}` matches everyone. */
-  condition: Condition.default({}),
+  condition: z._default(Condition, {}),
   /** Slot actions when the rule is not an experiment. */
-  actions: SlotActions.default({}),
-  page: PageActions.optional(),
+  actions: z._default(SlotActions, {}),
+  page: z.optional(PageActions),
   /** Run the rule as an experiment: one set of slot actions per variant (`{}` shows the default content). */
-  experiment: z.strictObject({ id: Name, variants: z.record(Name, SlotActions) }).optional(),
+  experiment: z.optional(z.strictObject({ id: Name, variants: z.record(Name, SlotActions) })),
 });
 export type Rule = z.infer<typeof Rule>;
 
 export const LogisticModel = z.strictObject({
   type: z.literal("logistic"),
-  description: z.string().max(500).optional(),
+  description: z.optional(z.string().check(z.maxLength(500))),
   intercept: z.number(),
   /** Attribute path → weight; a missing or non-numeric attribute counts as 0 (booleans as 0/1). */
-  weights: z.record(z.string().max(256), z.number()).refine((weights) => Object.keys(weights).length <= 200, "at most 200 weights"),
+  weights: z
+    .record(z.string().check(z.maxLength(256)), z.number())
+    .check(z.refine((weights) => Object.keys(weights).length <= 200, "at most 200 weights")),
 });
+
+const ProductId = z.string().check(z.maxLength(64));
 
 export const ItemToItemModel = z.strictObject({
   type: z.literal("itemToItem"),
-  description: z.string().max(500).optional(),
+  description: z.optional(z.string().check(z.maxLength(500))),
   /** Product id → related product ids, best first. */
-  related: z.record(z.string().max(64), z.array(z.string().max(64)).max(50)),
+  related: z.record(ProductId, z.array(ProductId).check(z.maxLength(50))),
   /** Product id → what a card shows. */
   items: z.record(
-    z.string().max(64),
+    ProductId,
     z.strictObject({
-      name: z.string().max(200),
-      url: z.string().max(512).refine(isSafeUrl, "item URLs must be http(s) or relative (after HTML entities are decoded)"),
-      price: z.number().optional(),
-      category: z.string().max(64).optional(),
+      name: z.string().check(z.maxLength(200)),
+      url: z
+        .string()
+        .check(z.maxLength(512), z.refine(isSafeUrl, "item URLs must be http(s) or relative (after HTML entities are decoded)")),
+      price: z.optional(z.number()),
+      category: z.optional(z.string().check(z.maxLength(64))),
     }),
   ),
   /** Shown when the visitor has no recent views (or none with related items). */
-  fallback: z.array(z.string().max(64)).max(50).default([]),
+  fallback: z._default(z.array(ProductId).check(z.maxLength(50)), []),
 });
 
 export const Model = z.discriminatedUnion("type", [LogisticModel, ItemToItemModel]);
@@ -233,93 +241,95 @@ export type Model = z.infer<typeof Model>;
 /** The models a document uses: inline, or by reference to a separately published model document in KV. */
 export const ModelReference = z.union([
   Model,
-  z.strictObject({ kv: z.string().regex(/^models:[a-z0-9:_-]{1,120}$/, "model keys start with models:") }),
+  z.strictObject({ kv: z.string().check(z.regex(/^models:[a-z0-9:_-]{1,120}$/, "model keys start with models:")) }),
 ]);
 
 export const Holdout = z.strictObject({
   /** Share of all visitors (0..0.5) who never get personalization, to measure its lift. */
-  share: z.number().min(0).max(0.5),
-  seed: z.string().max(128).default("tailor-holdout"),
+  share: z.number().check(z.gte(0), z.lte(0.5)),
+  seed: z._default(z.string().check(z.maxLength(128)), "tailor-holdout"),
 });
 
 export const RulesDocument = z
   .strictObject({
-    version: z.number().int().positive(),
-    description: z.string().max(2_000).optional(),
+    version: z.int().check(z.positive()),
+    description: z.optional(z.string().check(z.maxLength(2_000))),
     slots: z.record(Name, Slot),
-    audiences: z.record(Name, Condition).default({}),
-    experiments: z.record(Name, Experiment).default({}),
-    models: z.record(Name, ModelReference).default({}),
-    holdout: Holdout.optional(),
-    rules: z.array(Rule).max(1_000),
+    audiences: z._default(z.record(Name, Condition), {}),
+    experiments: z._default(z.record(Name, Experiment), {}),
+    models: z._default(z.record(Name, ModelReference), {}),
+    holdout: z.optional(Holdout),
+    rules: z.array(Rule).check(z.maxLength(1_000)),
   })
-  .superRefine((document, context) => {
-    const seen = new Set<string>();
-    const usedExperiments = new Map<string, number>();
-    document.rules.forEach((rule, index) => {
-      const at = (...path: (string | number)[]) => ["rules", index, ...path];
-      if (seen.has(rule.id)) context.addIssue({ code: "custom", path: at("id"), message: `duplicate rule id "${rule.id}"` });
-      seen.add(rule.id);
-      if (rule.audience !== undefined && !Object.hasOwn(document.audiences, rule.audience)) {
-        context.addIssue({ code: "custom", path: at("audience"), message: `unknown audience "${rule.audience}"` });
-      }
-      const actionSets: [SlotActions, (string | number)[]][] = [[rule.actions, at("actions")]];
-      if (rule.experiment !== undefined) {
-        if (Object.keys(rule.actions).length > 0)
-          context.addIssue({
-            code: "custom",
-            path: at("actions"),
-            message: "an experiment rule puts its actions under experiment.variants",
-          });
-        const experiment = document.experiments[rule.experiment.id];
-        if (experiment === undefined) {
-          context.addIssue({ code: "custom", path: at("experiment", "id"), message: `unknown experiment "${rule.experiment.id}"` });
-        } else {
-          const previous = usedExperiments.get(rule.experiment.id);
-          if (previous !== undefined)
+  .check(
+    z.superRefine((document, context) => {
+      const seen = new Set<string>();
+      const usedExperiments = new Map<string, number>();
+      document.rules.forEach((rule, index) => {
+        const at = (...path: (string | number)[]) => ["rules", index, ...path];
+        if (seen.has(rule.id)) context.addIssue({ code: "custom", path: at("id"), message: `duplicate rule id "${rule.id}"` });
+        seen.add(rule.id);
+        if (rule.audience !== undefined && !Object.hasOwn(document.audiences, rule.audience)) {
+          context.addIssue({ code: "custom", path: at("audience"), message: `unknown audience "${rule.audience}"` });
+        }
+        const actionSets: [SlotActions, (string | number)[]][] = [[rule.actions, at("actions")]];
+        if (rule.experiment !== undefined) {
+          if (Object.keys(rule.actions).length > 0)
             context.addIssue({
               code: "custom",
-              path: at("experiment", "id"),
-              message: `experiment "${rule.experiment.id}" is already run by rule ${previous}`,
+              path: at("actions"),
+              message: "an experiment rule puts its actions under experiment.variants",
             });
-          usedExperiments.set(rule.experiment.id, index);
-          for (const variant of experiment.variants) {
-            if (!Object.hasOwn(rule.experiment.variants, variant))
+          const experiment = document.experiments[rule.experiment.id];
+          if (experiment === undefined) {
+            context.addIssue({ code: "custom", path: at("experiment", "id"), message: `unknown experiment "${rule.experiment.id}"` });
+          } else {
+            const previous = usedExperiments.get(rule.experiment.id);
+            if (previous !== undefined)
               context.addIssue({
                 code: "custom",
-                path: at("experiment", "variants"),
-                message: `variant "${variant}" has no actions (use {} for the default content)`,
+                path: at("experiment", "id"),
+                message: `experiment "${rule.experiment.id}" is already run by rule ${previous}`,
               });
+            usedExperiments.set(rule.experiment.id, index);
+            for (const variant of experiment.variants) {
+              if (!Object.hasOwn(rule.experiment.variants, variant))
+                context.addIssue({
+                  code: "custom",
+                  path: at("experiment", "variants"),
+                  message: `variant "${variant}" has no actions (use {} for the default content)`,
+                });
+            }
+            for (const variant of Object.keys(rule.experiment.variants)) {
+              if (!experiment.variants.includes(variant))
+                context.addIssue({
+                  code: "custom",
+                  path: at("experiment", "variants", variant),
+                  message: `"${variant}" is not a variant of experiment "${rule.experiment.id}"`,
+                });
+            }
           }
-          for (const variant of Object.keys(rule.experiment.variants)) {
-            if (!experiment.variants.includes(variant))
-              context.addIssue({
-                code: "custom",
-                path: at("experiment", "variants", variant),
-                message: `"${variant}" is not a variant of experiment "${rule.experiment.id}"`,
-              });
+          for (const [variant, actions] of Object.entries(rule.experiment.variants))
+            actionSets.push([actions, at("experiment", "variants", variant)]);
+        }
+        for (const [actions, path] of actionSets) {
+          for (const [slot, action] of Object.entries(actions)) {
+            if (!Object.hasOwn(document.slots, slot))
+              context.addIssue({ code: "custom", path: [...path, slot], message: `unknown slot "${slot}"` });
+            if (action.type === "recommendations" && !Object.hasOwn(document.models, action.model)) {
+              context.addIssue({ code: "custom", path: [...path, slot, "model"], message: `unknown model "${action.model}"` });
+            }
           }
         }
-        for (const [variant, actions] of Object.entries(rule.experiment.variants))
-          actionSets.push([actions, at("experiment", "variants", variant)]);
-      }
-      for (const [actions, path] of actionSets) {
-        for (const [slot, action] of Object.entries(actions)) {
-          if (!Object.hasOwn(document.slots, slot))
-            context.addIssue({ code: "custom", path: [...path, slot], message: `unknown slot "${slot}"` });
-          if (action.type === "recommendations" && !Object.hasOwn(document.models, action.model)) {
-            context.addIssue({ code: "custom", path: [...path, slot, "model"], message: `unknown model "${action.model}"` });
-          }
-        }
-      }
-    });
-  });
+      });
+    }),
+  );
 export type RulesDocument = z.infer<typeof RulesDocument>;
 /** The document as written, before defaults are filled in. */
 export type RulesDocumentInput = z.input<typeof RulesDocument>;
 
 /** The KV pointer naming the live version. */
-export const LivePointer = z.strictObject({ version: z.number().int().positive() });
+export const LivePointer = z.strictObject({ version: z.int().check(z.positive()) });
 export type LivePointer = z.infer<typeof LivePointer>;
 
 export const RULES_LIVE_KEY = "rules:live";

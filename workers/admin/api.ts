@@ -5,11 +5,11 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import type { z } from "zod";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
 import { compileRules } from "../../shared/rules/compile.ts";
 import { decide } from "../../shared/rules/decide.ts";
 import { diffDocuments } from "../../shared/rules/diff.ts";
+import type * as z from "../../shared/zod.ts";
 import { parseJson, readTextBody } from "../common/body.ts";
 import { settings } from "../common/config.ts";
 import { Problem } from "../common/problem.ts";
@@ -35,7 +35,7 @@ export const adminApi = new Hono<{ Bindings: Env; Variables: AdminVariables }>()
  */
 export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 
-async function body<T extends z.ZodType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
+async function body<T extends z.ZodMiniType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
   // Bounded while streaming, strict UTF-8, nesting depth limited (see workers/common/body.ts).
   const raw = parseJson(await readTextBody(context.req.raw, MAX_ADMIN_BODY_BYTES));
   const parsed = schema.safeParse(raw);

@@ -15,11 +15,12 @@
  * @see https://developers.cloudflare.com/cloudflare-one/identity/authorization-cookie/validating-json/
  * @module
  */
+
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { verifyWithJwks } from "hono/jwt";
 import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
-import { z } from "zod";
+import * as z from "../../shared/zod.ts";
 import { settings } from "../common/config.ts";
 import { Problem } from "../common/problem.ts";
 import { isAdminBearer, MIN_ADMIN_TOKEN_LENGTH, secretsEqual } from "../common/secrets.ts";
@@ -58,7 +59,11 @@ async function sign(secret: string, purpose: string, payload: string): Promise<s
 }
 
 /** What a session cookie says, once its signature is checked. */
-const SessionPayload = z.object({ sid: z.string().min(16).max(64), actor: z.string().min(1).max(100), exp: z.number() });
+const SessionPayload = z.object({
+  sid: z.string().check(z.minLength(16), z.maxLength(64)),
+  actor: z.string().check(z.minLength(1), z.maxLength(100)),
+  exp: z.number(),
+});
 
 /**
  * Opens an editor session: a random id listed in the `RulesRegistry` (so sign-out can end it) and
@@ -135,14 +140,14 @@ export function csrfToken(session: string, token: string): Promise<string> {
 
 /** One signing key from the Access certs document; only RSA keys are kept (Access signs with RS256). */
 const AccessKey = z.object({
-  kid: z.string().min(1),
+  kid: z.string().check(z.minLength(1)),
   kty: z.literal("RSA"),
-  n: z.string().min(1),
-  e: z.string().min(1),
-  alg: z.string().optional(),
+  n: z.string().check(z.minLength(1)),
+  e: z.string().check(z.minLength(1)),
+  alg: z.optional(z.string()),
 });
 type AccessKey = z.infer<typeof AccessKey>;
-const AccessCerts = z.object({ keys: z.array(z.unknown()).catch(() => []) });
+const AccessCerts = z.object({ keys: z.catch(z.array(z.unknown()), () => []) });
 
 const keySets = new Map<string, { keys: AccessKey[]; fetchedAt: number }>();
 

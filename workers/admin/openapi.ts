@@ -3,8 +3,9 @@
  * with, and a plain browsable page of it (no third-party viewer: nothing is loaded from outside).
  * @module
  */
-import { z } from "zod";
+
 import { RulesDocument } from "../../shared/rules/document.ts";
+import * as z from "../../shared/zod.ts";
 import {
   AuditLog,
   Diff,
@@ -25,8 +26,8 @@ interface Operation {
   method: "get" | "post";
   path: string;
   summary: string;
-  request?: z.ZodType;
-  response: z.ZodType;
+  request?: z.ZodMiniType;
+  response: z.ZodMiniType;
   status?: number;
   parameters?: { name: string; in: "query" | "path"; description: string; required?: boolean }[];
 }
@@ -51,7 +52,7 @@ const OPERATIONS: Operation[] = [
     path: "/admin/api/rules",
     summary: "Publish a document as the next version and make it live",
     request: PublishRequest,
-    response: z.object({ version: z.number().int(), problems: LintResult.shape.problems }),
+    response: z.object({ version: z.int(), problems: LintResult.shape.problems }),
     status: 201,
   },
   {
@@ -124,11 +125,11 @@ const OPERATIONS: Operation[] = [
     method: "post",
     path: "/admin/api/dead-letters/replay",
     summary: "Send dead letters back to their queues",
-    response: z.object({ replayed: z.number().int(), remaining: z.number().int() }),
+    response: z.object({ replayed: z.int(), remaining: z.int() }),
   },
 ];
 
-function schema(type: z.ZodType, io: "input" | "output"): unknown {
+function schema(type: z.ZodMiniType, io: "input" | "output"): unknown {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(type, { io, unrepresentable: "any" }) as Record<string, unknown>;
   return rest;
 }

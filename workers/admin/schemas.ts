@@ -3,66 +3,62 @@
  * generated from these.
  * @module
  */
-import { z } from "zod";
+import * as z from "../../shared/zod.ts";
 import { MAX_PREVIEW_TTL_MINUTES } from "../decide/preview.ts";
 
 /** A rules document as sent for checking; the full schema is `RulesDocument` (docs/schemas/rules-document.schema.json). */
-const DocumentBody = z.record(z.string(), z.unknown()).describe("A rules document (see docs/schemas/rules-document.schema.json)");
+const DocumentBody = z.record(z.string(), z.unknown()).check(z.describe("A rules document (see docs/schemas/rules-document.schema.json)"));
 
 export const ValidateRequest = z.strictObject({ document: DocumentBody });
 
 export const PublishRequest = z.strictObject({
   document: DocumentBody,
-  message: z.string().min(1).max(500).describe("What changed and why, for the version list and the audit log"),
+  message: z.string().check(z.minLength(1), z.maxLength(500), z.describe("What changed and why, for the version list and the audit log")),
 });
 
-export const RollbackRequest = z.strictObject({ version: z.number().int().positive() });
+export const RollbackRequest = z.strictObject({ version: z.int().check(z.positive()) });
 
 export const PreviewRequest = z.strictObject({
-  path: z.string().startsWith("/").max(512).default("/"),
+  path: z._default(z.string().check(z.startsWith("/"), z.maxLength(512)), "/"),
   /** A draft to preview instead of the live document. */
-  document: DocumentBody.optional(),
+  document: z.optional(DocumentBody),
   visitor: z.strictObject({
     /** Attributes by name, e.g. {"behavior.views_10m.category.electronics": 3, "geo.country": "DE"}. */
-    attributes: z.record(z.string().max(256), z.unknown()).optional(),
+    attributes: z.optional(z.record(z.string().check(z.maxLength(256)), z.unknown())),
     /** A real visitor's cookie id: their stored profile is read (and the attributes above added). */
-    visitorId: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{22}$/)
-      .optional(),
+    visitorId: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{22}$/))),
   }),
   /** Experiment variants to show: experiment id → variant. */
-  forced: z.record(z.string(), z.string()).optional(),
+  forced: z.optional(z.record(z.string(), z.string())),
 });
 
 /** A QA preview link to mint: the variants to force, on which page, for how long. */
 export const PreviewLinkRequest = z.strictObject({
-  forced: z
-    .record(z.string().min(1).max(64), z.string().min(1).max(64))
-    .refine((forced) => Object.keys(forced).length > 0 && Object.keys(forced).length <= 20, "force between 1 and 20 experiments")
-    .describe('Experiment id → variant to show, e.g. {"hero-test": "b"}; each must be in the live rules'),
+  forced: z.record(z.string().check(z.minLength(1), z.maxLength(64)), z.string().check(z.minLength(1), z.maxLength(64))).check(
+    z.refine((forced) => Object.keys(forced).length > 0 && Object.keys(forced).length <= 20, "force between 1 and 20 experiments"),
+    z.describe('Experiment id → variant to show, e.g. {"hero-test": "b"}; each must be in the live rules'),
+  ),
   path: z
-    .string()
-    .startsWith("/")
-    .max(512)
-    .regex(/^\/[^?#\s\\]*$/, "a path without query, fragment, spaces or backslashes")
-    .refine((path) => !path.startsWith("//"), "a path, not a host")
-    .default("/")
-    .describe("The only page the link works on"),
+    ._default(
+      z.string().check(
+        z.startsWith("/"),
+        z.maxLength(512),
+        z.regex(/^\/[^?#\s\\]*$/, "a path without query, fragment, spaces or backslashes"),
+        z.refine((path) => !path.startsWith("//"), "a path, not a host"),
+      ),
+      "/",
+    )
+    .check(z.describe("The only page the link works on")),
   ttlMinutes: z
-    .number()
-    .int()
-    .positive()
-    .max(MAX_PREVIEW_TTL_MINUTES)
-    .default(60)
-    .describe(`How long the link works, in minutes (at most ${MAX_PREVIEW_TTL_MINUTES}, seven days)`),
-  explain: z.boolean().default(false).describe("Whether the holder may also read the decision trace from /v1/decide"),
+    ._default(z.int().check(z.positive(), z.lte(MAX_PREVIEW_TTL_MINUTES)), 60)
+    .check(z.describe(`How long the link works, in minutes (at most ${MAX_PREVIEW_TTL_MINUTES}, seven days)`)),
+  explain: z._default(z.boolean(), false).check(z.describe("Whether the holder may also read the decision trace from /v1/decide")),
 });
 
 export const PreviewLink = z.object({
-  url: z.string().describe("The page with ?tailor_preview=<token>, on the host the API was called on"),
+  url: z.string().check(z.describe("The page with ?tailor_preview=<token>, on the host the API was called on")),
   token: z.string(),
-  expiresAt: z.string().describe("ISO 8601"),
+  expiresAt: z.string().check(z.describe("ISO 8601")),
   path: z.string(),
   forced: z.record(z.string(), z.string()),
 });
@@ -70,17 +66,17 @@ export const PreviewLink = z.object({
 export const Problem = z.object({
   type: z.string(),
   title: z.string(),
-  status: z.number().int(),
-  detail: z.string().optional(),
-  errors: z.array(z.object({ pointer: z.string(), detail: z.string() })).optional(),
-  problems: z.array(z.object({ pointer: z.string(), message: z.string(), severity: z.enum(["error", "warning"]) })).optional(),
+  status: z.int(),
+  detail: z.optional(z.string()),
+  errors: z.optional(z.array(z.object({ pointer: z.string(), detail: z.string() }))),
+  problems: z.optional(z.array(z.object({ pointer: z.string(), message: z.string(), severity: z.enum(["error", "warning"]) }))),
 });
 
 export const LintResult = z.object({
   valid: z.boolean(),
   problems: z.array(
     z.object({
-      pointer: z.string().describe("JSON pointer into the document"),
+      pointer: z.string().check(z.describe("JSON pointer into the document")),
       message: z.string(),
       severity: z.enum(["error", "warning"]),
     }),
@@ -88,43 +84,43 @@ export const LintResult = z.object({
 });
 
 export const LiveRules = z.object({
-  version: z.number().int().nullable(),
-  document: z.record(z.string(), z.unknown()).nullable(),
-  refused: z
-    .object({ version: z.number().int(), problems: z.array(z.object({ pointer: z.string(), message: z.string() })), at: z.string() })
-    .nullable(),
-  warnings: z.array(z.string()).describe("What is wrong with the rules in KV (a live pointer or version that does not parse), in words"),
+  version: z.nullable(z.int()),
+  document: z.nullable(z.record(z.string(), z.unknown())),
+  refused: z.nullable(
+    z.object({ version: z.int(), problems: z.array(z.object({ pointer: z.string(), message: z.string() })), at: z.string() }),
+  ),
+  warnings: z
+    .array(z.string())
+    .check(z.describe("What is wrong with the rules in KV (a live pointer or version that does not parse), in words")),
 });
 
 export const VersionList = z.object({
   versions: z.array(
     z.object({
-      version: z.number().int(),
-      author: z.string().nullable(),
-      message: z.string().nullable(),
-      publishedAt: z.string().nullable(),
+      version: z.int(),
+      author: z.nullable(z.string()),
+      message: z.nullable(z.string()),
+      publishedAt: z.nullable(z.string()),
       live: z.boolean(),
     }),
   ),
 });
 
 export const Diff = z.object({
-  from: z.number().int(),
-  to: z.number().int(),
+  from: z.int(),
+  to: z.int(),
   changes: z.array(
     z.object({
       pointer: z.string(),
       change: z.enum(["added", "removed", "changed"]),
-      before: z.unknown().optional(),
-      after: z.unknown().optional(),
+      before: z.optional(z.unknown()),
+      after: z.optional(z.unknown()),
     }),
   ),
 });
 
 export const AuditLog = z.object({
-  entries: z.array(
-    z.object({ at: z.string(), actor: z.string(), action: z.string(), version: z.number().int().nullable(), detail: z.string() }),
-  ),
+  entries: z.array(z.object({ at: z.string(), actor: z.string(), action: z.string(), version: z.nullable(z.int()), detail: z.string() })),
 });
 
 export const PreviewResult = z.object({
@@ -135,5 +131,5 @@ export const PreviewResult = z.object({
   trace: z.array(z.record(z.string(), z.unknown())),
   scores: z.record(z.string(), z.number()),
   fallbacks: z.array(z.string()),
-  html: z.string().nullable().describe("The page as the visitor would get it"),
+  html: z.nullable(z.string()).check(z.describe("The page as the visitor would get it")),
 });

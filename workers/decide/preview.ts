@@ -6,20 +6,21 @@
  * cached, log no exposures, and a forced variant shows even to a visitor in the holdout.
  * @module
  */
+
 import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
-import { z } from "zod";
+import * as z from "../../shared/zod.ts";
 
 export const PREVIEW_PARAMETER = "tailor_preview";
 
 export const PreviewGrant = z.strictObject({
   /** Experiment id → variant to show. */
-  forced: z.record(z.string().max(64), z.string().max(64)).default({}),
+  forced: z._default(z.record(z.string().check(z.maxLength(64)), z.string().check(z.maxLength(64))), {}),
   /** The only page the token works on (exact path, no query); absent only in tokens made by tests. */
-  path: z.string().startsWith("/").max(512).optional(),
+  path: z.optional(z.string().check(z.startsWith("/"), z.maxLength(512))),
   /** Whether the holder may see the decision trace. */
-  explain: z.boolean().default(false),
+  explain: z._default(z.boolean(), false),
   /** Expiry, seconds since the epoch. */
-  exp: z.number().int().positive(),
+  exp: z.int().check(z.positive()),
 });
 export type PreviewGrant = z.infer<typeof PreviewGrant>;
 

@@ -5,12 +5,13 @@
  * when loading from KV and by the admin API.
  * @module
  */
-import type { z } from "zod";
+
 import { pointerOf } from "../../shared/json-pointer.ts";
 import { err, ok, type Result } from "../../shared/result.ts";
 import { compileCondition } from "../../shared/rules/condition.ts";
 import { RulesDocument } from "../../shared/rules/document.ts";
 import { conditionRegexProblems } from "../../shared/rules/regex-safety.ts";
+import type * as z from "../../shared/zod.ts";
 import { selectorProblem } from "./rewrite.ts";
 
 export interface DocumentProblem {
@@ -21,7 +22,7 @@ export interface DocumentProblem {
 
 export { escapePointerPart, pointerOf } from "../../shared/json-pointer.ts";
 
-export function zodProblems(error: z.ZodError): DocumentProblem[] {
+export function zodProblems(error: z.core.$ZodError): DocumentProblem[] {
   return error.issues.map((issue) => ({ pointer: pointerOf(issue.path), message: issue.message }));
 }
 

@@ -10,9 +10,9 @@
  * @module
  */
 import { encodeBase64 } from "hono/utils/encode";
-import { z } from "zod";
 import { splitJsonObjects } from "../../shared/json-stream.ts";
 import { err, ok, type Result } from "../../shared/result.ts";
+import * as z from "../../shared/zod.ts";
 import { settings } from "../common/config.ts";
 
 export interface KafkaRecord {
@@ -42,15 +42,15 @@ export interface ProducerOptions {
 const V2Response = z.object({
   offsets: z.array(
     z.object({
-      partition: z.number().nullable().optional(),
-      offset: z.number().nullable().optional(),
-      error_code: z.number().nullable().optional(),
-      error: z.string().nullable().optional(),
+      partition: z.optional(z.nullable(z.number())),
+      offset: z.optional(z.nullable(z.number())),
+      error_code: z.optional(z.nullable(z.number())),
+      error: z.optional(z.nullable(z.string())),
     }),
   ),
 });
 
-const V3Report = z.object({ error_code: z.number(), message: z.string().optional() });
+const V3Report = z.object({ error_code: z.number(), message: z.optional(z.string()) });
 
 /** The proxy settings from the Worker's environment. */
 export function producerOptions(env: Pick<Env, "KAFKA_REST_USERNAME" | "KAFKA_REST_PASSWORD" | "KAFKA_REST_TOKEN">): ProducerOptions {

@@ -12,11 +12,12 @@
  * of the same batch is safe: known `messageId`s are counted as duplicates and not applied again.
  * @module
  */
+
 import { type Context, Hono } from "hono";
-import { z } from "zod";
 import type { UserSession } from "../../durable-objects/user-session.ts";
 import { normalizeMessage } from "../../shared/events/recorded.ts";
 import { SegmentBatch, SegmentMessage } from "../../shared/events/segment.ts";
+import * as z from "../../shared/zod.ts";
 import { parseJson, readTextBody, requireJson } from "../common/body.ts";
 import { INTERNAL_API_PREFIX, settings } from "../common/config.ts";
 import { type IdentityRejection, provenUser } from "../common/identity.ts";
@@ -50,7 +51,7 @@ ingestApp.get("/t.js", (context) =>
 );
 
 /** JSON pointers and messages for every schema violation, e.g. `/batch/3/messageId`. */
-function schemaProblem(error: z.ZodError): Problem {
+function schemaProblem(error: z.core.$ZodError): Problem {
   const errors = error.issues.slice(0, 20).map((issue) => ({
     pointer: pointerOf(issue.path),
     detail: issue.message,
@@ -182,8 +183,8 @@ ingestApp.get("/v1/profile", async (context) => {
 
 /** The optional body of `DELETE /v1/profile`: a proof that the browser's user wants their profile erased. */
 const ErasureRequest = z.strictObject({
-  userId: z.string().min(1).max(128),
-  identity: z.string().max(256),
+  userId: z.string().check(z.minLength(1), z.maxLength(128)),
+  identity: z.string().check(z.maxLength(256)),
 });
 
 /** Most bytes accepted in an erasure request's body. */
