@@ -2,6 +2,7 @@
  * Cloudflare Access assertions for tests: RS256 JWTs signed with the key whose public half the
  * global setup publishes at `accessCertsUrl`, and the settings that make the Worker trust it.
  */
+import { encodeBase64Url } from "hono/utils/encode";
 import { inject } from "vitest";
 
 /** Settings that turn on Access verification against the test key set. */
@@ -9,15 +10,20 @@ export function accessSettings(): Partial<Env> {
   return { ACCESS_TEAM_DOMAIN: "tailor.cloudflareaccess.com", ACCESS_AUD: "tailor-admin-aud", ACCESS_CERTS_URL: inject("accessCertsUrl") };
 }
 
-function encodeSegment(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
+function segment(bytes: ArrayBuffer | Uint8Array): string {
+  return encodeBase64Url(bytes instanceof Uint8Array ? bytes.buffer : bytes).replace(/=+$/, "");
 }
 
-/** A valid assertion for `email`, expiring in ten minutes. */
-export async function accessAssertion(email = "marketer@shop.example"): Promise<string> {
+/** Claims of an assertion for `email` that the Worker accepts, valid for ten minutes. */
+export function accessClaims(email = "marketer@shop.example"): Record<string, unknown> {
+  return { aud: ["tailor-admin-aud"], iss: "https://tailor.cloudflareaccess.com", exp: Math.floor(Date.now() / 1000) + 600, email };
+}
+
+/** Any JWT signed with the test key: valid or not, as the claims and header say. */
+export async function signAccessToken(
+  claims: Record<string, unknown>,
+  header: Record<string, unknown> = { alg: "RS256", kid: "test-key" },
+): Promise<string> {
   const key = await crypto.subtle.importKey(
     "jwk",
     JSON.parse(inject("accessPrivateKey")) as JsonWebKey,
@@ -25,14 +31,12 @@ export async function accessAssertion(email = "marketer@shop.example"): Promise<
     false,
     ["sign"],
   );
-  const now = Math.floor(Date.now() / 1000);
-  const json = (value: unknown) => encodeSegment(new TextEncoder().encode(JSON.stringify(value)));
-  const unsigned = `${json({ alg: "RS256", kid: "test-key" })}.${json({
-    aud: ["tailor-admin-aud"],
-    iss: "https://tailor.cloudflareaccess.com",
-    exp: now + 600,
-    email,
-  })}`;
-  const signature = new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, new TextEncoder().encode(unsigned)));
-  return `${unsigned}.${encodeSegment(signature)}`;
+  const json = (value: unknown) => segment(new TextEncoder().encode(JSON.stringify(value)));
+  const unsigned = `${json(header)}.${json(claims)}`;
+  return `${unsigned}.${segment(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, new TextEncoder().encode(unsigned)))}`;
+}
+
+/** A valid assertion for `email`, expiring in ten minutes. */
+export function accessAssertion(email = "marketer@shop.example"): Promise<string> {
+  return signAccessToken(accessClaims(email));
 }

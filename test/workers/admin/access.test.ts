@@ -2,33 +2,14 @@
  * Cloudflare Access assertions, now verified by `hono/jwt` `verifyWithJwks` with the team's cached
  * keys: everything the hand-written check refused is still refused.
  */
-import { describe, expect, inject, it } from "vitest";
+import { encodeBase64Url } from "hono/utils/encode";
+import { describe, expect, it } from "vitest";
+import { accessSettings, signAccessToken } from "../../support/worker/access.ts";
 import { request } from "../../support/worker/fixtures.ts";
 
-const ACCESS = {
-  ACCESS_TEAM_DOMAIN: "tailor.cloudflareaccess.com",
-  ACCESS_AUD: "tailor-admin-aud",
-  ACCESS_CERTS_URL: inject("accessCertsUrl"),
-};
-
-const base64url = (bytes: Uint8Array) =>
-  btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
-const encode = (value: unknown) => base64url(new TextEncoder().encode(JSON.stringify(value)));
-
-async function sign(claims: Record<string, unknown>, header: Record<string, unknown> = { alg: "RS256", kid: "test-key" }): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "jwk",
-    JSON.parse(inject("accessPrivateKey")) as JsonWebKey,
-    { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const unsigned = `${encode(header)}.${encode(claims)}`;
-  return `${unsigned}.${base64url(new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, new TextEncoder().encode(unsigned))))}`;
-}
+const ACCESS = accessSettings();
+const encode = (value: unknown) => encodeBase64Url(new TextEncoder().encode(JSON.stringify(value)).buffer).replace(/=+$/, "");
+const sign = signAccessToken;
 
 const status = async (assertion: string) =>
   (await request("/admin/api/audit", { headers: { "cf-access-jwt-assertion": assertion } }, ACCESS)).status;

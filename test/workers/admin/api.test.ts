@@ -4,10 +4,11 @@
  * Cloudflare Access assertions.
  */
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, inject, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import demoRules from "../../../demo-shop/rules.json";
 import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
 import { forgetRules } from "../../../workers/decide/rules-store.ts";
+import { accessClaims, accessSettings, signAccessToken } from "../../support/worker/access.ts";
 import { postEvents, publishRules, recordingAnalytics, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" };
@@ -126,34 +127,10 @@ describe("access", () => {
   });
 
   it("accepts a valid Cloudflare Access assertion and refuses forged or expired ones", async () => {
-    const access = {
-      ACCESS_TEAM_DOMAIN: "tailor.cloudflareaccess.com",
-      ACCESS_AUD: "tailor-admin-aud",
-      ACCESS_CERTS_URL: inject("accessCertsUrl"),
-    };
-    const key = await crypto.subtle.importKey(
-      "jwk",
-      JSON.parse(inject("accessPrivateKey")) as JsonWebKey,
-      { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
-    const encode = (value: unknown) => btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-    const sign = async (claims: Record<string, unknown>, kid = "test-key") => {
-      const unsigned = `${encode({ alg: "RS256", kid })}.${encode(claims)}`;
-      const signature = new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, new TextEncoder().encode(unsigned)));
-      return `${unsigned}.${btoa(String.fromCharCode(...signature))
-        .replace(/\+/g, "-")
-        .replace(/\//g, "_")
-        .replace(/=+$/, "")}`;
-    };
+    const access = accessSettings();
+    const sign = (claims: Record<string, unknown>, kid = "test-key") => signAccessToken(claims, { alg: "RS256", kid });
     const now = Math.floor(Date.now() / 1000);
-    const claims = {
-      aud: ["tailor-admin-aud"],
-      iss: "https://tailor.cloudflareaccess.com",
-      exp: now + 600,
-      email: "marketer@shop.example",
-    };
+    const claims = accessClaims();
     const call = (assertion: string) => request("/admin/api/audit", { headers: { "cf-access-jwt-assertion": assertion } }, access);
     expect((await call(await sign(claims))).status).toBe(200);
     expect((await call(await sign({ ...claims, exp: now - 10 }))).status).toBe(401);
