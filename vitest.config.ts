@@ -42,6 +42,10 @@ export default defineConfig({
           name: "workerd",
           include: ["test/{workers,durable-objects,shared}/**/*.test.ts"],
           globalSetup: ["./test/support/global-setup.ts"],
+          // Far above any scheduling delay: a file's first test also pays for loading the Worker,
+          // which took over vitest's default 5 s while other work shared the two cores.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
       {
@@ -50,6 +54,7 @@ export default defineConfig({
           name: "node",
           include: ["test/scripts/**/*.test.ts"],
           environment: "node",
+          testTimeout: 60_000,
         },
       },
       {

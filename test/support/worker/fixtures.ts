@@ -115,7 +115,7 @@ export async function kafkaRecords(topic: string): Promise<{ key: unknown; value
 }
 
 /** Polls until `check` returns a value, for effects that happen after a response (queues). */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const started = Date.now();
   for (;;) {
     const value = await check();

@@ -306,10 +306,20 @@ describe("exposures", () => {
     await twoRules();
     const cookie = await returningVisitor();
     const feedback = recordingFeedbackQueue();
-    for (let view = 0; view < 2; view++) {
-      await (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: feedback.queue, EXPOSURE_BATCH_MS: "300" })).text();
+    // The batch window is driven: both views fall inside it however slow the machine is.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      for (let view = 0; view < 2; view++) {
+        await (
+          await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: feedback.queue, EXPOSURE_BATCH_MS: "300" })
+        ).text();
+      }
+      expect(feedback.sent).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(300);
+    } finally {
+      vi.useRealTimers();
     }
-    await vi.waitFor(() => expect(feedback.sent).toHaveLength(1));
+    await vi.waitFor(() => expect(feedback.sent).toHaveLength(1), { timeout: 30_000 });
     const [message] = feedback.sent[0] as DecisionBatchMessage[];
     expect(message?.kind).toBe("decisions");
     expect(message?.decisions).toHaveLength(2);
@@ -321,7 +331,6 @@ describe("exposures", () => {
     expect(first?.visitor).toBe(await pseudonymFor(cookie.split("=")[1] ?? "", env.VISITOR_ID_SECRET));
     // Each page view is a decision with its own id.
     expect(second?.id).not.toBe(first?.id);
-    await new Promise((resolve) => setTimeout(resolve, 400));
     expect(feedback.sent).toHaveLength(1);
   });
 
@@ -330,13 +339,21 @@ describe("exposures", () => {
     const cookie = await returningVisitor();
     const feedback = recordingFeedbackQueue();
     const views = MAX_DECISIONS_PER_MESSAGE + 6;
-    await Promise.all(
-      Array.from({ length: views }, async () =>
-        (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: feedback.queue, EXPOSURE_BATCH_MS: "1000" })).text(),
-      ),
-    );
-    expect(feedback.sent.map((batch) => (batch as DecisionBatchMessage[])[0]?.decisions.length)).toEqual([MAX_DECISIONS_PER_MESSAGE]);
-    await vi.waitFor(() => expect(feedback.sent).toHaveLength(2), { timeout: 3_000 });
+    // The batch window is driven, not waited for: it cannot close while a slow machine is still
+    // making the pages, and closes when the test says so.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      await Promise.all(
+        Array.from({ length: views }, async () =>
+          (await request("/", { headers: { ...BROWSER, cookie } }, { FEEDBACK_QUEUE: feedback.queue, EXPOSURE_BATCH_MS: "1000" })).text(),
+        ),
+      );
+      expect(feedback.sent.map((batch) => (batch as DecisionBatchMessage[])[0]?.decisions.length)).toEqual([MAX_DECISIONS_PER_MESSAGE]);
+      await vi.advanceTimersByTimeAsync(1_000);
+    } finally {
+      vi.useRealTimers();
+    }
+    await vi.waitFor(() => expect(feedback.sent).toHaveLength(2), { timeout: 30_000 });
     expect((feedback.sent[1] as DecisionBatchMessage[])[0]?.decisions).toHaveLength(6);
 
     const unbatched = recordingFeedbackQueue();

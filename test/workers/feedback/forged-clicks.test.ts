@@ -60,7 +60,7 @@ async function forwarded(ids: readonly unknown[]): Promise<void> {
   await eventually(async () => {
     const seen = new Set((await kafkaRecords(env.KAFKA_TOPIC_EVENTS)).map((record) => String(record.value.id)));
     return [...wanted].every((id) => seen.has(id)) ? true : undefined;
-  }, 30_000);
+  }, 120_000);
 }
 
 /**
@@ -218,7 +218,7 @@ it("a click sent right after the page counts once its exposure is remembered, on
   const counted = await eventually(async () => {
     const counts = countsOf(await env.EXPERIMENT_STATS.getByName(experiment).counts());
     return (counts[variant]?.successes ?? 0) >= 1 ? counts : undefined;
-  }, 40_000);
+  }, 120_000);
   expect(counted[variant]).toEqual({ trials: 1, successes: 1 });
   await feedbackDrained();
   const other = variant === "calm" ? "bold" : "calm";

@@ -11,7 +11,7 @@ import { eventually, kafkaRecords, postEvents, publishRules, request, track, vis
 
 const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0" };
 
-it("attributes clicks and orders to the personalization shown, and counts them per variant", { timeout: 30_000 }, async () => {
+it("attributes clicks and orders to the personalization shown, and counts them per variant", { timeout: 120_000 }, async () => {
   const experiment = `hero_${crypto.randomUUID().slice(0, 8)}`;
   await publishRules({
     version: 1,
@@ -77,6 +77,6 @@ it("attributes clicks and orders to the personalization shown, and counts them p
     const counts = await env.EXPERIMENT_STATS.getByName(experiment).counts();
     const row = counts[variant ?? ""];
     return row !== undefined && row.successes >= 1 && row.conversions >= 1 ? row : undefined;
-  }, 15_000);
+  }, 60_000);
   expect(stats).toMatchObject({ trials: 1, successes: 1, conversions: 1, revenue: 80 });
 });
