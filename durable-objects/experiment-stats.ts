@@ -3,12 +3,15 @@
  * experiment's slot), conversions and revenue — updated by the feedback consumer as each batch is
  * delivered, read by the decision step (cached for seconds) for Thompson sampling, and checked for
  * sample ratio mismatch. Updates carry the upstream record id and are applied once, because queue
- * delivery is at least once.
+ * delivery is at least once. Each update is checked on its own: a malformed one is dropped (and
+ * logged as a count), the rest of its batch still counts, and revenue is capped per update at
+ * `MAX_CONVERSION_VALUE`.
  * @module
  */
 
 import { DurableObject } from "cloudflare:workers";
 import { type SrmResult, sampleRatioMismatch } from "../shared/experiments/srm.ts";
+import { MAX_CONVERSION_VALUE } from "../shared/feedback/attribution.ts";
 import * as z from "../shared/zod.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
@@ -30,10 +33,12 @@ export const StatsUpdate = z.strictObject({
   trials: z.int().check(z.gte(0), z.lte(1)),
   successes: z.int().check(z.gte(0), z.lte(1)),
   conversions: z.int().check(z.gte(0), z.lte(1)),
-  revenue: z.number().check(z.gte(0), z.lte(1e9)),
+  /** Capped at `MAX_CONVERSION_VALUE` when applied: one conversion cannot outweigh the rest. */
+  revenue: z.number().check(z.gte(0)),
 });
 export type StatsUpdate = z.infer<typeof StatsUpdate>;
-const StatsUpdates = z.array(StatsUpdate).check(z.maxLength(10_000));
+/** The batch is checked for size only; each update is checked on its own (see `add`). */
+const StatsUpdates = z.array(z.unknown()).check(z.maxLength(10_000));
 
 export type VariantStats = {
   trials: number;
@@ -58,9 +63,19 @@ export class ExperimentStats extends DurableObject<Env> {
     });
   }
 
-  /** Applies updates not seen before; returns how many were new. */
+  /**
+   * Applies updates not seen before; returns how many were new. A malformed update is dropped
+   * without holding back the others: one bad record must not cost every variant its counts.
+   */
   async add(input: StatsUpdate[]): Promise<number> {
-    const updates = StatsUpdates.parse(input);
+    const updates: StatsUpdate[] = [];
+    let dropped = 0;
+    for (const candidate of StatsUpdates.parse(input)) {
+      const parsed = StatsUpdate.safeParse(candidate);
+      if (parsed.success) updates.push({ ...parsed.data, revenue: Math.min(parsed.data.revenue, MAX_CONVERSION_VALUE) });
+      else dropped++;
+    }
+    if (dropped > 0) console.warn(JSON.stringify({ message: "malformed experiment updates dropped", dropped }));
     const sql = this.#storage.sql;
     const now = Date.now();
     let applied = 0;

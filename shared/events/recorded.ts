@@ -5,6 +5,7 @@
  * @module
  */
 
+import { redactText } from "../feedback/redact.ts";
 import { normalizeKey } from "../profile/behavior.ts";
 import * as z from "../zod.ts";
 import type { SegmentMessage } from "./segment.ts";
@@ -44,6 +45,15 @@ function propertiesOf(message: SegmentMessage): Record<string, unknown> {
   }
 }
 
+/**
+ * A category or product id as a profile key. Redacted first: normalizing turns
+ * `jane.doe@example.com` into `jane-doe-example-com`, which no redaction recognizes afterwards, so a
+ * key that was personal data becomes e.g. `redacted-email`.
+ */
+function keyOf(raw: unknown): string | null {
+  return normalizeKey(typeof raw === "string" ? redactText(raw) : raw);
+}
+
 /** Turns a validated Segment message into the event the visitor's Durable Object records. */
 export function normalizeMessage(message: SegmentMessage, receivedAt: number): RecordedEvent {
   const properties = propertiesOf(message);
@@ -53,8 +63,8 @@ export function normalizeMessage(message: SegmentMessage, receivedAt: number): R
     type: message.type,
     event: message.type === "track" ? message.event : message.type === "page" || message.type === "screen" ? (message.name ?? null) : null,
     // A group's traits describe a company, not what the visitor looked at.
-    category: message.type === "group" ? null : normalizeKey(properties.category),
-    productId: message.type === "group" ? null : normalizeKey(properties.product_id ?? properties.sku),
+    category: message.type === "group" ? null : keyOf(properties.category),
+    productId: message.type === "group" ? null : keyOf(properties.product_id ?? properties.sku),
     path: path === null ? null : path.slice(0, 512),
     receivedAt,
     clientTime: parseTime(message.timestamp),

@@ -13,12 +13,25 @@
  * @see https://segment.com/docs/connections/spec/common/
  * @module
  */
+import { redactText } from "../feedback/redact.ts";
 import * as z from "../zod.ts";
 
 export const MAX_BATCH_LENGTH = 100;
 const MAX_PROPERTIES = 64;
 
 const Identifier = z.string().check(z.trim(), z.minLength(1), z.maxLength(128));
+/**
+ * A message id is forwarded upstream as the record's id and used to recognize duplicates, so it
+ * cannot be redacted (rewriting changes what it identifies): one holding an e-mail address, phone
+ * number or IP address is refused instead. A UUID (what Segment libraries send) is always accepted:
+ * its hex digits can look like a phone number (`01234567-89ab-…`) but carry nothing personal.
+ */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MessageId = Identifier.check(
+  z.refine((id) => UUID.test(id) || redactText(id) === id, {
+    message: "must not contain an e-mail address, phone number or IP address",
+  }),
+);
 /** Kept exactly as sent (no trimming): the identity proof signs these very characters. */
 const UserId = z.string().check(z.minLength(1), z.maxLength(128));
 /** Not checked here: a malformed proof only means "not linked", never a lost batch. */
@@ -62,7 +75,7 @@ const Context = z.object({
 });
 
 const Common = {
-  messageId: Identifier,
+  messageId: MessageId,
   timestamp: z.optional(z.iso.datetime({ offset: true })),
   sentAt: z.optional(z.iso.datetime({ offset: true })),
   anonymousId: z.nullish(Identifier),

@@ -16,6 +16,12 @@ export interface RememberedExposure extends Assignment {
 
 export const CONVERSION_EVENTS = new Set(["Order Completed", "Product Added"]);
 
+/**
+ * The most one conversion is worth (in the site's currency). Revenue is the browser's claim: a
+ * bound keeps one event from outweighing every real order in an experiment's revenue.
+ */
+export const MAX_CONVERSION_VALUE = 100_000;
+
 function text(value: unknown): string | null {
   return typeof value === "string" && value !== "" ? value.slice(0, 64) : null;
 }
@@ -25,13 +31,21 @@ function number(value: unknown): number | null {
   return typeof parsed === "number" && Number.isFinite(parsed) && parsed >= 0 ? parsed : null;
 }
 
-/** The conversion's value: revenue or total for orders, price × quantity for basket adds. */
+/**
+ * The conversion's value: revenue or total for orders, price × quantity for basket adds; never
+ * negative, never more than `MAX_CONVERSION_VALUE`.
+ */
 function conversionValue(event: RecordedEvent): number | null {
   const { properties } = event;
   const total = number(properties.revenue) ?? number(properties.total) ?? number(properties.value);
-  if (total !== null) return total;
   const price = number(properties.price);
-  return price === null ? null : price * (number(properties.quantity) ?? 1);
+  const value = total ?? (price === null ? null : price * (number(properties.quantity) ?? 1));
+  return value === null ? null : Math.min(value, MAX_CONVERSION_VALUE);
+}
+
+/** The id part naming a conversion event: `Order Completed` → `order-completed`. */
+function conversionName(event: string): string {
+  return event.toLowerCase().replaceAll(" ", "-");
 }
 
 /** Whether Tailor logged `exposure` before `at` and no longer ago than `windowMs`. */
@@ -81,7 +95,11 @@ export function clickFor(
  * `position`) is a click on the visitor's own exposure of that rule and slot (see `clickFor`),
  * never on the event's `experiment`, `variant` or `creative`; when that exposure is not remembered
  * yet, a claim the consumer attributes later or drops. A conversion event gives one conversion per
- * personalization (latest per rule and slot) seen within `windowMs`.
+ * personalization seen within `windowMs`: the latest exposure per rule and slot outside experiments,
+ * the latest exposure per experiment inside one. Its id names that exposure and the event
+ * (`<decisionId>:<slot>:order-completed`), whatever the event's `messageId`, so however many orders
+ * a browser reports after one exposure, the experiment counts one conversion for it; its value is
+ * capped at `MAX_CONVERSION_VALUE`.
  */
 export function feedbackFor(
   event: RecordedEvent,
@@ -112,20 +130,25 @@ export function feedbackFor(
     ];
   }
   if (event.type !== "track" || event.event === null || !CONVERSION_EVENTS.has(event.event)) return [];
+  const name = event.event;
+  // Outside experiments: the latest exposure per rule and slot. In an experiment: only its latest
+  // exposure, whichever rule or slot it was, so one event is credited to an experiment once.
   const latest = new Map<string, RememberedExposure>();
   for (const exposure of exposures) {
     if (!inWindow(exposure, event.receivedAt, windowMs)) continue;
-    const key = `${exposure.ruleId}\u0000${exposure.slot}`;
+    const key =
+      exposure.experiment === null ? `rule\u0000${exposure.ruleId}\u0000${exposure.slot}` : `experiment\u0000${exposure.experiment}`;
     const known = latest.get(key);
     if (known === undefined || known.at < exposure.at) latest.set(key, exposure);
   }
+  const value = conversionValue(event);
   return [...latest.values()].map((exposure) => ({
     v: 1,
     kind: "conversion",
-    id: `${event.messageId}:${exposure.ruleId}:${exposure.slot}`,
+    id: `${exposure.decisionId}:${exposure.slot}:${conversionName(name)}`,
     visitor,
-    event: event.event ?? "",
-    value: conversionValue(event),
+    event: name,
+    value,
     ruleId: exposure.ruleId,
     slot: exposure.slot,
     experiment: exposure.experiment,

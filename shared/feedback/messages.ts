@@ -164,11 +164,14 @@ export type ClickClaimMessage = z.infer<typeof ClickClaimMessage>;
 export const ConversionMessage = z.strictObject({
   v: z.literal(1),
   kind: z.literal("conversion"),
-  /** `<event messageId>:<ruleId>:<slot>`: one per conversion and attributed exposure. */
+  /**
+   * `<decisionId>:<slot>:<event>` (e.g. `…:hero:order-completed`): one per exposure and conversion
+   * event, whatever the browser's `messageId`, so experiment counts credit each exposure once.
+   */
   id: z.string().check(z.minLength(1), z.maxLength(300)),
   visitor: Pseudonym,
   event: z.string().check(z.maxLength(200)),
-  /** Order revenue or product price, when the event carried one. */
+  /** Order revenue or product price, when the event carried one; capped at `MAX_CONVERSION_VALUE`. */
   value: z.nullable(z.number()),
   ...Attribution,
   decisionId: z.nullable(z.string().check(z.maxLength(64))),

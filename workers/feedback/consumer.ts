@@ -3,7 +3,8 @@
  * feeds the learning loop (experiment counts), the visitors' exposure memory (for attributing
  * conversions) and Analytics Engine.
  *
- * A message is acknowledged only once the proxy has confirmed every record it stands for. When the
+ * A message is acknowledged only once the proxy has confirmed every record it stands for and its
+ * experiment counts and exposure memory are written (a failure there retries the message). When the
  * proxy is unavailable (5xx, 408, 429, timeout) or refuses single records, the message is retried
  * through the queue with a delay that doubles per attempt; after the queue's `max_retries` it goes
  * to the dead-letter queue. A message that can never succeed — malformed, or refused by the proxy
@@ -116,56 +117,89 @@ async function deliver(env: Env, topic: string, valid: readonly Valid[]): Promis
 /** What a queue message stands for once a `decisions` batch is opened into its decisions. */
 type LoggedMessage = Exclude<QueueMessage, DecisionBatchMessage>;
 
-function unbatched(messages: readonly QueueMessage[]): LoggedMessage[] {
-  return messages.flatMap((body) => (body.kind === "decisions" ? body.decisions : [body]));
+/** A delivered message opened up: each logged message with the queue message it came in. */
+interface Logged {
+  message: Message<unknown>;
+  body: LoggedMessage;
+}
+
+function unbatched(delivered: readonly Valid[]): Logged[] {
+  return delivered.flatMap(({ message, body }) =>
+    body.kind === "decisions" ? body.decisions.map((decision) => ({ message, body: decision })) : [{ message, body }],
+  );
+}
+
+/** One experiment's updates and the queue messages they came from. */
+interface ExperimentWork {
+  updates: StatsUpdate[];
+  owners: Set<Message<unknown>>;
 }
 
 /** Experiment counts for what was delivered: exposures are trials, clicks successes, conversions conversions. */
-function statsUpdates(delivered: readonly LoggedMessage[]): Map<string, StatsUpdate[]> {
-  const byExperiment = new Map<string, StatsUpdate[]>();
-  const add = (experiment: string | null, variant: string | null, update: Omit<StatsUpdate, "variant">) => {
+function statsUpdates(delivered: readonly Logged[]): Map<string, ExperimentWork> {
+  const byExperiment = new Map<string, ExperimentWork>();
+  const add = (owner: Message<unknown>, experiment: string | null, variant: string | null, update: Omit<StatsUpdate, "variant">) => {
     if (experiment === null || variant === null) return;
-    const list = byExperiment.get(experiment) ?? [];
-    list.push({ ...update, variant });
-    byExperiment.set(experiment, list);
+    const work = byExperiment.get(experiment) ?? { updates: [], owners: new Set() };
+    work.updates.push({ ...update, variant });
+    work.owners.add(owner);
+    byExperiment.set(experiment, work);
   };
-  for (const body of delivered) {
+  for (const { message, body } of delivered) {
     if (body.kind === "exposures" && !body.holdout) {
       for (const exposure of exposureRecords(body))
-        add(exposure.experiment, exposure.variant, { id: exposure.id, trials: 1, successes: 0, conversions: 0, revenue: 0 });
+        add(message, exposure.experiment, exposure.variant, { id: exposure.id, trials: 1, successes: 0, conversions: 0, revenue: 0 });
     }
-    if (body.kind === "click") add(body.experiment, body.variant, { id: body.id, trials: 0, successes: 1, conversions: 0, revenue: 0 });
+    if (body.kind === "click")
+      add(message, body.experiment, body.variant, { id: body.id, trials: 0, successes: 1, conversions: 0, revenue: 0 });
     if (body.kind === "conversion")
-      add(body.experiment, body.variant, { id: body.id, trials: 0, successes: 0, conversions: 1, revenue: body.value ?? 0 });
+      add(message, body.experiment, body.variant, { id: body.id, trials: 0, successes: 0, conversions: 1, revenue: body.value ?? 0 });
   }
   return byExperiment;
 }
 
-/** After delivery: analytics, experiment counts and the visitors' exposure memory. */
-async function afterDelivery(env: Env, delivered: readonly LoggedMessage[]): Promise<void> {
+/**
+ * After delivery: experiment counts and the visitors' exposure memory, then analytics. Returns the
+ * queue messages whose updates failed: they are retried rather than acknowledged, since counts and
+ * memory are applied once by id, a retry repeats only what is missing (upstream sees the records
+ * again, with the same ids). Analytics are written only for the messages that are done, so a retry
+ * does not count them twice.
+ */
+async function afterDelivery(env: Env, delivered: readonly Logged[]): Promise<Set<Message<unknown>>> {
   const memories: RememberedDecision[] = [];
-  for (const body of delivered) {
-    if (body.kind === "exposures") {
-      for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
-      if (body.visitor !== UNTRACKED_VISITORS) {
-        // A visitor in the holdout was shown nothing: their clicks and conversions are remembered
-        // against the rule (for lift) but can never count for a variant they did not see.
-        const assignments = body.holdout
-          ? body.assignments.map((assignment) => ({ ...assignment, experiment: null, variant: null }))
-          : body.assignments;
-        memories.push({ visitor: body.visitor, decisionId: body.id, at: body.at, assignments });
-      }
+  const remembering = new Set<Message<unknown>>();
+  for (const { message, body } of delivered) {
+    if (body.kind === "exposures" && body.visitor !== UNTRACKED_VISITORS) {
+      // A visitor in the holdout was shown nothing: their clicks and conversions are remembered
+      // against the rule (for lift) but can never count for a variant they did not see.
+      const assignments = body.holdout
+        ? body.assignments.map((assignment) => ({ ...assignment, experiment: null, variant: null }))
+        : body.assignments;
+      memories.push({ visitor: body.visitor, decisionId: body.id, at: body.at, assignments });
+      remembering.add(message);
     }
+  }
+  const work: { owners: Set<Message<unknown>>; done: Promise<unknown> }[] = [];
+  for (const [experiment, { updates, owners }] of statsUpdates(delivered))
+    work.push({ owners, done: env.EXPERIMENT_STATS.getByName(experiment).add(updates) });
+  if (memories.length > 0) work.push({ owners: remembering, done: rememberExposures(env, memories) });
+  const results = await Promise.allSettled(work.map(({ done }) => done));
+  const failed = new Set<Message<unknown>>();
+  let firstError: unknown;
+  results.forEach((result, index) => {
+    if (result.status === "fulfilled") return;
+    firstError ??= result.reason;
+    for (const owner of work[index]?.owners ?? []) failed.add(owner);
+  });
+  if (failed.size > 0)
+    console.error(JSON.stringify({ message: "learning-loop updates failed; retrying", messages: failed.size, error: String(firstError) }));
+  for (const { message, body } of delivered) {
+    if (failed.has(message)) continue;
+    if (body.kind === "exposures") for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
     if (body.kind === "exposure") recordExposure(env.ANALYTICS, body);
     if (body.kind === "click" || body.kind === "conversion") recordFeedback(env.ANALYTICS, body);
   }
-  const work: Promise<unknown>[] = [];
-  for (const [experiment, updates] of statsUpdates(delivered)) work.push(env.EXPERIMENT_STATS.getByName(experiment).add(updates));
-  if (memories.length > 0) work.push(rememberExposures(env, memories));
-  const results = await Promise.allSettled(work);
-  const failures = results.filter((result) => result.status === "rejected");
-  if (failures.length > 0)
-    console.error(JSON.stringify({ message: "learning-loop updates failed", count: failures.length, error: String(failures[0]?.reason) }));
+  return failed;
 }
 
 async function deadLetter(env: Env, queue: SourceQueue, message: Message<unknown>, reason: string, detail: string): Promise<boolean> {
@@ -268,14 +302,13 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
   if (ready.length === 0) return;
 
   const deliveries = await deliver(env, topic, ready);
-  const delivered: QueueMessage[] = [];
+  const delivered: Valid[] = [];
   let retried = 0;
   let dead = 0;
   for (const [index, { message, body }] of ready.entries()) {
     const delivery = deliveries[index] ?? { outcome: "retry", detail: "no outcome" };
     if (delivery.outcome === "delivered") {
-      message.ack();
-      delivered.push(body);
+      delivered.push({ message, body });
     } else if (delivery.outcome === "retry") {
       retried++;
       retry(message);
@@ -294,8 +327,13 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
         detail: deliveries.find((delivery) => delivery.outcome === "retry"),
       }),
     );
-  recordDelivery(env.ANALYTICS, "delivered", batch.queue, delivered.length);
-  if (retried > 0) recordDelivery(env.ANALYTICS, "retried", batch.queue, retried);
+  // Acknowledged only once the learning loop has them too: a failed count or memory write is retried.
+  const unfinished = delivered.length > 0 ? await afterDelivery(env, unbatched(delivered)) : new Set<Message<unknown>>();
+  for (const { message } of delivered) {
+    if (unfinished.has(message)) retry(message);
+    else message.ack();
+  }
+  recordDelivery(env.ANALYTICS, "delivered", batch.queue, delivered.length - unfinished.size);
+  if (retried + unfinished.size > 0) recordDelivery(env.ANALYTICS, "retried", batch.queue, retried + unfinished.size);
   if (dead > 0) recordDelivery(env.ANALYTICS, "dead-lettered", batch.queue, dead);
-  if (delivered.length > 0) await afterDelivery(env, unbatched(delivered));
 }

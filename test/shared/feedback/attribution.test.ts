@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../../shared/events/recorded.ts";
-import { feedbackFor, type RememberedExposure } from "../../../shared/feedback/attribution.ts";
+import { feedbackFor, MAX_CONVERSION_VALUE, type RememberedExposure } from "../../../shared/feedback/attribution.ts";
 
 const HOUR = 3_600_000;
 const NOW = Date.parse("2026-11-26T12:00:00Z");
@@ -39,7 +39,51 @@ describe("attribution", () => {
       ["conversion", "hero-test", "b", 120.5],
       ["conversion", "recs", null, 120.5],
     ]);
-    expect(conversions[0]?.id).toBe("m-Order Completed:hero-test:hero");
+    expect(conversions.map((message) => message.id)).toEqual(["d2:hero:order-completed", "d2:recommendations:order-completed"]);
+  });
+
+  it("gives every conversion after one exposure the same id, whatever the event's messageId and order", () => {
+    const ids = Array.from({ length: 20 }, (_, index) => {
+      const order = { ...event("Order Completed", { order_id: index % 2 === 0 ? "same-order" : `order-${index}`, revenue: 1e9 }) };
+      return feedbackFor({ ...order, messageId: crypto.randomUUID() }, VISITOR, exposures, 24 * HOUR).map((message) => message.id);
+    });
+    expect(new Set(ids.flat())).toEqual(new Set(["d2:hero:order-completed", "d2:recommendations:order-completed"]));
+  });
+
+  // Values a browser can claim, and what one conversion is worth at most.
+  const claimedValues: { name: string; properties: Record<string, unknown>; value: number | null }[] = [
+    { name: "huge revenue", properties: { revenue: 1e9 }, value: MAX_CONVERSION_VALUE },
+    { name: "huge revenue as text", properties: { revenue: "1e12" }, value: MAX_CONVERSION_VALUE },
+    { name: "largest number", properties: { total: Number.MAX_VALUE }, value: MAX_CONVERSION_VALUE },
+    { name: "infinite revenue as text", properties: { revenue: "Infinity" }, value: null },
+    { name: "NaN revenue as text", properties: { revenue: "NaN" }, value: null },
+    { name: "negative revenue", properties: { revenue: -500 }, value: null },
+    { name: "negative revenue with a price", properties: { revenue: -500, price: 10 }, value: 10 },
+    { name: "huge quantity", properties: { price: 20, quantity: 1e15 }, value: MAX_CONVERSION_VALUE },
+    { name: "negative quantity", properties: { price: 20, quantity: -3 }, value: 20 },
+    { name: "revenue as an object", properties: { revenue: { amount: 1e9 } }, value: null },
+    { name: "revenue just under the cap", properties: { revenue: 99_999.5 }, value: 99_999.5 },
+  ];
+
+  it.each(claimedValues)("bounds the value of one conversion: $name", ({ properties, value }) => {
+    const [conversion] = feedbackFor(event("Order Completed", properties), VISITOR, exposures, 24 * HOUR);
+    expect(conversion?.kind === "conversion" ? conversion.value : "no conversion").toBe(value);
+  });
+
+  it("credits one conversion event to an experiment once, at its latest exposure, across rules and slots", () => {
+    const experiment: RememberedExposure[] = [
+      { decisionId: "d1", ruleId: "hero-test", slot: "hero", experiment: "hero_test", variant: "a", at: NOW - 3 * HOUR },
+      { decisionId: "d1", ruleId: "hero-test", slot: "banner", experiment: "hero_test", variant: "a", at: NOW - 3 * HOUR },
+      { decisionId: "d2", ruleId: "hero-footer", slot: "footer", experiment: "hero_test", variant: "a", at: NOW - 2 * HOUR },
+      { decisionId: "d3", ruleId: "recs", slot: "recommendations", experiment: null, variant: null, at: NOW - HOUR },
+      { decisionId: "d3", ruleId: "other", slot: "sidebar", experiment: "other_test", variant: "b", at: NOW - HOUR },
+    ];
+    const conversions = feedbackFor(event("Order Completed", { revenue: 10 }), VISITOR, experiment, 24 * HOUR);
+    expect(conversions.map((message) => (message.kind === "conversion" ? [message.id, message.experiment] : []))).toEqual([
+      ["d2:footer:order-completed", "hero_test"],
+      ["d3:recommendations:order-completed", null],
+      ["d3:sidebar:order-completed", "other_test"],
+    ]);
   });
 
   it("values a basket add at price times quantity", () => {

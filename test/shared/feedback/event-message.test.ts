@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { RecordedEvent } from "../../../shared/events/recorded.ts";
+import { normalizeMessage, type RecordedEvent } from "../../../shared/events/recorded.ts";
+import { SegmentMessage } from "../../../shared/events/segment.ts";
 import { excludedProperties, toEventMessage } from "../../../shared/feedback/event-message.ts";
 import { redactText } from "../../../shared/feedback/redact.ts";
 
@@ -218,5 +219,40 @@ describe("toEventMessage", () => {
   it("sends no identify traits at all", () => {
     const message = toEventMessage(event({ type: "identify", event: null, properties: { plan: "gold" } }), VISITOR, EXCLUDED);
     expect(message.properties).toEqual({});
+  });
+});
+
+describe("category and product id", () => {
+  // Ids a shop (or an attacker) may put where a product id or category belongs.
+  const cases: { name: string; properties: Record<string, unknown>; category: string | null; productId: string | null }[] = [
+    { name: "e-mail as product_id", properties: { product_id: "jane.doe@example.com" }, category: null, productId: "redacted-email" },
+    { name: "e-mail in capitals as sku", properties: { sku: "Jane.Doe@Example.COM" }, category: null, productId: "redacted-email" },
+    { name: "phone as sku", properties: { sku: "+49 170 1234567" }, category: null, productId: "redacted-phone" },
+    {
+      name: "North American phone as product_id",
+      properties: { product_id: "(415) 555-0100" },
+      category: null,
+      productId: "redacted-phone",
+    },
+    { name: "IPv6 as product_id", properties: { product_id: "2001:db8::1" }, category: null, productId: "redacted-ip" },
+    { name: "IPv4 as category", properties: { category: "203.0.113.5" }, category: "redacted-ip", productId: null },
+    {
+      name: "e-mail inside a category",
+      properties: { category: "vip jane.doe@example.com" },
+      category: "vip-redacted-email",
+      productId: null,
+    },
+    { name: "ordinary ids", properties: { category: "Home & Garden", product_id: "EL-01" }, category: "home-garden", productId: "el-01" },
+    { name: "numeric product id", properties: { product_id: 1001 }, category: null, productId: "1001" },
+    { name: "dated product id", properties: { product_id: "2026-11-26-drop" }, category: null, productId: "2026-11-26-drop" },
+  ];
+  const PERSONAL = /jane|doe|example|1701234567|555-?0100|203-?0-?113-?5|2001-?db8/i;
+
+  it.each(cases)("keys no personal data: $name", ({ properties, category, productId }) => {
+    const message = SegmentMessage.parse({ type: "track", event: "Product Viewed", messageId: "m-1", properties });
+    const recorded = normalizeMessage(message, Date.parse("2026-11-26T12:00:00Z"));
+    expect({ category: recorded.category, productId: recorded.productId }).toEqual({ category, productId });
+    const queued = toEventMessage(recorded, VISITOR, EXCLUDED);
+    expect(`${queued.category} ${queued.productId}`).not.toMatch(PERSONAL);
   });
 });

@@ -105,6 +105,47 @@ describe("consumer under faults", () => {
   });
 });
 
+describe("consumer when the learning loop fails", () => {
+  /** Experiment counts whose `add` fails `failures` times for `experiment`, then works. */
+  function flakyStats(experiment: string, failures: number): Env["EXPERIMENT_STATS"] {
+    let left = failures;
+    return {
+      getByName: (name: string) => {
+        const real = env.EXPERIMENT_STATS.getByName(name);
+        if (name !== experiment) return real;
+        return {
+          add: async (updates: Parameters<typeof real.add>[0]) => {
+            if (left-- > 0) throw new Error("Durable Object overloaded");
+            return real.add(updates);
+          },
+        };
+      },
+    } as unknown as Env["EXPERIMENT_STATS"];
+  }
+
+  const failures = [
+    { name: "exposures", kind: "exposures" },
+    { name: "a decisions batch", kind: "decisions" },
+  ] as const;
+
+  it.each(failures)("retries $name whose experiment counts could not be written, and counts them once", async ({ kind }) => {
+    const experiment = `flaky_${crypto.randomUUID().slice(0, 8)}`;
+    const bodies = exposures(3);
+    const inExperiment = { ...bodies[1], assignments: [{ ruleId: "r", slot: "hero", experiment, variant: "a" }] };
+    const message = kind === "exposures" ? inExperiment : { v: 1, kind: "decisions", id: crypto.randomUUID(), decisions: [inExperiment] };
+    const sent = [bodies[0], message, bodies[2]];
+    const failing = await consume(sent, { EXPERIMENT_STATS: flakyStats(experiment, 1) });
+    // The others are done; the one whose counts failed comes back rather than being lost.
+    expect(failing.acked).toEqual(["m-0", "m-2"]);
+    expect(failing.retried).toEqual(["m-1"]);
+    const again = await consume([message]);
+    expect(again.acked).toEqual(["m-0"]);
+    expect(await env.EXPERIMENT_STATS.getByName(experiment).counts()).toEqual({
+      a: { trials: 1, successes: 0, conversions: 0, revenue: 0 },
+    });
+  });
+});
+
 describe("dead letters", () => {
   it("keeps malformed messages with the reason and replays letters once the cause is fixed", async () => {
     const deadLetters = env.DEAD_LETTERS.getByName("all");

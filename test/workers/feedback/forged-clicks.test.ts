@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import type { VariantStats } from "../../../durable-objects/experiment-stats.ts";
 import { recallExposures } from "../../../durable-objects/exposure-memory.ts";
+import { MAX_CONVERSION_VALUE } from "../../../shared/feedback/attribution.ts";
 import type { ExposureBatchMessage } from "../../../shared/feedback/messages.ts";
 import { thompsonChoice } from "../../../shared/models/thompson.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
@@ -226,4 +227,37 @@ it("a click sent right after the page counts once its exposure is remembered, on
     [variant]: { trials: 1, successes: 1 },
     [other]: { trials: 0, successes: 0 },
   });
+});
+
+it("20 forged orders after one exposure count one conversion, its revenue capped", { timeout: 60_000 }, async () => {
+  const experiment = `orders_${crypto.randomUUID().slice(0, 8)}`;
+  await publishRules({
+    version: 1,
+    slots: { hero: { selector: '[data-slot="hero"]' } },
+    experiments: { [experiment]: { variants: [...VARIANTS] } },
+    rules: [
+      {
+        id: "hero-test",
+        pages: ["/"],
+        experiment: {
+          id: experiment,
+          variants: { calm: { hero: { type: "setText", text: "Calm" } }, bold: { hero: { type: "setText", text: "BOLD" } } },
+        },
+      },
+    ],
+  });
+  const visitor = await newVisitor();
+  const page = await (await request("/", { headers: { ...BROWSER, cookie: visitor.cookie } })).text();
+  const variant = /data-p13n-variant="(\w+)"/.exec(page)?.[1] ?? "";
+  expect(VARIANTS).toContain(variant);
+  await eventually(async () => ((await recallExposures(env, [visitor.pseudonym])).length > 0 ? true : undefined), 30_000);
+  // Each order with its own messageId; the same order id, other order ids, revenue of every size.
+  const orders = Array.from({ length: 20 }, (_, index) =>
+    track("Order Completed", { order_id: index < 10 ? "same-order" : `order-${index}`, revenue: index % 2 === 0 ? 1e9 : "1e300" }),
+  );
+  expect((await post({ batch: orders }, visitor.cookie)).status).toBe(202);
+  await forwarded(orders.map((order) => order.messageId));
+  await feedbackDrained();
+  const counts = await env.EXPERIMENT_STATS.getByName(experiment).counts();
+  expect(counts[variant]).toEqual({ trials: 1, successes: 0, conversions: 1, revenue: MAX_CONVERSION_VALUE });
 });

@@ -52,7 +52,7 @@ it("attributes clicks and orders to the personalization shown, and counts them p
   const order = await eventually(
     async () =>
       (await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK)).find(
-        (record) => record.value.kind === "conversion" && String(record.value.id).startsWith(String(purchase.messageId)),
+        (record) => record.value.kind === "conversion" && record.value.id === `${exposure.value.decisionId}:hero:order-completed`,
       ),
     15_000,
   );

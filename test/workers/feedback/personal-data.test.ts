@@ -6,7 +6,7 @@
  */
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { eventually, kafkaRecords, postEvents, publishRules, recordingAnalytics, request } from "../../support/worker/fixtures.ts";
+import { eventually, kafkaRecords, postEvents, publishRules, recordingAnalytics, request, track } from "../../support/worker/fixtures.ts";
 
 const PERSONAL = /bob@example\.com|bob%40example\.com|Bob Smith|1234567|203\.0\.113\.7|2001:db8::7/;
 
@@ -87,4 +87,30 @@ it("decisions and fallbacks reach Analytics Engine without personal data in thei
   expect(kinds).toContain("decision");
   expect(kinds).toContain("fallback");
   expect(JSON.stringify(analytics.points)).not.toMatch(PERSONAL);
+});
+
+it("product ids and categories that are personal data reach Kafka redacted", async () => {
+  const events = [
+    { properties: { product_id: "jane.doe@example.com", category: "203.0.113.5" }, productId: "redacted-email", category: "redacted-ip" },
+    { properties: { sku: "+49 170 1234567", category: "Home" }, productId: "redacted-phone", category: "home" },
+    { properties: { product_id: "2001:db8::1" }, productId: "redacted-ip", category: null },
+  ].map((expected) => ({ ...expected, event: track("Product Viewed", expected.properties) }));
+  const response = await postEvents({ batch: events.map(({ event }) => event) });
+  expect(response.status).toBe(202);
+  for (const { event, productId, category } of events) {
+    const record = await eventually(async () =>
+      (await kafkaRecords(env.KAFKA_TOPIC_EVENTS)).find((candidate) => candidate.value.id === event.messageId),
+    );
+    expect(record.value).toMatchObject({ productId, category });
+    expect(JSON.stringify(record)).not.toMatch(/jane|doe@|1701234567|170 1234567|203\.0\.113\.5|2001:db8/);
+  }
+});
+
+it("a messageId holding personal data is refused, so it never becomes a record id upstream", async () => {
+  for (const messageId of [`jane.doe@example.com`, "+49 170 1234567", "203.0.113.5"]) {
+    const response = await postEvents({ ...track("Product Viewed"), messageId });
+    expect(response.status).toBe(422);
+  }
+  const records = await kafkaRecords(env.KAFKA_TOPIC_EVENTS);
+  expect(JSON.stringify(records.map((record) => record.value.id))).not.toMatch(/jane\.doe@example\.com|170 1234567|203\.0\.113\.5/);
 });

@@ -142,6 +142,42 @@ describe("refusing bad input", () => {
     expect(body.type).toMatch(/^\/problems\//);
   });
 
+  // Message ids are forwarded upstream unchanged as record ids: one carrying personal data is refused.
+  const personalIds = [
+    "jane.doe@example.com",
+    "order/jane.doe@example.com",
+    "jane.doe%40example.com",
+    "+49 170 1234567",
+    "call-me:+491701234567",
+    "(415) 555-0100",
+    "203.0.113.5",
+    "m-203.0.113.5",
+    "2001:db8::1",
+    "[2001:db8::1]:443",
+  ];
+
+  it.each(personalIds)("refuses a messageId holding personal data: %s", async (messageId) => {
+    const response = await postEvents({ batch: [track("Product Viewed"), { ...track("Product Viewed"), messageId }] });
+    expect(response.status).toBe(422);
+    const body = await problem(response);
+    expect(body.errors?.map((error) => error.pointer)).toEqual(["/batch/1/messageId"]);
+    expect(JSON.stringify(body)).not.toContain(messageId);
+  });
+
+  const ordinaryIds = [
+    crypto.randomUUID(),
+    "01234567-89ab-4cde-8f01-23456789abcd",
+    "ajs-next-1764158400000-4f1c2a",
+    "m-2026-11-26T12:00:00Z-7",
+    "order-1001-line-2",
+    "42",
+  ];
+
+  it.each(ordinaryIds)("accepts an ordinary messageId: %s", async (messageId) => {
+    const response = await postEvents({ ...track("Product Viewed"), messageId });
+    expect(response.status).toBe(202);
+  });
+
   it("points at the offending event and field", async () => {
     const response = await postEvents({ batch: [track("Product Viewed"), { type: "track", event: "Product Viewed" }] });
     expect(response.status).toBe(422);
