@@ -281,7 +281,7 @@ async function servePage(context: DecideContext): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
   // Never rejects: an origin that fails becomes a 502/504 page, which is not personalizable.
-  const fromOrigin = fetchOrigin(request, context.env);
+  const fromOrigin = fetchOrigin(request, context.env, (promise) => context.executionCtx.waitUntil(promise));
 
   let journey: Journey | null = null;
   try {
@@ -367,4 +367,4 @@ decideApi.get("/v1/decide", async (context) => {
 });
 
 pageProxy.get("*", servePage);
-pageProxy.all("*", (context) => fetchOrigin(context.req.raw, context.env));
+pageProxy.all("*", (context) => fetchOrigin(context.req.raw, context.env, (promise) => context.executionCtx.waitUntil(promise)));

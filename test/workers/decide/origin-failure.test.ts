@@ -74,6 +74,37 @@ describe.each(ORIGINS)("an origin $kind", ({ url, status, reason }) => {
   });
 });
 
+/** How a body read ended: all of it, or an error (a cut-off stream). Never a hang: the test timeout guards that. */
+async function readToEnd(response: Response): Promise<"complete" | "cut off"> {
+  try {
+    await response.text();
+    return "complete";
+  } catch {
+    return "cut off";
+  }
+}
+
+describe("an origin that stalls in the middle of the body", () => {
+  const requests: { path: string; method: string; what: string }[] = [
+    { path: "/", method: "GET", what: "personalized page" },
+    { path: "/c/shoes?page=2", method: "GET", what: "personalized page with a query" },
+    { path: "/about", method: "GET", what: "page no rule targets" },
+    { path: "/static/app.js?type=application/javascript", method: "GET", what: "pass-through asset" },
+    { path: "/basket/add", method: "POST", what: "pass-through POST" },
+  ];
+
+  it.each(requests)("ends the $what by the deadline instead of leaving the visitor waiting", async ({ path, method }) => {
+    const response = await send(inject("stallingOriginUrl"), path, {
+      method,
+      headers: BROWSER,
+      ...(method === "POST" ? { body: "q=1" } : {}),
+    });
+    // The headers came in time, so the visitor gets the start of the page; the rest never comes, and the body ends.
+    expect(response.status).toBe(200);
+    expect(["complete", "cut off"]).toContain(await readToEnd(response));
+  });
+});
+
 describe("the admin preview", () => {
   it("answers without the page when the origin never answers", async () => {
     const response = await send(inject("hangingOriginUrl"), "/admin/api/preview", {
