@@ -159,13 +159,14 @@ async function startCachingOrigin(): Promise<{ url: string; close(): Promise<voi
 /**
  * An origin that sends a page's headers and its first bytes, then nothing more while keeping the
  * connection open (any path; `?type=` sets another content type). `/away` instead redirects to the
- * stray host, which a client that follows redirects would reach.
+ * stray host (`?status=` picks the redirect status, 302 by default), which a client that follows
+ * redirects would reach.
  */
 async function startStallingOrigin(strayUrl: string): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((request, response) => {
     const url = new URL(request.url ?? "/", "http://origin.test");
     if (url.pathname === "/away") {
-      response.writeHead(302, { location: `${strayUrl}/landing`, "content-type": "text/html" });
+      response.writeHead(Number(url.searchParams.get("status") ?? "302"), { location: `${strayUrl}/landing`, "content-type": "text/html" });
       response.end('<a href="elsewhere">moved</a>');
       return;
     }

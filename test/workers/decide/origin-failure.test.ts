@@ -106,6 +106,36 @@ describe("an origin that stalls in the middle of the body", () => {
 });
 
 describe("the admin preview", () => {
+  function preview(origin: string, path: string): Promise<Response> {
+    return send(origin, "/admin/api/preview", {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ path, visitor: {} }),
+    });
+  }
+
+  async function strayHits(): Promise<number> {
+    return ((await (await fetch(`${inject("strayHostUrl")}/_stray/hits`)).json()) as { hits: number }).hits;
+  }
+
+  it.each([301, 302, 303, 307, 308])("contacts only the origin when it redirects elsewhere (%i)", async (status) => {
+    const before = await strayHits();
+    const response = await preview(inject("stallingOriginUrl"), `/away?status=${status}`);
+    expect(response.status).toBe(200);
+    expect(await strayHits()).toBe(before);
+    const body = (await response.json()) as { html: string | null; htmlNote?: string };
+    expect(body.html).toBeNull();
+    expect(body.htmlNote).toMatch(/redirect/i);
+  });
+
+  it("answers without the page when the origin stalls in the middle of the body", async () => {
+    for (const path of ["/", "/c/shoes", "/about"]) {
+      const response = await preview(inject("stallingOriginUrl"), path);
+      expect(response.status, path).toBe(200);
+      expect(await response.json(), path).toMatchObject({ html: null });
+    }
+  });
+
   it("answers without the page when the origin never answers", async () => {
     const response = await send(inject("hangingOriginUrl"), "/admin/api/preview", {
       method: "POST",
