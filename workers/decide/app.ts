@@ -27,7 +27,7 @@ import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
 import { liveCounts } from "./experiment-counts.ts";
 import { logExposures } from "./exposure-log.ts";
 import { loadModels, modelResolver } from "./models-store.ts";
-import { fetchOrigin } from "./origin.ts";
+import { fetchOrigin, originTargetForPath } from "./origin.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "./preview.ts";
 import { rewritePage } from "./rewrite.ts";
 import { heldRules, liveRules } from "./rules-store.ts";
@@ -314,10 +314,17 @@ async function servePage(context: DecideContext): Promise<Response> {
   return response;
 }
 
+/**
+ * A path on this host as a client means it: one leading slash and no second one, no backslash (URL
+ * parsers read it as a slash), no whitespace or control characters (dropped or rejected by them).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const PLAIN_PATH = /^\/(?![/\\])[^\\\s\u0000-\u001f\u007f]*$/;
+
 /** `GET /v1/decide?path=/`: the page's decision as JSON; `explain=1` adds the trace (admin or signed preview). */
 decideApi.get("/v1/decide", async (context) => {
   const path = context.req.query("path") ?? "/";
-  if (!path.startsWith("/") || path.length > 512) {
+  if (!PLAIN_PATH.test(path) || path.length > 512) {
     throw new Problem(400, {
       slug: "invalid-path",
       title: "Invalid path",
@@ -328,7 +335,8 @@ decideApi.get("/v1/decide", async (context) => {
   const isAdmin = await isAdminBearer(context.req.header("authorization"), context.env.ADMIN_TOKEN);
   const journey = await decideRequest(
     context,
-    new URL(path, context.req.url),
+    // Set on Tailor's own URL, never resolved against it: resolving `//host/x` would be another host.
+    originTargetForPath(new URL(context.req.url).origin, path),
     (grant) => wantsExplain && (isAdmin || grant?.explain === true),
   );
   if (wantsExplain && journey !== null && journey.decision.trace === undefined) {

@@ -103,6 +103,48 @@ describe("the page proxy reaches only the origin", () => {
   });
 });
 
+describe("GET /v1/decide with a hostile path", () => {
+  /** Paths a URL parser reads as another host, or cannot read at all. */
+  const NOT_PLAIN_PATHS = [
+    "//",
+    "///",
+    "/\\",
+    "//:99999/",
+    "//[/",
+    "//a%20b/",
+    "//[::1/",
+    "//x:notaport/",
+    "//%00/",
+    "/\\/x",
+    "\\x",
+    "/\t/x",
+    "/\n/x",
+    "/ /x",
+    "/a\u0000b",
+    ...HOSTILE_PATHS.filter((path) => path.startsWith("//") || /[\\\s]/.test(path)),
+  ];
+  /** Odd-looking paths that are still plain paths on Tailor's own host. */
+  const PLAIN_PATHS = ["/", "/c/shoes?sort=price", "/%2F%2Fx/y", "/..//x", "/a/../b", "/%5C", "/p/é", "/?q=//evil.example", "/#frag"];
+
+  it("refuses a path that is not a plain absolute path with a 400 problem, never a 5xx", async () => {
+    await publishRules({
+      version: 1,
+      slots: { hero: { selector: '[data-slot="hero"]' } },
+      rules: [{ id: "hero", actions: { hero: { type: "setText", text: "Hi" } } }],
+    });
+    for (const path of NOT_PLAIN_PATHS) {
+      const response = await send(`http://shop.test/v1/decide?path=${encodeURIComponent(path)}`);
+      expect(response.status, JSON.stringify(path)).toBe(400);
+      expect(response.headers.get("content-type"), JSON.stringify(path)).toBe("application/problem+json");
+      expect(await response.json(), JSON.stringify(path)).toMatchObject({ type: "/problems/invalid-path" });
+    }
+    for (const path of PLAIN_PATHS) {
+      const response = await send(`http://shop.test/v1/decide?path=${encodeURIComponent(path)}`);
+      expect(response.status, JSON.stringify(path)).toBe(200);
+    }
+  });
+});
+
 /** Tailor's credentials, each as a browser or client would send it. */
 const CREDENTIALS: { name: string; headers: Record<string, string>; secret: string }[] = [
   { name: "admin bearer token", headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, secret: ADMIN_TOKEN },
