@@ -44,10 +44,47 @@ export function originTargetForPath(originUrl: string, path: string): URL {
     : originTarget(originUrl, withoutFragment.slice(0, queryAt), withoutFragment.slice(queryAt));
 }
 
-/** Whether `authorization` carries the admin token (any scheme spelling), compared in constant time. */
-function carriesAdminToken(authorization: string, adminToken: string | undefined): Promise<boolean> {
-  if (adminToken === undefined || adminToken === "") return Promise.resolve(false);
-  return secretsEqual(authorization.replace(/^\s*bearer\s+/i, "").trim(), adminToken);
+/** More pieces than any real credential has: such a header is stripped rather than searched further. */
+const MAX_CREDENTIAL_CANDIDATES = 16;
+
+/** The user and password of a Basic credential (`base64(user:password)`), or nothing when it is not base64. */
+function basicParts(piece: string): string[] {
+  try {
+    const decoded = atob(piece);
+    const colon = decoded.indexOf(":");
+    return colon === -1 ? [decoded] : [decoded, decoded.slice(0, colon), decoded.slice(colon + 1)];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Every string in an `Authorization` header that could be a credential: the whole value, each piece
+ * between commas, whitespace and quotes (any scheme, quoted values, several headers joined by
+ * commas), and the decoded user and password of anything that reads as base64. Null when there
+ * are more than `MAX_CREDENTIAL_CANDIDATES`.
+ */
+function credentialCandidates(authorization: string): string[] | null {
+  const pieces = authorization.split(/[\s,"']+/).filter((piece) => piece !== "");
+  const candidates = [authorization.trim(), ...pieces];
+  for (const piece of pieces) {
+    candidates.push(...basicParts(piece));
+    if (candidates.length > MAX_CREDENTIAL_CANDIDATES) return null;
+  }
+  return candidates;
+}
+
+/**
+ * Whether `authorization` carries the admin token anywhere (any scheme, quoted, inside Basic
+ * credentials, in one of several joined headers), each candidate compared in constant time. A
+ * header with too many pieces to check counts as carrying it: no shop credential looks like that.
+ */
+async function carriesAdminToken(authorization: string, adminToken: string | undefined): Promise<boolean> {
+  if (adminToken === undefined || adminToken === "") return false;
+  const candidates = credentialCandidates(authorization);
+  if (candidates === null) return true;
+  const matches = await Promise.all(candidates.map((candidate) => secretsEqual(candidate, adminToken)));
+  return matches.includes(true);
 }
 
 /** The cookie header without Tailor's cookies; null when nothing is left. */

@@ -151,6 +151,26 @@ const CREDENTIALS: { name: string; headers: Record<string, string>; secret: stri
   { name: "admin token, lower-case scheme", headers: { authorization: `bearer ${ADMIN_TOKEN}` }, secret: ADMIN_TOKEN },
   { name: "admin token, extra spaces", headers: { authorization: `Bearer   ${ADMIN_TOKEN}  ` }, secret: ADMIN_TOKEN },
   { name: "admin token, bare", headers: { authorization: ADMIN_TOKEN }, secret: ADMIN_TOKEN },
+  ...[
+    `Token ${ADMIN_TOKEN}`,
+    `Bearer "${ADMIN_TOKEN}"`,
+    `Bearer '${ADMIN_TOKEN}'`,
+    `Bearer\t${ADMIN_TOKEN}`,
+    `Bearer ${ADMIN_TOKEN}, Bearer other-token`,
+    `Bearer other-token, Bearer ${ADMIN_TOKEN}`,
+    `Bearer other-token,${ADMIN_TOKEN}`,
+    `Digest username="admin", response="${ADMIN_TOKEN}"`,
+    `Basic ${btoa(`admin:${ADMIN_TOKEN}`)}`,
+    `Basic ${btoa(`${ADMIN_TOKEN}:`)}`,
+    `Basic ${btoa(`${ADMIN_TOKEN}:x`)}`,
+    `basic   ${btoa(`anyone:${ADMIN_TOKEN}`)}`,
+    `Bearer ${Array.from({ length: 30 }, (_, index) => `t${index}`).join(" ")} ${ADMIN_TOKEN}`,
+  ].map((authorization) => ({
+    name: `admin token as ${JSON.stringify(authorization)}`,
+    headers: { authorization },
+    // Basic credentials carry the token base64-encoded: that is what must not reach the origin.
+    secret: authorization.includes(ADMIN_TOKEN) ? ADMIN_TOKEN : (authorization.split(/\s+/).pop() ?? authorization),
+  })),
   { name: "admin session cookie", headers: { cookie: "tailor_admin=session-secret-value" }, secret: "session-secret-value" },
   {
     name: "admin session among shop cookies",
@@ -195,7 +215,13 @@ describe("Tailor's credentials never reach the origin", () => {
   });
 
   it("keeps the shop's own Authorization and cookies", async () => {
-    for (const authorization of ["Bearer shop-api-token-0123456789", "Basic c2hvcDpzZWNyZXQ=", `Bearer ${ADMIN_TOKEN}x`]) {
+    for (const authorization of [
+      "Bearer shop-api-token-0123456789",
+      "Basic c2hvcDpzZWNyZXQ=",
+      `Bearer ${ADMIN_TOKEN}x`,
+      `Basic ${btoa(`admin:${ADMIN_TOKEN}x`)}`,
+      'Digest username="shop", realm="staging", response="6629fae49393a05397450978507c4ef1"',
+    ]) {
       const echo = (await (
         await send("http://shop.test/api/cart", {
           method: "POST",
