@@ -124,7 +124,7 @@ export function attributeProblem(element: string, name: string, value: string): 
       .toLowerCase()
       .split(/[\t\n\f\r ]+/)
       .filter((token) => token !== "" && !ALLOWED_REL_TOKENS.has(token));
-    if (refused.length > 0) return `rel "${refused.join(" ")}" is not allowed (use noopener, noreferrer, nofollow, ugc or sponsored)`;
+    if (refused.length > 0) return `rel "${refused.join(" ")}" is not allowed`;
   }
   if (lower === "type" && element === "button" && value.trim().toLowerCase() !== "button")
     return `a button may only be type="button" (no form submission)`;

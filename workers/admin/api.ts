@@ -197,7 +197,7 @@ async function previewPage(env: Env, path: string, slots: readonly SlotDecision[
     });
     if (origin.status >= 300 && origin.status < 400) {
       await origin.body?.cancel();
-      return { html: null, htmlNote: `The origin answered ${origin.status} (a redirect), which the preview does not follow.` };
+      return { html: null, htmlNote: `The origin redirected (${origin.status}); redirects are not followed.` };
     }
     if (!origin.ok || !(origin.headers.get("content-type") ?? "").includes("text/html")) {
       await origin.body?.cancel();

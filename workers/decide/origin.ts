@@ -186,10 +186,7 @@ function originFailure(request: Request, timedOut: boolean): Response {
 export async function fetchOrigin(request: Request, env: Env, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
   const path = new URL(request.url).pathname;
   const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new DOMException("The origin did not finish within ORIGIN_TIMEOUT_MS", "TimeoutError")),
-    settings(env).ORIGIN_TIMEOUT_MS,
-  );
+  const timer = setTimeout(() => deadline.abort(new DOMException("origin deadline", "TimeoutError")), settings(env).ORIGIN_TIMEOUT_MS);
   let response: Response;
   try {
     const forwarded = await originRequest(request, env);
