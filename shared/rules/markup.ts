@@ -61,6 +61,15 @@ export const URL_ATTRIBUTES: ReadonlySet<string> = new Set([
   "itemtype",
 ]);
 
+/**
+ * Link types a marketer's link may carry. Anything else is refused, above all `opener`, which gives
+ * a page opened with `target="_blank"` a handle on the shop's tab (reverse tabnabbing).
+ * @see https://html.spec.whatwg.org/multipage/links.html#linkTypes
+ */
+const ALLOWED_REL_TOKENS = new Set(
+  "noopener noreferrer nofollow ugc sponsored external prev next help license tag author bookmark alternate".split(" "),
+);
+
 const CUSTOM_ATTRIBUTE = /^(?:data|aria)-[a-z0-9_.-]{1,64}$/;
 /** Nesting deeper than this is no content anyone writes by hand, and costs the browser. */
 const MAX_DEPTH = 64;
@@ -109,6 +118,14 @@ export function attributeProblem(element: string, name: string, value: string): 
   if (lower.startsWith("form")) return `form attribute "${name}" is not allowed`;
   const allowed = ALLOWED_ATTRIBUTES.has(lower) || CUSTOM_ATTRIBUTE.test(lower) || (ELEMENT_ATTRIBUTES[element]?.has(lower) ?? false);
   if (!allowed) return `attribute "${name}" is not allowed${element === "*" ? "" : ` on <${element}>`}`;
+  if (lower === "rel") {
+    // Browsers split rel on ASCII whitespace and compare tokens case-insensitively.
+    const refused = value
+      .toLowerCase()
+      .split(/[\t\n\f\r ]+/)
+      .filter((token) => token !== "" && !ALLOWED_REL_TOKENS.has(token));
+    if (refused.length > 0) return `rel "${refused.join(" ")}" is not allowed`;
+  }
   if (lower === "type" && element === "button" && value.trim().toLowerCase() !== "button")
     return `a button may only be type="button" (no form submission)`;
   if (lower === "srcset" ? !isSafeSrcset(value) : URL_ATTRIBUTES.has(lower) && !isSafeDecodedUrl(value))

@@ -24,6 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const hanging = await startHangingOrigin();
   const garbage = await startGarbageOrigin();
   const caching = await startCachingOrigin();
+  const stalling = await startStallingOrigin(stray.url);
   const refused = await unusedPortUrl();
   project.provide("originUrl", shop.url);
   project.provide("kafkaRestUrl", kafka.url);
@@ -37,11 +38,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("hangingOriginUrl", hanging.url);
   project.provide("garbageOriginUrl", garbage.url);
   project.provide("cachingOriginUrl", caching.url);
+  project.provide("stallingOriginUrl", stalling.url);
   project.provide("refusedOriginUrl", refused);
   project.provide("testSeed", process.env.TEST_SEED ?? "");
   return async () => {
     await Promise.all([shop.close(), kafka.close(), faulty.close(), guarded.close(), basic.close(), access.close(), echo.close()]);
-    await Promise.all([stray.close(), hanging.close(), garbage.close(), caching.close()]);
+    await Promise.all([stray.close(), hanging.close(), garbage.close(), caching.close(), stalling.close()]);
   };
 }
 
@@ -152,6 +154,34 @@ async function startCachingOrigin(): Promise<{ url: string; close(): Promise<voi
     response.end('<!doctype html><html><body><section data-slot="hero"><h1>Default hero</h1></section></body></html>');
   });
   return listenLocally(server);
+}
+
+/**
+ * An origin that sends a page's headers and its first bytes, then nothing more while keeping the
+ * connection open (any path; `?type=` sets another content type). `/away` instead redirects to the
+ * stray host (`?status=` picks the redirect status, 302 by default), which a client that follows
+ * redirects would reach.
+ */
+async function startStallingOrigin(strayUrl: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((request, response) => {
+    const url = new URL(request.url ?? "/", "http://origin.test");
+    if (url.pathname === "/away") {
+      response.writeHead(Number(url.searchParams.get("status") ?? "302"), { location: `${strayUrl}/landing`, "content-type": "text/html" });
+      response.end('<a href="elsewhere">moved</a>');
+      return;
+    }
+    response.writeHead(200, { "content-type": url.searchParams.get("type") ?? "text/html; charset=utf-8" });
+    response.write('<!doctype html><html><body><section data-slot="hero"><h1>Default hero</h1></section><p>The rest of the page is late');
+  });
+  const { url } = await listenLocally(server);
+  return {
+    url,
+    close: () =>
+      new Promise((done) => {
+        server.closeAllConnections();
+        server.close(() => done());
+      }),
+  };
 }
 
 /** The URL of a local port nothing listens on (connections are refused). */

@@ -19,6 +19,8 @@ declare module "vitest" {
     hangingOriginUrl: string;
     garbageOriginUrl: string;
     cachingOriginUrl: string;
+    /** Sends headers and part of a page, then stalls; `/away` redirects to the stray host. */
+    stallingOriginUrl: string;
     /** A local port nothing listens on. */
     refusedOriginUrl: string;
     /** Seed for generated test cases; empty means "pick one and print it". */

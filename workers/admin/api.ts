@@ -7,7 +7,7 @@
 import { type Context, Hono } from "hono";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
 import { compileRules } from "../../shared/rules/compile.ts";
-import { decide } from "../../shared/rules/decide.ts";
+import { decide, type SlotDecision } from "../../shared/rules/decide.ts";
 import { diffDocuments } from "../../shared/rules/diff.ts";
 import type * as z from "../../shared/zod.ts";
 import { parseJson, readTextBody } from "../common/body.ts";
@@ -180,6 +180,36 @@ adminApi.get("/admin/api/audit", async (context) =>
   context.json({ entries: await registry(context.env).audit(Number(context.req.query("limit") ?? "100")) }),
 );
 
+/**
+ * The origin's page for the preview, rewritten with `slots`; `html: null` with a note when there is
+ * none to show. Only the origin's own host is ever contacted, whatever the path looks like (`//host`,
+ * backslashes), and a redirect is not followed: it could lead anywhere, and the admin would be shown
+ * (and Tailor would fetch) another site's content. The body is read under the same deadline as the
+ * headers; an origin that stalls mid-body gives no page rather than a 500.
+ */
+async function previewPage(env: Env, path: string, slots: readonly SlotDecision[]): Promise<{ html: string | null; htmlNote?: string }> {
+  const { ORIGIN_URL, ORIGIN_TIMEOUT_MS } = settings(env);
+  try {
+    const origin = await fetch(originTargetForPath(ORIGIN_URL, path), {
+      headers: { accept: "text/html" },
+      redirect: "manual",
+      signal: AbortSignal.timeout(ORIGIN_TIMEOUT_MS),
+    });
+    if (origin.status >= 300 && origin.status < 400) {
+      await origin.body?.cancel();
+      return { html: null, htmlNote: `The origin redirected (${origin.status}); redirects are not followed.` };
+    }
+    if (!origin.ok || !(origin.headers.get("content-type") ?? "").includes("text/html")) {
+      await origin.body?.cancel();
+      return { html: null, htmlNote: `The origin answered ${origin.status} without an HTML page.` };
+    }
+    return { html: await (slots.length > 0 ? rewritePage(origin, slots) : origin).text() };
+  } catch (error) {
+    const timedOut = typeof error === "object" && error !== null && "name" in error && error.name === "TimeoutError";
+    return { html: null, htmlNote: timedOut ? "The origin did not send the whole page in time." : "The origin could not be reached." };
+  }
+}
+
 /** The decisions and the rendered page for a described or real visitor, against the live rules or a draft. */
 adminApi.post("/admin/api/preview", async (context) => {
   const { env } = context;
@@ -219,15 +249,7 @@ adminApi.post("/admin/api/preview", async (context) => {
     explain: true,
     ...(request.forced === undefined ? {} : { forced: request.forced }),
   });
-  // Always the origin's own host, whatever the path looks like (`//host`, backslashes); an origin that fails gives no page.
-  const origin = await fetch(originTargetForPath(settings(env).ORIGIN_URL, path), {
-    headers: { accept: "text/html" },
-    signal: AbortSignal.timeout(settings(env).ORIGIN_TIMEOUT_MS),
-  }).catch(() => null);
-  const html =
-    origin?.ok && (origin.headers.get("content-type") ?? "").includes("text/html")
-      ? await (decision.slots.length > 0 ? rewritePage(origin, decision.slots) : origin).text()
-      : null;
+  const { html, htmlNote } = await previewPage(env, path, decision.slots);
   return context.json({
     path,
     slots: decision.slots,
@@ -237,6 +259,7 @@ adminApi.post("/admin/api/preview", async (context) => {
     scores: decision.scores,
     fallbacks: decision.fallbacks,
     html,
+    ...(htmlNote === undefined ? {} : { htmlNote }),
   });
 });
 

@@ -132,4 +132,5 @@ export const PreviewResult = z.object({
   scores: z.record(z.string(), z.number()),
   fallbacks: z.array(z.string()),
   html: z.nullable(z.string()).check(z.describe("The page as the visitor would get it")),
+  htmlNote: z.optional(z.string().check(z.describe("Why there is no page (html is null)"))),
 });

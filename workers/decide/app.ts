@@ -27,7 +27,7 @@ import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
 import { liveCounts } from "./experiment-counts.ts";
 import { logExposures } from "./exposure-log.ts";
 import { loadModels, modelResolver } from "./models-store.ts";
-import { fetchOrigin } from "./origin.ts";
+import { fetchOrigin, originTargetForPath } from "./origin.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "./preview.ts";
 import { rewritePage } from "./rewrite.ts";
 import { heldRules, liveRules } from "./rules-store.ts";
@@ -97,11 +97,14 @@ async function withDeadline<T, F>(work: Promise<T>, deadline: Deadline, fallback
 
 const REWRITABLE_ENCODINGS = new Set(["", "identity", "gzip", "br", "deflate"]);
 
+function isHtml(response: Response): boolean {
+  return (response.headers.get("content-type") ?? "").toLowerCase().startsWith("text/html");
+}
+
 /** Only a successful, complete HTML page in an encoding the runtime decodes is rewritten. */
 function isPersonalizable(response: Response): boolean {
-  const type = (response.headers.get("content-type") ?? "").toLowerCase();
   const encoding = (response.headers.get("content-encoding") ?? "").trim().toLowerCase();
-  return response.status === 200 && type.startsWith("text/html") && REWRITABLE_ENCODINGS.has(encoding) && response.body !== null;
+  return response.status === 200 && isHtml(response) && REWRITABLE_ENCODINGS.has(encoding) && response.body !== null;
 }
 
 interface Journey {
@@ -119,8 +122,14 @@ interface Journey {
 }
 
 /**
- * Everything up to the decision, shared by the page rewrite and the JSON API. Null when there is
- * nothing to decide (no rules, a path no rule targets, a bot or prefetch, no usable identity).
+ * Why a request gets no decision: no rules or a path no rule targets ("not-targeted"), or a path
+ * rules do target but a bot, a prefetch or a failure to identify the visitor ("not-personalized").
+ */
+type NoDecision = "not-targeted" | "not-personalized";
+
+/**
+ * Everything up to the decision, shared by the page rewrite and the JSON API, or why there is
+ * nothing to decide.
  */
 async function decideRequest(
   context: DecideContext,
@@ -128,7 +137,7 @@ async function decideRequest(
   explain: (grant: PreviewGrant | null) => boolean,
   /** For a page: the origin's response, which the decision cannot beat anyway (see `withDeadline`). */
   originResponse?: Promise<unknown>,
-): Promise<Journey | null> {
+): Promise<Journey | NoDecision> {
   const { env } = context;
   const request = context.req.raw;
   const url = new URL(request.url);
@@ -147,10 +156,10 @@ async function decideRequest(
     ));
   if (rules === null) {
     recordFallback(env.ANALYTICS, "rules-unavailable", path);
-    return null;
+    return "not-targeted";
   }
-  if (!targetsPath(rules, path)) return null;
-  if (isBot(request) || isPrefetch(request)) return null;
+  if (!targetsPath(rules, path)) return "not-targeted";
+  if (isBot(request) || isPrefetch(request)) return "not-personalized";
 
   let visitor: Visitor;
   try {
@@ -158,7 +167,7 @@ async function decideRequest(
   } catch (error) {
     console.error(JSON.stringify({ message: "visitor identity unavailable; serving the origin page", error: String(error) }));
     recordFallback(env.ANALYTICS, "identity-unavailable", path);
-    return null;
+    return "not-personalized";
   }
   const untracked = honoursPrivacySignal(request, env);
   const token = url.searchParams.get(PREVIEW_PARAMETER);
@@ -267,6 +276,18 @@ const SHARED_CACHE_HEADERS = [
   "content-length",
 ];
 
+/**
+ * A page some rule targets, served as the origin sent it (to a bot, a prefetch, a HEAD request, or
+ * after a failure): other visitors of the same URL get personalized pages, so no shared cache may
+ * keep this one for them, and a prefetch must not leave the default page in the browser's cache.
+ * Its bytes are the origin's, so its length stays.
+ */
+function unpersonalizedHeaders(headers: Headers): void {
+  for (const name of SHARED_CACHE_HEADERS) if (name !== "content-length") headers.delete(name);
+  headers.set("cache-control", "private, no-cache");
+  headers.append("vary", "Cookie");
+}
+
 function personalizedHeaders(headers: Headers, journey: Journey, requestUrl: string): void {
   for (const name of SHARED_CACHE_HEADERS) headers.delete(name);
   headers.set("cache-control", journey.preview === null ? "private, no-cache" : "private, no-store");
@@ -281,9 +302,10 @@ async function servePage(context: DecideContext): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
   // Never rejects: an origin that fails becomes a 502/504 page, which is not personalizable.
-  const fromOrigin = fetchOrigin(request, context.env);
+  const fromOrigin = fetchOrigin(request, context.env, (promise) => context.executionCtx.waitUntil(promise));
 
-  let journey: Journey | null = null;
+  // A failed decision is treated as a targeted path: the page keeps out of shared caches.
+  let journey: Journey | NoDecision = "not-personalized";
   try {
     journey = await decideRequest(context, url, () => false, fromOrigin);
   } catch (error) {
@@ -291,7 +313,15 @@ async function servePage(context: DecideContext): Promise<Response> {
     recordFallback(context.env.ANALYTICS, "decision-error", path);
   }
   const origin = await fromOrigin;
-  if (journey === null || !isPersonalizable(origin)) return origin;
+  // Paths no rule targets keep the origin's answer byte for byte.
+  if (journey === "not-targeted") return origin;
+  if (journey === "not-personalized" || !isPersonalizable(origin)) {
+    // Assets and Tailor's own 502/504 (no-store) stay as they are.
+    if (origin.status >= 500 || !isHtml(origin)) return origin;
+    const served = new Response(origin.body, origin);
+    unpersonalizedHeaders(served.headers);
+    return served;
+  }
 
   const { decision } = journey;
   if (decision.page.redirect !== undefined) {
@@ -314,10 +344,17 @@ async function servePage(context: DecideContext): Promise<Response> {
   return response;
 }
 
+/**
+ * A path on this host as a client means it: one leading slash and no second one, no backslash (URL
+ * parsers read it as a slash), no whitespace or control characters (dropped or rejected by them).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const PLAIN_PATH = /^\/(?![/\\])[^\\\s\u0000-\u001f\u007f]*$/;
+
 /** `GET /v1/decide?path=/`: the page's decision as JSON; `explain=1` adds the trace (admin or signed preview). */
 decideApi.get("/v1/decide", async (context) => {
   const path = context.req.query("path") ?? "/";
-  if (!path.startsWith("/") || path.length > 512) {
+  if (!PLAIN_PATH.test(path) || path.length > 512) {
     throw new Problem(400, {
       slug: "invalid-path",
       title: "Invalid path",
@@ -328,10 +365,11 @@ decideApi.get("/v1/decide", async (context) => {
   const isAdmin = await isAdminBearer(context.req.header("authorization"), context.env.ADMIN_TOKEN);
   const journey = await decideRequest(
     context,
-    new URL(path, context.req.url),
+    // Set on Tailor's own URL, never resolved against it: resolving `//host/x` would be another host.
+    originTargetForPath(new URL(context.req.url).origin, path),
     (grant) => wantsExplain && (isAdmin || grant?.explain === true),
   );
-  if (wantsExplain && journey !== null && journey.decision.trace === undefined) {
+  if (wantsExplain && typeof journey !== "string" && journey.decision.trace === undefined) {
     throw new Problem(403, {
       slug: "explain-forbidden",
       title: "Explain not allowed",
@@ -339,7 +377,7 @@ decideApi.get("/v1/decide", async (context) => {
     });
   }
   context.header("cache-control", "private, no-store");
-  if (journey === null) return context.json({ decisionId: null, path, slots: [], page: { headers: {} }, holdout: false });
+  if (typeof journey === "string") return context.json({ decisionId: null, path, slots: [], page: { headers: {} }, holdout: false });
   const { decision } = journey;
   context.header("server-timing", journey.timings.header());
   if (journey.visitor.isNew && !journey.untracked) context.header("set-cookie", visitorCookie(journey.visitor.id, context.req.url));
@@ -367,4 +405,4 @@ decideApi.get("/v1/decide", async (context) => {
 });
 
 pageProxy.get("*", servePage);
-pageProxy.all("*", (context) => fetchOrigin(context.req.raw, context.env));
+pageProxy.all("*", (context) => fetchOrigin(context.req.raw, context.env, (promise) => context.executionCtx.waitUntil(promise)));

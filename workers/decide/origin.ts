@@ -44,10 +44,47 @@ export function originTargetForPath(originUrl: string, path: string): URL {
     : originTarget(originUrl, withoutFragment.slice(0, queryAt), withoutFragment.slice(queryAt));
 }
 
-/** Whether `authorization` carries the admin token (any scheme spelling), compared in constant time. */
-function carriesAdminToken(authorization: string, adminToken: string | undefined): Promise<boolean> {
-  if (adminToken === undefined || adminToken === "") return Promise.resolve(false);
-  return secretsEqual(authorization.replace(/^\s*bearer\s+/i, "").trim(), adminToken);
+/** More pieces than any real credential has: such a header is stripped rather than searched further. */
+const MAX_CREDENTIAL_CANDIDATES = 16;
+
+/** The user and password of a Basic credential (`base64(user:password)`), or nothing when it is not base64. */
+function basicParts(piece: string): string[] {
+  try {
+    const decoded = atob(piece);
+    const colon = decoded.indexOf(":");
+    return colon === -1 ? [decoded] : [decoded, decoded.slice(0, colon), decoded.slice(colon + 1)];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Every string in an `Authorization` header that could be a credential: the whole value, each piece
+ * between commas, whitespace and quotes (any scheme, quoted values, several headers joined by
+ * commas), and the decoded user and password of anything that reads as base64. Null when there
+ * are more than `MAX_CREDENTIAL_CANDIDATES`.
+ */
+function credentialCandidates(authorization: string): string[] | null {
+  const pieces = authorization.split(/[\s,"']+/).filter((piece) => piece !== "");
+  const candidates = [authorization.trim(), ...pieces];
+  for (const piece of pieces) {
+    candidates.push(...basicParts(piece));
+    if (candidates.length > MAX_CREDENTIAL_CANDIDATES) return null;
+  }
+  return candidates;
+}
+
+/**
+ * Whether `authorization` carries the admin token anywhere (any scheme, quoted, inside Basic
+ * credentials, in one of several joined headers), each candidate compared in constant time. A
+ * header with too many pieces to check counts as carrying it: no shop credential looks like that.
+ */
+async function carriesAdminToken(authorization: string, adminToken: string | undefined): Promise<boolean> {
+  if (adminToken === undefined || adminToken === "") return false;
+  const candidates = credentialCandidates(authorization);
+  if (candidates === null) return true;
+  const matches = await Promise.all(candidates.map((candidate) => secretsEqual(candidate, adminToken)));
+  return matches.includes(true);
 }
 
 /** The cookie header without Tailor's cookies; null when nothing is left. */
@@ -136,19 +173,45 @@ function originFailure(request: Request, timedOut: boolean): Response {
 /**
  * Fetches `request` from the origin. Never rejects: a failure to get the origin's headers within
  * `ORIGIN_TIMEOUT_MS` becomes a 502/504 for the visitor and an `origin-unavailable` /
- * `origin-timeout` fallback in Analytics Engine. The timeout also bounds the body: a page whose body
- * stalls past it ends early.
+ * `origin-timeout` fallback in Analytics Engine.
+ *
+ * The same deadline, counted from the request's start, bounds the body. A fetch signal alone does
+ * not: once a handler returns the origin's own body, workerd streams it natively after the
+ * handler's context has ended, so the signal's timer never fires and a stalled origin holds the
+ * visitor's connection open. The body is therefore piped (natively, no JavaScript per chunk) into
+ * an `IdentityTransformStream` under the deadline's signal, and the pipe is kept alive with
+ * `waitUntil`: at the deadline the pipe is aborted, the visitor's body ends with an error and the
+ * origin's connection is cancelled. One timer per origin request, cleared when the body completes.
  */
-export async function fetchOrigin(request: Request, env: Env): Promise<Response> {
+export async function fetchOrigin(request: Request, env: Env, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
   const path = new URL(request.url).pathname;
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new DOMException("origin deadline", "TimeoutError")), settings(env).ORIGIN_TIMEOUT_MS);
+  let response: Response;
   try {
     const forwarded = await originRequest(request, env);
-    return await fetch(forwarded, { signal: AbortSignal.timeout(settings(env).ORIGIN_TIMEOUT_MS) });
+    response = await fetch(forwarded, { signal: deadline.signal });
   } catch (error) {
+    clearTimeout(timer);
     const timedOut = typeof error === "object" && error !== null && "name" in error && error.name === "TimeoutError";
     // The error text names the origin, never the visitor; no request data is logged.
     console.error(JSON.stringify({ message: "origin did not answer", timedOut, error: String(error) }));
     recordFallback(env.ANALYTICS, timedOut ? "origin-timeout" : "origin-unavailable", path);
     return originFailure(request, timedOut);
   }
+  if (response.body === null) {
+    clearTimeout(timer);
+    return response;
+  }
+  const { readable, writable } = new IdentityTransformStream();
+  waitUntil(
+    response.body
+      .pipeTo(writable, { signal: deadline.signal })
+      // Also rejects when the visitor goes away; only a body cut at the deadline is the origin's failure.
+      .catch(() => {
+        if (deadline.signal.aborted) recordFallback(env.ANALYTICS, "origin-timeout", path);
+      })
+      .finally(() => clearTimeout(timer)),
+  );
+  return new Response(readable, response);
 }

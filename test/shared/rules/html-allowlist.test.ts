@@ -455,3 +455,28 @@ describe("page headers and redirects", () => {
     }
   });
 });
+
+describe("link types", () => {
+  it.each([
+    '<a href="/x" target="_blank" rel="opener">x</a>',
+    '<a href="/x" target="_blank" rel="OPENER">x</a>',
+    '<a href="/x" target="_blank" rel="noreferrer opener">x</a>',
+    '<a href="/x" target="_blank" rel="nofollow\topener">x</a>',
+    '<a href="/x" target="_blank" rel="&#111;pener">x</a>',
+    '<a href="/x" rel="stylesheet">x</a>',
+    '<a href="/x" rel="prefetch">x</a>',
+    '<a href="/x" rel="noopener x-made-up">x</a>',
+  ])("refuses %s with a reason", (markup) => {
+    expect(checkHtml(markup).some((problem) => /^rel ".+" is not allowed/.test(problem))).toBe(true);
+  });
+
+  it.each([
+    '<a href="/x" target="_blank" rel="noopener noreferrer">x</a>',
+    '<a href="/x" rel="nofollow sponsored">x</a>',
+    '<a href="/x" rel="UGC  external">x</a>',
+    '<a href="/x" rel="">x</a>',
+    '<a href="/p/2" rel="next">x</a>',
+  ])("accepts %s", (markup) => {
+    expect(checkHtml(markup)).toEqual([]);
+  });
+});

@@ -27,6 +27,27 @@ const SHARED_DIRECTIVES = [
   "digest",
 ];
 
+/** Requests that get the origin's page unpersonalized, on a path rules target. */
+const UNPERSONALIZED: { what: string; path: string; method: string; headers: Record<string, string> }[] = [
+  {
+    what: "a crawler",
+    path: "/",
+    method: "GET",
+    headers: { "user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)" },
+  },
+  {
+    what: "another crawler",
+    path: "/c/shoes",
+    method: "GET",
+    headers: { "user-agent": "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)" },
+  },
+  { what: "a Sec-Purpose prefetch", path: "/", method: "GET", headers: { ...BROWSER, "sec-purpose": "prefetch" } },
+  { what: "a prerender", path: "/c/shoes", method: "GET", headers: { ...BROWSER, "sec-purpose": "prefetch;prerender" } },
+  { what: "a Purpose prefetch", path: "/", method: "GET", headers: { ...BROWSER, purpose: "prefetch" } },
+  { what: "a HEAD request", path: "/", method: "HEAD", headers: BROWSER },
+  { what: "a HEAD request with a query", path: "/c/shoes?page=2", method: "HEAD", headers: BROWSER },
+];
+
 function send(path: string, init: RequestInit = {}): Promise<Response> {
   return Promise.resolve(
     worker.fetch(
@@ -83,9 +104,19 @@ describe("personalized responses carry no shared-cache directive from the origin
     expectNothingShared(response, "decide");
   });
 
-  it("leaves the origin's caching alone on pages nobody personalizes", async () => {
-    const response = await send("/static/app.css", { headers: BROWSER });
+  it.each(UNPERSONALIZED)("for the default page on a personalized path: $what", async ({ path, method, headers }) => {
+    const response = await send(path, { method, headers });
+    expect(response.status).toBe(200);
+    if (method === "GET") expect(await response.text()).toContain("Default hero");
+    for (const name of SHARED_DIRECTIVES) expect(response.headers.get(name), name).toBeNull();
+    expect(response.headers.get("cache-control")).toBe("private, no-cache");
+    expect(response.headers.get("vary")).toMatch(/Cookie/);
+  });
+
+  it.each(UNPERSONALIZED)("leaves the origin's caching alone on pages nobody personalizes: $what", async ({ method, headers }) => {
+    const response = await send("/static/app.css", { method, headers });
     expect(response.headers.get("cache-control")).toBe("public, max-age=600, s-maxage=3600, stale-while-revalidate=60");
     expect(response.headers.get("etag")).toBe('"page-v1"');
+    expect(response.headers.get("vary")).toBeNull();
   });
 });

@@ -74,7 +74,68 @@ describe.each(ORIGINS)("an origin $kind", ({ url, status, reason }) => {
   });
 });
 
+/** How a body read ended: all of it, or an error (a cut-off stream). Never a hang: the test timeout guards that. */
+async function readToEnd(response: Response): Promise<"complete" | "cut off"> {
+  try {
+    await response.text();
+    return "complete";
+  } catch {
+    return "cut off";
+  }
+}
+
+describe("an origin that stalls in the middle of the body", () => {
+  const requests: { path: string; method: string; what: string }[] = [
+    { path: "/", method: "GET", what: "personalized page" },
+    { path: "/c/shoes?page=2", method: "GET", what: "personalized page with a query" },
+    { path: "/about", method: "GET", what: "page no rule targets" },
+    { path: "/static/app.js?type=application/javascript", method: "GET", what: "pass-through asset" },
+    { path: "/basket/add", method: "POST", what: "pass-through POST" },
+  ];
+
+  it.each(requests)("ends the $what by the deadline instead of leaving the visitor waiting", async ({ path, method }) => {
+    const response = await send(inject("stallingOriginUrl"), path, {
+      method,
+      headers: BROWSER,
+      ...(method === "POST" ? { body: "q=1" } : {}),
+    });
+    // The headers came in time, so the visitor gets the start of the page; the rest never comes, and the body ends.
+    expect(response.status).toBe(200);
+    expect(["complete", "cut off"]).toContain(await readToEnd(response));
+  });
+});
+
 describe("the admin preview", () => {
+  function preview(origin: string, path: string): Promise<Response> {
+    return send(origin, "/admin/api/preview", {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ path, visitor: {} }),
+    });
+  }
+
+  async function strayHits(): Promise<number> {
+    return ((await (await fetch(`${inject("strayHostUrl")}/_stray/hits`)).json()) as { hits: number }).hits;
+  }
+
+  it.each([301, 302, 303, 307, 308])("contacts only the origin when it redirects elsewhere (%i)", async (status) => {
+    const before = await strayHits();
+    const response = await preview(inject("stallingOriginUrl"), `/away?status=${status}`);
+    expect(response.status).toBe(200);
+    expect(await strayHits()).toBe(before);
+    const body = (await response.json()) as { html: string | null; htmlNote?: string };
+    expect(body.html).toBeNull();
+    expect(body.htmlNote).toMatch(/redirect/i);
+  });
+
+  it("answers without the page when the origin stalls in the middle of the body", async () => {
+    for (const path of ["/", "/c/shoes", "/about"]) {
+      const response = await preview(inject("stallingOriginUrl"), path);
+      expect(response.status, path).toBe(200);
+      expect(await response.json(), path).toMatchObject({ html: null });
+    }
+  });
+
   it("answers without the page when the origin never answers", async () => {
     const response = await send(inject("hangingOriginUrl"), "/admin/api/preview", {
       method: "POST",

@@ -209,8 +209,9 @@ describe("serving rules", () => {
     expect(await missing.text()).toBe(await (await origin("/missing")).text());
     expect(missing.headers.get("set-cookie")).toBeNull();
 
+    // Not personalized, but other visitors of "/" get personalized pages: kept out of shared caches (caching.test.ts).
     const head = await request("/", { method: "HEAD", headers: BROWSER });
-    expect(head.headers.get("cache-control")).toBe("public, max-age=60");
+    expect(head.headers.get("cache-control")).toBe("private, no-cache");
     expect(head.headers.get("set-cookie")).toBeNull();
 
     const css = await request("/static/shop.css", { headers: BROWSER });

@@ -103,12 +103,74 @@ describe("the page proxy reaches only the origin", () => {
   });
 });
 
+describe("GET /v1/decide with a hostile path", () => {
+  /** Paths a URL parser reads as another host, or cannot read at all. */
+  const NOT_PLAIN_PATHS = [
+    "//",
+    "///",
+    "/\\",
+    "//:99999/",
+    "//[/",
+    "//a%20b/",
+    "//[::1/",
+    "//x:notaport/",
+    "//%00/",
+    "/\\/x",
+    "\\x",
+    "/\t/x",
+    "/\n/x",
+    "/ /x",
+    "/a\u0000b",
+    ...HOSTILE_PATHS.filter((path) => path.startsWith("//") || /[\\\s]/.test(path)),
+  ];
+  /** Odd-looking paths that are still plain paths on Tailor's own host. */
+  const PLAIN_PATHS = ["/", "/c/shoes?sort=price", "/%2F%2Fx/y", "/..//x", "/a/../b", "/%5C", "/p/é", "/?q=//evil.example", "/#frag"];
+
+  it("refuses a path that is not a plain absolute path with a 400 problem, never a 5xx", async () => {
+    await publishRules({
+      version: 1,
+      slots: { hero: { selector: '[data-slot="hero"]' } },
+      rules: [{ id: "hero", actions: { hero: { type: "setText", text: "Hi" } } }],
+    });
+    for (const path of NOT_PLAIN_PATHS) {
+      const response = await send(`http://shop.test/v1/decide?path=${encodeURIComponent(path)}`);
+      expect(response.status, JSON.stringify(path)).toBe(400);
+      expect(response.headers.get("content-type"), JSON.stringify(path)).toBe("application/problem+json");
+      expect(await response.json(), JSON.stringify(path)).toMatchObject({ type: "/problems/invalid-path" });
+    }
+    for (const path of PLAIN_PATHS) {
+      const response = await send(`http://shop.test/v1/decide?path=${encodeURIComponent(path)}`);
+      expect(response.status, JSON.stringify(path)).toBe(200);
+    }
+  });
+});
+
 /** Tailor's credentials, each as a browser or client would send it. */
 const CREDENTIALS: { name: string; headers: Record<string, string>; secret: string }[] = [
   { name: "admin bearer token", headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, secret: ADMIN_TOKEN },
   { name: "admin token, lower-case scheme", headers: { authorization: `bearer ${ADMIN_TOKEN}` }, secret: ADMIN_TOKEN },
   { name: "admin token, extra spaces", headers: { authorization: `Bearer   ${ADMIN_TOKEN}  ` }, secret: ADMIN_TOKEN },
   { name: "admin token, bare", headers: { authorization: ADMIN_TOKEN }, secret: ADMIN_TOKEN },
+  ...[
+    `Token ${ADMIN_TOKEN}`,
+    `Bearer "${ADMIN_TOKEN}"`,
+    `Bearer '${ADMIN_TOKEN}'`,
+    `Bearer\t${ADMIN_TOKEN}`,
+    `Bearer ${ADMIN_TOKEN}, Bearer other-token`,
+    `Bearer other-token, Bearer ${ADMIN_TOKEN}`,
+    `Bearer other-token,${ADMIN_TOKEN}`,
+    `Digest username="admin", response="${ADMIN_TOKEN}"`,
+    `Basic ${btoa(`admin:${ADMIN_TOKEN}`)}`,
+    `Basic ${btoa(`${ADMIN_TOKEN}:`)}`,
+    `Basic ${btoa(`${ADMIN_TOKEN}:x`)}`,
+    `basic   ${btoa(`anyone:${ADMIN_TOKEN}`)}`,
+    `Bearer ${Array.from({ length: 30 }, (_, index) => `t${index}`).join(" ")} ${ADMIN_TOKEN}`,
+  ].map((authorization) => ({
+    name: `admin token as ${JSON.stringify(authorization)}`,
+    headers: { authorization },
+    // Basic credentials carry the token base64-encoded: that is what must not reach the origin.
+    secret: authorization.includes(ADMIN_TOKEN) ? ADMIN_TOKEN : (authorization.split(/\s+/).pop() ?? authorization),
+  })),
   { name: "admin session cookie", headers: { cookie: "tailor_admin=session-secret-value" }, secret: "session-secret-value" },
   {
     name: "admin session among shop cookies",
@@ -153,7 +215,13 @@ describe("Tailor's credentials never reach the origin", () => {
   });
 
   it("keeps the shop's own Authorization and cookies", async () => {
-    for (const authorization of ["Bearer shop-api-token-0123456789", "Basic c2hvcDpzZWNyZXQ=", `Bearer ${ADMIN_TOKEN}x`]) {
+    for (const authorization of [
+      "Bearer shop-api-token-0123456789",
+      "Basic c2hvcDpzZWNyZXQ=",
+      `Bearer ${ADMIN_TOKEN}x`,
+      `Basic ${btoa(`admin:${ADMIN_TOKEN}x`)}`,
+      'Digest username="shop", realm="staging", response="6629fae49393a05397450978507c4ef1"',
+    ]) {
       const echo = (await (
         await send("http://shop.test/api/cart", {
           method: "POST",
