@@ -84,7 +84,10 @@ export const SlotAction = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("setAttribute"), name: AttributeName, value: z.string().check(z.maxLength(2_048)) }).check(
     z.superRefine((action, context) => {
       const problem = setAttributeProblem(action.name, action.value);
-      if (problem !== null) context.addIssue({ code: "custom", message: problem, path: ["name"] });
+      if (problem === null) return;
+      // Point at the name when the name alone is refused (any value), else at the value.
+      const field = setAttributeProblem(action.name, "") === null ? "value" : "name";
+      context.addIssue({ code: "custom", message: problem, path: [field] });
     }),
   ),
   z.strictObject({ type: z.literal("removeAttribute"), name: AttributeName }),

@@ -305,6 +305,17 @@ describe("setAttribute", () => {
     expect(accepted).toEqual([]);
   });
 
+  it("points at the field that is wrong: the name when no value would do, else the value", () => {
+    expect(problems(documentWith({ hero: { type: "setAttribute", name: "onclick", value: "x" } })).map(({ pointer }) => pointer)).toEqual([
+      "/rules/0/actions/hero/name",
+    ]);
+    expect(
+      problems(documentWith({ hero: { type: "setAttribute", name: "href", value: "jav&#x61;script:alert(1)" } })).map(
+        ({ pointer }) => pointer,
+      ),
+    ).toEqual(["/rules/0/actions/hero/value"]);
+  });
+
   it("accepts content attributes with safe values", () => {
     for (const [name, value] of [
       ["href", "/?from=logo"],
