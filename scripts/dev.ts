@@ -148,18 +148,31 @@ const worker = spawn(
     "warn",
     ...Object.entries(wired).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
   ],
-  { env: OFFLINE_ENV, stdio: ["inherit", "inherit", "inherit"] },
+  // Its own process group, so stopping `npm run dev` stops wrangler and the workerd it starts too
+  // (a signal to npx alone left them running, holding the port).
+  { env: OFFLINE_ENV, stdio: ["inherit", "inherit", "inherit"], detached: true },
 );
+
+/** Stops wrangler and everything it started. */
+function stopWorker(): void {
+  if (worker.pid === undefined || worker.exitCode !== null) return;
+  try {
+    process.kill(-worker.pid, "SIGTERM");
+  } catch {
+    // Already gone.
+  }
+}
 mkdirSync(".wrangler", { recursive: true });
 writeFileSync(DEV_URL_FILE, `${tailorUrl}\n`);
 console.log(`dev: starting Tailor on ${tailorUrl} (Ctrl-C to stop)`);
 console.log(`dev: rules editor at ${tailorUrl}/admin — sign in with ADMIN_TOKEN from .dev.vars`);
 
 async function shutDown(code: number): Promise<never> {
-  worker.kill("SIGTERM");
+  stopWorker();
   rmSync(DEV_URL_FILE, { force: true });
   await Promise.all([shop.close(), kafka.close()]);
   process.exit(code);
 }
 worker.on("exit", (code) => void shutDown(code ?? 0));
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void shutDown(0));
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void shutDown(0));
+process.on("exit", stopWorker);
