@@ -22,7 +22,7 @@ import {
   VersionList,
 } from "./schemas.ts";
 
-interface Operation {
+export interface Operation {
   method: "get" | "post";
   path: string;
   summary: string;
@@ -32,7 +32,7 @@ interface Operation {
   parameters?: { name: string; in: "query" | "path"; description: string; required?: boolean }[];
 }
 
-const OPERATIONS: Operation[] = [
+export const OPERATIONS: readonly Operation[] = [
   {
     method: "get",
     path: "/admin/api/rules",
