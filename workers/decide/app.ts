@@ -19,19 +19,20 @@ import { compilePath } from "../../shared/rules/condition.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
 import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
+import { loadModels, modelResolver } from "../common/models-store.ts";
+import { originTargetForPath } from "../common/origin-target.ts";
+import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "../common/preview.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
+import { rewritePage } from "../common/rewrite.ts";
+import { heldRules, liveRules } from "../common/rules-store.ts";
 import { isAdminBearer } from "../common/secrets.ts";
+import { Timings } from "../common/timings.ts";
 import { identifyVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
 import { liveCounts } from "./experiment-counts.ts";
 import { logExposures } from "./exposure-log.ts";
-import { loadModels, modelResolver } from "./models-store.ts";
-import { fetchOrigin, originTargetForPath } from "./origin.ts";
-import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "./preview.ts";
-import { rewritePage } from "./rewrite.ts";
-import { heldRules, liveRules } from "./rules-store.ts";
-import { Timings } from "./timings.ts";
+import { fetchOrigin } from "./origin.ts";
 
 type DecideContext = Context<{ Bindings: Env }>;
 

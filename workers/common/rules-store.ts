@@ -9,7 +9,7 @@
 import { err } from "../../shared/result.ts";
 import { type CompiledRules, compileRules } from "../../shared/rules/compile.ts";
 import { LivePointer, RULES_LIVE_KEY, rulesVersionKey } from "../../shared/rules/document.ts";
-import { recordRulesRefused } from "../common/analytics.ts";
+import { recordRulesRefused } from "./analytics.ts";
 import { type DocumentProblem, validateDocument } from "./validate.ts";
 
 /** Where the rules come from and where a refused document is counted. */
