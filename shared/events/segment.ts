@@ -13,7 +13,7 @@
  * @see https://segment.com/docs/connections/spec/common/
  * @module
  */
-import { redactText } from "../feedback/redact.ts";
+import { redactText } from "../redact.ts";
 import * as z from "../zod.ts";
 
 export const MAX_BATCH_LENGTH = 100;

@@ -3,8 +3,8 @@
  * @module
  */
 import type { RecordedEvent } from "../events/recorded.ts";
+import { type ExcludedNames, excludedNames, redactCapped, redactValue } from "../redact.ts";
 import { type EventBatchMessage, type EventMessage, MAX_EVENT_BATCH_BYTES } from "./messages.ts";
-import { type ExcludedNames, excludedNames, redactCapped, redactValue } from "./redact.ts";
 
 /**
  * The queue message for an event: the visitor by pseudonym only, no traits (identify and group

@@ -3,8 +3,9 @@
  * interleaved so the newest view leads, never repeating a product the visitor just saw.
  * @module
  */
+
+import { type CompiledTemplate, compileTemplate, renderTemplate } from "../html/template.ts";
 import { LruCache } from "../lru.ts";
-import { type CompiledTemplate, compileTemplate, renderTemplate } from "../rules/template.ts";
 
 export interface ItemToItemDefinition {
   related: Readonly<Record<string, readonly string[]>>;

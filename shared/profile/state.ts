@@ -6,8 +6,9 @@
  */
 
 import type { RecordedEvent } from "../events/recorded.ts";
+import { normalizeKey } from "../keys.ts";
 import * as z from "../zod.ts";
-import { normalizeKey, parseBehaviorPath } from "./behavior.ts";
+import { parseBehaviorPath } from "./behavior.ts";
 
 /** A session ends after this long without an event. */
 export const SESSION_GAP_MS = 30 * 60_000;

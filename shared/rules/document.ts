@@ -5,10 +5,11 @@
  * generated from these schemas for editors and other tools.
  * @module
  */
+
+import { checkHtml, isSafeUrl, setAttributeProblem } from "../html/markup.ts";
+import { compileTemplate } from "../html/template.ts";
 import * as z from "../zod.ts";
-import { checkHtml, isSafeUrl, setAttributeProblem } from "./markup.ts";
 import { checkSelector } from "./selector.ts";
-import { compileTemplate } from "./template.ts";
 
 /** Identifiers used as keys: rule ids, slot, audience, experiment, variant and model names. */
 export const Name = z

@@ -11,11 +11,11 @@
  */
 import { type Context, Hono } from "hono";
 import type { UserSession } from "../../durable-objects/user-session.ts";
+import { compilePath } from "../../shared/attribute-path.ts";
 import { type ExposureBatchMessage, UNTRACKED_VISITORS } from "../../shared/feedback/messages.ts";
 import { LruCache } from "../../shared/lru.ts";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
-import { compilePath } from "../../shared/rules/condition.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
 import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
