@@ -196,7 +196,6 @@ async function afterDelivery(env: Env, delivered: readonly Logged[]): Promise<Se
   for (const { message, body } of delivered) {
     if (failed.has(message)) continue;
     if (body.kind === "exposures") for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
-    if (body.kind === "exposure") recordExposure(env.ANALYTICS, body);
     if (body.kind === "click" || body.kind === "conversion") recordFeedback(env.ANALYTICS, body);
   }
   return failed;
