@@ -18,7 +18,7 @@ export type WindowName = keyof typeof WINDOWS;
 export const LONGEST_WINDOW_MINUTES = 10_080;
 
 /** Measure → the Segment event that feeds it (`page` calls feed `pages`). */
-export const MEASURES = {
+const MEASURES = {
   views: "Product Viewed",
   clicks: "Product Clicked",
   adds: "Product Added",
@@ -27,7 +27,7 @@ export const MEASURES = {
 } as const;
 export type Measure = keyof typeof MEASURES;
 
-export const DIMENSIONS = ["category", "product"] as const;
+const DIMENSIONS = ["category", "product"] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
 /** A parsed `behavior.*` attribute: what to count, over which window, broken down how. */

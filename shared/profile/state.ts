@@ -13,7 +13,7 @@ import { parseBehaviorPath } from "./behavior.ts";
 /** A session ends after this long without an event. */
 export const SESSION_GAP_MS = 30 * 60_000;
 /** How many recently viewed products the profile remembers. */
-export const RECENT_PRODUCTS = 10;
+const RECENT_PRODUCTS = 10;
 
 export const CartLine = z.object({ quantity: z.number(), price: z.number(), category: z.nullable(z.string()) });
 export type CartLine = z.infer<typeof CartLine>;

@@ -151,7 +151,7 @@ function compileValue(expected: unknown, insensitive: boolean, groups: SavedGrou
 }
 
 /** Mirrors GrowthBook's version padding so `$vgt` and friends compare the same way. */
-export function paddedVersionString(input: unknown): string {
+function paddedVersionString(input: unknown): string {
   const text = typeof input === "number" ? `${input}` : typeof input === "string" && input !== "" ? input : "0";
   const parts = text.replace(/(^v|\+.*$)/g, "").split(/[-.]/);
   if (parts.length === 3) parts.push("~");

@@ -34,7 +34,7 @@ export const adminApi = new Hono<{ Bindings: Env; Variables: AdminVariables }>()
  * The largest admin request body accepted: a rules document with a few hundred rules is well under
  * 200 KB, and KV values stop at 25 MiB. Bigger bodies get a 413 problem before anything parses them.
  */
-export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
+const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 
 async function body<T extends z.ZodMiniType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
   // Bounded while streaming, strict UTF-8, nesting depth limited (see workers/common/body.ts).

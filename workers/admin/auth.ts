@@ -98,7 +98,7 @@ async function readSessionCookie(value: string | undefined, token: string | unde
 type SessionPayload = z.infer<typeof SessionPayload>;
 
 /** The open session behind a cookie value: signed by us, unexpired, and not signed out. */
-export async function readSession(value: string | undefined, env: Env, now: number): Promise<SessionPayload | null> {
+async function readSession(value: string | undefined, env: Env, now: number): Promise<SessionPayload | null> {
   const session = await readSessionCookie(value, env.ADMIN_TOKEN, now);
   if (session === null) return null;
   return (await env.RULES_REGISTRY.getByName("registry").isSessionOpen(session.sid)) ? session : null;
@@ -134,7 +134,7 @@ function crossSiteProblem(): Problem {
 }
 
 /** The CSRF token for a session: only a page rendered for that session knows it. */
-export function csrfToken(session: string, token: string): Promise<string> {
+function csrfToken(session: string, token: string): Promise<string> {
   return sign(token, "csrf", session);
 }
 
@@ -168,7 +168,7 @@ async function accessKeys(env: Env): Promise<AccessKey[]> {
 }
 
 /** The e-mail of a valid Cloudflare Access assertion, or null. */
-export async function verifyAccessJwt(assertion: string, env: Env, now: number): Promise<string | null> {
+async function verifyAccessJwt(assertion: string, env: Env, now: number): Promise<string | null> {
   const { ACCESS_TEAM_DOMAIN, ACCESS_AUD } = settings(env);
   if (!ACCESS_TEAM_DOMAIN || !ACCESS_AUD) return null;
   try {

@@ -96,7 +96,7 @@ function withoutPreviewToken(referer: string): string | null {
  * (in the query and in the Referer) and an `Authorization` carrying the admin token. Any other
  * `Authorization` is the shop's own (for example HTTP authentication on a staging site) and is kept.
  */
-export async function originRequest(request: Request, env: Pick<Env, "ADMIN_TOKEN">): Promise<Request> {
+async function originRequest(request: Request, env: Pick<Env, "ADMIN_TOKEN">): Promise<Request> {
   const incoming = new URL(request.url);
   // Only touched when present: deleting re-encodes the query, which the origin should get as sent.
   if (incoming.searchParams.has(PREVIEW_PARAMETER)) incoming.searchParams.delete(PREVIEW_PARAMETER);
