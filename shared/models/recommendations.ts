@@ -50,7 +50,7 @@ function compiled(template: string): CompiledTemplate | null {
 
 /**
  * Renders items through a template with `{{id}} {{name}} {{url}} {{price}} {{category}}`, each value
- * escaped for the context it stands in (see template.ts). Null when the template cannot be compiled
+ * escaped for the context it stands in (see shared/html/template.ts). Null when the template cannot be compiled
  * (a document that passed validation never has one).
  */
 export function renderItems(model: ItemToItemDefinition, ids: readonly string[], template: string): string | null {
