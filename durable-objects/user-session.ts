@@ -8,150 +8,52 @@
  *
  * The events table doubles as the outbox for the events queue: an event is sent to the queue just
  * after it is stored (after the caller has its answer), and one the queue did not take is sent
- * again by the alarm, so no accepted event is lost. The same alarm deletes everything once the visitor has been idle for
- * `RETENTION_DAYS`.
+ * again by the alarm, so no accepted event is lost. The same alarm deletes everything once the
+ * visitor has been idle for `RETENTION_DAYS`.
  *
  * After a proven `identify` (the Worker checks the site's identity proof), an anonymous visitor's
  * object hands its state to the known user's object and becomes an alias of it: calls that reach
  * the alias are passed on to the user's object, except erasure, which reaches the user's object
  * only with a proof for that user.
+ *
+ * This file is the RPC surface and the storage it orchestrates; the pieces with one concern each sit
+ * beside it: `user-session.rpc.ts` (arguments and results), `user-session.rows.ts` (reading rows
+ * back), `user-session.counters.ts` (behaviour counters), `user-session.outbox.ts` (queue sends) and
+ * `user-session.migrations.ts` (the SQLite schema).
  * @module
  */
 
 import { DurableObject } from "cloudflare:workers";
-import { RecordedEvent } from "../shared/events/recorded.ts";
+import type { RecordedEvent } from "../shared/events/recorded.ts";
 import { CONVERSION_EVENTS, type FeedbackMessage, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
-import { toEventBatches, toEventMessage } from "../shared/feedback/event-message.ts";
-import { ClickClaimMessage, ClickMessage, ConversionMessage, Pseudonym } from "../shared/feedback/messages.ts";
-import {
-  countersFor,
-  firstMinuteOf,
-  LONGEST_WINDOW_MINUTES,
-  MINUTE_MS,
-  measureOf,
-  metricOf,
-  minuteOf,
-  parseBehaviorPath,
-} from "../shared/profile/behavior.ts";
+import { Pseudonym } from "../shared/feedback/messages.ts";
+import { firstMinuteOf, LONGEST_WINDOW_MINUTES, MINUTE_MS, metricOf, minuteOf, parseBehaviorPath } from "../shared/profile/behavior.ts";
 import type { CounterRow, ProfileExport, TotalRow } from "../shared/profile/export.ts";
-import { applyEvent, emptyState, mergeStates, type StateValue, stateAttribute, VisitorState } from "../shared/profile/state.ts";
+import { applyEvent, emptyState, mergeStates, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
 import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
 import { attributionWindowMs, forgetExposures, recallExposures } from "./exposure-memory.ts";
 import { migrate, schemaVersion } from "./sql-migrations.ts";
+import { addCounts, counterIncrements, readCount } from "./user-session.counters.ts";
 import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
+import { FORWARD_RETRY_MS, type Outgoing, sendToQueues } from "./user-session.outbox.ts";
+import { type EventRow, rowToEvent, storedFeedback, storedState } from "./user-session.rows.ts";
+import {
+  type EraseOutcome,
+  type LinkOutcome,
+  ProfileRequest,
+  type ProfileValues,
+  type RecordOutcome,
+  RecordRequest,
+  type SessionSnapshot,
+} from "./user-session.rpc.ts";
 
 /** Most events kept per visitor; counters keep the history beyond it. */
-export const MAX_EVENTS = 1_000;
+const MAX_EVENTS = 1_000;
 /** How long raw events are kept; as long as the longest window. */
-export const EVENT_RETENTION_MS = LONGEST_WINDOW_MINUTES * MINUTE_MS;
-/** When the events queue refused a send, the alarm tries again after this long. */
-const FORWARD_RETRY_MS = 30_000;
-
-export const RecordRequest = z.strictObject({
-  visitor: Pseudonym,
-  /** The pseudonyms of a user's linked visitors, whose exposures count for attribution too. */
-  aliases: z.optional(z.array(Pseudonym).check(z.maxLength(8))),
-  events: z.array(RecordedEvent).check(z.minLength(1), z.maxLength(100)),
-});
-export type RecordRequest = z.infer<typeof RecordRequest>;
-
-export const ProfileRequest = z.strictObject({
-  attributes: z.array(z.string().check(z.maxLength(256))).check(z.maxLength(500)),
-  now: z.int().check(z.nonnegative()),
-});
-export type ProfileRequest = z.infer<typeof ProfileRequest>;
-
-export interface RecordOutcome {
-  accepted: number;
-  duplicates: number;
-}
-
-/** What `linkToUser` did: linked an anonymous visitor, moved an alias to another user, or nothing. */
-export type LinkOutcome = "linked" | "relinked" | "unchanged";
-
-/** What `erase` deleted: the device's own data (and link), the user's too, or nothing at all. */
-export type EraseOutcome = "device" | "user" | "not-linked-to-user";
-
-/** Profile attributes by full name, e.g. `{"behavior.views_10m.category.electronics": 2, "cart.value": 80}`. */
-export type ProfileValues = Record<string, StateValue>;
-
-type EventRow = {
-  seq: number;
-  message_id: string;
-  type: string;
-  event: string | null;
-  category: string | null;
-  product_id: string | null;
-  path: string | null;
-  received_at: number;
-  client_time: number | null;
-  properties: string;
-  forwarded: number;
-  feedback: string | null;
-};
-
-/** Everything one object holds, as handed from a visitor's object to a user's on `identify`. */
-export interface SessionSnapshot {
-  state: VisitorState;
-  events: RecordedEvent[];
-  /** Message ids still waiting in the outbox for the events queue. */
-  unforwarded: string[];
-  counters: CounterRow[];
-  totals: TotalRow[];
-}
-
-type FeedbackOut = FeedbackMessage;
-
-/** An event on its way out, with the feedback it gave rise to. */
-interface Outgoing {
-  event: RecordedEvent;
-  feedback: FeedbackOut[];
-}
+const EVENT_RETENTION_MS = LONGEST_WINDOW_MINUTES * MINUTE_MS;
 
 const NAMES = { state: "state", visitor: "visitor", linkedTo: "linked_to", merged: "merged:" } as const;
-
-/** The stored state, parsed; state that is not a JSON object at all starts again from empty. */
-function storedState(stored: string): VisitorState {
-  const parsed = z.safeParse(VisitorState, parseJsonOrUndefined(stored));
-  if (parsed.success) return parsed.data;
-  console.error(JSON.stringify({ message: "stored visitor state unreadable; starting from empty" }));
-  return emptyState();
-}
-
-function parseJsonOrUndefined(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-const StoredProperties = z.catch(z.record(z.string(), z.unknown()), () => ({}));
-const StoredFeedback = z.array(z.union([ClickMessage, ClickClaimMessage, ConversionMessage]));
-
-/** An outbox row's feedback; what no longer parses is dropped (and logged) rather than blocking the outbox. */
-function storedFeedback(stored: string): FeedbackOut[] {
-  const parsed = StoredFeedback.safeParse(parseJsonOrUndefined(stored));
-  if (parsed.success) return parsed.data;
-  console.error(JSON.stringify({ message: "stored feedback unreadable; dropped" }));
-  return [];
-}
-
-function rowToEvent(row: EventRow): RecordedEvent {
-  return {
-    messageId: row.message_id,
-    type: row.type as RecordedEvent["type"],
-    event: row.event,
-    category: row.category,
-    productId: row.product_id,
-    path: row.path,
-    receivedAt: row.received_at,
-    clientTime: row.client_time,
-    properties: StoredProperties.parse(parseJsonOrUndefined(row.properties)),
-    consent: null,
-  };
-}
 
 export class UserSession extends DurableObject<Env> {
   readonly #storage: DurableObjectStorage;
@@ -313,25 +215,7 @@ export class UserSession extends DurableObject<Env> {
     const unforwarded = new Set(snapshot.unforwarded);
     this.#storage.transactionSync(() => {
       for (const event of snapshot.events) this.#insertEvent(event, { forwarded: !unforwarded.has(event.messageId), feedback: [] });
-      for (const row of snapshot.counters) {
-        sql.exec(
-          `INSERT INTO counters (metric, key, minute, count) VALUES (?, ?, ?, ?)
-           ON CONFLICT (metric, key, minute) DO UPDATE SET count = count + excluded.count`,
-          row.metric,
-          row.key,
-          row.minute,
-          row.count,
-        );
-      }
-      for (const row of snapshot.totals) {
-        sql.exec(
-          `INSERT INTO totals (metric, key, count) VALUES (?, ?, ?)
-           ON CONFLICT (metric, key) DO UPDATE SET count = count + excluded.count`,
-          row.metric,
-          row.key,
-          row.count,
-        );
-      }
+      addCounts(sql, snapshot.counters, snapshot.totals);
       this.#setName(NAMES.state, JSON.stringify(state));
       this.#setName(`${NAMES.merged}${source}`, String(Date.now()));
     });
@@ -386,7 +270,7 @@ export class UserSession extends DurableObject<Env> {
   }
 
   /** Stores an event unless its `messageId` is known; true when it was new. */
-  #insertEvent(event: RecordedEvent, { forwarded, feedback }: { forwarded: boolean; feedback: readonly FeedbackOut[] }): boolean {
+  #insertEvent(event: RecordedEvent, { forwarded, feedback }: { forwarded: boolean; feedback: readonly FeedbackMessage[] }): boolean {
     return (
       this.#storage.sql
         .exec(
@@ -423,20 +307,7 @@ export class UserSession extends DurableObject<Env> {
     const metric = metricOf(measure, dimension);
     const firstMinute = firstMinuteOf(window, now);
     const sql = this.#readableSql();
-    const count =
-      sql === null
-        ? 0
-        : firstMinute === null
-          ? (sql.exec<{ count: number }>("SELECT count FROM totals WHERE metric = ? AND key = ?", metric, key ?? "").toArray()[0]?.count ??
-            0)
-          : sql
-              .exec<{ count: number }>(
-                "SELECT COALESCE(SUM(count), 0) AS count FROM counters WHERE metric = ? AND key = ? AND minute >= ?",
-                metric,
-                key ?? "",
-                firstMinute,
-              )
-              .one().count;
+    const count = sql === null ? 0 : readCount(sql, metric, key ?? "", firstMinute);
     this.#counts.values.set(path, count);
     return count;
   }
@@ -493,36 +364,8 @@ export class UserSession extends DurableObject<Env> {
 
   /** Adds the events to the per-minute counters and lifetime totals, one upsert per distinct row. */
   #count(events: readonly RecordedEvent[]): void {
-    const increments = new Map<string, { metric: string; key: string; minute: number; count: number }>();
-    for (const event of events) {
-      const measure = measureOf(event.type, event.event ?? undefined);
-      if (measure === null) continue;
-      const minute = minuteOf(event.receivedAt);
-      for (const { metric, key } of countersFor(measure, event.category, event.productId)) {
-        const id = `${metric}\u0000${key}\u0000${minute}`;
-        const row = increments.get(id);
-        if (row === undefined) increments.set(id, { metric, key, minute, count: 1 });
-        else row.count++;
-      }
-    }
-    const sql = this.#storage.sql;
-    for (const { metric, key, minute, count } of increments.values()) {
-      sql.exec(
-        `INSERT INTO counters (metric, key, minute, count) VALUES (?, ?, ?, ?)
-         ON CONFLICT (metric, key, minute) DO UPDATE SET count = count + excluded.count`,
-        metric,
-        key,
-        minute,
-        count,
-      );
-      sql.exec(
-        `INSERT INTO totals (metric, key, count) VALUES (?, ?, ?)
-         ON CONFLICT (metric, key) DO UPDATE SET count = count + excluded.count`,
-        metric,
-        key,
-        count,
-      );
-    }
+    const increments = counterIncrements(events);
+    addCounts(this.#storage.sql, increments, increments);
   }
 
   /** Drops forwarded events beyond the newest `MAX_EVENTS` or older than a week, and expired minute counters. */
@@ -542,22 +385,7 @@ export class UserSession extends DurableObject<Env> {
    * same ids).
    */
   async #forward(visitor: string, items: readonly Outgoing[]): Promise<boolean> {
-    const excluded = settings(this.env).EXCLUDED_PROPERTIES;
-    const feedback = items.flatMap((item) => item.feedback);
-    try {
-      await this.env.EVENTS_QUEUE.sendBatch(
-        toEventBatches(
-          items.map(({ event }) => toEventMessage(event, visitor, excluded)),
-          visitor,
-        ).map((body) => ({ body, contentType: "json" })),
-      );
-      for (let start = 0; start < feedback.length; start += 100) {
-        await this.env.FEEDBACK_QUEUE.sendBatch(feedback.slice(start, start + 100).map((body) => ({ body, contentType: "json" })));
-      }
-    } catch (error) {
-      console.error(
-        JSON.stringify({ message: "queue send failed; will retry from the outbox", count: items.length, error: String(error) }),
-      );
+    if (!(await sendToQueues(this.env, visitor, items))) {
       await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
       return false;
     }

@@ -52,7 +52,7 @@ function decodedPath(pathname: string): string {
  * The path Tailor's routes know a request by, or null when the request is the shop's. The API and
  * the tracker can be moved (`API_PREFIX`, `TRACKER_PATH`); the admin stays at `/admin`.
  */
-export function tailorPath(pathname: string, configured: Settings): string | null {
+function tailorPath(pathname: string, configured: Settings): string | null {
   const path = decodedPath(pathname);
   if (path === configured.TRACKER_PATH) return INTERNAL_TRACKER_PATH;
   if (isUnder(path, configured.API_PREFIX)) return INTERNAL_API_PREFIX + path.slice(configured.API_PREFIX.length);

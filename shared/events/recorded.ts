@@ -5,8 +5,8 @@
  * @module
  */
 
-import { redactText } from "../feedback/redact.ts";
-import { normalizeKey } from "../profile/behavior.ts";
+import { normalizeKey } from "../keys.ts";
+import { redactText } from "../redact.ts";
 import * as z from "../zod.ts";
 import type { SegmentMessage } from "./segment.ts";
 

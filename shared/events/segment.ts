@@ -13,10 +13,10 @@
  * @see https://segment.com/docs/connections/spec/common/
  * @module
  */
-import { redactText } from "../feedback/redact.ts";
+import { redactText } from "../redact.ts";
 import * as z from "../zod.ts";
 
-export const MAX_BATCH_LENGTH = 100;
+const MAX_BATCH_LENGTH = 100;
 const MAX_PROPERTIES = 64;
 
 const Identifier = z.string().check(z.trim(), z.minLength(1), z.maxLength(128));

@@ -5,7 +5,7 @@
  * @module
  */
 
-export const SRM_THRESHOLD = 0.001;
+const SRM_THRESHOLD = 0.001;
 
 export interface SrmResult {
   chiSquare: number;

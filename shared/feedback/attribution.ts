@@ -4,9 +4,9 @@
  * @module
  */
 import type { RecordedEvent } from "../events/recorded.ts";
+import { redactCapped } from "../redact.ts";
 import type { Assignment } from "../rules/assignment.ts";
 import type { ClickClaimMessage, ClickMessage, ConversionMessage } from "./messages.ts";
-import { redactCapped } from "./redact.ts";
 
 /** An exposure the visitor's Durable Object remembers: the assignment, its decision and when (ms). */
 export interface RememberedExposure extends Assignment {

@@ -3,14 +3,14 @@
  * @module
  */
 import type { RecordedEvent } from "../events/recorded.ts";
+import { type ExcludedNames, excludedNames, redactCapped, redactValue } from "../redact.ts";
 import { type EventBatchMessage, type EventMessage, MAX_EVENT_BATCH_BYTES } from "./messages.ts";
-import { type ExcludedNames, excludedNames, redactCapped, redactValue } from "./redact.ts";
 
 /**
  * The queue message for an event: the visitor by pseudonym only, no traits (identify and group
  * may carry personal data), without the properties the deployment excludes (`EXCLUDED_PROPERTIES`, matched
  * by words at any depth) and with e-mail addresses, phone numbers and IP addresses redacted from
- * every string, including the path and its query (see `redact.ts`).
+ * every string, including the path and its query (see `shared/redact.ts`).
  */
 export function toEventMessage(event: RecordedEvent, visitor: string, excluded: ExcludedNames): EventMessage {
   const properties =

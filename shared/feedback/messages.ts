@@ -184,7 +184,6 @@ export const QueueMessage = z.discriminatedUnion("kind", [
   EventBatchMessage,
   ExposureBatchMessage,
   DecisionBatchMessage,
-  ExposureMessage,
   ClickMessage,
   ClickClaimMessage,
   ConversionMessage,

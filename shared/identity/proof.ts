@@ -14,7 +14,7 @@ import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
 import { err, ok, type Result } from "../result.ts";
 
 /** The longest a proof may be valid for, counted from the moment it is checked. */
-export const MAX_PROOF_LIFETIME_SECONDS = 24 * 60 * 60;
+const MAX_PROOF_LIFETIME_SECONDS = 24 * 60 * 60;
 /** Allowance for the site's clock running ahead of ours. */
 const CLOCK_SKEW_SECONDS = 5 * 60;
 /** `expires` then 43 base64url characters: exactly the 32 bytes of an HMAC-SHA-256. */
@@ -28,7 +28,7 @@ function unpadded(bytes: ArrayBuffer): string {
 }
 
 /** The exact bytes a proof signs. */
-export function identityProofMessage(userId: string, expires: number): Uint8Array {
+function identityProofMessage(userId: string, expires: number): Uint8Array {
   return new TextEncoder().encode(`tailor-identity:v1:${userId}:${expires}`);
 }
 

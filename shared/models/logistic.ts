@@ -4,7 +4,7 @@
  * (`{"models.buyer_intent": {"$gte": 0.6}}`).
  * @module
  */
-import { compilePath } from "../rules/condition.ts";
+import { compilePath } from "../attribute-path.ts";
 
 export interface LogisticDefinition {
   intercept: number;

@@ -3,8 +3,9 @@
  * interleaved so the newest view leads, never repeating a product the visitor just saw.
  * @module
  */
+
+import { type CompiledTemplate, compileTemplate, renderTemplate } from "../html/template.ts";
 import { LruCache } from "../lru.ts";
-import { type CompiledTemplate, compileTemplate, renderTemplate } from "../rules/template.ts";
 
 export interface ItemToItemDefinition {
   related: Readonly<Record<string, readonly string[]>>;
@@ -49,7 +50,7 @@ function compiled(template: string): CompiledTemplate | null {
 
 /**
  * Renders items through a template with `{{id}} {{name}} {{url}} {{price}} {{category}}`, each value
- * escaped for the context it stands in (see template.ts). Null when the template cannot be compiled
+ * escaped for the context it stands in (see shared/html/template.ts). Null when the template cannot be compiled
  * (a document that passed validation never has one).
  */
 export function renderItems(model: ItemToItemDefinition, ids: readonly string[], template: string): string | null {

@@ -36,7 +36,7 @@ function gamma(shape: number, random: () => number): number {
 }
 
 /** A Beta(alpha, beta) draw. */
-export function sampleBeta(alpha: number, beta: number, random: () => number): number {
+function sampleBeta(alpha: number, beta: number, random: () => number): number {
   const x = gamma(alpha, random);
   const y = gamma(beta, random);
   return x / (x + y);

@@ -7,6 +7,7 @@
  * N minutes and may also count events up to one minute older; it never misses a recent one.
  * @module
  */
+import { FORBIDDEN_KEYS, normalizeKey } from "../keys.ts";
 import { err, ok, type Result } from "../result.ts";
 
 /** Window suffix → length in minutes; `all` is the visitor's lifetime. */
@@ -17,7 +18,7 @@ export type WindowName = keyof typeof WINDOWS;
 export const LONGEST_WINDOW_MINUTES = 10_080;
 
 /** Measure → the Segment event that feeds it (`page` calls feed `pages`). */
-export const MEASURES = {
+const MEASURES = {
   views: "Product Viewed",
   clicks: "Product Clicked",
   adds: "Product Added",
@@ -26,7 +27,7 @@ export const MEASURES = {
 } as const;
 export type Measure = keyof typeof MEASURES;
 
-export const DIMENSIONS = ["category", "product"] as const;
+const DIMENSIONS = ["category", "product"] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
 /** A parsed `behavior.*` attribute: what to count, over which window, broken down how. */
@@ -46,21 +47,6 @@ export interface CounterKey {
 }
 
 const PATH = /^behavior\.([a-z]+)_([a-z0-9]+)\.(?:(total)|(category|product)\.(.+))$/;
-
-/** Counter keys become attribute path segments: lower-case, no dots, nothing that names a prototype. */
-const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
-
-/** Normalizes a category or product id into a counter key (`"Home & Kitchen"` → `home-kitchen`). */
-export function normalizeKey(raw: unknown): string | null {
-  if (typeof raw !== "string" && typeof raw !== "number") return null;
-  const key = String(raw)
-    .trim()
-    .toLowerCase()
-    .replace(/[^a-z0-9_-]+/g, "-")
-    .replace(/^-+|-+$/g, "")
-    .slice(0, 64);
-  return key === "" || FORBIDDEN_KEYS.has(key) ? null : key;
-}
 
 function isMeasure(value: string): value is Measure {
   return Object.hasOwn(MEASURES, value);

@@ -6,13 +6,14 @@
  */
 
 import type { RecordedEvent } from "../events/recorded.ts";
+import { normalizeKey } from "../keys.ts";
 import * as z from "../zod.ts";
-import { normalizeKey, parseBehaviorPath } from "./behavior.ts";
+import { parseBehaviorPath } from "./behavior.ts";
 
 /** A session ends after this long without an event. */
 export const SESSION_GAP_MS = 30 * 60_000;
 /** How many recently viewed products the profile remembers. */
-export const RECENT_PRODUCTS = 10;
+const RECENT_PRODUCTS = 10;
 
 export const CartLine = z.object({ quantity: z.number(), price: z.number(), category: z.nullable(z.string()) });
 export type CartLine = z.infer<typeof CartLine>;

@@ -11,6 +11,7 @@
  * function calls. Workers forbid code generation (`eval`, `new Function`), so closures it is.
  * @module
  */
+import { compilePath } from "../attribute-path.ts";
 import { checkRegex, MAX_REGEX_INPUT } from "./regex-safety.ts";
 
 /** A condition object: attribute paths and the logical operators `$and $or $nor $not $savedGroup`. */
@@ -120,36 +121,6 @@ function compileObject(condition: object, groups: SavedGroups, visited: Readonly
   return allOf(tests);
 }
 
-/** Reads a dot-separated path; anything missing on the way reads as `null`, as in GrowthBook. */
-export function compilePath(path: string): (object: unknown) => unknown {
-  const parts = path.split(".");
-  const step = (current: unknown, part: string): unknown =>
-    current !== null && typeof current === "object" && part in current ? (current as Record<string, unknown>)[part] : null;
-  // Short paths (almost all of them) are unrolled: no loop, no array access per read.
-  if (parts.length === 1) return (object) => step(object, path);
-  if (parts.length === 2) {
-    const [first = "", second = ""] = parts;
-    return (object) => step(step(object, first), second);
-  }
-  if (parts.length === 3) {
-    const [first = "", second = "", third = ""] = parts;
-    return (object) => step(step(step(object, first), second), third);
-  }
-  if (parts.length === 4) {
-    const [first = "", second = "", third = "", fourth = ""] = parts;
-    return (object) => step(step(step(step(object, first), second), third), fourth);
-  }
-  return (object) => {
-    let current = object;
-    for (let index = 0; index < parts.length; index++) {
-      const part = parts[index] ?? "";
-      if (current !== null && typeof current === "object" && part in current) current = (current as Record<string, unknown>)[part];
-      else return null;
-    }
-    return current;
-  };
-}
-
 function isOperatorObject(value: object): boolean {
   const keys = Object.keys(value);
   return keys.length > 0 && keys.every((key) => key[0] === "$");
@@ -180,7 +151,7 @@ function compileValue(expected: unknown, insensitive: boolean, groups: SavedGrou
 }
 
 /** Mirrors GrowthBook's version padding so `$vgt` and friends compare the same way. */
-export function paddedVersionString(input: unknown): string {
+function paddedVersionString(input: unknown): string {
   const text = typeof input === "number" ? `${input}` : typeof input === "string" && input !== "" ? input : "0";
   const parts = text.replace(/(^v|\+.*$)/g, "").split(/[-.]/);
   if (parts.length === 3) parts.push("~");

@@ -5,17 +5,18 @@
  * generated from these schemas for editors and other tools.
  * @module
  */
+
+import { checkHtml, isSafeUrl, setAttributeProblem } from "../html/markup.ts";
+import { compileTemplate } from "../html/template.ts";
 import * as z from "../zod.ts";
-import { checkHtml, isSafeUrl, setAttributeProblem } from "./markup.ts";
 import { checkSelector } from "./selector.ts";
-import { compileTemplate } from "./template.ts";
 
 /** Identifiers used as keys: rule ids, slot, audience, experiment, variant and model names. */
 export const Name = z
   .string()
   .check(z.regex(/^[a-z][a-z0-9_-]{0,63}$/, "use lower-case letters, digits, '-' and '_', starting with a letter (at most 64)"));
 
-/** Marketer-written HTML, inserted into pages as HTML: it must pass the parsed allowlist (markup.ts). */
+/** Marketer-written HTML, inserted into pages as HTML: it must pass the parsed allowlist (shared/html/markup.ts). */
 const Html = z.string().check(
   z.maxLength(50_000),
   z.superRefine((html, context) => {
@@ -23,7 +24,7 @@ const Html = z.string().check(
   }),
 );
 
-/** A recommendation card: allowlisted HTML whose placeholders all stand where they can be escaped (template.ts). */
+/** A recommendation card: allowlisted HTML whose placeholders all stand where they can be escaped (shared/html/template.ts). */
 const Template = z.string().check(
   z.maxLength(50_000),
   z.superRefine((template, context) => {
@@ -33,7 +34,7 @@ const Template = z.string().check(
 );
 
 /**
- * A redirect target: a safe URL (markup.ts) written in printable ASCII only. Control characters,
+ * A redirect target: a safe URL (shared/html/markup.ts) written in printable ASCII only. Control characters,
  * raw or percent-encoded (`%0d%0a`), could split or smuggle headers and have no place in a URL
  * a marketer types; non-ASCII must be percent-encoded to be a valid header value.
  */

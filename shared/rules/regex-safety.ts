@@ -37,7 +37,7 @@ export const MAX_PATTERN_LENGTH = 256;
 export const MAX_REGEX_INPUT = 1_024;
 
 /** Largest repeat count (`{n}`, `{n,m}`) accepted: no value a regex sees is longer. */
-export const MAX_REPEAT_COUNT = MAX_REGEX_INPUT;
+const MAX_REPEAT_COUNT = MAX_REGEX_INPUT;
 
 /** Variable-length repetitions with at most this much slack (`{2,3}`) multiply the work by a small constant only. */
 const SHORT_SLACK = 10;

@@ -3,7 +3,7 @@
  * attribute selectors, `:nth-child`, `:first-child`, `:nth-of-type`, `:first-of-type`, `:not`, and
  * the descendant and child combinators. This check names what a selector uses outside that subset,
  * so a marketer hears why at publish time instead of the slot silently never matching. The Worker
- * also asks HTMLRewriter itself (workers/decide/rules-store.ts).
+ * also asks HTMLRewriter itself (`selectorProblem` in workers/common/rewrite.ts).
  * @see https://developers.cloudflare.com/workers/runtime-apis/html-rewriter/#selectors
  * @module
  */

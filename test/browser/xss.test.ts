@@ -6,7 +6,7 @@
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkHtml } from "../../shared/rules/markup.ts";
+import { checkHtml } from "../../shared/html/markup.ts";
 import { launchChromium } from "../support/browser.ts";
 import { type System, startSystem } from "../support/system.ts";
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import { pointerOf } from "../../shared/json-pointer.ts";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
 import { compileRules } from "../../shared/rules/compile.ts";
 import { decide, type SlotDecision } from "../../shared/rules/decide.ts";
@@ -12,15 +13,15 @@ import { diffDocuments } from "../../shared/rules/diff.ts";
 import type * as z from "../../shared/zod.ts";
 import { parseJson, readTextBody } from "../common/body.ts";
 import { settings } from "../common/config.ts";
+import { loadModels, modelResolver } from "../common/models-store.ts";
+import { originTargetForPath } from "../common/origin-target.ts";
+import { PREVIEW_PARAMETER, signPreview } from "../common/preview.ts";
 import { Problem } from "../common/problem.ts";
+import { rewritePage } from "../common/rewrite.ts";
+import { forgetRules, readLiveDocument, readVersion, rulesStatus } from "../common/rules-store.ts";
+import { Timings } from "../common/timings.ts";
+import { validateDocument } from "../common/validate.ts";
 import { pseudonymFor } from "../common/visitor.ts";
-import { loadModels, modelResolver } from "../decide/models-store.ts";
-import { originTargetForPath } from "../decide/origin.ts";
-import { PREVIEW_PARAMETER, signPreview } from "../decide/preview.ts";
-import { rewritePage } from "../decide/rewrite.ts";
-import { forgetRules, readLiveDocument, readVersion, rulesStatus } from "../decide/rules-store.ts";
-import { Timings } from "../decide/timings.ts";
-import { pointerOf, validateDocument } from "../decide/validate.ts";
 import type { AdminVariables } from "./auth.ts";
 import { lintDocument } from "./lint.ts";
 import { PreviewLinkRequest, PreviewRequest, PublishRequest, RollbackRequest, ValidateRequest } from "./schemas.ts";
@@ -33,7 +34,7 @@ export const adminApi = new Hono<{ Bindings: Env; Variables: AdminVariables }>()
  * The largest admin request body accepted: a rules document with a few hundred rules is well under
  * 200 KB, and KV values stop at 25 MiB. Bigger bodies get a 413 problem before anything parses them.
  */
-export const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
+const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 
 async function body<T extends z.ZodMiniType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
   // Bounded while streaming, strict UTF-8, nesting depth limited (see workers/common/body.ts).

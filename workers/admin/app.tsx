@@ -11,10 +11,11 @@ import type { ExperimentReport } from "../../durable-objects/experiment-stats.ts
 import { diffDocuments } from "../../shared/rules/diff.ts";
 import { versionsLiveBefore } from "../../shared/rules/history.ts";
 import { readTextBody } from "../common/body.ts";
+import { ADMIN_SESSION_COOKIE } from "../common/cookies.ts";
 import { Problem } from "../common/problem.ts";
+import { readLiveDocument, readVersion, rulesStatus } from "../common/rules-store.ts";
+import { validateDocument } from "../common/validate.ts";
 import { pseudonymFor } from "../common/visitor.ts";
-import { readLiveDocument, readVersion, rulesStatus } from "../decide/rules-store.ts";
-import { validateDocument } from "../decide/validate.ts";
 import { adminApi, liveWarnings } from "./api.ts";
 import {
   type AdminVariables,
@@ -24,7 +25,6 @@ import {
   isAdminToken,
   isCrossSite,
   requireAdmin,
-  SESSION_COOKIE,
   sessionCookie,
 } from "./auth.ts";
 import { openApiDocument, openApiPage } from "./openapi.ts";
@@ -87,8 +87,8 @@ adminApp.use("/admin", requireAdmin());
 
 adminApp.post("/admin/logout", async (context) => {
   // Server-side: the session is closed in the registry, so a copy of the cookie stops working too.
-  await endSession(getCookie(context, SESSION_COOKIE), context.env, Date.now());
-  deleteCookie(context, SESSION_COOKIE, { path: "/admin" });
+  await endSession(getCookie(context, ADMIN_SESSION_COOKIE), context.env, Date.now());
+  deleteCookie(context, ADMIN_SESSION_COOKIE, { path: "/admin" });
   return context.redirect("/admin/login", 303);
 });
 

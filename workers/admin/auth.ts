@@ -22,6 +22,7 @@ import { verifyWithJwks } from "hono/jwt";
 import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
 import * as z from "../../shared/zod.ts";
 import { settings } from "../common/config.ts";
+import { ADMIN_SESSION_COOKIE } from "../common/cookies.ts";
 import { Problem } from "../common/problem.ts";
 import { isAdminBearer, MIN_ADMIN_TOKEN_LENGTH, secretsEqual } from "../common/secrets.ts";
 
@@ -32,7 +33,6 @@ export interface AdminVariables {
   csrf: string;
 }
 
-export const SESSION_COOKIE = "tailor_admin";
 const SESSION_HOURS = 12;
 const encoder = new TextEncoder();
 
@@ -79,7 +79,7 @@ export async function createSession(env: Env, actor: string, now: number): Promi
 
 export function sessionCookie(value: string, requestUrl: string): string {
   const secure = new URL(requestUrl).protocol === "https:" ? "; Secure" : "";
-  return `${SESSION_COOKIE}=${value}; Path=/admin; Max-Age=${SESSION_HOURS * 3_600}; HttpOnly; SameSite=Strict${secure}`;
+  return `${ADMIN_SESSION_COOKIE}=${value}; Path=/admin; Max-Age=${SESSION_HOURS * 3_600}; HttpOnly; SameSite=Strict${secure}`;
 }
 
 /** The session a cookie value names, if its signature holds and it has not expired; not yet checked against the registry. */
@@ -98,7 +98,7 @@ async function readSessionCookie(value: string | undefined, token: string | unde
 type SessionPayload = z.infer<typeof SessionPayload>;
 
 /** The open session behind a cookie value: signed by us, unexpired, and not signed out. */
-export async function readSession(value: string | undefined, env: Env, now: number): Promise<SessionPayload | null> {
+async function readSession(value: string | undefined, env: Env, now: number): Promise<SessionPayload | null> {
   const session = await readSessionCookie(value, env.ADMIN_TOKEN, now);
   if (session === null) return null;
   return (await env.RULES_REGISTRY.getByName("registry").isSessionOpen(session.sid)) ? session : null;
@@ -134,7 +134,7 @@ function crossSiteProblem(): Problem {
 }
 
 /** The CSRF token for a session: only a page rendered for that session knows it. */
-export function csrfToken(session: string, token: string): Promise<string> {
+function csrfToken(session: string, token: string): Promise<string> {
   return sign(token, "csrf", session);
 }
 
@@ -168,7 +168,7 @@ async function accessKeys(env: Env): Promise<AccessKey[]> {
 }
 
 /** The e-mail of a valid Cloudflare Access assertion, or null. */
-export async function verifyAccessJwt(assertion: string, env: Env, now: number): Promise<string | null> {
+async function verifyAccessJwt(assertion: string, env: Env, now: number): Promise<string | null> {
   const { ACCESS_TEAM_DOMAIN, ACCESS_AUD } = settings(env);
   if (!ACCESS_TEAM_DOMAIN || !ACCESS_AUD) return null;
   try {
@@ -235,7 +235,7 @@ export async function authenticate(context: Context<{ Bindings: Env; Variables: 
       return;
     }
   }
-  const cookie = getCookie(context, SESSION_COOKIE);
+  const cookie = getCookie(context, ADMIN_SESSION_COOKIE);
   const session = await readSession(cookie, env, now);
   if (session !== null && cookie !== undefined) {
     const csrf = await csrfToken(cookie, env.ADMIN_TOKEN);

@@ -6,11 +6,13 @@
  * document loaded from KV must be held to the same check.
  * @module
  */
+
+import { pointerOf } from "../../shared/json-pointer.ts";
 import { parseBehaviorPath } from "../../shared/profile/behavior.ts";
 import { STATE_ATTRIBUTES } from "../../shared/profile/state.ts";
 import { conditionPaths } from "../../shared/rules/condition.ts";
 import type { RulesDocument } from "../../shared/rules/document.ts";
-import { type DocumentProblem, pointerOf } from "../decide/validate.ts";
+import type { DocumentProblem } from "../common/validate.ts";
 
 export interface LintProblem extends DocumentProblem {
   severity: "error" | "warning";

@@ -4,7 +4,7 @@
  * @module
  */
 import * as z from "../../shared/zod.ts";
-import { MAX_PREVIEW_TTL_MINUTES } from "../decide/preview.ts";
+import { MAX_PREVIEW_TTL_MINUTES } from "../common/preview.ts";
 
 /** A rules document as sent for checking; the full schema is `RulesDocument` (docs/schemas/rules-document.schema.json). */
 const DocumentBody = z.record(z.string(), z.unknown()).check(z.describe("A rules document (see docs/schemas/rules-document.schema.json)"));

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { redactCapped } from "../../shared/feedback/redact.ts";
+import { redactCapped } from "../../shared/redact.ts";
 
 type Dataset = Pick<AnalyticsEngineDataset, "writeDataPoint">;
 

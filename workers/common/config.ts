@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type ExcludedNames, excludedNames } from "../../shared/feedback/redact.ts";
+import { type ExcludedNames, excludedNames } from "../../shared/redact.ts";
 import * as z from "../../shared/zod.ts";
 import { SETTING_DEFAULTS } from "./config-defaults.ts";
 

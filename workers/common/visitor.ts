@@ -8,8 +8,8 @@
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { LruCache } from "../../shared/lru.ts";
+import { VISITOR_COOKIE } from "./cookies.ts";
 
-export const VISITOR_COOKIE = "tailor_vid";
 const VISITOR_ID = /^[A-Za-z0-9_-]{22}$/;
 /** One year; the Durable Object's own retention decides how long state is kept. */
 const COOKIE_MAX_AGE_SECONDS = 365 * 24 * 60 * 60;

@@ -11,27 +11,29 @@
  */
 import { type Context, Hono } from "hono";
 import type { UserSession } from "../../durable-objects/user-session.ts";
+import { compilePath } from "../../shared/attribute-path.ts";
 import { type ExposureBatchMessage, UNTRACKED_VISITORS } from "../../shared/feedback/messages.ts";
 import { LruCache } from "../../shared/lru.ts";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
-import { compilePath } from "../../shared/rules/condition.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
 import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
+import { loadModels, modelResolver } from "../common/models-store.ts";
+import { originTargetForPath } from "../common/origin-target.ts";
+import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "../common/preview.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
+import { rewritePage } from "../common/rewrite.ts";
+import { heldRules, liveRules } from "../common/rules-store.ts";
 import { isAdminBearer } from "../common/secrets.ts";
+import { Timings } from "../common/timings.ts";
 import { identifyVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { isBot, isPrefetch, requestAttributes } from "./attributes.ts";
+import { withDeadline } from "./deadline.ts";
 import { liveCounts } from "./experiment-counts.ts";
 import { logExposures } from "./exposure-log.ts";
-import { loadModels, modelResolver } from "./models-store.ts";
-import { fetchOrigin, originTargetForPath } from "./origin.ts";
-import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "./preview.ts";
-import { rewritePage } from "./rewrite.ts";
-import { heldRules, liveRules } from "./rules-store.ts";
-import { Timings } from "./timings.ts";
+import { fetchOrigin } from "./origin.ts";
 
 type DecideContext = Context<{ Bindings: Env }>;
 
@@ -52,48 +54,6 @@ export const decideApi = new Hono<{ Bindings: Env }>();
 
 /** The page proxy: every request that is not Tailor's own goes to the origin, pages personalized. */
 export const pageProxy = new Hono<{ Bindings: Env }>();
-
-interface Deadline {
-  milliseconds: number;
-  /** When the request started: the deadline counts from here. */
-  startedAt: number;
-  /** The timer is armed once this settles (at once when absent). */
-  armWhen?: Promise<unknown>;
-}
-
-const ignore = () => undefined;
-
-/**
- * Resolves to `work`'s value when it succeeds by the deadline, otherwise to `fallback`. The timer is
- * armed only if `work` is still pending when `armWhen` settles: a page arms it when the origin's
- * response arrives, so when the profile comes back first (the usual case) the page sets no timer.
- * A value that arrives after the deadline is never used, so the decision does not depend on how
- * fast the origin was.
- */
-async function withDeadline<T, F>(work: Promise<T>, deadline: Deadline, fallback: F): Promise<T | F> {
-  const due = deadline.startedAt + deadline.milliseconds;
-  let settled = false;
-  const onTime = work
-    .then(
-      (value) => (Date.now() <= due ? value : fallback),
-      () => fallback,
-    )
-    .finally(() => {
-      settled = true;
-    });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = (deadline.armWhen ?? Promise.resolve()).then(ignore, ignore).then(
-    () =>
-      new Promise<F>((resolve) => {
-        if (!settled) timer = setTimeout(() => resolve(fallback), Math.max(0, due - Date.now()));
-      }),
-  );
-  try {
-    return await Promise.race([onTime, late]);
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-  }
-}
 
 const REWRITABLE_ENCODINGS = new Set(["", "identity", "gzip", "br", "deflate"]);
 
@@ -135,7 +95,7 @@ async function decideRequest(
   context: DecideContext,
   target: URL,
   explain: (grant: PreviewGrant | null) => boolean,
-  /** For a page: the origin's response, which the decision cannot beat anyway (see `withDeadline`). */
+  /** For a page: the origin's response, which the decision cannot beat anyway (see `withDeadline` in `deadline.ts`). */
   originResponse?: Promise<unknown>,
 ): Promise<Journey | NoDecision> {
   const { env } = context;

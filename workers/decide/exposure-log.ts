@@ -10,7 +10,7 @@
  * @module
  */
 import { type DecisionBatchMessage, type ExposureBatchMessage, MAX_DECISIONS_PER_MESSAGE } from "../../shared/feedback/messages.ts";
-import { redactCapped } from "../../shared/feedback/redact.ts";
+import { redactCapped } from "../../shared/redact.ts";
 
 /**
  * A batch is sent early once it holds `MAX_DECISIONS_PER_MESSAGE` decisions, and never grows past

@@ -2,47 +2,25 @@
  * Talking to the origin: the only host the page proxy ever contacts, reached with the visitor's
  * request minus Tailor's own credentials, under a timeout.
  *
- * The target is the origin's URL with the request's path and query set on it, never a URL resolved
- * from the request's path: `new URL("//evil.example/x", origin)` is another host, and so is any path
- * that the URL parser reads as one (backslashes, tabs inside `//`, `/..//`). Setting `pathname` on a
- * URL that already has a host cannot change the host.
+ * The target is built by `originTarget` (`workers/common/origin-target.ts`), which cannot leave the
+ * origin's host whatever the path.
  *
  * When the origin cannot be reached, refuses the connection, answers something that is not HTTP or
  * does not answer within `ORIGIN_TIMEOUT_MS`, the visitor gets a short 502/504 page (or a problem
  * for clients that ask for JSON) and the failure is counted; Tailor itself never answers 500 for it.
  * @module
  */
-import { SESSION_COOKIE } from "../admin/auth.ts";
 import { recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
+import { ACCESS_COOKIES, ADMIN_SESSION_COOKIE, VISITOR_COOKIE } from "../common/cookies.ts";
+import { originTarget } from "../common/origin-target.ts";
+import { PREVIEW_PARAMETER } from "../common/preview.ts";
 import { Problem, problemResponse } from "../common/problem.ts";
 import { secretsEqual } from "../common/secrets.ts";
-import { VISITOR_COOKIE } from "../common/visitor.ts";
-import { PREVIEW_PARAMETER } from "./preview.ts";
 
-/** Cloudflare Access sets these for Tailor's admin; they are credentials for Tailor, not for the shop. */
-const ACCESS_COOKIES = ["CF_Authorization", "CF_AppSession"];
 const ACCESS_HEADERS = ["cf-access-jwt-assertion", "cf-access-client-id", "cf-access-client-secret", "cf-access-token"];
 /** Cookies that belong to Tailor (compared case-sensitively, as cookie names are). */
-const TAILOR_COOKIES = new Set([VISITOR_COOKIE, SESSION_COOKIE, ...ACCESS_COOKIES]);
-
-/** The origin's URL with `pathname` and `search` set on it: always the origin's own scheme, host and port. */
-export function originTarget(originUrl: string, pathname: string, search: string): URL {
-  const target = new URL(originUrl);
-  target.pathname = pathname;
-  target.search = search;
-  target.hash = "";
-  return target;
-}
-
-/** The origin URL for a path that may carry a query (`/c/shoes?sort=price`), as the admin preview sends. */
-export function originTargetForPath(originUrl: string, path: string): URL {
-  const withoutFragment = path.split("#", 1)[0] ?? "";
-  const queryAt = withoutFragment.indexOf("?");
-  return queryAt === -1
-    ? originTarget(originUrl, withoutFragment, "")
-    : originTarget(originUrl, withoutFragment.slice(0, queryAt), withoutFragment.slice(queryAt));
-}
+const TAILOR_COOKIES = new Set([VISITOR_COOKIE, ADMIN_SESSION_COOKIE, ...ACCESS_COOKIES]);
 
 /** More pieces than any real credential has: such a header is stripped rather than searched further. */
 const MAX_CREDENTIAL_CANDIDATES = 16;
@@ -118,7 +96,7 @@ function withoutPreviewToken(referer: string): string | null {
  * (in the query and in the Referer) and an `Authorization` carrying the admin token. Any other
  * `Authorization` is the shop's own (for example HTTP authentication on a staging site) and is kept.
  */
-export async function originRequest(request: Request, env: Pick<Env, "ADMIN_TOKEN">): Promise<Request> {
+async function originRequest(request: Request, env: Pick<Env, "ADMIN_TOKEN">): Promise<Request> {
   const incoming = new URL(request.url);
   // Only touched when present: deleting re-encodes the query, which the origin should get as sent.
   if (incoming.searchParams.has(PREVIEW_PARAMETER)) incoming.searchParams.delete(PREVIEW_PARAMETER);

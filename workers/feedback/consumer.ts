@@ -30,12 +30,12 @@ import { recordDelivery, recordExposure, recordFeedback } from "../common/analyt
 import { settings } from "../common/config.ts";
 import { produceRecords, producerOptions, type RecordOutcome } from "./kafka-rest.ts";
 
-export const DEAD_LETTER_QUEUE_NAME = "tailor-dead-letter";
+const DEAD_LETTER_QUEUE_NAME = "tailor-dead-letter";
 const SOURCE_QUEUES = ["tailor-events", "tailor-feedback"] as const;
 type SourceQueue = (typeof SOURCE_QUEUES)[number];
 
 /** Retry delay for a message on its Nth attempt: base, 2×base, 4×base ... seconds, at most 5 minutes. */
-export function retryDelaySeconds(attempts: number, base = 2): number {
+function retryDelaySeconds(attempts: number, base = 2): number {
   return Math.min(300, Math.max(1, base) * 2 ** Math.max(0, attempts - 1));
 }
 
@@ -76,7 +76,7 @@ function recordsOf(valid: readonly Valid[]): KafkaRecordOf[] {
  * How often a click claim is looked at before it is dropped: its exposure is normally remembered
  * within seconds, and with the retry delays (2, 4, 8 s by default) this waits about 14 s for it.
  */
-export const CLICK_CLAIM_ATTEMPTS = 4;
+const CLICK_CLAIM_ATTEMPTS = 4;
 
 /**
  * The click a claim stands for, if the visitor's exposure is remembered by now; null when it is
@@ -196,7 +196,6 @@ async function afterDelivery(env: Env, delivered: readonly Logged[]): Promise<Se
   for (const { message, body } of delivered) {
     if (failed.has(message)) continue;
     if (body.kind === "exposures") for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
-    if (body.kind === "exposure") recordExposure(env.ANALYTICS, body);
     if (body.kind === "click" || body.kind === "conversion") recordFeedback(env.ANALYTICS, body);
   }
   return failed;

@@ -17,6 +17,7 @@ import { type Context, Hono } from "hono";
 import type { UserSession } from "../../durable-objects/user-session.ts";
 import { normalizeMessage } from "../../shared/events/recorded.ts";
 import { SegmentBatch, SegmentMessage } from "../../shared/events/segment.ts";
+import { pointerOf } from "../../shared/json-pointer.ts";
 import * as z from "../../shared/zod.ts";
 import { parseJson, readTextBody, requireJson } from "../common/body.ts";
 import { INTERNAL_API_PREFIX, settings } from "../common/config.ts";
@@ -24,7 +25,6 @@ import { type IdentityRejection, provenUser } from "../common/identity.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { expiredVisitorCookie, identifyVisitor, pseudonymFor, readVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
-import { pointerOf } from "../decide/validate.ts";
 import { TRACKER_SCRIPT } from "./tracker.generated.ts";
 
 /** Largest accepted body; a full batch of 100 typical events is about 40 KB. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { normalizeMessage, type RecordedEvent } from "../../../shared/events/recorded.ts";
 import { SegmentMessage } from "../../../shared/events/segment.ts";
 import { excludedProperties, toEventMessage } from "../../../shared/feedback/event-message.ts";
-import { redactText } from "../../../shared/feedback/redact.ts";
+import { redactText } from "../../../shared/redact.ts";
 
 /** The default `EXCLUDED_PROPERTIES` of wrangler.toml. */
 const EXCLUDED = excludedProperties("email,phone,name,first_name,last_name,address,ip");

@@ -5,9 +5,9 @@
  * that cannot be turned against the page.
  */
 import { describe, expect, it } from "vitest";
+import { checkHtml, isSafeUrl } from "../../../shared/html/markup.ts";
+import { compileTemplate, renderTemplate } from "../../../shared/html/template.ts";
 import { RulesDocument, type RulesDocumentInput } from "../../../shared/rules/document.ts";
-import { checkHtml, isSafeUrl } from "../../../shared/rules/markup.ts";
-import { compileTemplate, renderTemplate } from "../../../shared/rules/template.ts";
 
 function documentWith(actions: Record<string, unknown>, page?: unknown): RulesDocumentInput {
   return {

@@ -7,7 +7,7 @@ import { DEMO_RELATED_KEY, demoRelatedModel } from "../../../demo-shop/models.ts
 import demoRules from "../../../demo-shop/rules.json";
 import { importIdentityKey, signIdentityProof } from "../../../shared/identity/proof.ts";
 import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
-import { forgetRules } from "../../../workers/decide/rules-store.ts";
+import { forgetRules } from "../../../workers/common/rules-store.ts";
 import worker from "../../../workers/index.ts";
 
 export const BASE = "http://shop.test";

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { PREVIEW_PARAMETER, signPreview } from "../../../workers/decide/preview.ts";
+import { PREVIEW_PARAMETER, signPreview } from "../../../workers/common/preview.ts";
 import { publishRules, request } from "../../support/worker/fixtures.ts";
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" };

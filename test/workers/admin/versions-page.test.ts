@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import demoRules from "../../../demo-shop/rules.json";
 import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
-import { forgetRules } from "../../../workers/decide/rules-store.ts";
+import { forgetRules } from "../../../workers/common/rules-store.ts";
 import { publishRules, request } from "../../support/worker/fixtures.ts";
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" };

@@ -6,9 +6,9 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, inject, it, vi } from "vitest";
 import { type DecisionBatchMessage, MAX_DECISIONS_PER_MESSAGE } from "../../../shared/feedback/messages.ts";
 import { RULES_LIVE_KEY, type RulesDocumentInput, rulesVersionKey } from "../../../shared/rules/document.ts";
+import { signPreview } from "../../../workers/common/preview.ts";
+import { forgetRules } from "../../../workers/common/rules-store.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
-import { signPreview } from "../../../workers/decide/preview.ts";
-import { forgetRules } from "../../../workers/decide/rules-store.ts";
 import {
   postEvents,
   publishRules,

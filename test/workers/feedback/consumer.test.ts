@@ -6,27 +6,32 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it, vi } from "vitest";
 import { recallExposures } from "../../../durable-objects/exposure-memory.ts";
-import type { ClickClaimMessage, ExposureBatchMessage, ExposureMessage } from "../../../shared/feedback/messages.ts";
+import {
+  type ClickClaimMessage,
+  type DecisionBatchMessage,
+  type ExposureBatchMessage,
+  type ExposureMessage,
+  exposureRecords,
+} from "../../../shared/feedback/messages.ts";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
 import { eventually, kafkaRecords } from "../../support/worker/fixtures.ts";
 
-function exposure(ruleId = "electronics-hero"): ExposureMessage {
-  const decisionId = crypto.randomUUID();
-  return {
+/** A decision with one exposure, as the page path queues it, and the Kafka record it becomes. */
+function exposure(ruleId = "electronics-hero"): { message: DecisionBatchMessage; record: ExposureMessage } {
+  const decision: ExposureBatchMessage = {
     v: 1,
-    kind: "exposure",
-    id: `${decisionId}:hero`,
-    decisionId,
+    kind: "exposures",
+    id: crypto.randomUUID(),
     visitor: "pseudonymAAAAAAAAAAAAAAAAAAAAAAAAA".slice(0, 32),
-    ruleId,
-    slot: "hero",
-    experiment: null,
-    variant: null,
-    holdout: false,
     path: "/",
     rulesVersion: 1,
+    holdout: false,
     at: new Date().toISOString(),
+    assignments: [{ ruleId, slot: "hero", experiment: null, variant: null }],
   };
+  const [record] = exposureRecords(decision);
+  if (record === undefined) throw new Error("one assignment makes one record");
+  return { message: { v: 1, kind: "decisions", id: crypto.randomUUID(), decisions: [decision] }, record };
 }
 
 interface QueueOutcome {
@@ -59,14 +64,14 @@ describe("feedback consumer", () => {
   it("posts exposures in the Confluent v2 format, keyed by visitor, and acks them", async () => {
     const first = exposure();
     const second = exposure("home-banner");
-    const result = await consume("tailor-feedback", [first, second]);
+    const result = await consume("tailor-feedback", [first.message, second.message]);
     expect(result.explicitAcks.sort()).toEqual(["message-0", "message-1"]);
     expect(result.retryMessages).toEqual([]);
 
     const records = await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK);
-    const delivered = records.filter((record) => record.value.id === first.id || record.value.id === second.id);
-    expect(delivered.map((record) => record.value)).toEqual([first, second]);
-    expect(delivered.every((record) => record.key === first.visitor)).toBe(true);
+    const delivered = records.filter((record) => record.value.id === first.record.id || record.value.id === second.record.id);
+    expect(delivered.map((record) => record.value)).toEqual([first.record, second.record]);
+    expect(delivered.every((record) => record.key === first.record.visitor)).toBe(true);
   });
 
   it("sends each event of an events message to the events topic as its own record", async () => {
@@ -122,31 +127,34 @@ describe("feedback consumer", () => {
 
   it("drops a malformed message without holding up the rest of its batch", async () => {
     const good = exposure();
-    const result = await consume("tailor-feedback", [{ kind: "exposure", nonsense: true }, good]);
-    expect(result.explicitAcks.sort()).toEqual(["message-0", "message-1"]);
+    // A single exposure record is what the consumer sends upstream, never a queue message of its own.
+    const lone = exposure().record;
+    const result = await consume("tailor-feedback", [{ kind: "exposures", nonsense: true }, lone, good.message]);
+    expect(result.explicitAcks.sort()).toEqual(["message-0", "message-1", "message-2"]);
     const records = await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK);
-    expect(records.some((record) => record.value.id === good.id)).toBe(true);
+    expect(records.some((record) => record.value.id === good.record.id)).toBe(true);
+    expect(records.some((record) => record.value.id === lone.id)).toBe(false);
   });
 
   it("speaks the v3 records API when configured", async () => {
     const first = exposure();
-    const result = await consume("tailor-feedback", [first], { KAFKA_REST_API: "v3", KAFKA_CLUSTER_ID: "tailor-local" });
+    const result = await consume("tailor-feedback", [first.message], { KAFKA_REST_API: "v3", KAFKA_CLUSTER_ID: "tailor-local" });
     expect(result.explicitAcks).toEqual(["message-0"]);
     const records = await kafkaRecords(env.KAFKA_TOPIC_FEEDBACK);
-    expect(records.find((record) => record.value.id === first.id)?.key).toBe(first.visitor);
+    expect(records.find((record) => record.value.id === first.record.id)?.key).toBe(first.record.visitor);
     // A wrong cluster id is a request that can never succeed: dead-lettered, not retried.
-    const wrongCluster = await consume("tailor-feedback", [exposure()], { KAFKA_REST_API: "v3", KAFKA_CLUSTER_ID: "elsewhere" });
+    const wrongCluster = await consume("tailor-feedback", [exposure().message], { KAFKA_REST_API: "v3", KAFKA_CLUSTER_ID: "elsewhere" });
     expect(wrongCluster.explicitAcks).toEqual(["message-0"]);
     expect(wrongCluster.retryMessages).toEqual([]);
   });
 
   it("authenticates with a bearer token or basic credentials from the secrets", async () => {
     const bearer = { KAFKA_REST_URL: inject("kafkaRestBearerUrl"), KAFKA_REST_TOKEN: "test-kafka-token" };
-    expect((await consume("tailor-feedback", [exposure()], bearer)).explicitAcks).toEqual(["message-0"]);
+    expect((await consume("tailor-feedback", [exposure().message], bearer)).explicitAcks).toEqual(["message-0"]);
     const basic = { KAFKA_REST_URL: inject("kafkaRestBasicUrl"), KAFKA_REST_USERNAME: "tailor", KAFKA_REST_PASSWORD: "s3cret" };
-    expect((await consume("tailor-feedback", [exposure()], basic)).explicitAcks).toEqual(["message-0"]);
+    expect((await consume("tailor-feedback", [exposure().message], basic)).explicitAcks).toEqual(["message-0"]);
     // Wrong credentials are refused by the proxy as sent: dead-lettered with the reason.
-    const wrong = await consume("tailor-feedback", [exposure()], { ...bearer, KAFKA_REST_TOKEN: "nope" });
+    const wrong = await consume("tailor-feedback", [exposure().message], { ...bearer, KAFKA_REST_TOKEN: "nope" });
     expect(wrong.retryMessages).toEqual([]);
     await eventually(async () => {
       const letters = await env.DEAD_LETTERS.getByName("all").summary();
@@ -156,10 +164,10 @@ describe("feedback consumer", () => {
 
   it("retries every message, later each attempt, when the proxy is unreachable", async () => {
     const unreachable = { KAFKA_REST_URL: "http://127.0.0.1:9" };
-    const first = await consume("tailor-feedback", [exposure(), exposure()], unreachable, 1);
+    const first = await consume("tailor-feedback", [exposure().message, exposure().message], unreachable, 1);
     expect(first.explicitAcks).toEqual([]);
     expect(first.retryMessages.map((message) => message.msgId).sort()).toEqual(["message-0", "message-1"]);
-    const third = await consume("tailor-feedback", [exposure()], unreachable, 3);
+    const third = await consume("tailor-feedback", [exposure().message], unreachable, 3);
     expect(first.retryDelays["message-0"]).toBeGreaterThan(0);
     expect(third.retryDelays["message-0"]).toBeGreaterThan(first.retryDelays["message-0"] ?? Number.POSITIVE_INFINITY);
   });

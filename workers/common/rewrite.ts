@@ -2,7 +2,7 @@
  * Applies slot decisions to the origin's HTML as it streams through HTMLRewriter: no buffering,
  * so the visitor's first byte is not delayed by the page's size. Text is always escaped; HTML is
  * inserted as HTML only by the actions that say so, and that HTML passed the allowlist when the
- * rules were published and again when they were loaded (shared/rules/markup.ts).
+ * rules were published and again when they were loaded (shared/html/markup.ts).
  * @see https://developers.cloudflare.com/workers/runtime-apis/html-rewriter/
  * @module
  */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { AppliedAction, SlotDecision } from "../../../shared/rules/decide.ts";
-import { rewritePage } from "../../../workers/decide/rewrite.ts";
+import { rewritePage } from "../../../workers/common/rewrite.ts";
 
 const PAGE =
   '<!doctype html><html><body><a id="logo" href="/">Shop</a><div id="hero">Default</div><p id="tail">End of page</p></body></html>';

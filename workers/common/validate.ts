@@ -20,12 +20,12 @@ export interface DocumentProblem {
   message: string;
 }
 
-export { escapePointerPart, pointerOf } from "../../shared/json-pointer.ts";
-
-export function zodProblems(error: z.core.$ZodError): DocumentProblem[] {
+/** One problem per zod issue, pointing at the field it is about. */
+function zodProblems(error: z.core.$ZodError): DocumentProblem[] {
   return error.issues.map((issue) => ({ pointer: pointerOf(issue.path), message: issue.message }));
 }
 
+/** The document parsed and checked as a whole, or every problem found in it. */
 export function validateDocument(raw: unknown): Result<RulesDocument, DocumentProblem[]> {
   const parsed = RulesDocument.safeParse(raw);
   if (!parsed.success) return err(zodProblems(parsed.error));

@@ -85,7 +85,7 @@ const SAFE_SCHEMES = new Set(["http", "https", "mailto", "tel"]);
  * and leading C0 controls and spaces, so they are removed before the scheme is read (and C1 controls
  * with them, to be safe).
  */
-export function isSafeDecodedUrl(decoded: string): boolean {
+function isSafeDecodedUrl(decoded: string): boolean {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
   const compact = decoded.replace(/[\u0000-\u0020\u007f-\u009f]/g, "");
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(compact);
@@ -110,7 +110,7 @@ export function isSafeSrcset(decoded: string): boolean {
  * Null when attribute `name` with the (decoded) `value` may be published on `element` (`*` when the
  * element is not known, as for `setAttribute` on the origin's markup), otherwise the reason.
  */
-export function attributeProblem(element: string, name: string, value: string): string | null {
+function attributeProblem(element: string, name: string, value: string): string | null {
   const lower = name.toLowerCase();
   if (lower.startsWith("on")) return `event handler attribute "${name}" is not allowed`;
   if (lower === "style") return `the style attribute is not allowed (use a class)`;

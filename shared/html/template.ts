@@ -13,7 +13,7 @@ import { decodeHTMLAttribute } from "entities/decode";
 import { err, ok, type Result } from "../result.ts";
 import { isSafeSrcset, isSafeUrl, parseMarkup, URL_ATTRIBUTES } from "./markup.ts";
 
-export const PLACEHOLDER_KEYS = ["id", "name", "url", "price", "category"] as const;
+const PLACEHOLDER_KEYS = ["id", "name", "url", "price", "category"] as const;
 export type PlaceholderKey = (typeof PLACEHOLDER_KEYS)[number];
 
 const PLACEHOLDER = /\{\{\s*(id|name|url|price|category)\s*\}\}/g;

@@ -9,14 +9,14 @@
 import { err } from "../../shared/result.ts";
 import { type CompiledRules, compileRules } from "../../shared/rules/compile.ts";
 import { LivePointer, RULES_LIVE_KEY, rulesVersionKey } from "../../shared/rules/document.ts";
-import { recordRulesRefused } from "../common/analytics.ts";
+import { recordRulesRefused } from "./analytics.ts";
 import { type DocumentProblem, validateDocument } from "./validate.ts";
 
 /** Where the rules come from and where a refused document is counted. */
 export type RulesSource = Pick<Env, "RULES" | "ANALYTICS">;
 
 /** How old the isolate's copy of the live pointer may get before it is re-read (`RULES_REFRESH_MS`). */
-export const REFRESH_INTERVAL_MS = 5_000;
+const REFRESH_INTERVAL_MS = 5_000;
 
 interface Held {
   rules: CompiledRules | null;
@@ -43,7 +43,7 @@ function parseOrUndefined(text: string | null): unknown {
 export type StoredVersion = { ok: true; value: unknown } | { ok: false; reason: "missing" | "not-json" };
 
 /** The problem reported for a version that cannot be read at all. */
-export function unreadableVersion(reason: "missing" | "not-json"): DocumentProblem {
+function unreadableVersion(reason: "missing" | "not-json"): DocumentProblem {
   return { pointer: "", message: reason === "missing" ? "the version is not in KV" : "the stored value is not JSON" };
 }
 

@@ -27,12 +27,12 @@ export interface ExcludedNames {
 }
 
 /** How an `EXCLUDED_PROPERTIES` entry is compared: lower-case, without `-`, `_`, `.` and spaces. */
-export function normalizeName(name: string): string {
+function normalizeName(name: string): string {
   return name.toLowerCase().replace(/[-_.\s]/g, "");
 }
 
 /** The words of a property name: split at non-alphanumerics, camelCase and letter/digit changes. */
-export function nameWords(name: string): string[] {
+function nameWords(name: string): string[] {
   return name
     .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
     .replace(/([A-Z])([A-Z][a-z])/g, "$1 $2")
@@ -144,7 +144,7 @@ const PHONE_SEPARATOR = /^(?:[ .-]|\)[ -]?|[ -]?\()$/;
  *   or a parenthesized area code (`030 1234567`, `020 7946 0958`, `(030) 1234567`).
  * Separators are single (`--`, `..` or double spaces do not join groups).
  */
-export function isPhoneNumber(candidate: string): boolean {
+function isPhoneNumber(candidate: string): boolean {
   const international = candidate.startsWith("+");
   const body = international ? candidate.slice(1) : candidate;
   if (body.includes("+")) return false;

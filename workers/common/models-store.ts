@@ -52,8 +52,3 @@ export function modelResolver(rules: CompiledRules): (name: string) => CompiledM
     return loaded.get(model.key) ?? undefined;
   };
 }
-
-/** Forgets loaded models (tests). */
-export function forgetModels(): void {
-  loaded.clear();
-}

@@ -1,0 +1,47 @@
+/**
+ * Sending what `UserSession` recorded onward: events to the events queue and the clicks and
+ * conversions they stand for to the feedback queue. The `events` table is the outbox: the object
+ * marks rows forwarded only after a send succeeds, and its alarm retries the rest, so a send that
+ * fails loses nothing (upstream sees a retry as a duplicate with the same ids).
+ * @module
+ */
+import type { RecordedEvent } from "../shared/events/recorded.ts";
+import type { FeedbackMessage } from "../shared/feedback/attribution.ts";
+import { toEventBatches, toEventMessage } from "../shared/feedback/event-message.ts";
+import { settings } from "../workers/common/config.ts";
+
+/** When the events queue refused a send, the alarm tries again after this long. */
+export const FORWARD_RETRY_MS = 30_000;
+
+/** Queue batches hold at most 100 messages. */
+const MAX_BATCH_MESSAGES = 100;
+
+/** An event on its way out, with the feedback it gave rise to. */
+export interface Outgoing {
+  event: RecordedEvent;
+  feedback: FeedbackMessage[];
+}
+
+/**
+ * Puts the events and their feedback on the queues, personal data taken out; false (and a log line
+ * without personal data) when a queue refused, in which case the caller keeps them in the outbox.
+ */
+export async function sendToQueues(env: Env, visitor: string, items: readonly Outgoing[]): Promise<boolean> {
+  const excluded = settings(env).EXCLUDED_PROPERTIES;
+  const feedback = items.flatMap((item) => item.feedback);
+  try {
+    await env.EVENTS_QUEUE.sendBatch(
+      toEventBatches(
+        items.map(({ event }) => toEventMessage(event, visitor, excluded)),
+        visitor,
+      ).map((body) => ({ body, contentType: "json" })),
+    );
+    for (let start = 0; start < feedback.length; start += MAX_BATCH_MESSAGES) {
+      await env.FEEDBACK_QUEUE.sendBatch(feedback.slice(start, start + MAX_BATCH_MESSAGES).map((body) => ({ body, contentType: "json" })));
+    }
+    return true;
+  } catch (error) {
+    console.error(JSON.stringify({ message: "queue send failed; will retry from the outbox", count: items.length, error: String(error) }));
+    return false;
+  }
+}
