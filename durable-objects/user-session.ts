@@ -55,6 +55,11 @@ const EVENT_RETENTION_MS = LONGEST_WINDOW_MINUTES * MINUTE_MS;
 
 const NAMES = { state: "state", visitor: "visitor", linkedTo: "linked_to", merged: "merged:" } as const;
 
+/** Which exposure a click claim asks for: its rule and slot. */
+function claimKey(claim: { ruleId: string; slot: string }): string {
+  return `${claim.ruleId}\u0000${claim.slot}`;
+}
+
 export class UserSession extends DurableObject<Env> {
   readonly #storage: DurableObjectStorage;
   #schemaReady = false;
@@ -84,10 +89,18 @@ export class UserSession extends DurableObject<Env> {
     const before = this.#profileState();
     let state = before;
     const fresh: Outgoing[] = [];
+    // Click claims already sent from this batch, by rule and slot: every event of a batch has the
+    // same receive time, so further claims would resolve to the same exposure and count once anyway.
+    const claimed = new Set<string>();
     this.#storage.transactionSync(() => {
       for (const event of events) {
-        const feedback = attributable ? feedbackFor(event, visitor, exposures, windowMs, aliases) : [];
+        const feedback = attributable
+          ? feedbackFor(event, visitor, exposures, windowMs, aliases).filter(
+              (message) => message.kind !== "click-claim" || !claimed.has(claimKey(message)),
+            )
+          : [];
         if (!this.#insertEvent(event, { forwarded: false, feedback })) continue;
+        for (const message of feedback) if (message.kind === "click-claim") claimed.add(claimKey(message));
         fresh.push({ event, feedback });
         state = applyEvent(state, event);
       }

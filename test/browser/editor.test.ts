@@ -40,7 +40,7 @@ async function shopperHero(): Promise<() => Promise<string>> {
   await page.goto(`${system.tailor.url}/p/el-04`);
   await page.goto("about:blank");
   // Wait until the tracker's beacon has been recorded (the machine may be busy with other tests).
-  for (let attempt = 0; attempt < 120; attempt++) {
+  for (let attempt = 0; attempt < 480; attempt++) {
     const profile = (await (await context.request.get(`${system.tailor.url}/v1/profile`)).json().catch(() => ({}))) as {
       events?: { productId: string | null }[];
     };
@@ -55,7 +55,7 @@ async function shopperHero(): Promise<() => Promise<string>> {
 
 async function eventually(read: () => Promise<string>, expected: string): Promise<string> {
   let last = "";
-  for (let attempt = 0; attempt < 120; attempt++) {
+  for (let attempt = 0; attempt < 480; attempt++) {
     last = await read();
     if (last.includes(expected)) return last;
     await new Promise((resolve) => setTimeout(resolve, 250));

@@ -37,7 +37,7 @@ async function profileOf(context: BrowserContext): Promise<ProfileExport> {
   return (await response.json()) as ProfileExport;
 }
 
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
   const started = Date.now();
   for (;;) {
     const value = await read();

@@ -33,6 +33,35 @@ function session(name = crypto.randomUUID()) {
 }
 
 describe("UserSession.record", () => {
+  it("sends one click claim per rule and slot from a batch of clicks on an exposure it does not know yet", async () => {
+    const stub = session();
+    const now = Date.now();
+    const clicks = (slot: string, count: number) =>
+      Array.from({ length: count }, () =>
+        view("none", now, {
+          event: "Promotion Clicked",
+          category: null,
+          productId: null,
+          properties: { promotion_id: "hero-test", position: slot },
+        }),
+      );
+    expect(await stub.record({ visitor: VISITOR, events: [...clicks("hero", 60), ...clicks("banner", 40)] })).toEqual({
+      accepted: 100,
+      duplicates: 0,
+    });
+    const claims = await runInDurableObject(stub, (_, state) =>
+      state.storage.sql
+        .exec<{ feedback: string | null }>("SELECT feedback FROM events")
+        .toArray()
+        .flatMap((row) =>
+          (JSON.parse(row.feedback ?? "[]") as { kind: string; slot: string }[]).filter((message) => message.kind === "click-claim"),
+        )
+        .map((claim) => claim.slot)
+        .sort(),
+    );
+    expect(claims).toEqual(["banner", "hero"]);
+  });
+
   it("records each messageId once and counts retries as duplicates", async () => {
     const stub = session();
     const now = Date.now();

@@ -377,7 +377,9 @@ describe("exposures", () => {
       );
       expect(await response.text()).toContain("Hello");
     }
-    await vi.waitFor(() => expect(analytics.points.filter((point) => point.blobs?.includes("exposure-queue-failed"))).toHaveLength(3));
+    await vi.waitFor(() => expect(analytics.points.filter((point) => point.blobs?.includes("exposure-queue-failed"))).toHaveLength(3), {
+      timeout: 30_000,
+    });
   });
 });
 
