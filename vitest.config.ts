@@ -77,7 +77,7 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           include: ["test/browser/**/*.test.ts"],
           environment: "node",
-          testTimeout: 60_000,
+          testTimeout: 180_000,
           hookTimeout: 60_000,
         },
       },
