@@ -83,7 +83,15 @@ async function startEchoOrigin(): Promise<{ url: string; close(): Promise<void> 
 async function listenLocally(server: Server): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((done) => server.close(() => done())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    // Connections that never finish (hanging and stalling origins) would keep close() waiting.
+    close: () =>
+      new Promise((done) => {
+        server.closeAllConnections();
+        server.close(() => done());
+      }),
+  };
 }
 
 /**
@@ -108,15 +116,7 @@ async function startStrayHost(): Promise<{ url: string; close(): Promise<void> }
 /** An origin that accepts every request and never answers. */
 async function startHangingOrigin(): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer(() => {});
-  const { url } = await listenLocally(server);
-  return {
-    url,
-    close: () =>
-      new Promise((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  };
+  return listenLocally(server);
 }
 
 /** An origin that answers every connection with bytes that are not HTTP. */
@@ -173,15 +173,7 @@ async function startStallingOrigin(strayUrl: string): Promise<{ url: string; clo
     response.writeHead(200, { "content-type": url.searchParams.get("type") ?? "text/html; charset=utf-8" });
     response.write('<!doctype html><html><body><section data-slot="hero"><h1>Default hero</h1></section><p>The rest of the page is late');
   });
-  const { url } = await listenLocally(server);
-  return {
-    url,
-    close: () =>
-      new Promise((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  };
+  return listenLocally(server);
 }
 
 /** The URL of a local port nothing listens on (connections are refused). */

@@ -3,9 +3,11 @@
  */
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { expect } from "vitest";
 import { DEMO_RELATED_KEY, demoRelatedModel } from "../../../demo-shop/models.ts";
 import demoRules from "../../../demo-shop/rules.json";
 import { importIdentityKey, signIdentityProof } from "../../../shared/identity/proof.ts";
+import type { ProfileExport } from "../../../shared/profile/export.ts";
 import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
 import { forgetRules } from "../../../workers/common/rules-store.ts";
 import worker from "../../../workers/index.ts";
@@ -123,4 +125,20 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A new visitor who has sent one event: the `tailor_vid=…` cookie the Worker set. */
+export async function newVisitor(): Promise<string> {
+  const response = await postEvents(track("Product Viewed", { product_id: "hm-01", category: "home" }));
+  expect(response.status).toBe(202);
+  const cookie = visitorCookieFrom(response);
+  if (cookie === null) throw new Error("no visitor cookie set");
+  return cookie;
+}
+
+/** What `GET /v1/profile` exports for the browser with `cookie`. */
+export async function exported(cookie: string): Promise<ProfileExport> {
+  const response = await request("/v1/profile", { headers: { cookie } });
+  expect(response.status).toBe(200);
+  return (await response.json()) as ProfileExport;
 }

@@ -4,33 +4,20 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { recallExposures, rememberExposures } from "../../../durable-objects/exposure-memory.ts";
-import type { ProfileExport } from "../../../shared/profile/export.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
 import {
   eventually,
+  exported,
   identify,
   identityProof,
   kafkaRecords,
+  newVisitor,
   postEvents,
   publishRules,
   request,
   track,
   visitorCookieFrom,
 } from "../../support/worker/fixtures.ts";
-
-async function newVisitor(): Promise<string> {
-  const response = await postEvents(track("Product Viewed", { product_id: "hm-01", category: "home" }));
-  expect(response.status).toBe(202);
-  const cookie = visitorCookieFrom(response);
-  if (cookie === null) throw new Error("no visitor cookie set");
-  return cookie;
-}
-
-async function exported(cookie: string): Promise<ProfileExport> {
-  const response = await request("/v1/profile", { headers: { cookie } });
-  expect(response.status).toBe(200);
-  return (await response.json()) as ProfileExport;
-}
 
 async function problem(
   response: Response,

@@ -6,24 +6,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ProfileExport } from "../../../shared/profile/export.ts";
-import { identify, identityProof, postEvents, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
+import { exported, identify, identityProof, newVisitor, postEvents, request, track } from "../../support/worker/fixtures.ts";
 
 const HOUR = 3_600;
 const now = () => Math.floor(Date.now() / 1000);
-
-async function newVisitor(): Promise<string> {
-  const response = await postEvents(track("Product Viewed", { product_id: "hm-01", category: "home" }));
-  expect(response.status).toBe(202);
-  const cookie = visitorCookieFrom(response);
-  if (cookie === null) throw new Error("no visitor cookie set");
-  return cookie;
-}
-
-async function exported(cookie: string): Promise<ProfileExport> {
-  const response = await request("/v1/profile", { headers: { cookie } });
-  expect(response.status).toBe(200);
-  return (await response.json()) as ProfileExport;
-}
 
 async function send(body: unknown, cookie: string): Promise<Record<string, unknown>> {
   const response = await postEvents(body, cookie);
