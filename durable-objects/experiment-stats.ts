@@ -13,6 +13,7 @@ import { DurableObject } from "cloudflare:workers";
 import { type SrmResult, sampleRatioMismatch } from "../shared/experiments/srm.ts";
 import { MAX_CONVERSION_VALUE } from "../shared/feedback/attribution.ts";
 import * as z from "../shared/zod.ts";
+import { recordSampleRatioMismatch } from "../workers/common/analytics.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -116,12 +117,16 @@ export class ExperimentStats extends DurableObject<Env> {
     const counts = await this.counts();
     const empty: VariantStats = { trials: 0, successes: 0, conversions: 0, revenue: 0 };
     const all = Object.fromEntries(variants.map((variant) => [variant, counts[variant] ?? empty]));
-    return {
-      variants: all,
-      srm: sampleRatioMismatch(
-        variants.map((variant) => all[variant]?.trials ?? 0),
-        weights,
-      ),
-    };
+    const trials = variants.map((variant) => all[variant]?.trials ?? 0);
+    const srm = sampleRatioMismatch(trials, weights);
+    // The "sample ratio mismatch" alert counts these (docs/analytics.md).
+    if (srm.flagged)
+      recordSampleRatioMismatch(
+        this.env.ANALYTICS,
+        this.ctx.id.name ?? "",
+        srm.pValue,
+        trials.reduce((sum, count) => sum + count, 0),
+      );
+    return { variants: all, srm };
   }
 }

@@ -85,3 +85,27 @@ export function recordRulesRefused(dataset: Dataset, refused: number, serving: n
     doubles: [1, refused, serving ?? 0],
   });
 }
+
+/**
+ * An automatic rollback of a rule or experiment (a guardrail tripped): blobs kind `rollback`, rule,
+ * reason (e.g. `guardrail:conversion-rate`), experiment (empty: none); doubles count, rules version
+ * rolled back from, rules version now serving (0: unknown).
+ */
+export function recordRollback(
+  dataset: Dataset,
+  rollback: { ruleId: string; reason: string; experiment?: string | null; fromVersion?: number | null; toVersion?: number | null },
+): void {
+  dataset.writeDataPoint({
+    indexes: ["rollback"],
+    blobs: ["rollback", rollback.ruleId.slice(0, 200), rollback.reason.slice(0, 128), (rollback.experiment ?? "").slice(0, 200)],
+    doubles: [1, rollback.fromVersion ?? 0, rollback.toVersion ?? 0],
+  });
+}
+
+/**
+ * An experiment whose exposures per variant do not match the planned split (sample ratio mismatch):
+ * blobs kind `srm`, experiment; doubles count, p-value, exposures counted.
+ */
+export function recordSampleRatioMismatch(dataset: Dataset, experiment: string, pValue: number, exposures: number): void {
+  dataset.writeDataPoint({ indexes: ["srm"], blobs: ["srm", experiment.slice(0, 200)], doubles: [1, pValue, exposures] });
+}

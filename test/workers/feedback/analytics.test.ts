@@ -4,8 +4,6 @@
  * (`sumIf` → `SUM(CASE ...)`), which checks their columns and logic against what the Worker writes.
  * Percentile queries, which have no SQLite counterpart, are checked for their columns only.
  */
-import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import {
   recordDecision,
@@ -15,48 +13,12 @@ import {
   recordFeedback,
   recordRulesRefused,
 } from "../../../workers/common/analytics.ts";
-import { DASHBOARD_QUERIES, DATASET } from "../../../workers/common/analytics-queries.ts";
-
-interface Point {
-  indexes?: string[];
-  blobs?: string[];
-  doubles?: number[];
-}
-
-/** Rewrites `name(a, b)` calls at any depth, splitting arguments at top-level commas. */
-function rewriteCalls(sql: string, name: string, rewrite: (args: string[]) => string): string {
-  const pattern = new RegExp(`\\b${name}\\(`, "i");
-  let result = sql;
-  for (let match = pattern.exec(result); match !== null; match = pattern.exec(result)) {
-    const start = match.index + match[0].length;
-    let depth = 1;
-    let index = start;
-    const args: string[] = [];
-    let argumentStart = start;
-    for (; index < result.length && depth > 0; index++) {
-      const character = result[index];
-      if (character === "(") depth++;
-      else if (character === ")") depth--;
-      else if (character === "," && depth === 1) {
-        args.push(result.slice(argumentStart, index).trim());
-        argumentStart = index + 1;
-      }
-    }
-    args.push(result.slice(argumentStart, index - 1).trim());
-    result = result.slice(0, match.index) + rewrite(args) + result.slice(index);
-  }
-  return result;
-}
-
-function toSqlite(sql: string, table: string): string {
-  let translated = sql.replaceAll("NOW() - INTERVAL {since}", "0").replace(new RegExp(`FROM ${DATASET}\\b`), `FROM ${table}`);
-  translated = rewriteCalls(translated, "sumIf", ([value, condition]) => `SUM(CASE WHEN ${condition} THEN ${value} ELSE 0 END)`);
-  return translated;
-}
+import { DASHBOARD_QUERIES } from "../../../workers/common/analytics-queries.ts";
+import { collectingDataset, runQueries } from "../../support/worker/analytics-sql.ts";
 
 it("answers the dashboard's questions from what the Worker writes", async () => {
-  const points: Point[] = [];
-  const dataset = { writeDataPoint: (point?: Point) => points.push(point ?? {}) };
+  const dataset = collectingDataset();
+  const { points } = dataset;
   const exposure = (variant: string, holdout = false) => ({
     ruleId: "hero-test",
     slot: "hero",
@@ -85,29 +47,10 @@ it("answers the dashboard's questions from what the Worker writes", async () => 
   recordDelivery(dataset, "dead-lettered", "tailor-feedback", 5);
   for (let index = 0; index < 3; index++) recordRulesRefused(dataset, 7, 6, "/slots/hero/selector: sibling combinators are not supported");
 
-  const table = `analytics_${crypto.randomUUID().replaceAll("-", "")}`;
-  const results = await runInDurableObject(env.DEAD_LETTERS.getByName(`analytics-${table}`), (_, state) => {
-    const sql = state.storage.sql;
-    const blobs = Array.from({ length: 20 }, (_, index) => `blob${index + 1} TEXT`).join(", ");
-    const doubles = Array.from({ length: 20 }, (_, index) => `double${index + 1} REAL`).join(", ");
-    sql.exec(`CREATE TABLE ${table} (timestamp INTEGER, _sample_interval REAL, index1 TEXT, ${blobs}, ${doubles})`);
-    for (const point of points) {
-      const row = [
-        Date.now(),
-        1,
-        point.indexes?.[0] ?? "",
-        ...Array.from({ length: 20 }, (_, index) => point.blobs?.[index] ?? ""),
-        ...Array.from({ length: 20 }, (_, index) => point.doubles?.[index] ?? 0),
-      ];
-      sql.exec(`INSERT INTO ${table} VALUES (${row.map(() => "?").join(", ")})`, ...row);
-    }
-    const answers: Record<string, Record<string, unknown>[]> = {};
-    for (const query of DASHBOARD_QUERIES) {
-      if (/quantile/i.test(query.sql)) continue;
-      answers[query.id] = sql.exec(toSqlite(query.sql, table)).toArray() as Record<string, unknown>[];
-    }
-    return answers;
-  });
+  const results = await runQueries(
+    points,
+    Object.fromEntries(DASHBOARD_QUERIES.filter((query) => !/quantile/i.test(query.sql)).map((query) => [query.id, query.sql])),
+  );
 
   expect(results["rule-variant-funnel"]).toEqual([
     { rule: "hero-test", variant: "a", exposures: 50, clicks: 0, conversions: 0, revenue: 0, conversion_rate: 0 },
