@@ -1,7 +1,9 @@
 /**
  * Messages that could not be delivered upstream — refused by the proxy as they are, malformed, or
  * out of retries — kept until someone replays them (`npm run replay`, or the admin API) once the
- * cause is fixed. One instance (`"all"`) holds them all.
+ * cause is fixed. One instance (`"all"`) holds them all, bounded: past `DEAD_LETTER_LIMITS` the oldest
+ * letters are dropped and counted (`summary().dropped`), so a flood of letters (a long Kafka outage
+ * running out of retries) cannot fill the object's storage and stop it keeping the newest.
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
@@ -20,7 +22,23 @@ const MIGRATIONS: Migrations = [
       body TEXT NOT NULL
     )`,
   ],
+  [
+    // What each letter takes, and running totals, so the bound is kept without counting every row.
+    "ALTER TABLE letters ADD COLUMN size INTEGER NOT NULL DEFAULT 0",
+    "UPDATE letters SET size = LENGTH(body) + LENGTH(detail) + LENGTH(reason)",
+    "CREATE TABLE totals (id INTEGER PRIMARY KEY CHECK (id = 1), letters INTEGER NOT NULL, bytes INTEGER NOT NULL, dropped INTEGER NOT NULL)",
+    "INSERT INTO totals SELECT 1, COUNT(*), COALESCE(SUM(size), 0), 0 FROM letters",
+  ],
 ];
+
+/** How much the object keeps: well under a Durable Object's storage limit (sizing in docs/scaling.md). */
+export interface DeadLetterLimits {
+  letters: number;
+  /** Bytes of body, detail and reason text. */
+  bytes: number;
+}
+
+export const DEAD_LETTER_LIMITS: DeadLetterLimits = { letters: 200_000, bytes: 1024 ** 3 };
 
 export const DeadLetter = z.strictObject({
   /** The queue the message came from, where a replay sends it back. */
@@ -50,6 +68,8 @@ export interface ReplayOutcome {
 
 export class DeadLetters extends DurableObject<Env> {
   readonly #storage: DurableObjectStorage;
+  /** Not part of the RPC interface (fields are not); tests lower it to exercise the bound. */
+  limits: DeadLetterLimits = DEAD_LETTER_LIMITS;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -63,22 +83,64 @@ export class DeadLetters extends DurableObject<Env> {
     const letters = z.array(DeadLetter).check(z.maxLength(1_000)).parse(input);
     const sql = this.#storage.sql;
     this.#storage.transactionSync(() => {
+      let count = 0;
+      let bytes = 0;
       for (const letter of letters) {
+        const body = JSON.stringify(letter.body) ?? "null";
+        const size = body.length + letter.detail.length + letter.reason.length;
         sql.exec(
-          "INSERT INTO letters (queue, reason, detail, attempts, failed_at, body) VALUES (?, ?, ?, ?, ?, ?)",
+          "INSERT INTO letters (queue, reason, detail, attempts, failed_at, body, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
           letter.queue,
           letter.reason,
           letter.detail,
           letter.attempts,
           letter.failedAt,
-          JSON.stringify(letter.body),
+          body,
+          size,
         );
+        count++;
+        bytes += size;
       }
+      sql.exec("UPDATE totals SET letters = letters + ?, bytes = bytes + ?", count, bytes);
+      this.#trim();
     });
   }
 
-  /** How many are waiting, by queue and reason, and the oldest few as a sample (bodies as JSON text). */
-  async summary(): Promise<{ total: number; byReason: { queue: string; reason: string; count: number }[]; sample: LetterSample[] }> {
+  /** Drops the oldest letters, in chunks, until the totals are within the limits; counts them. */
+  #trim(): void {
+    const sql = this.#storage.sql;
+    for (;;) {
+      const totals = this.#totals();
+      const excess = totals.letters - this.limits.letters;
+      if (excess <= 0 && totals.bytes <= this.limits.bytes) return;
+      const removed = sql
+        .exec<{ size: number }>(
+          "DELETE FROM letters WHERE seq IN (SELECT seq FROM letters ORDER BY seq LIMIT ?) RETURNING size",
+          // Over the count: exactly the excess. Over the bytes only: a few at a time, so little more
+          // than needed goes.
+          excess > 0 ? excess : Math.min(10, totals.letters),
+        )
+        .toArray();
+      if (removed.length === 0) return;
+      const bytes = removed.reduce((sum, row) => sum + row.size, 0);
+      sql.exec("UPDATE totals SET letters = letters - ?, bytes = bytes - ?, dropped = dropped + ?", removed.length, bytes, removed.length);
+    }
+  }
+
+  #totals(): { letters: number; bytes: number; dropped: number } {
+    return this.#storage.sql.exec<{ letters: number; bytes: number; dropped: number }>("SELECT letters, bytes, dropped FROM totals").one();
+  }
+
+  /**
+   * How many are waiting, by queue and reason, the oldest few as a sample (bodies as JSON text), and
+   * how many were dropped, oldest first, to stay within the limits.
+   */
+  async summary(): Promise<{
+    total: number;
+    dropped: number;
+    byReason: { queue: string; reason: string; count: number }[];
+    sample: LetterSample[];
+  }> {
     const sql = this.#storage.sql;
     const byReason = sql
       .exec<{ queue: string; reason: string; count: number }>("SELECT queue, reason, COUNT(*) AS count FROM letters GROUP BY queue, reason")
@@ -96,7 +158,7 @@ export class DeadLetters extends DurableObject<Env> {
         failedAt: row.failed_at,
         body: row.body,
       }));
-    return { total: byReason.reduce((sum, row) => sum + row.count, 0), byReason, sample };
+    return { total: byReason.reduce((sum, row) => sum + row.count, 0), dropped: this.#totals().dropped, byReason, sample };
   }
 
   /** Sends up to `limit` letters back to their queues, oldest first, and forgets the ones sent. */
@@ -117,12 +179,19 @@ export class DeadLetters extends DurableObject<Env> {
         const producer = queue === "tailor-events" ? this.env.EVENTS_QUEUE : this.env.FEEDBACK_QUEUE;
         await producer.sendBatch(mine.map((row) => ({ body: JSON.parse(row.body) as unknown, contentType: "json" as const })));
         this.#storage.transactionSync(() => {
-          for (const row of mine) sql.exec("DELETE FROM letters WHERE seq = ?", row.seq);
+          let bytes = 0;
+          let deleted = 0;
+          for (const row of mine) {
+            for (const gone of sql.exec<{ size: number }>("DELETE FROM letters WHERE seq = ? RETURNING size", row.seq)) {
+              bytes += gone.size;
+              deleted++;
+            }
+          }
+          sql.exec("UPDATE totals SET letters = letters - ?, bytes = bytes - ?", deleted, bytes);
         });
         replayed += mine.length;
       }
     }
-    const remaining = sql.exec<{ count: number }>("SELECT COUNT(*) AS count FROM letters").one().count;
-    return { replayed, remaining };
+    return { replayed, remaining: this.#totals().letters };
   }
 }

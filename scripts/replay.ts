@@ -39,9 +39,12 @@ async function call<T>(method: string, path: string): Promise<T> {
 
 const summary = (await call("GET", "/admin/api/dead-letters")) as {
   total: number;
+  dropped?: number;
   byReason: { queue: string; reason: string; count: number }[];
 };
 console.log(`replay: ${summary.total} dead letter(s) waiting`);
+// The store is bounded: past its limits the oldest letters were dropped (docs/scaling.md, "Dead letters").
+if ((summary.dropped ?? 0) > 0) console.log(`replay: ${summary.dropped} older letter(s) were dropped to stay within the store's bounds`);
 for (const row of summary.byReason) console.log(`  ${row.queue}  ${row.reason}  ${row.count}`);
 if (summary.total === 0 || values["dry-run"]) process.exit(0);
 const outcome = (await call("POST", `/admin/api/dead-letters/replay?limit=${encodeURIComponent(values.limit)}`)) as {

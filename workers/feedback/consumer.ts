@@ -6,8 +6,8 @@
  * A message is acknowledged only once the proxy has confirmed every record it stands for and its
  * experiment counts and exposure memory are written (a failure there retries the message). When the
  * proxy is unavailable (5xx, 408, 429, timeout) or refuses single records, the message is retried
- * through the queue with a delay that doubles per attempt; after the queue's `max_retries` it goes
- * to the dead-letter queue. A message that can never succeed — malformed, or refused by the proxy
+ * through the queue with a delay that doubles per attempt up to an hour; after the queue's
+ * `max_retries` (about 3.7 days of retries) it goes to the dead-letter queue. A message that can never succeed — malformed, or refused by the proxy
  * on its own — is dead-lettered at once, with the reason, and never holds up the rest of its batch.
  * The dead-letter queue's own consumer keeps the letters in the `DeadLetters` Durable Object for
  * replay.
@@ -29,15 +29,11 @@ import {
 import { recordDelivery, recordExposure, recordFeedback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
 import { produceRecords, producerOptions, type RecordOutcome } from "./kafka-rest.ts";
+import { retryDelaySeconds } from "./retry-policy.ts";
 
 const DEAD_LETTER_QUEUE_NAME = "tailor-dead-letter";
 const SOURCE_QUEUES = ["tailor-events", "tailor-feedback"] as const;
 type SourceQueue = (typeof SOURCE_QUEUES)[number];
-
-/** Retry delay for a message on its Nth attempt: base, 2×base, 4×base ... seconds, at most 5 minutes. */
-function retryDelaySeconds(attempts: number, base = 2): number {
-  return Math.min(300, Math.max(1, base) * 2 ** Math.max(0, attempts - 1));
-}
 
 function sourceQueue(name: string): SourceQueue | null {
   return SOURCE_QUEUES.find((queue) => name === queue || name.endsWith(queue.slice("tailor".length))) ?? null;
