@@ -1,7 +1,8 @@
 /**
  * The Analytics Engine SQL a dashboard needs, over the columns `analytics.ts` writes. The Grafana
  * dashboard (`docs/grafana/tailor-dashboard.json`) and `docs/analytics.md` are generated from these,
- * and a test runs them (translated to SQLite) over data points written by the real helpers.
+ * and a test runs them (translated to SQLite) over data points written by the real helpers. Counts
+ * weigh each row by `double1`: the consumer merges equal points (workers/feedback/merged-points.ts).
  * @see https://developers.cloudflare.com/analytics/analytics-engine/sql-api/
  * @module
  */
@@ -23,11 +24,11 @@ export const DASHBOARD_QUERIES: readonly DashboardQuery[] = [
     title: "Exposures, clicks and conversions per rule and variant",
     panel: "table",
     sql: `SELECT blob2 AS rule, blob5 AS variant,
-  sumIf(_sample_interval, blob1 = 'exposure') AS exposures,
-  sumIf(_sample_interval, blob1 = 'click') AS clicks,
-  sumIf(_sample_interval, blob1 = 'conversion') AS conversions,
+  sumIf(_sample_interval * double1, blob1 = 'exposure') AS exposures,
+  sumIf(_sample_interval * double1, blob1 = 'click') AS clicks,
+  sumIf(_sample_interval * double1, blob1 = 'conversion') AS conversions,
   sumIf(_sample_interval * double2, blob1 = 'conversion') AS revenue,
-  sumIf(_sample_interval, blob1 = 'conversion') / sumIf(_sample_interval, blob1 = 'exposure') AS conversion_rate
+  sumIf(_sample_interval * double1, blob1 = 'conversion') / sumIf(_sample_interval * double1, blob1 = 'exposure') AS conversion_rate
 FROM ${DATASET}
 WHERE blob1 IN ('exposure', 'click', 'conversion') AND timestamp > NOW() - INTERVAL {since}
 GROUP BY rule, variant

@@ -29,6 +29,7 @@ import {
 import { recordDelivery, recordExposure, recordFeedback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
 import { produceRecords, producerOptions, type RecordOutcome } from "./kafka-rest.ts";
+import { MergedPoints } from "./merged-points.ts";
 import { retryDelaySeconds } from "./retry-policy.ts";
 
 const DEAD_LETTER_QUEUE_NAME = "tailor-dead-letter";
@@ -161,7 +162,7 @@ function statsUpdates(delivered: readonly Logged[]): Map<string, ExperimentWork>
  * again, with the same ids). Analytics are written only for the messages that are done, so a retry
  * does not count them twice.
  */
-async function afterDelivery(env: Env, delivered: readonly Logged[]): Promise<Set<Message<unknown>>> {
+async function afterDelivery(env: Env, analytics: MergedPoints, delivered: readonly Logged[]): Promise<Set<Message<unknown>>> {
   const memories: RememberedDecision[] = [];
   const remembering = new Set<Message<unknown>>();
   for (const { message, body } of delivered) {
@@ -191,8 +192,8 @@ async function afterDelivery(env: Env, delivered: readonly Logged[]): Promise<Se
     console.error(JSON.stringify({ message: "learning-loop updates failed; retrying", messages: failed.size, error: String(firstError) }));
   for (const { message, body } of delivered) {
     if (failed.has(message)) continue;
-    if (body.kind === "exposures") for (const exposure of exposureRecords(body)) recordExposure(env.ANALYTICS, exposure);
-    if (body.kind === "click" || body.kind === "conversion") recordFeedback(env.ANALYTICS, body);
+    if (body.kind === "exposures") for (const exposure of exposureRecords(body)) recordExposure(analytics, exposure);
+    if (body.kind === "click" || body.kind === "conversion") recordFeedback(analytics, body);
   }
   return failed;
 }
@@ -232,15 +233,25 @@ function asLetter(body: unknown, attempts: number): DeadLetter {
   };
 }
 
-async function keepDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+async function keepDeadLetters(batch: MessageBatch<unknown>, env: Env, analytics: MergedPoints): Promise<void> {
   await env.DEAD_LETTERS.getByName("all").add(batch.messages.map((message) => asLetter(message.body, message.attempts)));
-  recordDelivery(env.ANALYTICS, "dead-lettered", batch.queue, batch.messages.length);
+  recordDelivery(analytics, "dead-lettered", batch.queue, batch.messages.length);
   batch.ackAll();
 }
 
 export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  // Merged and written once at the end: Analytics Engine takes at most 250 points per invocation.
+  const analytics = new MergedPoints();
+  try {
+    await consume(batch, env, analytics);
+  } finally {
+    analytics.flush(env.ANALYTICS, batch.queue);
+  }
+}
+
+async function consume(batch: MessageBatch<unknown>, env: Env, analytics: MergedPoints): Promise<void> {
   if (batch.queue === DEAD_LETTER_QUEUE_NAME || batch.queue.endsWith("-dead-letter")) {
-    await keepDeadLetters(batch, env);
+    await keepDeadLetters(batch, env, analytics);
     return;
   }
   const queue = sourceQueue(batch.queue);
@@ -266,7 +277,7 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
         .join("; ");
       if (await deadLetter(env, queue, message, "malformed", detail)) message.ack();
       else retry(message);
-      recordDelivery(env.ANALYTICS, "malformed", batch.queue, 1);
+      recordDelivery(analytics, "malformed", batch.queue, 1);
     }
   }
   // Click claims become clicks on the visitor's own exposures, or wait for them, or are dropped.
@@ -293,7 +304,7 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
       claimsDropped++;
     }
   }
-  if (claimsDropped > 0) recordDelivery(env.ANALYTICS, "claims-dropped", batch.queue, claimsDropped);
+  if (claimsDropped > 0) recordDelivery(analytics, "claims-dropped", batch.queue, claimsDropped);
   if (ready.length === 0) return;
 
   const deliveries = await deliver(env, topic, ready);
@@ -323,12 +334,12 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
       }),
     );
   // Acknowledged only once the learning loop has them too: a failed count or memory write is retried.
-  const unfinished = delivered.length > 0 ? await afterDelivery(env, unbatched(delivered)) : new Set<Message<unknown>>();
+  const unfinished = delivered.length > 0 ? await afterDelivery(env, analytics, unbatched(delivered)) : new Set<Message<unknown>>();
   for (const { message } of delivered) {
     if (unfinished.has(message)) retry(message);
     else message.ack();
   }
-  recordDelivery(env.ANALYTICS, "delivered", batch.queue, delivered.length - unfinished.size);
-  if (retried + unfinished.size > 0) recordDelivery(env.ANALYTICS, "retried", batch.queue, retried + unfinished.size);
-  if (dead > 0) recordDelivery(env.ANALYTICS, "dead-lettered", batch.queue, dead);
+  recordDelivery(analytics, "delivered", batch.queue, delivered.length - unfinished.size);
+  if (retried + unfinished.size > 0) recordDelivery(analytics, "retried", batch.queue, retried + unfinished.size);
+  if (dead > 0) recordDelivery(analytics, "dead-lettered", batch.queue, dead);
 }

@@ -14,6 +14,7 @@ import {
   recordRulesRefused,
 } from "../../../workers/common/analytics.ts";
 import { DASHBOARD_QUERIES } from "../../../workers/common/analytics-queries.ts";
+import { MergedPoints } from "../../../workers/feedback/merged-points.ts";
 import { collectingDataset, runQueries } from "../../support/worker/analytics-sql.ts";
 
 it("answers the dashboard's questions from what the Worker writes", async () => {
@@ -28,6 +29,10 @@ it("answers the dashboard's questions from what the Worker writes", async () => 
     holdout,
   });
   for (let index = 0; index < 100; index++) recordExposure(dataset, exposure(index % 2 === 0 ? "a" : "b"));
+  // As the consumer writes them: ten equal exposures merged into one point counting ten.
+  const merged = new MergedPoints();
+  for (let index = 0; index < 10; index++) recordExposure(merged, exposure("a"));
+  expect(merged.flush(dataset)).toBe(1);
   for (let index = 0; index < 10; index++)
     recordFeedback(dataset, { kind: "click", ruleId: "hero-test", slot: "hero", experiment: "hero_test", variant: "b" });
   for (let index = 0; index < 5; index++)
@@ -53,7 +58,7 @@ it("answers the dashboard's questions from what the Worker writes", async () => 
   );
 
   expect(results["rule-variant-funnel"]).toEqual([
-    { rule: "hero-test", variant: "a", exposures: 50, clicks: 0, conversions: 0, revenue: 0, conversion_rate: 0 },
+    { rule: "hero-test", variant: "a", exposures: 60, clicks: 0, conversions: 0, revenue: 0, conversion_rate: 0 },
     { rule: "hero-test", variant: "b", exposures: 50, clicks: 10, conversions: 5, revenue: 200, conversion_rate: 0.1 },
   ]);
   expect(results["fallback-rate"]).toEqual([{ fallback_rate: 0.05 }]);
