@@ -1,0 +1,142 @@
+/**
+ * `npm run cost -- [--pages 200] [--events 1000] [--returning 0.6] [--slots 3] [--events-per-beacon 2]
+ * [--counts OLD.json] [--json]`: the monthly Cloudflare bill per product for a shop's traffic (page
+ * views and events a second), with the unit prices used and the date they were read. Per-request
+ * counts: `scripts/cost/measured-counts.json` when present (`npm run bench:ingest` writes it), else
+ * the defaults derived from the code (`scripts/cost/model.ts` says where each comes from).
+ * `--counts FILE` also prints the bill for another design's counts (e.g. the old one) as "before".
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import * as z from "../shared/zod.ts";
+import {
+  type Bill,
+  COUNT_SOURCES,
+  type Counts,
+  DEFAULT_COUNTS,
+  DEFAULT_TRAFFIC,
+  monthlyBill,
+  PRICE_SOURCES,
+  PRICES,
+  PRICES_READ_ON,
+  type Product,
+  type Traffic,
+  WORKERS_PAID_BASE_USD,
+} from "./cost/model.ts";
+
+const MEASURED = new URL("cost/measured-counts.json", import.meta.url);
+
+/** A counts file: any of the counts (others keep their defaults); `measuredAt` and `command` say where they came from. */
+const CountsFile = z.looseObject({
+  measuredAt: z.optional(z.string()),
+  command: z.optional(z.string()),
+  ...Object.fromEntries(Object.keys(DEFAULT_COUNTS).map((key) => [key, z.optional(z.number().check(z.gte(0)))])),
+});
+
+function readCounts(path: string | URL, base: Counts): { counts: Counts; note: string } {
+  const parsed = CountsFile.safeParse(JSON.parse(readFileSync(path, "utf8")));
+  if (!parsed.success)
+    throw new Error(`${String(path)}: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
+  const counts = { ...base };
+  for (const key of Object.keys(DEFAULT_COUNTS) as (keyof Counts)[]) {
+    const value = parsed.data[key];
+    if (typeof value === "number") counts[key] = value;
+  }
+  const origin = [parsed.data.command, parsed.data.measuredAt].filter((part) => typeof part === "string").join(", ");
+  return { counts, note: `${String(path)}${origin === "" ? "" : ` (${origin})`}` };
+}
+
+const Number_ = (name: string, value: string | undefined, fallback: number, max = Number.POSITIVE_INFINITY): number => {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || number > max) throw new Error(`--${name} must be a number from 0 to ${max}, not ${value}`);
+  return number;
+};
+
+const usd = (value: number) => `$${value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+const count = (value: number) => value.toLocaleString("en-US", { maximumFractionDigits: 0 });
+
+function table(bill: Bill): string[] {
+  const rows = bill.lines.map(
+    (line) =>
+      `  ${line.product.padEnd(17)} ${line.unit.padEnd(13)} ${count(line.perMonth).padStart(18)}  ${usd(line.usd).padStart(12)}   ($${line.usdPerMillion}/M over ${count(line.includedPerMonth)} included)`,
+  );
+  const products = (Object.entries(bill.byProduct) as [Product, number][]).map(
+    ([product, total]) => `  ${product.padEnd(17)} ${usd(total).padStart(12)}`,
+  );
+  return [
+    "  product           unit                   per month          cost",
+    ...rows,
+    "",
+    `  per product (Workers includes the $${WORKERS_PAID_BASE_USD} Workers Paid subscription):`,
+    ...products,
+    `  ${"total".padEnd(17)} ${usd(bill.totalUsd).padStart(12)} / month`,
+  ];
+}
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      pages: { type: "string" },
+      events: { type: "string" },
+      returning: { type: "string" },
+      slots: { type: "string" },
+      "events-per-beacon": { type: "string" },
+      counts: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const traffic: Traffic = {
+    pages: Number_("pages", values.pages, DEFAULT_TRAFFIC.pages),
+    events: Number_("events", values.events, DEFAULT_TRAFFIC.events),
+    returning: Number_("returning", values.returning, DEFAULT_TRAFFIC.returning, 1),
+    slots: Number_("slots", values.slots, DEFAULT_TRAFFIC.slots, 100),
+    eventsPerBeacon: Number_("events-per-beacon", values["events-per-beacon"], DEFAULT_TRAFFIC.eventsPerBeacon, 100),
+  };
+  const current = existsSync(MEASURED)
+    ? readCounts(MEASURED, DEFAULT_COUNTS)
+    : { counts: DEFAULT_COUNTS, note: "derived from the code (scripts/cost/model.ts, COUNT_SOURCES)" };
+  const before = values.counts === undefined ? null : readCounts(values.counts, DEFAULT_COUNTS);
+  const bill = monthlyBill(traffic, current.counts);
+  const beforeBill = before === null ? null : monthlyBill(traffic, before.counts);
+
+  if (values.json) {
+    console.log(
+      JSON.stringify(
+        {
+          traffic,
+          pricesReadOn: PRICES_READ_ON,
+          priceSources: PRICE_SOURCES,
+          prices: PRICES,
+          counts: current.counts,
+          countsFrom: current.note,
+          bill,
+          ...(before === null || beforeBill === null
+            ? {}
+            : { before: { counts: before.counts, countsFrom: before.note, bill: beforeBill } }),
+        },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  const out = [
+    `Tailor on Cloudflare: ${count(traffic.pages)} page views and ${count(traffic.events)} events a second, ${traffic.returning * 100}% returning visitors, ${traffic.slots} slots a page, ${traffic.eventsPerBeacon} events a beacon; 30-day month.`,
+    `Unit prices (Workers Paid) read ${PRICES_READ_ON}:`,
+    ...(Object.entries(PRICE_SOURCES) as [Product, string][]).map(([product, url]) => `  ${product}: ${url}`),
+    `Per-request counts: ${current.note}`,
+    ...(Object.entries(current.counts) as [keyof Counts, number][]).map(([key, value]) => `  ${key} = ${value}   (${COUNT_SOURCES[key]})`),
+    "",
+    ...(beforeBill === null || before === null ? [] : [`Before (counts from ${before.note}):`, ...table(beforeBill), "", "After:"]),
+    ...table(bill),
+  ];
+  console.log(out.join("\n"));
+}
+
+try {
+  main();
+} catch (error) {
+  console.error(`cost: ${(error as Error).message}`);
+  process.exit(2);
+}
