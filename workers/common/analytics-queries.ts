@@ -126,7 +126,8 @@ export const ALERT_RULES: readonly AlertRule[] = [
     above: 0.05,
     pendingFor: "5m",
     severity: "page",
-    sql: `SELECT sumIf(_sample_interval, blob1 = 'fallback') / greatest(sumIf(_sample_interval, blob1 = 'decision'), 1) AS value
+    sql: `SELECT if(sumIf(_sample_interval, blob1 = 'decision') = 0, 0,
+  sumIf(_sample_interval, blob1 = 'fallback') / sumIf(_sample_interval, blob1 = 'decision')) AS value
 FROM ${DATASET}
 WHERE blob1 IN ('fallback', 'decision') AND timestamp > NOW() - INTERVAL {since}`,
   },
@@ -139,7 +140,8 @@ WHERE blob1 IN ('fallback', 'decision') AND timestamp > NOW() - INTERVAL {since}
     above: 0.01,
     pendingFor: "5m",
     severity: "ticket",
-    sql: `SELECT sumIf(_sample_interval, blob1 = 'fallback' AND ${actionFailure}) / greatest(sumIf(_sample_interval, blob1 = 'decision'), 1) AS value
+    sql: `SELECT if(sumIf(_sample_interval, blob1 = 'decision') = 0, 0,
+  sumIf(_sample_interval, blob1 = 'fallback' AND ${actionFailure}) / sumIf(_sample_interval, blob1 = 'decision')) AS value
 FROM ${DATASET}
 WHERE blob1 IN ('fallback', 'decision') AND timestamp > NOW() - INTERVAL {since}`,
   },

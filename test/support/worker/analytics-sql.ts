@@ -2,7 +2,7 @@
  * Runs Analytics Engine queries over data points in SQLite (a Durable Object's storage), so tests
  * can check the dashboard's and the alerts' SQL against what the Worker's helpers write. Analytics
  * Engine speaks a ClickHouse dialect; the queries are translated mechanically (`sumIf` →
- * `SUM(CASE ...)`, `greatest` → `MAX`, a `quantileWeighted` select → a running sum over the rows).
+ * `SUM(CASE ...)`, `if` → `CASE`, a `quantileWeighted` select → a running sum over the rows).
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -58,7 +58,11 @@ export function toSqlite(sql: string, table: string): string {
       FROM ${from} WHERE ${where}) WHERE running >= ${level} * total ORDER BY ${column} LIMIT 1) AS ${name}`;
   }
   translated = rewriteCalls(translated, "sumIf", ([value, condition]) => `SUM(CASE WHEN ${condition} THEN ${value} ELSE 0 END)`);
-  translated = rewriteCalls(translated, "greatest", (args) => `MAX(${args.join(", ")})`);
+  translated = rewriteCalls(
+    translated,
+    "if",
+    ([condition, then, otherwise]) => `CASE WHEN ${condition} THEN ${then} ELSE ${otherwise} END`,
+  );
   return translated;
 }
 
