@@ -149,6 +149,8 @@ export class RulesRegistry extends DurableObject<Env> {
         startedAt: new Date(now).toISOString(),
         endsAt: new Date(now + guarded.minutes * 60_000).toISOString(),
       };
+      // A version number seen before (KV wiped and republished) starts with empty arms.
+      this.#storage.sql.exec("DELETE FROM rollout_arms WHERE rollout = ?", version);
       this.#storage.sql.exec(
         "INSERT OR REPLACE INTO rollouts (version, previous, percent, started_at, ends_at) VALUES (?, ?, ?, ?, ?)",
         version,
@@ -212,8 +214,13 @@ export class RulesRegistry extends DurableObject<Env> {
    * An isolate's page counts. Kept per minute for the health view; while a rollout runs, added to
    * its two arms and judged at once, so a bad version goes back within seconds of the evidence.
    */
-  async report(input: CountsReport): Promise<void> {
-    const report = CountsReport.parse(input);
+  async report(input: CountsReport): Promise<{ accepted: boolean }> {
+    const parsed = CountsReport.safeParse(input);
+    if (!parsed.success) {
+      console.error(JSON.stringify({ message: "page counts refused", problem: parsed.error.issues[0]?.message ?? "" }));
+      return { accepted: false };
+    }
+    const report = parsed.data;
     const now = Date.now();
     const minute = Math.floor(now / 60_000) * 60_000;
     const sql = this.#storage.sql;
@@ -261,6 +268,7 @@ export class RulesRegistry extends DurableObject<Env> {
     sql.exec("DELETE FROM fallback_counts WHERE minute < ?", now - COUNTS_KEPT_MS);
     sql.exec("DELETE FROM isolates WHERE reported_at < ?", now - COUNTS_KEPT_MS);
     if (running !== undefined) await this.#judge(running.version, false);
+    return { accepted: true };
   }
 
   /** The rollout's end: promoted, unless the counts so far say it is worse. */
@@ -349,7 +357,7 @@ export class RulesRegistry extends DurableObject<Env> {
     }
     if (!final) return;
     const figures = `${arm(version).failedPages} of ${arm(version).pages} pages with fallbacks vs ${arm(rollout.previous).failedPages} of ${arm(rollout.previous).pages}`;
-    const detail = `promoted v${version} to everyone after ${Math.round((Date.parse(rollout.endsAt) - Date.parse(rollout.startedAt)) / 60_000)} min: ${figures}${verdict.kind === "wait" ? ` (too few pages to test: ${verdict.reason})` : ""}`;
+    const detail = `promoted v${version} to everyone at the end of its rollout: ${figures}${verdict.kind === "wait" ? ` (too few pages to test: ${verdict.reason})` : ""}`;
     await this.#writePointer({ version, ...keep });
     this.#endRollout(version, "promoted", detail);
     this.#audit("rollout guard", "rollout-promote", version, detail);
