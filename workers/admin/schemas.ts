@@ -152,8 +152,8 @@ export const LiveRules = z.object({
   warnings: z
     .array(z.string())
     .check(z.describe("What is wrong with the rules in KV (a live pointer or version that does not parse), in words")),
-  rollout: z.optional(z.nullable(RolloutInfo)),
-  killSwitch: z.optional(KillSwitchStatus),
+  rollout: z.nullable(RolloutInfo).check(z.describe("The guarded rollout in progress, if any")),
+  killSwitch: KillSwitchStatus,
 });
 
 export const VersionList = z.object({
