@@ -248,25 +248,36 @@ adminApi.post("/admin/api/rules/pause", async (context) => {
   return context.json({ version: published.version, kind, id, paused });
 });
 
-adminApi.get("/admin/api/health", async (context) => {
-  const minutes = Number(context.req.query("minutes") ?? "15");
-  const registryStub = registry(context.env);
+/** The health view's figures (`GET /admin/api/health` and the editor's health page). */
+export async function healthReport(env: Env, minutes: number) {
+  const registryStub = registry(env);
   const [figures, rollouts, killSwitch, deadLetters, live] = await Promise.all([
     registryStub.health(Number.isInteger(minutes) ? minutes : 15),
     registryStub.rollouts(5),
     registryStub.killSwitch(),
-    context.env.DEAD_LETTERS.getByName("all").summary(),
-    readLiveDocument(context.env),
+    env.DEAD_LETTERS.getByName("all").summary(),
+    readLiveDocument(env),
   ]);
-  return context.json({
+  return {
     killSwitch: killSwitchStatus(killSwitch),
     liveVersion: live?.version ?? null,
     rollout: rollouts.current,
     recentRollouts: rollouts.recent,
     ...figures,
     deadLetters: { total: deadLetters.total, byReason: deadLetters.byReason },
-  });
-});
+  };
+}
+
+/** The dashboard's guardrails panel: kill switch, rollout in progress, the last one. */
+export async function guardSummary(env: Env) {
+  const registryStub = registry(env);
+  const [rollouts, killSwitch] = await Promise.all([registryStub.rollouts(1), registryStub.killSwitch()]);
+  return { killSwitch: killSwitchStatus(killSwitch), rollout: rollouts.current, lastRollout: rollouts.recent[0] ?? null };
+}
+
+adminApi.get("/admin/api/health", async (context) =>
+  context.json(await healthReport(context.env, Number(context.req.query("minutes") ?? "15"))),
+);
 
 adminApi.get("/admin/api/audit", async (context) =>
   context.json({ entries: await registry(context.env).audit(Number(context.req.query("limit") ?? "100")) }),

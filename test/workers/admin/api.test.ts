@@ -57,6 +57,7 @@ describe("access", () => {
     ["POST", "/admin/api/kill-switch"],
     ["POST", "/admin/api/rules/pause"],
     ["GET", "/admin/api/health"],
+    ["GET", "/admin/health"],
     ["POST", "/admin/logout"],
   ];
 

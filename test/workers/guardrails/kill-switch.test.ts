@@ -140,6 +140,23 @@ describe("kill switch", () => {
   });
 });
 
+describe("editor", () => {
+  it("shows the switch, who turned it on and why (escaped), on the dashboard and the health page", async () => {
+    const reason = `<img src=x onerror="alert(1)"> checkout broken`;
+    expect((await switchTo(true, reason)).status).toBe(200);
+    for (const path of ["/admin", "/admin/health"]) {
+      const html = await (await request(path, { headers: { authorization: ADMIN.authorization } })).text();
+      expect(html).toContain("ON");
+      expect(html).toContain("&lt;img src=x onerror=&quot;alert(1)&quot;&gt; checkout broken");
+      expect(html).not.toContain("<img src=x");
+    }
+    const dashboard = await (await request("/admin", { headers: { authorization: ADMIN.authorization } })).text();
+    expect(dashboard).toContain('class="kill-switch primary" data-enabled="false"');
+    expect(dashboard).toContain('data-kind="rule" data-id="everyone-hero" data-paused="true"');
+    expect(dashboard).toContain('data-kind="experiment" data-id="banner_test" data-paused="true"');
+  });
+});
+
 describe("pause", () => {
   it("takes one rule out, or one experiment, and puts it back, each change audited", async () => {
     const texts = async () => (await request("/", { headers: BROWSER }, SLOW_REFRESH)).text();
