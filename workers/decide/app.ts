@@ -83,6 +83,8 @@ interface Journey {
   attributes: AttributeTree;
   /** Every stage that fell back on the way (profile, models, actions), for the rollout guard's counts. */
   fallbacks: string[];
+  /** When the decision was made (its time is `decidedAt - startedAt`). */
+  decidedAt: number;
 }
 
 /**
@@ -189,7 +191,19 @@ async function decideRequest(
     recordFallback(env.ANALYTICS, reason, path);
     fallbacks.push(reason);
   }
-  return { rules, visitor, untracked, preview, decision, decisionId: crypto.randomUUID(), timings, startedAt: now, attributes, fallbacks };
+  return {
+    rules,
+    visitor,
+    untracked,
+    preview,
+    decision,
+    decisionId: crypto.randomUUID(),
+    timings,
+    startedAt: now,
+    attributes,
+    fallbacks,
+    decidedAt: Date.now(),
+  };
 }
 
 /** After the response: exposures on the feedback queue (not for previews) and the decision metric. */
@@ -279,7 +293,7 @@ function countJourney(context: DecideContext, journey: Journey, origin: Response
   const page = countPage(journey.rules.version, {
     fallbacks: journey.fallbacks,
     originError: origin.status >= 500,
-    decideMs: now - journey.startedAt,
+    decideMs: journey.decidedAt - journey.startedAt,
   });
   flushCountsLater(context.env, now, (promise) => context.executionCtx.waitUntil(promise));
   return page;

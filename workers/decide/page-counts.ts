@@ -10,7 +10,8 @@ import { rulesStatus } from "../common/rules-store.ts";
 /** How often an isolate reports at most. */
 export const FLUSH_INTERVAL_MS = 2_000;
 
-const ISOLATE = crypto.randomUUID();
+/** A random id for this isolate, made on first use (random values are not allowed at global scope). */
+let isolate: string | undefined;
 let pending = new Map<number, VersionCounts>();
 let lastFlush = 0;
 
@@ -55,8 +56,9 @@ export function countPage(version: number, page: { fallbacks: readonly string[];
 export function takeCounts(): CountsReport | null {
   if (pending.size === 0) return null;
   const status = rulesStatus();
+  isolate ??= crypto.randomUUID();
   const report: CountsReport = {
-    isolate: ISOLATE,
+    isolate,
     serving: status.serving,
     refreshedAt: status.checkedAt,
     versions: [...pending.values()],
