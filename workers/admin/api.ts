@@ -264,7 +264,12 @@ export async function healthReport(env: Env, minutes: number) {
     rollout: rollouts.current,
     recentRollouts: rollouts.recent,
     ...figures,
-    deadLetters: { total: deadLetters.total, byReason: deadLetters.byReason },
+    // The oldest undelivered message: how far behind delivery is for what gave up (null: nothing waiting).
+    deadLetters: {
+      total: deadLetters.total,
+      byReason: deadLetters.byReason,
+      oldestFailedAt: deadLetters.sample[0] === undefined ? null : new Date(deadLetters.sample[0].failedAt).toISOString(),
+    },
   };
 }
 

@@ -73,7 +73,11 @@ export const Health = z.object({
   isolates: z.array(
     z.object({ id: z.string(), serving: z.nullable(z.int()), refreshedAt: z.nullable(z.string()), reportedAt: z.string() }),
   ),
-  deadLetters: z.object({ total: z.int(), byReason: z.array(z.object({ queue: z.string(), reason: z.string(), count: z.int() })) }),
+  deadLetters: z.object({
+    total: z.int(),
+    byReason: z.array(z.object({ queue: z.string(), reason: z.string(), count: z.int() })),
+    oldestFailedAt: z.nullable(z.string().check(z.describe("When the oldest message still waiting gave up (ISO 8601)"))),
+  }),
 });
 
 export const RollbackRequest = z.strictObject({ version: z.int().check(z.positive()) });

@@ -89,7 +89,7 @@ export const HealthView: FC<
     liveVersion: number | null;
     rollout: RolloutInfo | null;
     recentRollouts: RolloutInfo[];
-    deadLetters: { total: number; byReason: { queue: string; reason: string; count: number }[] };
+    deadLetters: { total: number; byReason: { queue: string; reason: string; count: number }[]; oldestFailedAt: string | null };
   }
 > = (health) => (
   <>
@@ -152,6 +152,7 @@ export const HealthView: FC<
       <h2>Delivery</h2>
       <p>
         Dead letters waiting: <strong>{health.deadLetters.total}</strong>
+        {health.deadLetters.oldestFailedAt === null ? null : `, the oldest since ${health.deadLetters.oldestFailedAt}`}
       </p>
       <ul>
         {health.deadLetters.byReason.map((row) => (

@@ -573,7 +573,7 @@ export const HealthPage: FC<{
     liveVersion: number | null;
     rollout: RolloutInfo | null;
     recentRollouts: RolloutInfo[];
-    deadLetters: { total: number; byReason: { queue: string; reason: string; count: number }[] };
+    deadLetters: { total: number; byReason: { queue: string; reason: string; count: number }[]; oldestFailedAt: string | null };
   };
 }> = ({ csrf, health }) => (
   <Layout title="Health" csrf={csrf}>
