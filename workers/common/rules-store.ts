@@ -2,7 +2,8 @@
  * The live rules, held in isolate memory and compiled once per version. A request never waits on
  * KV except the very first in a fresh isolate: after `REFRESH_INTERVAL_MS` the next request still
  * uses the rules it has and checks the KV pointer in the background. A pointer or document that
- * fails validation is reported and the last good version keeps serving.
+ * fails validation is reported and the last good version keeps serving. The pointer also carries
+ * the kill switch and a guarded rollout (decision 0013); they are held and refreshed with the rules.
  * @module
  */
 

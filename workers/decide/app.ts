@@ -121,7 +121,7 @@ async function decideRequest(
       withDeadline(liveState(env, now, waitUntil, interval), { milliseconds: config.RULES_DEADLINE_MS, startedAt: now }, null),
     ));
   // The kill switch: pages pass through as the origin sent them, no cookie, nothing logged.
-  if (live?.killSwitch != null) return "not-targeted";
+  if (live !== null && live.killSwitch !== null) return "not-targeted";
   const stable = live?.rules ?? null;
   const candidate = live?.rollout ?? null;
   if (stable === null && candidate === null) {
