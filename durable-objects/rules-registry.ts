@@ -11,7 +11,16 @@
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
-import { LivePointer, RULES_LIVE_KEY, rulesVersionKey } from "../shared/rules/document.ts";
+import { CountsReport } from "../shared/rollout/counts.ts";
+import { judgeRollout } from "../shared/rollout/guard.ts";
+import {
+  type KillSwitchState,
+  LivePointer,
+  RolloutRequest,
+  type RolloutState,
+  RULES_LIVE_KEY,
+  rulesVersionKey,
+} from "../shared/rules/document.ts";
 import * as z from "../shared/zod.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
@@ -24,7 +33,18 @@ const MIGRATIONS: Migrations = [
   ["CREATE TABLE sessions (id TEXT PRIMARY KEY, actor TEXT NOT NULL, expires_at INTEGER NOT NULL)"],
   // The live pointer each publish replaced, so the versions page diffs against what was live (null: none, or unknown).
   ["ALTER TABLE versions ADD COLUMN replaced INTEGER"],
+  // Guarded rollouts and the isolates' page counts (per minute and version) they are judged on.
+  [
+    "CREATE TABLE rollouts (version INTEGER PRIMARY KEY, previous INTEGER NOT NULL, percent INTEGER NOT NULL, started_at INTEGER NOT NULL, ends_at INTEGER NOT NULL, outcome TEXT, detail TEXT NOT NULL DEFAULT '', ended_at INTEGER)",
+    "CREATE TABLE rollout_arms (rollout INTEGER NOT NULL, version INTEGER NOT NULL, pages INTEGER NOT NULL, failed_pages INTEGER NOT NULL, PRIMARY KEY (rollout, version))",
+    "CREATE TABLE page_counts (minute INTEGER NOT NULL, version INTEGER NOT NULL, pages INTEGER NOT NULL, failed_pages INTEGER NOT NULL, failed_actions INTEGER NOT NULL, origin_errors INTEGER NOT NULL, decide_ms INTEGER NOT NULL, PRIMARY KEY (minute, version))",
+    "CREATE TABLE fallback_counts (minute INTEGER NOT NULL, version INTEGER NOT NULL, stage TEXT NOT NULL, pages INTEGER NOT NULL, PRIMARY KEY (minute, version, stage))",
+    "CREATE TABLE isolates (id TEXT PRIMARY KEY, serving INTEGER, refreshed_at INTEGER, reported_at INTEGER NOT NULL)",
+  ],
 ];
+
+/** How long page counts are kept for the health view. */
+const COUNTS_KEPT_MS = 60 * 60_000;
 
 export const Actor = z.string().check(z.minLength(1), z.maxLength(200));
 
@@ -45,6 +65,35 @@ export interface AuditEntry {
   action: string;
   version: number | null;
   detail: string;
+}
+
+/** A guarded rollout as the admin sees it. */
+export interface RolloutInfo {
+  version: number;
+  previous: number;
+  percent: number;
+  startedAt: string;
+  endsAt: string;
+  /** null while in progress. */
+  outcome: "promoted" | "rolled-back" | "cancelled" | null;
+  detail: string;
+  endedAt: string | null;
+  arms: { version: number; pages: number; failedPages: number }[];
+}
+
+/** The figures behind the health view, for the last `minutes`. */
+export interface HealthFigures {
+  minutes: {
+    minute: string;
+    version: number;
+    pages: number;
+    failedPages: number;
+    failedActions: number;
+    originErrors: number;
+    decideMsAverage: number;
+  }[];
+  fallbacks: { stage: string; version: number; pages: number }[];
+  isolates: { id: string; serving: number | null; refreshedAt: string | null; reportedAt: string }[];
 }
 
 /** Metadata stored with each version in KV, so `wrangler kv key list` shows it too. */
@@ -69,16 +118,50 @@ export class RulesRegistry extends DurableObject<Env> {
    * Publishes an already validated document as the next version and makes it live. The caller
    * validates; this object only orders and records.
    */
-  async publish(input: { document: Record<string, unknown>; actor: string; message: string }): Promise<{ version: number }> {
+  async publish(input: {
+    document: Record<string, unknown>;
+    actor: string;
+    message: string;
+    rollout?: { percent: number; minutes: number } | undefined;
+  }): Promise<{ version: number; rollout: RolloutInfo | null } | { refused: string }> {
     const actor = Actor.parse(input.actor);
     const message = z.string().check(z.maxLength(500)).parse(input.message);
+    const rollout = z.optional(RolloutRequest).parse(input.rollout);
+    const pointer = await this.#pointer();
+    if (pointer?.rollout !== undefined)
+      return { refused: `version ${pointer.rollout.version} is still rolling out; wait for it to end or roll back first` };
     const version = (await this.#highestVersion()) + 1;
-    const replaced = await this.#liveVersion();
+    const replaced = pointer?.version ?? null;
     const publishedAt = new Date().toISOString();
     const metadata: VersionMetadata = { author: actor, message, publishedAt };
     // The version first, the pointer last.
     await this.env.RULES.put(rulesVersionKey(version), JSON.stringify({ ...input.document, version }), { metadata });
-    await this.env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
+    // A rollout needs a live version to compare with; the first publish goes to everyone.
+    const guarded = rollout !== undefined && replaced !== null && rollout.percent < 100 ? rollout : undefined;
+    if (guarded === undefined || replaced === null)
+      await this.#writePointer({ version, ...(pointer?.killSwitch ? { killSwitch: pointer.killSwitch } : {}) });
+    else {
+      const now = Date.now();
+      const state: RolloutState = {
+        version,
+        percent: guarded.percent,
+        salt: crypto.randomUUID(),
+        startedAt: new Date(now).toISOString(),
+        endsAt: new Date(now + guarded.minutes * 60_000).toISOString(),
+      };
+      // A version number seen before (KV wiped and republished) starts with empty arms.
+      this.#storage.sql.exec("DELETE FROM rollout_arms WHERE rollout = ?", version);
+      this.#storage.sql.exec(
+        "INSERT OR REPLACE INTO rollouts (version, previous, percent, started_at, ends_at) VALUES (?, ?, ?, ?, ?)",
+        version,
+        replaced,
+        state.percent,
+        now,
+        Date.parse(state.endsAt),
+      );
+      await this.#writePointer({ ...(pointer ?? { version: replaced }), rollout: state });
+      await this.ctx.storage.setAlarm(Date.parse(state.endsAt));
+    }
     this.#storage.sql.exec(
       "INSERT INTO versions (version, author, message, published_at, replaced) VALUES (?, ?, ?, ?, ?)",
       version,
@@ -88,16 +171,240 @@ export class RulesRegistry extends DurableObject<Env> {
       replaced,
     );
     this.#audit(actor, "publish", version, message);
-    return { version };
+    if (guarded !== undefined && replaced !== null)
+      this.#audit(
+        actor,
+        "rollout-start",
+        version,
+        `${guarded.percent}% of visitors for ${guarded.minutes} min, the rest on version ${replaced}`,
+      );
+    return { version, rollout: this.#rollout(version) };
   }
 
   /** Moves the live pointer back to an existing version (validated by the caller). */
   async rollback(input: { version: number; actor: string }): Promise<void> {
     const actor = Actor.parse(input.actor);
     const version = z.int().check(z.positive()).parse(input.version);
-    const previous = await this.#liveVersion();
-    await this.env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
+    const pointer = await this.#pointer();
+    const previous = pointer?.version ?? null;
+    await this.#writePointer({ version, ...(pointer?.killSwitch ? { killSwitch: pointer.killSwitch } : {}) });
+    if (pointer?.rollout !== undefined) this.#endRollout(pointer.rollout.version, "cancelled", `cancelled by ${actor}'s rollback`);
     this.#audit(actor, "rollback", version, previous === null ? "" : `from version ${previous}`);
+  }
+
+  /** Turns the kill switch on or off; every isolate sees it on its next pointer refresh. */
+  async setKillSwitch(input: { enabled: boolean; reason: string; actor: string }): Promise<KillSwitchState | null> {
+    const actor = Actor.parse(input.actor);
+    const reason = z.string().check(z.maxLength(500)).parse(input.reason);
+    const pointer = await this.#pointer();
+    if (pointer === null) throw new Error("nothing is published: there is no live pointer to switch");
+    const { killSwitch: _previous, ...rest } = pointer;
+    const state: KillSwitchState | null = input.enabled ? { reason, actor, at: new Date().toISOString() } : null;
+    await this.#writePointer(state === null ? rest : { ...rest, killSwitch: state });
+    this.#audit(actor, input.enabled ? "kill-switch-on" : "kill-switch-off", pointer.version, reason);
+    return state;
+  }
+
+  /** The kill switch as the live pointer has it (null: off). */
+  async killSwitch(): Promise<KillSwitchState | null> {
+    return (await this.#pointer())?.killSwitch ?? null;
+  }
+
+  /**
+   * An isolate's page counts. Kept per minute for the health view; while a rollout runs, added to
+   * its two arms and judged at once, so a bad version goes back within seconds of the evidence.
+   */
+  async report(input: CountsReport): Promise<{ accepted: boolean }> {
+    const parsed = CountsReport.safeParse(input);
+    if (!parsed.success) {
+      console.error(JSON.stringify({ message: "page counts refused", problem: parsed.error.issues[0]?.message ?? "" }));
+      return { accepted: false };
+    }
+    const report = parsed.data;
+    const now = Date.now();
+    const minute = Math.floor(now / 60_000) * 60_000;
+    const sql = this.#storage.sql;
+    const running = sql
+      .exec<{ version: number; previous: number }>("SELECT version, previous FROM rollouts WHERE outcome IS NULL")
+      .toArray()[0];
+    for (const counts of report.versions) {
+      sql.exec(
+        `INSERT INTO page_counts (minute, version, pages, failed_pages, failed_actions, origin_errors, decide_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (minute, version) DO UPDATE SET pages = pages + excluded.pages, failed_pages = failed_pages + excluded.failed_pages,
+         failed_actions = failed_actions + excluded.failed_actions, origin_errors = origin_errors + excluded.origin_errors, decide_ms = decide_ms + excluded.decide_ms`,
+        minute,
+        counts.version,
+        counts.pages,
+        counts.failedPages,
+        counts.failedActions,
+        counts.originErrors,
+        counts.decideMs,
+      );
+      for (const [stage, pages] of Object.entries(counts.fallbacks))
+        sql.exec(
+          "INSERT INTO fallback_counts (minute, version, stage, pages) VALUES (?, ?, ?, ?) ON CONFLICT (minute, version, stage) DO UPDATE SET pages = pages + excluded.pages",
+          minute,
+          counts.version,
+          stage,
+          pages,
+        );
+      if (running !== undefined && (counts.version === running.version || counts.version === running.previous))
+        sql.exec(
+          "INSERT INTO rollout_arms (rollout, version, pages, failed_pages) VALUES (?, ?, ?, ?) ON CONFLICT (rollout, version) DO UPDATE SET pages = pages + excluded.pages, failed_pages = failed_pages + excluded.failed_pages",
+          running.version,
+          counts.version,
+          counts.pages,
+          counts.failedPages,
+        );
+    }
+    sql.exec(
+      "INSERT OR REPLACE INTO isolates (id, serving, refreshed_at, reported_at) VALUES (?, ?, ?, ?)",
+      report.isolate,
+      report.serving,
+      report.refreshedAt,
+      now,
+    );
+    sql.exec("DELETE FROM page_counts WHERE minute < ?", now - COUNTS_KEPT_MS);
+    sql.exec("DELETE FROM fallback_counts WHERE minute < ?", now - COUNTS_KEPT_MS);
+    sql.exec("DELETE FROM isolates WHERE reported_at < ?", now - COUNTS_KEPT_MS);
+    if (running !== undefined) await this.#judge(running.version, false);
+    return { accepted: true };
+  }
+
+  /** The rollout's end: promoted, unless the counts so far say it is worse. */
+  override async alarm(): Promise<void> {
+    const running = this.#storage.sql
+      .exec<{ version: number; ends_at: number }>("SELECT version, ends_at FROM rollouts WHERE outcome IS NULL")
+      .toArray()[0];
+    if (running === undefined) return;
+    // An alarm that fires early (it may be retried) re-arms for the end.
+    if (Date.now() < running.ends_at) {
+      await this.ctx.storage.setAlarm(running.ends_at);
+      return;
+    }
+    await this.#judge(running.version, true);
+  }
+
+  /** The rollout in progress, if any, and the most recent ones. */
+  async rollouts(limit = 10): Promise<{ current: RolloutInfo | null; recent: RolloutInfo[] }> {
+    const versions = this.#storage.sql
+      .exec<{ version: number }>("SELECT version FROM rollouts ORDER BY started_at DESC LIMIT ?", Math.min(Math.max(1, limit), 100))
+      .toArray();
+    const recent = versions.flatMap(({ version }) => this.#rollout(version) ?? []);
+    return { current: recent.find((rollout) => rollout.outcome === null) ?? null, recent };
+  }
+
+  /** Page counts per minute and version, fallbacks by stage, and the isolates that reported, over the last `minutes`. */
+  async health(minutes = 15): Promise<HealthFigures> {
+    const since = Date.now() - Math.min(Math.max(1, minutes), 60) * 60_000;
+    const sql = this.#storage.sql;
+    return {
+      minutes: sql
+        .exec<{
+          minute: number;
+          version: number;
+          pages: number;
+          failed_pages: number;
+          failed_actions: number;
+          origin_errors: number;
+          decide_ms: number;
+        }>("SELECT * FROM page_counts WHERE minute >= ? ORDER BY minute, version", since - 60_000)
+        .toArray()
+        .map((row) => ({
+          minute: new Date(row.minute).toISOString(),
+          version: row.version,
+          pages: row.pages,
+          failedPages: row.failed_pages,
+          failedActions: row.failed_actions,
+          originErrors: row.origin_errors,
+          decideMsAverage: row.pages === 0 ? 0 : Math.round((10 * row.decide_ms) / row.pages) / 10,
+        })),
+      fallbacks: sql
+        .exec<{ stage: string; version: number; pages: number }>(
+          "SELECT stage, version, SUM(pages) AS pages FROM fallback_counts WHERE minute >= ? GROUP BY stage, version ORDER BY pages DESC",
+          since - 60_000,
+        )
+        .toArray(),
+      isolates: sql
+        .exec<{ id: string; serving: number | null; refreshed_at: number | null; reported_at: number }>(
+          "SELECT * FROM isolates WHERE reported_at >= ? ORDER BY reported_at DESC LIMIT 100",
+          since,
+        )
+        .toArray()
+        .map((row) => ({
+          id: row.id.slice(0, 8),
+          serving: row.serving,
+          refreshedAt: row.refreshed_at === null ? null : new Date(row.refreshed_at).toISOString(),
+          reportedAt: new Date(row.reported_at).toISOString(),
+        })),
+    };
+  }
+
+  /** Rolls the candidate back when it is worse; at the end (`final`) promotes it otherwise. */
+  async #judge(version: number, final: boolean): Promise<void> {
+    const rollout = this.#rollout(version);
+    if (rollout === null || rollout.outcome !== null) return;
+    const arm = (which: number) => rollout.arms.find((one) => one.version === which) ?? { version: which, pages: 0, failedPages: 0 };
+    const verdict = judgeRollout(version, arm(version), arm(rollout.previous));
+    const pointer = await this.#pointer();
+    const keep = pointer?.killSwitch ? { killSwitch: pointer.killSwitch } : {};
+    if (verdict.kind === "worse") {
+      await this.#writePointer({ version: rollout.previous, ...keep });
+      this.#endRollout(version, "rolled-back", verdict.detail);
+      this.#audit("rollout guard", "rollout-rollback", version, verdict.detail);
+      await this.ctx.storage.deleteAlarm();
+      return;
+    }
+    if (!final) return;
+    const figures = `${arm(version).failedPages} of ${arm(version).pages} pages with fallbacks vs ${arm(rollout.previous).failedPages} of ${arm(rollout.previous).pages}`;
+    const detail = `promoted v${version} to everyone at the end of its rollout: ${figures}${verdict.kind === "wait" ? ` (too few pages to test: ${verdict.reason})` : ""}`;
+    await this.#writePointer({ version, ...keep });
+    this.#endRollout(version, "promoted", detail);
+    this.#audit("rollout guard", "rollout-promote", version, detail);
+  }
+
+  #endRollout(version: number, outcome: "promoted" | "rolled-back" | "cancelled", detail: string): void {
+    this.#storage.sql.exec(
+      "UPDATE rollouts SET outcome = ?, detail = ?, ended_at = ? WHERE version = ?",
+      outcome,
+      detail,
+      Date.now(),
+      version,
+    );
+  }
+
+  #rollout(version: number): RolloutInfo | null {
+    const row = this.#storage.sql
+      .exec<{
+        version: number;
+        previous: number;
+        percent: number;
+        started_at: number;
+        ends_at: number;
+        outcome: RolloutInfo["outcome"];
+        detail: string;
+        ended_at: number | null;
+      }>("SELECT * FROM rollouts WHERE version = ?", version)
+      .toArray()[0];
+    if (row === undefined) return null;
+    const arms = this.#storage.sql
+      .exec<{ version: number; pages: number; failed_pages: number }>(
+        "SELECT version, pages, failed_pages FROM rollout_arms WHERE rollout = ?",
+        version,
+      )
+      .toArray()
+      .map((arm) => ({ version: arm.version, pages: arm.pages, failedPages: arm.failed_pages }));
+    return {
+      version: row.version,
+      previous: row.previous,
+      percent: row.percent,
+      startedAt: new Date(row.started_at).toISOString(),
+      endsAt: new Date(row.ends_at).toISOString(),
+      outcome: row.outcome,
+      detail: row.detail,
+      endedAt: row.ended_at === null ? null : new Date(row.ended_at).toISOString(),
+      arms,
+    };
   }
 
   /** Every version in KV, newest first, with author, time and message where known. */
@@ -207,16 +514,25 @@ export class RulesRegistry extends DurableObject<Env> {
     );
   }
 
-  /** The live version, or null when there is no pointer or it is not `{"version": n}` (a publish or rollback repairs it). */
-  async #liveVersion(): Promise<number | null> {
+  /** The live pointer, or null when there is none or it does not parse (a publish or rollback repairs it). */
+  async #pointer(): Promise<LivePointer | null> {
     const text = await this.env.RULES.get(RULES_LIVE_KEY, "text");
     if (text === null) return null;
     try {
       const pointer = LivePointer.safeParse(JSON.parse(text));
-      return pointer.success ? pointer.data.version : null;
+      return pointer.success ? pointer.data : null;
     } catch {
       return null;
     }
+  }
+
+  async #writePointer(pointer: LivePointer): Promise<void> {
+    await this.env.RULES.put(RULES_LIVE_KEY, JSON.stringify(LivePointer.parse(pointer)));
+  }
+
+  /** The live version, or null when there is no pointer or it does not parse. */
+  async #liveVersion(): Promise<number | null> {
+    return (await this.#pointer())?.version ?? null;
   }
 
   /** The highest version anywhere: in our table, in KV (including direct writes), or live. */

@@ -5,7 +5,13 @@
  *
  *   validate <file>                 check a document; exit 1 when it has errors
  *   diff <file>                     what publishing the file would change in the live rules
- *   publish <file> -m "<message>"   validate, then publish as the next version
+ *   publish <file> -m "<message>" [--rollout 10% --for 15m]
+ *                                   validate, then publish as the next version; with --rollout, a
+ *                                   guarded publish to that share of visitors for that long (m or h)
+ *   kill on|off -m "<reason>"       the kill switch: every page passes through untouched while on
+ *   pause|resume rule|experiment <id> -m "<reason>"
+ *                                   take one rule or experiment out (a new version), or put it back
+ *   health                          pages, fallbacks, rollout and kill switch of the last minutes
  *   pull [--out <file>]             write the live document (default: stdout)
  *   rollback <version>              make an earlier version live again
  *   versions                        list versions
@@ -37,13 +43,15 @@ const { values, positionals } = parseArgs({
     variant: { type: "string" },
     path: { type: "string", default: "/" },
     ttl: { type: "string", default: "60m" },
+    rollout: { type: "string" },
+    for: { type: "string", default: "15m" },
   },
 });
-const [command, argument] = positionals;
+const [command, argument, third] = positionals;
 
 function usage(problem: string): never {
   console.error(
-    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions|preview-link [file|version] [--url URL] [-m MESSAGE] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
+    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions|preview-link|kill|pause|resume|health [file|version|on|off|rule|experiment] [id] [--url URL] [-m MESSAGE] [--rollout 10% --for 15m] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
   );
   process.exit(2);
 }
@@ -97,16 +105,34 @@ try {
     }
     case "publish": {
       if (values.message === undefined || values.message.trim() === "") usage('publish needs -m "<what changed>"');
-      const { status, data } = await client.call<{ version?: number; problems?: Problem[]; detail?: string }>("POST", "/admin/api/rules", {
+      let rollout: { percent: number; minutes: number } | undefined;
+      if (values.rollout !== undefined) {
+        const percent = /^(\d{1,3})%?$/.exec(values.rollout);
+        const duration = /^(\d{1,4})([mh])$/.exec(values.for);
+        if (percent === null) usage("--rollout is a share of visitors, e.g. 10%");
+        if (duration === null) usage("--for is a duration in m or h, e.g. 15m, 2h");
+        rollout = { percent: Number(percent[1]), minutes: Number(duration[1]) * (duration[2] === "h" ? 60 : 1) };
+      }
+      const { status, data } = await client.call<{
+        version?: number;
+        problems?: Problem[];
+        detail?: string;
+        rollout?: { percent: number; endsAt: string; previous: number } | null;
+      }>("POST", "/admin/api/rules", {
         document: await readDocument(argument),
         message: values.message,
+        ...(rollout === undefined ? {} : { rollout }),
       });
       printProblems(data.problems ?? []);
       if (status !== 201) {
         console.error(`rules: not published: ${data.detail ?? `HTTP ${status}`}`);
         process.exit(1);
       }
-      console.log(`rules: published version ${data.version}; edge isolates pick it up within seconds`);
+      if (data.rollout)
+        console.log(
+          `rules: version ${data.version} is rolling out to ${data.rollout.percent}% of visitors until ${data.rollout.endsAt} (the rest stay on ${data.rollout.previous}); rolled back automatically if worse`,
+        );
+      else console.log(`rules: published version ${data.version}; edge isolates pick it up within seconds`);
       break;
     }
     case "pull": {
@@ -164,6 +190,46 @@ try {
       }
       console.log(data.url);
       console.error(`rules: valid until ${data.expiresAt}`);
+      break;
+    }
+    case "kill": {
+      if (argument !== "on" && argument !== "off") usage("kill on|off");
+      if (values.message === undefined || values.message.trim() === "") usage('kill needs -m "<why>" for the audit log');
+      const { status, data } = await client.call<{ enabled?: boolean; detail?: string }>("POST", "/admin/api/kill-switch", {
+        enabled: argument === "on",
+        reason: values.message,
+      });
+      if (status !== 200) {
+        console.error(`rules: kill switch unchanged: ${data.detail ?? `HTTP ${status}`}`);
+        process.exit(1);
+      }
+      console.log(
+        data.enabled
+          ? "rules: kill switch ON: pages pass through untouched (every isolate within RULES_REFRESH_MS)"
+          : "rules: kill switch off: personalization resumes",
+      );
+      break;
+    }
+    case "pause":
+    case "resume": {
+      if ((argument !== "rule" && argument !== "experiment") || third === undefined) usage(`${command} rule|experiment <id>`);
+      if (values.message === undefined || values.message.trim() === "") usage(`${command} needs -m "<why>"`);
+      const { status, data } = await client.call<{ version?: number; detail?: string }>("POST", "/admin/api/rules/pause", {
+        kind: argument,
+        id: third,
+        paused: command === "pause",
+        reason: values.message,
+      });
+      if (status !== 200) {
+        console.error(`rules: not ${command}d: ${data.detail ?? `HTTP ${status}`}`);
+        process.exit(1);
+      }
+      console.log(`rules: ${argument} ${third} ${command}d in version ${data.version}`);
+      break;
+    }
+    case "health": {
+      const { data } = await client.call<unknown>("GET", "/admin/api/health");
+      console.log(JSON.stringify(data, null, 2));
       break;
     }
     default:

@@ -155,6 +155,14 @@ export function decide(rules: CompiledRules, input: DecisionInput): Decision {
       skip("not targeted at this page");
       continue;
     }
+    if (rule.paused === true) {
+      skip("paused");
+      continue;
+    }
+    if (compiled.experiment !== undefined && rules.document.experiments[compiled.experiment.id]?.paused === true) {
+      skip(`experiment "${compiled.experiment.id}" is paused`, { experiment: compiled.experiment.id });
+      continue;
+    }
     if (!compiled.activeAt(input.now)) {
       skip("outside its schedule");
       continue;

@@ -160,6 +160,8 @@ export const Experiment = z
     allocation: z._default(z.enum(["fixed", "bandit"]), "fixed"),
     /** Prior successes/trials per variant, used by the bandit until live counts are available. */
     counts: z.optional(z.record(Name, z.strictObject({ successes: z.int().check(z.gte(0)), trials: z.int().check(z.gte(0)) }))),
+    /** A paused experiment assigns nobody: its rule is skipped and visitors see the default content. */
+    paused: z.optional(z.boolean()),
   })
   .check(
     z.refine((experiment) => experiment.weights === undefined || experiment.weights.length === experiment.variants.length, {
@@ -203,6 +205,8 @@ export const Rule = z.strictObject({
   page: z.optional(PageActions),
   /** Run the rule as an experiment: one set of slot actions per variant (`{}` shows the default content). */
   experiment: z.optional(z.strictObject({ id: Name, variants: z.record(Name, SlotActions) })),
+  /** A paused rule is skipped for everyone, as if it were not in the document. */
+  paused: z.optional(z.boolean()),
 });
 export type Rule = z.infer<typeof Rule>;
 
@@ -332,8 +336,44 @@ export type RulesDocument = z.infer<typeof RulesDocument>;
 /** The document as written, before defaults are filled in. */
 export type RulesDocumentInput = z.input<typeof RulesDocument>;
 
-/** The KV pointer naming the live version. */
-export const LivePointer = z.strictObject({ version: z.int().check(z.positive()) });
+/** The kill switch as the live pointer carries it: while present, every page passes through untouched. */
+export const KillSwitchState = z.strictObject({
+  reason: z.string().check(z.maxLength(500)),
+  actor: z.string().check(z.maxLength(200)),
+  at: z.iso.datetime({ offset: true }),
+});
+export type KillSwitchState = z.infer<typeof KillSwitchState>;
+
+/**
+ * A guarded rollout in progress: `version` serves `percent` of visitors (by a hash of their
+ * pseudonym salted with `salt`), the pointer's own version the rest, until `endsAt`.
+ */
+export const RolloutState = z.strictObject({
+  version: z.int().check(z.positive()),
+  percent: z.int().check(z.gte(1), z.lte(100)),
+  salt: z.string().check(z.minLength(1), z.maxLength(64)),
+  startedAt: z.iso.datetime({ offset: true }),
+  endsAt: z.iso.datetime({ offset: true }),
+});
+export type RolloutState = z.infer<typeof RolloutState>;
+
+/** A guarded publish: the share of visitors who get the new version, and for how long. */
+export const RolloutRequest = z.strictObject({
+  percent: z.int().check(z.gte(1), z.lte(100), z.describe("Share of visitors (1..100) who get the new version during the rollout")),
+  minutes: z
+    .int()
+    .check(z.gte(1), z.lte(1_440), z.describe("How long the rollout lasts before the new version goes to everyone (1..1440)")),
+});
+
+/**
+ * The KV pointer naming the live version, plus what every isolate must see on the same refresh:
+ * the kill switch and a guarded rollout in progress (absent when off / none).
+ */
+export const LivePointer = z.strictObject({
+  version: z.int().check(z.positive()),
+  killSwitch: z.optional(KillSwitchState),
+  rollout: z.optional(RolloutState),
+});
 export type LivePointer = z.infer<typeof LivePointer>;
 
 export const RULES_LIVE_KEY = "rules:live";

@@ -24,7 +24,15 @@ import { validateDocument } from "../common/validate.ts";
 import { pseudonymFor } from "../common/visitor.ts";
 import type { AdminVariables } from "./auth.ts";
 import { lintDocument } from "./lint.ts";
-import { PreviewLinkRequest, PreviewRequest, PublishRequest, RollbackRequest, ValidateRequest } from "./schemas.ts";
+import {
+  KillSwitchRequest,
+  PauseRequest,
+  PreviewLinkRequest,
+  PreviewRequest,
+  PublishRequest,
+  RollbackRequest,
+  ValidateRequest,
+} from "./schemas.ts";
 
 type AdminContext = Context<{ Bindings: Env; Variables: AdminVariables }>;
 
@@ -103,14 +111,23 @@ function registry(env: Env) {
   return env.RULES_REGISTRY.getByName("registry");
 }
 
+/** The kill switch as the API shows it. */
+function killSwitchStatus(state: { reason: string; actor: string; at: string } | null) {
+  return { enabled: state !== null, reason: state?.reason ?? null, actor: state?.actor ?? null, at: state?.at ?? null };
+}
+
 adminApi.get("/admin/api/rules", async (context) => {
   const live = await readLiveDocument(context.env);
   const { refused } = rulesStatus();
+  const registryStub = registry(context.env);
+  const [{ current }, killSwitch] = await Promise.all([registryStub.rollouts(1), registryStub.killSwitch()]);
   return context.json({
     version: live?.version ?? null,
     document: live?.document ?? null,
     refused: refused ?? null,
     warnings: liveWarnings(),
+    rollout: current,
+    killSwitch: killSwitchStatus(killSwitch),
   });
 });
 
@@ -121,7 +138,7 @@ adminApi.post("/admin/api/rules/validate", async (context) => {
 });
 
 adminApi.post("/admin/api/rules", async (context) => {
-  const { document, message } = await body(context, PublishRequest);
+  const { document, message, rollout } = await body(context, PublishRequest);
   const { valid, problems } = check(asDraft(document));
   const actor = context.get("actor");
   if (!valid) {
@@ -138,10 +155,12 @@ adminApi.post("/admin/api/rules", async (context) => {
       extensions: { problems },
     });
   }
-  const { version } = await registry(context.env).publish({ document: document as Record<string, unknown>, actor, message });
+  const published = await registry(context.env).publish({ document: document as Record<string, unknown>, actor, message, rollout });
+  if ("refused" in published)
+    throw new Problem(409, { slug: "rollout-in-progress", title: "A rollout is in progress", detail: published.refused });
   // This isolate serves the new version from its next request; others within RULES_REFRESH_MS.
   forgetRules();
-  return context.json({ version, problems }, 201);
+  return context.json({ version: published.version, rollout: published.rollout, problems }, 201);
 });
 
 adminApi.get("/admin/api/rules/versions", async (context) => context.json({ versions: await registry(context.env).versions() }));
@@ -176,6 +195,94 @@ adminApi.post("/admin/api/rules/rollback", async (context) => {
   forgetRules();
   return context.json({ version });
 });
+
+adminApi.get("/admin/api/kill-switch", async (context) => context.json(killSwitchStatus(await registry(context.env).killSwitch())));
+
+adminApi.post("/admin/api/kill-switch", async (context) => {
+  const { enabled, reason } = await body(context, KillSwitchRequest);
+  if ((await readLiveDocument(context.env)) === null)
+    throw new Problem(409, { slug: "no-rules", title: "No rules", detail: "Nothing is published yet; there is nothing to switch off." });
+  const state = await registry(context.env).setKillSwitch({ enabled, reason, actor: context.get("actor") });
+  // This isolate switches at once; others on their next pointer refresh (RULES_REFRESH_MS).
+  forgetRules();
+  return context.json(killSwitchStatus(state));
+});
+
+/** Pauses or resumes one rule or experiment by publishing the live document with the flag changed. */
+adminApi.post("/admin/api/rules/pause", async (context) => {
+  const { kind, id, paused, reason } = await body(context, PauseRequest);
+  const live = await readLiveDocument(context.env);
+  if (live === null) throw new Problem(409, { slug: "no-rules", title: "No rules", detail: "Nothing is published yet." });
+  const stored = await storedDocument(context.env, live.version, String(live.version));
+  const document = structuredClone(stored) as {
+    rules?: { id?: unknown; paused?: boolean }[];
+    experiments?: Record<string, { paused?: boolean }>;
+  };
+  const target =
+    kind === "rule"
+      ? document.rules?.find((rule) => rule.id === id)
+      : Object.hasOwn(document.experiments ?? {}, id)
+        ? document.experiments?.[id]
+        : undefined;
+  if (target === undefined)
+    throw new Problem(404, { slug: `unknown-${kind}`, title: `Unknown ${kind}`, detail: `The live rules have no ${kind} "${id}".` });
+  if (paused) target.paused = true;
+  else delete target.paused;
+  const { version: _replaced, ...draft } = document as Record<string, unknown>;
+  const { valid, problems } = check(asDraft(draft));
+  if (!valid)
+    throw new Problem(422, {
+      slug: "invalid-rules",
+      title: "The live document has errors",
+      detail: "Fix them by publishing.",
+      extensions: { problems },
+    });
+  const published = await registry(context.env).publish({
+    document: draft,
+    actor: context.get("actor"),
+    message: `${paused ? "pause" : "resume"} ${kind} ${id}: ${reason}`,
+  });
+  if ("refused" in published)
+    throw new Problem(409, { slug: "rollout-in-progress", title: "A rollout is in progress", detail: published.refused });
+  forgetRules();
+  return context.json({ version: published.version, kind, id, paused });
+});
+
+/** The health view's figures (`GET /admin/api/health` and the editor's health page). */
+export async function healthReport(env: Env, minutes: number) {
+  const registryStub = registry(env);
+  const [figures, rollouts, killSwitch, deadLetters, live] = await Promise.all([
+    registryStub.health(Number.isInteger(minutes) ? minutes : 15),
+    registryStub.rollouts(5),
+    registryStub.killSwitch(),
+    env.DEAD_LETTERS.getByName("all").summary(),
+    readLiveDocument(env),
+  ]);
+  return {
+    killSwitch: killSwitchStatus(killSwitch),
+    liveVersion: live?.version ?? null,
+    rollout: rollouts.current,
+    recentRollouts: rollouts.recent,
+    ...figures,
+    // The oldest undelivered message: how far behind delivery is for what gave up (null: nothing waiting).
+    deadLetters: {
+      total: deadLetters.total,
+      byReason: deadLetters.byReason,
+      oldestFailedAt: deadLetters.sample[0] === undefined ? null : new Date(deadLetters.sample[0].failedAt).toISOString(),
+    },
+  };
+}
+
+/** The dashboard's guardrails panel: kill switch, rollout in progress, the last one. */
+export async function guardSummary(env: Env) {
+  const registryStub = registry(env);
+  const [rollouts, killSwitch] = await Promise.all([registryStub.rollouts(1), registryStub.killSwitch()]);
+  return { killSwitch: killSwitchStatus(killSwitch), rollout: rollouts.current, lastRollout: rollouts.recent[0] ?? null };
+}
+
+adminApi.get("/admin/api/health", async (context) =>
+  context.json(await healthReport(context.env, Number(context.req.query("minutes") ?? "15"))),
+);
 
 adminApi.get("/admin/api/audit", async (context) =>
   context.json({ entries: await registry(context.env).audit(Number(context.req.query("limit") ?? "100")) }),

@@ -16,7 +16,7 @@ import { Problem } from "../common/problem.ts";
 import { readLiveDocument, readVersion, rulesStatus } from "../common/rules-store.ts";
 import { validateDocument } from "../common/validate.ts";
 import { pseudonymFor } from "../common/visitor.ts";
-import { adminApi, liveWarnings } from "./api.ts";
+import { adminApi, guardSummary, healthReport, liveWarnings } from "./api.ts";
 import {
   type AdminVariables,
   adminSecurityHeaders,
@@ -29,7 +29,7 @@ import {
 } from "./auth.ts";
 import { openApiDocument, openApiPage } from "./openapi.ts";
 import { ADMIN_SCRIPT } from "./ui/client.generated.ts";
-import { DashboardPage, JsonEditorPage, LoginPage, RuleEditorPage, type VersionRow, VersionsPage } from "./ui/pages.tsx";
+import { DashboardPage, HealthPage, JsonEditorPage, LoginPage, RuleEditorPage, type VersionRow, VersionsPage } from "./ui/pages.tsx";
 import { ADMIN_CSS } from "./ui/styles.ts";
 
 export const adminApp = new Hono<{ Bindings: Env; Variables: AdminVariables }>();
@@ -112,9 +112,14 @@ adminApp.get("/admin", async (context) => {
       refused={rulesStatus().refused ?? null}
       warnings={liveWarnings()}
       reports={reports}
+      guard={await guardSummary(context.env)}
     />,
   );
 });
+
+adminApp.get("/admin/health", async (context) =>
+  context.html(<HealthPage csrf={context.get("csrf")} health={await healthReport(context.env, 15)} />),
+);
 
 adminApp.get("/admin/versions", async (context) => {
   const registry = context.env.RULES_REGISTRY.getByName("registry");

@@ -9,8 +9,12 @@ import * as z from "../../shared/zod.ts";
 import {
   AuditLog,
   Diff,
+  Health,
+  KillSwitchRequest,
+  KillSwitchStatus,
   LintResult,
   LiveRules,
+  PauseRequest,
   PreviewLink,
   PreviewLinkRequest,
   PreviewRequest,
@@ -18,6 +22,7 @@ import {
   Problem,
   PublishRequest,
   RollbackRequest,
+  RolloutInfo,
   ValidateRequest,
   VersionList,
 } from "./schemas.ts";
@@ -50,9 +55,10 @@ export const OPERATIONS: readonly Operation[] = [
   {
     method: "post",
     path: "/admin/api/rules",
-    summary: "Publish a document as the next version and make it live",
+    summary:
+      "Publish a document as the next version and make it live; with `rollout`, a guarded publish: the new version serves that share of visitors for that many minutes, is rolled back automatically if its pages fall back significantly more often than the live version's, and is promoted to everyone at the end. Refused (409) while another rollout is in progress.",
     request: PublishRequest,
-    response: z.object({ version: z.int(), problems: LintResult.shape.problems }),
+    response: z.object({ version: z.int(), rollout: z.nullable(RolloutInfo), problems: LintResult.shape.problems }),
     status: 201,
   },
   {
@@ -126,6 +132,35 @@ export const OPERATIONS: readonly Operation[] = [
     path: "/admin/api/dead-letters/replay",
     summary: "Send dead letters back to their queues",
     response: z.object({ replayed: z.int(), remaining: z.int() }),
+  },
+  {
+    method: "get",
+    path: "/admin/api/kill-switch",
+    summary: "Whether the kill switch is on, since when, by whom and why",
+    response: KillSwitchStatus,
+  },
+  {
+    method: "post",
+    path: "/admin/api/kill-switch",
+    summary:
+      "Turn the kill switch on (every page passes through as the origin sent it, /v1/decide answers defaults, ingest keeps working) or off. This isolate switches at once, every other within RULES_REFRESH_MS.",
+    request: KillSwitchRequest,
+    response: KillSwitchStatus,
+  },
+  {
+    method: "post",
+    path: "/admin/api/rules/pause",
+    summary: "Pause or resume one rule or experiment: publishes the live document with `paused` changed, the reason as its message",
+    request: PauseRequest,
+    response: z.object({ version: z.int(), kind: z.enum(["rule", "experiment"]), id: z.string(), paused: z.boolean() }),
+  },
+  {
+    method: "get",
+    path: "/admin/api/health",
+    summary:
+      "The last minutes of pages per version (fallbacks, failed actions, origin errors, decision time), fallbacks by stage, dead letters, kill switch, rollout in progress, live version, and when each isolate that reported last refreshed the rules",
+    response: Health,
+    parameters: [{ name: "minutes", in: "query", description: "How far back (1..60, default 15)" }],
   },
 ];
 

@@ -3,6 +3,8 @@
  * generated from these.
  * @module
  */
+
+import { RolloutRequest } from "../../shared/rules/document.ts";
 import * as z from "../../shared/zod.ts";
 import { MAX_PREVIEW_TTL_MINUTES } from "../common/preview.ts";
 
@@ -14,6 +16,68 @@ export const ValidateRequest = z.strictObject({ document: DocumentBody });
 export const PublishRequest = z.strictObject({
   document: DocumentBody,
   message: z.string().check(z.minLength(1), z.maxLength(500), z.describe("What changed and why, for the version list and the audit log")),
+  /** A guarded publish: the new version serves `percent` of visitors for `minutes`, rolled back automatically if worse. */
+  rollout: z.optional(RolloutRequest),
+});
+
+/** Turning the kill switch on (every page passes through untouched) or off. */
+export const KillSwitchRequest = z.strictObject({
+  enabled: z.boolean(),
+  reason: z.string().check(z.minLength(1), z.maxLength(500), z.describe("Why, for the audit log")),
+});
+
+export const KillSwitchStatus = z.object({
+  enabled: z.boolean(),
+  reason: z.nullable(z.string()),
+  actor: z.nullable(z.string()),
+  at: z.nullable(z.string().check(z.describe("ISO 8601: when it was turned on"))),
+});
+
+/** Pausing or resuming one rule or experiment: published as a new version. */
+export const PauseRequest = z.strictObject({
+  kind: z.enum(["rule", "experiment"]),
+  id: z.string().check(z.minLength(1), z.maxLength(64)),
+  paused: z.boolean(),
+  reason: z.string().check(z.minLength(1), z.maxLength(400), z.describe("Why, for the version list and the audit log")),
+});
+
+export const RolloutInfo = z.object({
+  version: z.int(),
+  previous: z.int(),
+  percent: z.int(),
+  startedAt: z.string(),
+  endsAt: z.string(),
+  outcome: z.nullable(z.enum(["promoted", "rolled-back", "cancelled"])),
+  detail: z.string(),
+  endedAt: z.nullable(z.string()),
+  arms: z.array(z.object({ version: z.int(), pages: z.int(), failedPages: z.int() })),
+});
+
+export const Health = z.object({
+  killSwitch: KillSwitchStatus,
+  liveVersion: z.nullable(z.int()),
+  rollout: z.nullable(RolloutInfo),
+  recentRollouts: z.array(RolloutInfo),
+  minutes: z.array(
+    z.object({
+      minute: z.string(),
+      version: z.int(),
+      pages: z.int(),
+      failedPages: z.int(),
+      failedActions: z.int(),
+      originErrors: z.int(),
+      decideMsAverage: z.number(),
+    }),
+  ),
+  fallbacks: z.array(z.object({ stage: z.string(), version: z.int(), pages: z.int() })),
+  isolates: z.array(
+    z.object({ id: z.string(), serving: z.nullable(z.int()), refreshedAt: z.nullable(z.string()), reportedAt: z.string() }),
+  ),
+  deadLetters: z.object({
+    total: z.int(),
+    byReason: z.array(z.object({ queue: z.string(), reason: z.string(), count: z.int() })),
+    oldestFailedAt: z.nullable(z.string().check(z.describe("When the oldest message still waiting gave up (ISO 8601)"))),
+  }),
 });
 
 export const RollbackRequest = z.strictObject({ version: z.int().check(z.positive()) });
@@ -92,6 +156,8 @@ export const LiveRules = z.object({
   warnings: z
     .array(z.string())
     .check(z.describe("What is wrong with the rules in KV (a live pointer or version that does not parse), in words")),
+  rollout: z.nullable(RolloutInfo).check(z.describe("The guarded rollout in progress, if any")),
+  killSwitch: KillSwitchStatus,
 });
 
 export const VersionList = z.object({

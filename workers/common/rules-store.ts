@@ -2,13 +2,14 @@
  * The live rules, held in isolate memory and compiled once per version. A request never waits on
  * KV except the very first in a fresh isolate: after `REFRESH_INTERVAL_MS` the next request still
  * uses the rules it has and checks the KV pointer in the background. A pointer or document that
- * fails validation is reported and the last good version keeps serving.
+ * fails validation is reported and the last good version keeps serving. The pointer also carries
+ * the kill switch and a guarded rollout (decision 0013); they are held and refreshed with the rules.
  * @module
  */
 
 import { err } from "../../shared/result.ts";
 import { type CompiledRules, compileRules } from "../../shared/rules/compile.ts";
-import { LivePointer, RULES_LIVE_KEY, rulesVersionKey } from "../../shared/rules/document.ts";
+import { type KillSwitchState, LivePointer, type RolloutState, RULES_LIVE_KEY, rulesVersionKey } from "../../shared/rules/document.ts";
 import { recordRulesRefused } from "./analytics.ts";
 import { type DocumentProblem, validateDocument } from "./validate.ts";
 
@@ -18,15 +19,28 @@ export type RulesSource = Pick<Env, "RULES" | "ANALYTICS">;
 /** How old the isolate's copy of the live pointer may get before it is re-read (`RULES_REFRESH_MS`). */
 const REFRESH_INTERVAL_MS = 5_000;
 
-interface Held {
+/**
+ * Everything the live pointer says, as one isolate holds it: the live rules, the kill switch, and a
+ * guarded rollout's candidate (compiled, with its share and salt). All three change on the same
+ * refresh, so an isolate never sees a half-applied switch.
+ */
+export interface LiveState {
   rules: CompiledRules | null;
+  killSwitch: KillSwitchState | null;
+  rollout: { state: RolloutState; rules: CompiledRules } | null;
+}
+
+const NOTHING_LIVE: LiveState = { rules: null, killSwitch: null, rollout: null };
+
+interface Held {
+  state: LiveState;
   checkedAt: number;
 }
 
 let held: Held | undefined;
 /** The most recent live document that failed validation, for the admin UI and logs. */
 let lastProblem: { version: number; problems: DocumentProblem[]; at: string } | undefined;
-let refreshing: Promise<CompiledRules | null> | undefined;
+let refreshing: Promise<LiveState> | undefined;
 /** Set while the live pointer in KV is not `{"version": n}` (a hand edit gone wrong). */
 let pointerProblem: { detail: string; at: string } | undefined;
 
@@ -59,7 +73,28 @@ export async function readVersion(kv: KVNamespace, version: number): Promise<Sto
   return value === undefined ? { ok: false, reason: "not-json" } : { ok: true, value };
 }
 
-async function readLive(source: RulesSource, current: CompiledRules | null): Promise<CompiledRules | null> {
+/** A version compiled, reusing what this isolate holds; null (reported) when it is missing or invalid. */
+async function compiledVersion(
+  source: RulesSource,
+  version: number,
+  held: readonly (CompiledRules | null | undefined)[],
+  serving: number | null,
+) {
+  const reuse = held.find((rules) => rules?.version === version);
+  if (reuse) return reuse;
+  const raw = await readVersion(source.RULES, version);
+  const document = raw.ok ? validateDocument(raw.value) : err([unreadableVersion(raw.reason)]);
+  if (!document.ok) {
+    lastProblem = { version, problems: document.error.slice(0, 20), at: new Date().toISOString() };
+    console.error(JSON.stringify({ message: "rules document invalid; keeping last good version", ...lastProblem, serving }));
+    const first = lastProblem.problems[0];
+    recordRulesRefused(source.ANALYTICS, version, serving, first ? `${first.pointer}: ${first.message}` : "missing");
+    return null;
+  }
+  return compileRules(document.value);
+}
+
+async function readLive(source: RulesSource, current: LiveState): Promise<LiveState> {
   const kv = source.RULES;
   // Read as text: someone may have put anything under the key with `wrangler kv key put`.
   const rawPointer = await kv.get(RULES_LIVE_KEY, "text");
@@ -71,41 +106,41 @@ async function readLive(source: RulesSource, current: CompiledRules | null): Pro
         detail: `${RULES_LIVE_KEY} is not {"version": n}; publish or roll back to repair it`,
         at: new Date().toISOString(),
       };
-      console.error(JSON.stringify({ message: "rules pointer invalid; keeping last good version", serving: current?.version ?? null }));
-      recordRulesRefused(source.ANALYTICS, 0, current?.version ?? null, `${RULES_LIVE_KEY}: pointer is not {"version": n}`);
+      console.error(
+        JSON.stringify({ message: "rules pointer invalid; keeping last good version", serving: current.rules?.version ?? null }),
+      );
+      recordRulesRefused(source.ANALYTICS, 0, current.rules?.version ?? null, `${RULES_LIVE_KEY}: pointer is not {"version": n}`);
     } else pointerProblem = undefined;
     return current;
   }
   pointerProblem = undefined;
-  if (current !== null && current.version === pointer.data.version) {
+  const { version, killSwitch, rollout } = pointer.data;
+  const serving = current.rules?.version ?? null;
+  const heldVersions = [current.rules, current.rollout?.rules];
+  let rules = current.rules;
+  if (serving === version)
     lastProblem = undefined; // the pointer is back on a good version (a rollback after a refusal)
-    return current;
+  else {
+    const loaded = await compiledVersion(source, version, heldVersions, serving);
+    if (loaded !== null) {
+      lastProblem = undefined;
+      rules = loaded;
+    }
   }
-  const raw = await readVersion(kv, pointer.data.version);
-  const document = raw.ok ? validateDocument(raw.value) : err([unreadableVersion(raw.reason)]);
-  if (!document.ok) {
-    lastProblem = { version: pointer.data.version, problems: document.error.slice(0, 20), at: new Date().toISOString() };
-    console.error(
-      JSON.stringify({ message: "rules document invalid; keeping last good version", ...lastProblem, serving: current?.version ?? null }),
-    );
-    const first = lastProblem.problems[0];
-    recordRulesRefused(
-      source.ANALYTICS,
-      pointer.data.version,
-      current?.version ?? null,
-      first ? `${first.pointer}: ${first.message}` : "missing",
-    );
-    return current;
-  }
-  lastProblem = undefined;
-  return compileRules(document.value);
+  // A candidate that cannot be read is not rolled out: everyone keeps the live version.
+  const candidate = rollout === undefined ? null : await compiledVersion(source, rollout.version, heldVersions, serving);
+  return {
+    rules,
+    killSwitch: killSwitch ?? null,
+    rollout: rollout === undefined || candidate === null ? null : { state: rollout, rules: candidate },
+  };
 }
 
-function refresh(source: RulesSource, now: number): Promise<CompiledRules | null> {
-  refreshing ??= readLive(source, held?.rules ?? null)
-    .then((rules) => {
-      held = { rules, checkedAt: now };
-      return rules;
+function refresh(source: RulesSource, now: number): Promise<LiveState> {
+  refreshing ??= readLive(source, held?.state ?? NOTHING_LIVE)
+    .then((state) => {
+      held = { state, checkedAt: now };
+      return state;
     })
     .finally(() => {
       refreshing = undefined;
@@ -114,15 +149,15 @@ function refresh(source: RulesSource, now: number): Promise<CompiledRules | null
 }
 
 /**
- * The live compiled rules from isolate memory (null: none published or none valid), refreshed in
- * the background when stale; `undefined` when this isolate has not loaded them yet.
+ * The live state from isolate memory, refreshed in the background when stale; `undefined` when this
+ * isolate has not loaded it yet.
  */
-export function heldRules(
+export function heldLive(
   source: RulesSource,
   now: number,
   waitUntil: (promise: Promise<unknown>) => void,
   refreshIntervalMs = REFRESH_INTERVAL_MS,
-): CompiledRules | null | undefined {
+): LiveState | undefined {
   if (held === undefined) return undefined;
   if (now - held.checkedAt >= refreshIntervalMs && refreshing === undefined) {
     waitUntil(
@@ -131,17 +166,17 @@ export function heldRules(
       ),
     );
   }
-  return held.rules;
+  return held.state;
 }
 
-/** The live compiled rules, loading them from KV when this isolate has none yet. */
-export async function liveRules(
+/** The live state, loading it from KV when this isolate has none yet. */
+export async function liveState(
   source: RulesSource,
   now: number,
   waitUntil: (promise: Promise<unknown>) => void,
   refreshIntervalMs = REFRESH_INTERVAL_MS,
-): Promise<CompiledRules | null> {
-  return heldRules(source, now, waitUntil, refreshIntervalMs) ?? refresh(source, now);
+): Promise<LiveState> {
+  return heldLive(source, now, waitUntil, refreshIntervalMs) ?? refresh(source, now);
 }
 
 /** Drops the isolate's copy so the next request reads KV again (after a publish in this isolate, and in tests). */
@@ -150,8 +185,13 @@ export function forgetRules(): void {
 }
 
 /** What is serving, the last live document that was refused (if any), and a live pointer that does not parse. */
-export function rulesStatus(): { serving: number | null; refused: typeof lastProblem; pointer: typeof pointerProblem } {
-  return { serving: held?.rules?.version ?? null, refused: lastProblem, pointer: pointerProblem };
+export function rulesStatus(): {
+  serving: number | null;
+  refused: typeof lastProblem;
+  pointer: typeof pointerProblem;
+  checkedAt: number | null;
+} {
+  return { serving: held?.state.rules?.version ?? null, refused: lastProblem, pointer: pointerProblem, checkedAt: held?.checkedAt ?? null };
 }
 
 /**
@@ -160,6 +200,6 @@ export function rulesStatus(): { serving: number | null; refused: typeof lastPro
  * for visitors: the answer is then the last good version this isolate holds.
  */
 export async function readLiveDocument(source: RulesSource): Promise<{ version: number; document: CompiledRules["document"] } | null> {
-  const rules = await refresh(source, Date.now());
+  const { rules } = await refresh(source, Date.now());
   return rules === null ? null : { version: rules.version, document: rules.document };
 }

@@ -15,6 +15,7 @@ import { compilePath } from "../../shared/attribute-path.ts";
 import { type ExposureBatchMessage, UNTRACKED_VISITORS } from "../../shared/feedback/messages.ts";
 import { LruCache } from "../../shared/lru.ts";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
+import { inRollout } from "../../shared/rollout/guard.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
 import { recordDecision, recordFallback } from "../common/analytics.ts";
@@ -25,7 +26,7 @@ import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "../common/p
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { rewritePage } from "../common/rewrite.ts";
-import { heldRules, liveRules } from "../common/rules-store.ts";
+import { heldLive, liveState } from "../common/rules-store.ts";
 import { isAdminBearer } from "../common/secrets.ts";
 import { Timings } from "../common/timings.ts";
 import { identifyVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
@@ -34,6 +35,7 @@ import { withDeadline } from "./deadline.ts";
 import { liveCounts } from "./experiment-counts.ts";
 import { logExposures } from "./exposure-log.ts";
 import { fetchOrigin } from "./origin.ts";
+import { type CountedPage, countPage, flushCountsLater } from "./page-counts.ts";
 
 type DecideContext = Context<{ Bindings: Env }>;
 
@@ -79,6 +81,10 @@ interface Journey {
   startedAt: number;
   /** The attributes the decision saw (for the explain trace). */
   attributes: AttributeTree;
+  /** Every stage that fell back on the way (profile, models, actions), for the rollout guard's counts. */
+  fallbacks: string[];
+  /** When the decision was made (its time is `decidedAt - startedAt`). */
+  decidedAt: number;
 }
 
 /**
@@ -109,16 +115,20 @@ async function decideRequest(
   const config = settings(env);
   const interval = config.RULES_REFRESH_MS;
   // Rules come from isolate memory; only a fresh isolate waits for KV, and then under a deadline.
-  const rules =
-    heldRules(env, now, waitUntil, interval) ??
+  const live =
+    heldLive(env, now, waitUntil, interval) ??
     (await timings.measure("rules", () =>
-      withDeadline(liveRules(env, now, waitUntil, interval), { milliseconds: config.RULES_DEADLINE_MS, startedAt: now }, null),
+      withDeadline(liveState(env, now, waitUntil, interval), { milliseconds: config.RULES_DEADLINE_MS, startedAt: now }, null),
     ));
-  if (rules === null) {
+  // The kill switch: pages pass through as the origin sent them, no cookie, nothing logged.
+  if (live !== null && live.killSwitch !== null) return "not-targeted";
+  const stable = live?.rules ?? null;
+  const candidate = live?.rollout ?? null;
+  if (stable === null && candidate === null) {
     recordFallback(env.ANALYTICS, "rules-unavailable", path);
     return "not-targeted";
   }
-  if (!targetsPath(rules, path)) return "not-targeted";
+  if (!(stable !== null && targetsPath(stable, path)) && !(candidate !== null && targetsPath(candidate.rules, path))) return "not-targeted";
   if (isBot(request) || isPrefetch(request)) return "not-personalized";
 
   let visitor: Visitor;
@@ -129,6 +139,11 @@ async function decideRequest(
     recordFallback(env.ANALYTICS, "identity-unavailable", path);
     return "not-personalized";
   }
+  // During a guarded rollout the visitor's pseudonym (minted on this request for a new visitor)
+  // picks the version: the same visitor keeps the same one for the whole rollout.
+  const rules =
+    candidate !== null && inRollout(candidate.state.salt, visitor.pseudonym, candidate.state.percent) ? candidate.rules : stable;
+  if (rules === null || !targetsPath(rules, path)) return "not-targeted";
   const untracked = honoursPrivacySignal(request, env);
   const token = url.searchParams.get(PREVIEW_PARAMETER);
   const preview = token === null ? null : await verifyPreview(token, env.VISITOR_ID_SECRET, now, path);
@@ -148,9 +163,11 @@ async function decideRequest(
     : Promise.resolve({});
   const modelsLoaded = loadModels(env.RULES, rules, config.MODELS_DEADLINE_MS, timings);
   const [profile] = await Promise.all([profileRead, modelsLoaded]);
+  const fallbacks: string[] = [];
   if (profile === null) {
     timings.note("fallback", "profile");
     recordFallback(env.ANALYTICS, "profile-unavailable", path);
+    fallbacks.push("profile-unavailable");
   }
 
   const attributes = nestAttributes(
@@ -172,8 +189,21 @@ async function decideRequest(
   for (const reason of decision.fallbacks) {
     timings.note("fallback", reason);
     recordFallback(env.ANALYTICS, reason, path);
+    fallbacks.push(reason);
   }
-  return { rules, visitor, untracked, preview, decision, decisionId: crypto.randomUUID(), timings, startedAt: now, attributes };
+  return {
+    rules,
+    visitor,
+    untracked,
+    preview,
+    decision,
+    decisionId: crypto.randomUUID(),
+    timings,
+    startedAt: now,
+    attributes,
+    fallbacks,
+    decidedAt: Date.now(),
+  };
 }
 
 /** After the response: exposures on the feedback queue (not for previews) and the decision metric. */
@@ -257,6 +287,18 @@ function personalizedHeaders(headers: Headers, journey: Journey, requestUrl: str
   if (journey.visitor.isNew && !journey.untracked) headers.append("set-cookie", visitorCookie(journey.visitor.id, requestUrl));
 }
 
+/** Counts the page under the version that decided it; the counts leave later, off the page's path. */
+function countJourney(context: DecideContext, journey: Journey, origin: Response): CountedPage {
+  const now = Date.now();
+  const page = countPage(journey.rules.version, {
+    fallbacks: journey.fallbacks,
+    originError: origin.status >= 500,
+    decideMs: journey.decidedAt - journey.startedAt,
+  });
+  flushCountsLater(context.env, now, (promise) => context.executionCtx.waitUntil(promise));
+  return page;
+}
+
 async function servePage(context: DecideContext): Promise<Response> {
   const request = context.req.raw;
   const url = new URL(request.url);
@@ -275,6 +317,7 @@ async function servePage(context: DecideContext): Promise<Response> {
   const origin = await fromOrigin;
   // Paths no rule targets keep the origin's answer byte for byte.
   if (journey === "not-targeted") return origin;
+  const counted = typeof journey === "string" ? null : countJourney(context, journey, origin);
   if (journey === "not-personalized" || !isPersonalizable(origin)) {
     // Assets and Tailor's own 502/504 (no-store) stay as they are.
     if (origin.status >= 500 || !isHtml(origin)) return origin;
@@ -296,6 +339,7 @@ async function servePage(context: DecideContext): Promise<Response> {
       ? rewritePage(origin, decision.slots, (slot, error) => {
           console.error(JSON.stringify({ message: "slot action failed; element left as the origin sent it", slot, error: String(error) }));
           recordFallback(context.env.ANALYTICS, "rewrite-error", path);
+          counted?.actionFailed();
         }).body
       : origin.body;
   const response = new Response(body, origin);

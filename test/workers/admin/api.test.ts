@@ -53,6 +53,11 @@ describe("access", () => {
     ["GET", "/admin/api/experiments/x"],
     ["GET", "/admin/api/dead-letters"],
     ["POST", "/admin/api/dead-letters/replay"],
+    ["GET", "/admin/api/kill-switch"],
+    ["POST", "/admin/api/kill-switch"],
+    ["POST", "/admin/api/rules/pause"],
+    ["GET", "/admin/api/health"],
+    ["GET", "/admin/health"],
     ["POST", "/admin/logout"],
   ];
 

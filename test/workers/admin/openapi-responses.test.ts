@@ -43,6 +43,10 @@ const CALLS: Record<string, { path: string; body?: unknown }> = {
   "get /admin/api/experiments/{id}": { path: "/admin/api/experiments/hero_test" },
   "get /admin/api/dead-letters": { path: "/admin/api/dead-letters" },
   "post /admin/api/dead-letters/replay": { path: "/admin/api/dead-letters/replay" },
+  "get /admin/api/kill-switch": { path: "/admin/api/kill-switch" },
+  "post /admin/api/kill-switch": { path: "/admin/api/kill-switch", body: { enabled: false, reason: "check" } },
+  "post /admin/api/rules/pause": { path: "/admin/api/rules/pause", body: { kind: "rule", id: "hero-test", paused: true, reason: "check" } },
+  "get /admin/api/health": { path: "/admin/api/health" },
 };
 
 beforeAll(async () => {

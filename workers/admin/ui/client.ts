@@ -289,9 +289,17 @@ function startJsonEditor(textarea: HTMLTextAreaElement): void {
       return;
     }
     const message = (document.getElementById("json-message") as HTMLInputElement).value || "Edited as JSON";
-    const { status, data } = await api("POST", "/admin/api/rules", { document: parse(), message });
+    const percent = (document.getElementById("json-rollout-percent") as HTMLInputElement | null)?.value ?? "";
+    const minutes = (document.getElementById("json-rollout-minutes") as HTMLInputElement | null)?.value ?? "15";
+    const rollout = percent === "" ? {} : { rollout: { percent: Number(percent), minutes: Number(minutes) } };
+    const { status, data } = await api("POST", "/admin/api/rules", { document: parse(), message, ...rollout });
+    const rolling = data.rollout as { percent: number; endsAt: string } | null | undefined;
     setStatus(
-      status === 201 ? `Published as version ${String(data.version)}.` : String(data.detail ?? "Publishing failed."),
+      status !== 201
+        ? String(data.detail ?? "Publishing failed.")
+        : rolling
+          ? `Version ${String(data.version)} is rolling out to ${rolling.percent}% of visitors until ${rolling.endsAt}; rolled back automatically if worse.`
+          : `Published as version ${String(data.version)}.`,
       status === 201 ? "ok" : "error",
     );
   });
@@ -331,7 +339,38 @@ function startPreviewLinks(buttons: NodeListOf<HTMLButtonElement>): void {
   }
 }
 
+/* ---------- guardrails: kill switch and pause ---------- */
+
+function startGuardrails(): void {
+  document.querySelector<HTMLButtonElement>("button.kill-switch")?.addEventListener("click", async (event) => {
+    const enabled = (event.currentTarget as HTMLButtonElement).dataset.enabled === "true";
+    const reason = prompt(enabled ? "Why stop all personalization? (for the audit log)" : "Why turn personalization back on?");
+    if (reason === null || reason.trim() === "") return;
+    const { status, data } = await api("POST", "/admin/api/kill-switch", { enabled, reason });
+    if (status !== 200) return setStatus(String(data.detail ?? "The kill switch did not change."), "error");
+    setStatus(enabled ? "Kill switch on: pages pass through untouched within seconds." : "Personalization is back on.", "ok");
+    setTimeout(() => location.reload(), 500);
+  });
+  for (const button of document.querySelectorAll<HTMLButtonElement>("button.pause")) {
+    button.addEventListener("click", async () => {
+      const paused = button.dataset.paused === "true";
+      const reason = prompt(`Why ${paused ? "pause" : "resume"} ${button.dataset.kind ?? ""} ${button.dataset.id ?? ""}?`);
+      if (reason === null || reason.trim() === "") return;
+      const { status, data } = await api("POST", "/admin/api/rules/pause", {
+        kind: button.dataset.kind,
+        id: button.dataset.id,
+        paused,
+        reason,
+      });
+      if (status !== 200) return setStatus(String(data.detail ?? "Not changed."), "error");
+      setStatus(`${paused ? "Paused" : "Resumed"} in version ${String(data.version)}.`, "ok");
+      setTimeout(() => location.reload(), 500);
+    });
+  }
+}
+
 function start(): void {
+  if (document.getElementById("guardrails")) startGuardrails();
   const previewButtons = document.querySelectorAll<HTMLButtonElement>("button.preview-link");
   if (previewButtons.length > 0) startPreviewLinks(previewButtons);
   const editor = document.querySelector<HTMLElement>(".editor");

@@ -6,8 +6,9 @@
  */
 import type { Child, FC } from "hono/jsx";
 import type { ExperimentReport } from "../../../durable-objects/experiment-stats.ts";
-import type { VersionInfo } from "../../../durable-objects/rules-registry.ts";
+import type { HealthFigures, RolloutInfo, VersionInfo } from "../../../durable-objects/rules-registry.ts";
 import type { Rule, RulesDocument, SlotAction } from "../../../shared/rules/document.ts";
+import { GuardrailsPanel, HealthView, type KillSwitchView } from "./guardrails.tsx";
 import { ACTION_CHOICES, ATTRIBUTE_CHOICES, OPERATOR_CHOICES, SAMPLE_VISITORS } from "./vocabulary.ts";
 
 const Layout: FC<{ title: string; csrf?: string; children?: Child }> = ({ title, csrf, children }) => (
@@ -28,6 +29,7 @@ const Layout: FC<{ title: string; csrf?: string; children?: Child }> = ({ title,
         <nav>
           <a href="/admin">Rules</a>
           <a href="/admin/versions">Versions</a>
+          <a href="/admin/health">Health</a>
           <a href="/admin/api/docs">API</a>
         </nav>
         {csrf === undefined ? null : (
@@ -169,7 +171,8 @@ export const DashboardPage: FC<{
   /** What is wrong with the live rules in KV, in words (a pointer that does not parse, a refused version). */
   warnings: string[];
   reports: Record<string, ExperimentReport | null>;
-}> = ({ csrf, actor, live, refused, warnings, reports }) => (
+  guard: { killSwitch: KillSwitchView; rollout: RolloutInfo | null; lastRollout: RolloutInfo | null };
+}> = ({ csrf, actor, live, refused, warnings, reports, guard }) => (
   <Layout title="Rules" csrf={csrf}>
     <h1>Personalization rules</h1>
     <p class="muted">
@@ -199,6 +202,7 @@ export const DashboardPage: FC<{
         </ul>
       </section>
     )}
+    <GuardrailsPanel {...guard} document={live?.document ?? null} />
     <p>
       <a class="button primary" href="/admin/rules/new">
         New rule
@@ -549,10 +553,30 @@ export const JsonEditorPage: FC<{ csrf: string; document: RulesDocument | null; 
       <label>
         What changed <input name="message" id="json-message" />
       </label>
+      <label>
+        Guarded rollout (optional): <input type="number" id="json-rollout-percent" min={1} max={100} placeholder="%" /> % of visitors for{" "}
+        <input type="number" id="json-rollout-minutes" min={1} max={1440} value="15" /> minutes, rolled back automatically if worse
+      </label>
       <button type="button" id="publish-json" class="primary">
         Publish
       </button>
       <p id="status" class="status" role="status" />
     </section>
+  </Layout>
+);
+
+/** The health page (`/admin/health`), the same figures as `GET /admin/api/health`. */
+export const HealthPage: FC<{
+  csrf: string;
+  health: HealthFigures & {
+    killSwitch: KillSwitchView;
+    liveVersion: number | null;
+    rollout: RolloutInfo | null;
+    recentRollouts: RolloutInfo[];
+    deadLetters: { total: number; byReason: { queue: string; reason: string; count: number }[]; oldestFailedAt: string | null };
+  };
+}> = ({ csrf, health }) => (
+  <Layout title="Health" csrf={csrf}>
+    <HealthView {...health} />
   </Layout>
 );
