@@ -22,6 +22,7 @@ import {
   rulesVersionKey,
 } from "../shared/rules/document.ts";
 import * as z from "../shared/zod.ts";
+import { recordRollback } from "../workers/common/analytics.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -352,6 +353,13 @@ export class RulesRegistry extends DurableObject<Env> {
       await this.#writePointer({ version: rollout.previous, ...keep });
       this.#endRollout(version, "rolled-back", verdict.detail);
       this.#audit("rollout guard", "rollout-rollback", version, verdict.detail);
+      // The "rollbacks" alert counts these points (docs/analytics.md).
+      recordRollback(this.env.ANALYTICS, {
+        ruleId: "(version)",
+        reason: "rollout-guard:fallbacks",
+        fromVersion: version,
+        toVersion: rollout.previous,
+      });
       await this.ctx.storage.deleteAlarm();
       return;
     }
