@@ -328,6 +328,16 @@ adminApi.get("/admin/api/experiments/:id", async (context) => {
       title: "Unknown experiment",
       detail: `The live rules have no experiment "${id}".`,
     });
-  const report = await context.env.EXPERIMENT_STATS.getByName(id).report(experiment.variants, experiment.weights);
-  return context.json({ id, allocation: experiment.allocation, weights: experiment.weights ?? null, ...report });
+  const report = await context.env.EXPERIMENT_STATS.getByName(id).report(experiment.variants, experiment.weights, experiment.allocation);
+  const windowHours = settings(context.env).ATTRIBUTION_WINDOW_HOURS;
+  return context.json({
+    id,
+    allocation: experiment.allocation,
+    weights: experiment.weights ?? null,
+    // What the bandit learns from; a fixed split learns nothing, so null.
+    reward: experiment.allocation === "bandit" ? (experiment.reward ?? "clicks") : null,
+    // Each click or conversion counts for one variant: the experiment's last exposure before it.
+    attribution: { model: "last-exposure", windowHours, description: `last exposure within ${windowHours} h` },
+    ...report,
+  });
 });
