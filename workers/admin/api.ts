@@ -23,6 +23,7 @@ import { Timings } from "../common/timings.ts";
 import { validateDocument } from "../common/validate.ts";
 import { pseudonymFor } from "../common/visitor.ts";
 import type { AdminVariables } from "./auth.ts";
+import { experimentReport } from "./experiment-report.ts";
 import { lintDocument } from "./lint.ts";
 import { PreviewLinkRequest, PreviewRequest, PublishRequest, RollbackRequest, ValidateRequest } from "./schemas.ts";
 
@@ -328,16 +329,5 @@ adminApi.get("/admin/api/experiments/:id", async (context) => {
       title: "Unknown experiment",
       detail: `The live rules have no experiment "${id}".`,
     });
-  const report = await context.env.EXPERIMENT_STATS.getByName(id).report(experiment.variants, experiment.weights, experiment.allocation);
-  const windowHours = settings(context.env).ATTRIBUTION_WINDOW_HOURS;
-  return context.json({
-    id,
-    allocation: experiment.allocation,
-    weights: experiment.weights ?? null,
-    // What the bandit learns from; a fixed split learns nothing, so null.
-    reward: experiment.allocation === "bandit" ? (experiment.reward ?? "clicks") : null,
-    // Each click or conversion counts for one variant: the experiment's last exposure before it.
-    attribution: { model: "last-exposure", windowHours, description: `last exposure within ${windowHours} h` },
-    ...report,
-  });
+  return context.json(await experimentReport(context.env, id, experiment));
 });
