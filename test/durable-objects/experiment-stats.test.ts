@@ -91,19 +91,20 @@ it("remembers one id per queue message, not one per exposure, and forgets ids af
   const held = () =>
     runInDurableObject(
       stats,
-      (_instance: ExperimentStats, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM applied").one().n,
+      (_instance: ExperimentStats, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM seen").one().n,
     );
   expect(await held()).toBe(20);
   // Ids past their window (here: made to look so) are deleted by later writes, in bounded steps.
   await runInDurableObject(stats, (_instance: ExperimentStats, state) => {
-    state.storage.sql.exec("UPDATE applied SET at = ?", Date.now() - 1);
-    for (let index = 0; index < 3_000; index++) state.storage.sql.exec("INSERT INTO applied (id, at) VALUES (?, ?)", `old-${index}`, 0);
+    state.storage.sql.exec("UPDATE seen SET until = ?", Date.now() - 1);
+    for (let index = 0; index < 3_000; index++)
+      state.storage.sql.exec("INSERT INTO seen (key, until) VALUES (?, ?)", new TextEncoder().encode(`old-${index}`).buffer, 0);
   });
   const expired = () =>
     runInDurableObject(
       stats,
       (_instance: ExperimentStats, state) =>
-        state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM applied WHERE at < ?", Date.now()).one().n,
+        state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM seen WHERE until < ?", Date.now()).one().n,
     );
   let left = await expired();
   expect(left).toBe(3_020);
@@ -121,6 +122,35 @@ it("remembers one id per queue message, not one per exposure, and forgets ids af
   expect(rounds).toBeGreaterThan(1);
   expect(await held()).toBe(rounds);
   expect(DELIVERY_WINDOW_MS).toBeLessThanOrEqual(24 * 60 * 60 * 1_000);
+});
+
+it("keeps each remembered message or click in under 100 bytes, and drains what version 1 kept", async () => {
+  const stats = newStats();
+  const size = () => runInDurableObject(stats, (_instance: ExperimentStats, state) => state.storage.sql.databaseSize);
+  await stats.counts();
+  // Measured before the old rows go in: the space they free is not credited to the new ones.
+  const before = await size();
+  // Version 1 kept every exposure id for 7 days: such rows are deleted by later writes.
+  await runInDurableObject(stats, (_instance: ExperimentStats, state) => {
+    for (let index = 0; index < 1_200; index++)
+      state.storage.sql.exec("INSERT INTO applied (id, at) VALUES (?, ?)", `${crypto.randomUUID()}:hero`, Date.now());
+  });
+  const rounds = 4;
+  for (let round = 0; round < rounds; round++)
+    await stats.add(
+      Array.from({ length: 1_000 }, (_, index) => ({
+        delivery: `decisions:${crypto.randomUUID()}`,
+        updates: [exposure(`r${round}-${index}:hero`, "a"), click(`r${round}-${index}:hero:click`, "a")],
+      })),
+    );
+  expect((await stats.counts()).a).toMatchObject({ trials: 4_000, successes: 4_000 });
+  // 8,000 ids remembered (a message and a click each).
+  expect((await size()) - before).toBeLessThan(8_000 * 100);
+  const old = await runInDurableObject(
+    stats,
+    (_instance: ExperimentStats, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM applied").one().n,
+  );
+  expect(old).toBe(0);
 });
 
 it("checks a bandit against the shares it assigned with, not an equal split", async () => {
