@@ -59,7 +59,7 @@ export function thompsonChoice(counts: readonly VariantCounts[], random: () => n
 }
 
 /** How many posterior draws estimate a bandit's allocation; the estimate is what is used, so it is exact as planned. */
-export const ALLOCATION_DRAWS = 4_000;
+export const ALLOCATION_DRAWS = 2_000;
 
 /**
  * The share of traffic Thompson sampling gives each variant under `counts`: the probability that

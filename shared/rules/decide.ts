@@ -70,7 +70,8 @@ export interface DecisionInput {
 
 /**
  * A bandit's shares per compiled experiment and counts: estimated once per refresh of the live
- * counts (or once per rules version while the priors are used), never per page.
+ * counts (in the background, see `prepareBanditShares`), or once per rules version while the
+ * priors are used.
  */
 const banditShares = new WeakMap<CompiledExperiment, WeakMap<object, BanditShares>>();
 
@@ -80,10 +81,21 @@ interface BanditShares {
   byVariant: Record<string, number>;
 }
 
+/**
+ * Estimates a bandit's shares for `live` counts ahead of the pages that need them (the decision
+ * step calls it in the background when it refreshes the counts), so no page pays for the estimate.
+ */
+export function prepareBanditShares(
+  experiment: CompiledExperiment,
+  live: Readonly<Record<string, VariantCounts>> | undefined,
+  random: () => number = Math.random,
+): void {
+  sharesFor(experiment, live, random);
+}
+
 function sharesFor(
   experiment: CompiledExperiment,
-  live: object | undefined,
-  counts: readonly VariantCounts[],
+  live: Readonly<Record<string, VariantCounts>> | undefined,
   random: () => number,
 ): BanditShares {
   let byCounts = banditShares.get(experiment);
@@ -94,6 +106,9 @@ function sharesFor(
   const key = live ?? experiment;
   let shares = byCounts.get(key);
   if (shares === undefined) {
+    const counts = experiment.variants.map(
+      (variant) => live?.[variant] ?? experiment.priorCounts?.[variant] ?? { successes: 0, trials: 0 },
+    );
     const list = allocationProbabilities(counts, random);
     shares = { list, byVariant: Object.fromEntries(experiment.variants.map((variant, index) => [variant, list[index] ?? 0])) };
     byCounts.set(key, shares);
@@ -116,14 +131,10 @@ function assignVariant(
   const index = chooseVariation(bucket, experiment.ranges);
   if (index < 0) return { variant: null, reason: "outside the experiment's coverage", bucket };
   if (experiment.allocation === "bandit") {
-    const live = input.banditCounts?.(experiment.id);
-    const counts = experiment.variants.map(
-      (variant) => live?.[variant] ?? experiment.priorCounts?.[variant] ?? { successes: 0, trials: 0 },
-    );
     // Probability matching: the variant is drawn from the shares Thompson sampling would give, so
     // the probability of this assignment is known and recorded with the exposure.
     const random = input.random ?? Math.random;
-    const shares = sharesFor(experiment, live, counts, random);
+    const shares = sharesFor(experiment, input.banditCounts?.(experiment.id), random);
     const chosen = experiment.variants[chooseByShares(shares.list, random())];
     if (chosen !== undefined) return { variant: chosen, bucket, forced: false, shares: shares.byVariant };
   }

@@ -8,6 +8,7 @@
 import type { VariantStats } from "../../durable-objects/experiment-stats.ts";
 import type { VariantCounts } from "../../shared/models/thompson.ts";
 import type { CompiledRules } from "../../shared/rules/compile.ts";
+import { prepareBanditShares } from "../../shared/rules/decide.ts";
 import { settings } from "../common/config.ts";
 
 interface Held {
@@ -31,14 +32,15 @@ function countsFor(rows: Record<string, VariantStats>, reward: Reward): Record<s
 const held = new Map<string, Held>();
 const refreshing = new Set<string>();
 
-async function refresh(env: Env, experiment: string, now: number): Promise<void> {
+async function refresh(env: Env, rules: CompiledRules, experiment: string, now: number): Promise<void> {
   refreshing.add(experiment);
   try {
     const rows = await env.EXPERIMENT_STATS.getByName(experiment).counts();
-    held.set(experiment, {
-      counts: { clicks: countsFor(rows, "clicks"), conversions: countsFor(rows, "conversions") },
-      fetchedAt: now,
-    });
+    const counts = { clicks: countsFor(rows, "clicks"), conversions: countsFor(rows, "conversions") };
+    // The bandit's shares for these counts, estimated here, after the response, not on a page.
+    const compiled = rules.rules.find((rule) => rule.experiment?.id === experiment)?.experiment;
+    if (compiled !== undefined) prepareBanditShares(compiled, counts[rules.document.experiments[experiment]?.reward ?? "clicks"]);
+    held.set(experiment, { counts, fetchedAt: now });
   } catch (error) {
     console.error(JSON.stringify({ message: "experiment counts unavailable", experiment, error: String(error) }));
   } finally {
@@ -56,7 +58,8 @@ export function liveCounts(
   const ttl = settings(env).EXPERIMENT_STATS_TTL_MS;
   for (const experiment of rules.bandits) {
     const known = held.get(experiment);
-    if ((known === undefined || now - known.fetchedAt >= ttl) && !refreshing.has(experiment)) waitUntil(refresh(env, experiment, now));
+    if ((known === undefined || now - known.fetchedAt >= ttl) && !refreshing.has(experiment))
+      waitUntil(refresh(env, rules, experiment, now));
   }
   return (experiment) => held.get(experiment)?.counts[rules.document.experiments[experiment]?.reward ?? "clicks"];
 }

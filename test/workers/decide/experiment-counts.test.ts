@@ -5,6 +5,7 @@
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { compileRules } from "../../../shared/rules/compile.ts";
+import { decide } from "../../../shared/rules/decide.ts";
 import { RulesDocument } from "../../../shared/rules/document.ts";
 import { liveCounts } from "../../../workers/decide/experiment-counts.ts";
 
@@ -46,4 +47,39 @@ it.each(rewards)("counts successes as the reward says: $reward", async ({ reward
   await Promise.all(pending);
   const counts = liveCounts(env, rules, now, (promise) => pending.push(promise))(id);
   expect(counts).toEqual({ a: { successes: successes.a, trials: 5 }, b: { successes: successes.b, trials: 5 } });
+});
+
+it("estimates the bandit's shares when it refreshes the counts, so a page only draws its variant", async () => {
+  const id = `warm_${crypto.randomUUID().slice(0, 8)}`;
+  const rules = compileRules(
+    RulesDocument.parse({
+      version: 1,
+      slots: { hero: { selector: "#hero" } },
+      experiments: { [id]: { variants: ["a", "b", "c"], allocation: "bandit" } },
+      rules: [{ id: "hero", experiment: { id, variants: { a: {}, b: {}, c: {} } } }],
+    }),
+  );
+  await env.EXPERIMENT_STATS.getByName(id).add([
+    { delivery: "decisions:1", updates: [{ id: "e1", variant: "a", trials: 1, successes: 0, conversions: 0, revenue: 0 }] },
+  ]);
+  const pending: Promise<unknown>[] = [];
+  const now = Date.now();
+  liveCounts(env, rules, now, (promise) => pending.push(promise));
+  await Promise.all(pending);
+  let draws = 0;
+  const decision = decide(rules, {
+    path: "/",
+    attributes: {},
+    now,
+    unit: "visitor-1",
+    model: () => undefined,
+    banditCounts: liveCounts(env, rules, now, (promise) => pending.push(promise)),
+    random: () => {
+      draws++;
+      return 0.5;
+    },
+  });
+  expect(decision.allocations[id]).toBeDefined();
+  // One draw picks the variant; the thousands that estimate the shares happened in the background.
+  expect(draws).toBe(1);
 });
