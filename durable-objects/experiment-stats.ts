@@ -1,19 +1,31 @@
 /**
  * Live counts for one experiment: per variant, trials (exposures), successes (clicks in the
- * experiment's slot), conversions and revenue — updated by the feedback consumer as each batch is
- * delivered, read by the decision step (cached for seconds) for Thompson sampling, and checked for
- * sample ratio mismatch. Updates carry the upstream record id and are applied once, because queue
- * delivery is at least once. Each update is checked on its own: a malformed one is dropped (and
- * logged as a count), the rest of its batch still counts, and revenue is capped per update at
- * `MAX_CONVERSION_VALUE`.
+ * experiment's slots), conversions and revenue — updated by the feedback consumer as each batch is
+ * delivered, read by the decision step (cached for seconds) for the bandit, and by the report. Both
+ * read the same rows, so the bandit learns from the totals the report shows.
+ *
+ * Queue delivery is at least once, so updates are applied once, without remembering every record
+ * for days (at 200 page views a second that filled the object in under a week):
+ * - exposures come in delivery batches (one queue message holds many decisions, and the queue
+ *   redelivers a whole message): the message id is remembered for `DELIVERY_WINDOW_MS`, longer than
+ *   the queue's retries, and a message seen before is skipped as a whole;
+ * - a click or conversion id is remembered for the attribution window plus `DELIVERY_WINDOW_MS`: a
+ *   second click or order on the same exposure can come that late, and must not count again.
+ * Ids are kept as 16-byte hashes. Expired ones are deleted in bounded steps by each write, more
+ * than it adds, so the table never holds more than those windows' worth (sizes in docs/scaling.md).
+ *
+ * Each update is checked on its own: a malformed one is dropped (and logged as a count), the rest of
+ * its batch still counts, and revenue is capped per update at `MAX_CONVERSION_VALUE`.
  * @module
  */
 
 import { DurableObject } from "cloudflare:workers";
 import { type SrmResult, sampleRatioMismatch } from "../shared/experiments/srm.ts";
 import { MAX_CONVERSION_VALUE } from "../shared/feedback/attribution.ts";
+import { VariantShares } from "../shared/feedback/messages.ts";
 import * as z from "../shared/zod.ts";
 import { recordSampleRatioMismatch } from "../workers/common/analytics.ts";
+import { attributionWindowMs } from "./exposure-memory.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -22,10 +34,25 @@ const MIGRATIONS: Migrations = [
     "CREATE TABLE applied (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX applied_by_time ON applied (at)",
   ],
+  [
+    "ALTER TABLE variants ADD COLUMN planned REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE variants ADD COLUMN planned_trials INTEGER NOT NULL DEFAULT 0",
+    // Ids as 16-byte hashes with the time they may be forgotten (63 bytes a row with the index,
+    // against 150–165 for the ids as text). `applied` (every exposure id, 7 days) is no longer
+    // read; its rows are deleted by later writes, step by step, rather than in this migration.
+    "CREATE TABLE seen (key BLOB PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX seen_by_expiry ON seen (until)",
+  ],
 ];
 
-/** Update ids are remembered this long, longer than any queue retry. */
-const DEDUPLICATION_MS = 7 * 24 * 60 * 60 * 1_000;
+/**
+ * How long a delivered queue message is remembered. The queue retries a message at most 10 times
+ * with delays up to 5 minutes (about 20 minutes in all); the rest is room for a backlog.
+ */
+export const DELIVERY_WINDOW_MS = 6 * 60 * 60 * 1_000;
+
+/** Expired ids deleted per write beyond the number it adds: deletes outpace inserts, in bounded steps. */
+const PRUNE_EXTRA = 500;
 
 export const StatsUpdate = z.strictObject({
   /** The upstream record id (exposure, click or conversion). */
@@ -36,10 +63,20 @@ export const StatsUpdate = z.strictObject({
   conversions: z.int().check(z.gte(0), z.lte(1)),
   /** Capped at `MAX_CONVERSION_VALUE` when applied: one conversion cannot outweigh the rest. */
   revenue: z.number().check(z.gte(0)),
+  /** For a bandit's exposure: every variant's share of traffic when it was assigned. */
+  allocation: z.optional(VariantShares),
 });
 export type StatsUpdate = z.infer<typeof StatsUpdate>;
-/** The batch is checked for size only; each update is checked on its own (see `add`). */
-const StatsUpdates = z.array(z.unknown()).check(z.maxLength(10_000));
+
+/** The updates one queue message gave this experiment, under the message's id. */
+export const StatsDelivery = z.strictObject({
+  /** `<kind>:<id>` of the queue message, the same on every redelivery. */
+  delivery: z.string().check(z.minLength(1), z.maxLength(300)),
+  /** Checked for size only; each update is checked on its own (see `add`). */
+  updates: z.array(z.unknown()).check(z.maxLength(10_000)),
+});
+export type StatsDelivery = Omit<z.infer<typeof StatsDelivery>, "updates"> & { updates: StatsUpdate[] };
+const StatsDeliveries = z.array(StatsDelivery).check(z.maxLength(1_000));
 
 export type VariantStats = {
   trials: number;
@@ -48,9 +85,27 @@ export type VariantStats = {
   revenue: number;
 };
 
+/** How the sample ratio check was made, named in the report. */
+export type SrmCheck = "chi-square against the planned weights" | "chi-square against the bandit's shares at each assignment";
+
 export interface ExperimentReport {
   variants: Record<string, VariantStats>;
-  srm: SrmResult;
+  /** Sums over the variants: each conversion is credited to one variant of the experiment. */
+  totals: VariantStats;
+  srm: SrmResult & {
+    check: SrmCheck;
+    /** Exposures the check looked at (for a bandit, those with recorded shares). */
+    exposures: number;
+  };
+}
+
+type Totals = VariantStats & { planned: number; plannedTrials: number };
+
+const encoder = new TextEncoder();
+
+/** The first 16 bytes of the id's SHA-256: collisions among billions of ids are not a concern. */
+async function idKey(id: string): Promise<ArrayBuffer> {
+  return (await crypto.subtle.digest("SHA-256", encoder.encode(id))).slice(0, 16);
 }
 
 export class ExperimentStats extends DurableObject<Env> {
@@ -65,44 +120,93 @@ export class ExperimentStats extends DurableObject<Env> {
   }
 
   /**
-   * Applies updates not seen before; returns how many were new. A malformed update is dropped
-   * without holding back the others: one bad record must not cost every variant its counts.
+   * Applies the deliveries not seen before; returns how many updates were new. A malformed update
+   * is dropped without holding back the others: one bad record must not cost every variant its
+   * counts.
    */
-  async add(input: StatsUpdate[]): Promise<number> {
-    const updates: StatsUpdate[] = [];
+  async add(input: StatsDelivery[]): Promise<number> {
     let dropped = 0;
-    for (const candidate of StatsUpdates.parse(input)) {
-      const parsed = StatsUpdate.safeParse(candidate);
-      if (parsed.success) updates.push({ ...parsed.data, revenue: Math.min(parsed.data.revenue, MAX_CONVERSION_VALUE) });
-      else dropped++;
-    }
-    if (dropped > 0) console.warn(JSON.stringify({ message: "malformed experiment updates dropped", dropped }));
+    // Checked and keyed before the transaction: hashing is asynchronous, the transaction is not.
+    const deliveries = await Promise.all(
+      StatsDeliveries.parse(input).map(async ({ delivery, updates }) => {
+        const valid: { update: StatsUpdate; key: ArrayBuffer | null }[] = [];
+        for (const candidate of updates) {
+          const parsed = StatsUpdate.safeParse(candidate);
+          if (!parsed.success) {
+            dropped++;
+            continue;
+          }
+          // Clicks and conversions are one per exposure, however many messages stand for them.
+          const key = parsed.data.trials === 0 ? await idKey(`record:${parsed.data.id}`) : null;
+          valid.push({ update: parsed.data, key });
+        }
+        return { key: await idKey(`delivery:${delivery}`), updates: valid };
+      }),
+    );
     const sql = this.#storage.sql;
     const now = Date.now();
+    const recordWindowMs = attributionWindowMs(this.env) + DELIVERY_WINDOW_MS;
+    const remember = (key: ArrayBuffer, until: number) =>
+      sql.exec("INSERT INTO seen (key, until) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING until", key, until).toArray().length > 0;
+    const totals = new Map<string, Totals>();
+    const totalsOf = (variant: string): Totals => {
+      const known = totals.get(variant);
+      if (known !== undefined) return known;
+      const fresh = { trials: 0, successes: 0, conversions: 0, revenue: 0, planned: 0, plannedTrials: 0 };
+      totals.set(variant, fresh);
+      return fresh;
+    };
     let applied = 0;
+    let remembered = 0;
     this.#storage.transactionSync(() => {
-      for (const update of updates) {
-        const fresh = sql
-          .exec("INSERT INTO applied (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING RETURNING id", update.id, now)
-          .toArray().length;
-        if (fresh === 0) continue;
-        applied++;
-        sql.exec(
-          `INSERT INTO variants (variant, trials, successes, conversions, revenue) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (variant) DO UPDATE SET trials = trials + excluded.trials, successes = successes + excluded.successes,
-             conversions = conversions + excluded.conversions, revenue = revenue + excluded.revenue`,
-          update.variant,
-          update.trials,
-          update.successes,
-          update.conversions,
-          update.revenue,
-        );
+      for (const delivery of deliveries) {
+        if (!remember(delivery.key, now + DELIVERY_WINDOW_MS)) continue;
+        remembered++;
+        for (const { update, key } of delivery.updates) {
+          if (key !== null) {
+            if (!remember(key, now + recordWindowMs)) continue;
+            remembered++;
+          }
+          applied++;
+          const row = totalsOf(update.variant);
+          row.trials += update.trials;
+          row.successes += update.successes;
+          row.conversions += update.conversions;
+          row.revenue += Math.min(update.revenue, MAX_CONVERSION_VALUE);
+          if (update.allocation !== undefined && update.trials === 1) {
+            row.plannedTrials += 1;
+            for (const [variant, share] of Object.entries(update.allocation)) totalsOf(variant).planned += share;
+          }
+        }
       }
-      sql.exec("DELETE FROM applied WHERE at < ?", now - DEDUPLICATION_MS);
+      // One row write per variant per call, however many updates it carried.
+      for (const [variant, row] of totals)
+        sql.exec(
+          `INSERT INTO variants (variant, trials, successes, conversions, revenue, planned, planned_trials) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (variant) DO UPDATE SET trials = trials + excluded.trials, successes = successes + excluded.successes,
+             conversions = conversions + excluded.conversions, revenue = revenue + excluded.revenue,
+             planned = planned + excluded.planned, planned_trials = planned_trials + excluded.planned_trials`,
+          variant,
+          row.trials,
+          row.successes,
+          row.conversions,
+          row.revenue,
+          row.planned,
+          row.plannedTrials,
+        );
+      sql.exec(
+        "DELETE FROM seen WHERE key IN (SELECT key FROM seen WHERE until < ? ORDER BY until LIMIT ?)",
+        now,
+        remembered * 2 + PRUNE_EXTRA,
+      );
+      // What version 1 kept (every exposure id) is no longer read: it drains in the same steps.
+      sql.exec("DELETE FROM applied WHERE id IN (SELECT id FROM applied LIMIT ?)", PRUNE_EXTRA);
     });
+    if (dropped > 0) console.warn(JSON.stringify({ message: "malformed experiment updates dropped", dropped }));
     return applied;
   }
 
+  /** The live totals per variant, as the bandit reads them. */
   async counts(): Promise<Record<string, VariantStats>> {
     const rows = this.#storage.sql
       .exec<{ variant: string; trials: number; successes: number; conversions: number; revenue: number }>(
@@ -112,21 +216,65 @@ export class ExperimentStats extends DurableObject<Env> {
     return Object.fromEntries(rows.map(({ variant, ...stats }) => [variant, stats]));
   }
 
-  /** Counts per planned variant and the sample ratio check against the planned weights. */
-  async report(variants: string[], weights?: number[]): Promise<ExperimentReport> {
-    const counts = await this.counts();
-    const empty: VariantStats = { trials: 0, successes: 0, conversions: 0, revenue: 0 };
-    const all = Object.fromEntries(variants.map((variant) => [variant, counts[variant] ?? empty]));
-    const trials = variants.map((variant) => all[variant]?.trials ?? 0);
-    const srm = sampleRatioMismatch(trials, weights);
+  /**
+   * Counts per planned variant and the sample ratio check: a fixed split against its weights (equal
+   * when not given); a bandit's exposures against the sum of the shares each was assigned with.
+   */
+  async report(variants: string[], weights?: number[], allocation: "fixed" | "bandit" = "fixed"): Promise<ExperimentReport> {
+    const rows = this.#storage.sql
+      .exec<{
+        variant: string;
+        trials: number;
+        successes: number;
+        conversions: number;
+        revenue: number;
+        planned: number;
+        planned_trials: number;
+      }>("SELECT variant, trials, successes, conversions, revenue, planned, planned_trials FROM variants")
+      .toArray();
+    const byVariant = new Map(rows.map((row) => [row.variant, row]));
+    const all = Object.fromEntries(
+      variants.map((variant): [string, VariantStats] => {
+        const row = byVariant.get(variant);
+        return [
+          variant,
+          { trials: row?.trials ?? 0, successes: row?.successes ?? 0, conversions: row?.conversions ?? 0, revenue: row?.revenue ?? 0 },
+        ];
+      }),
+    );
+    const totals = Object.values(all).reduce(
+      (sum, row) => ({
+        trials: sum.trials + row.trials,
+        successes: sum.successes + row.successes,
+        conversions: sum.conversions + row.conversions,
+        revenue: sum.revenue + row.revenue,
+      }),
+      { trials: 0, successes: 0, conversions: 0, revenue: 0 },
+    );
+    const srm =
+      allocation === "bandit"
+        ? this.#banditCheck(
+            variants.map((variant) => byVariant.get(variant)?.planned_trials ?? 0),
+            variants.map((variant) => byVariant.get(variant)?.planned ?? 0),
+          )
+        : {
+            ...sampleRatioMismatch(
+              variants.map((variant) => all[variant]?.trials ?? 0),
+              weights,
+            ),
+            check: "chi-square against the planned weights" as const,
+            exposures: totals.trials,
+          };
     // The "sample ratio mismatch" alert counts these (docs/analytics.md).
-    if (srm.flagged)
-      recordSampleRatioMismatch(
-        this.env.ANALYTICS,
-        this.ctx.id.name ?? "",
-        srm.pValue,
-        trials.reduce((sum, count) => sum + count, 0),
-      );
-    return { variants: all, srm };
+    if (srm.flagged) recordSampleRatioMismatch(this.env.ANALYTICS, this.ctx.id.name ?? "", srm.pValue, srm.exposures);
+    return { variants: all, totals, srm };
+  }
+
+  #banditCheck(observed: number[], planned: number[]) {
+    return {
+      ...sampleRatioMismatch(observed, planned),
+      check: "chi-square against the bandit's shares at each assignment" as const,
+      exposures: observed.reduce((sum, count) => sum + count, 0),
+    };
   }
 }

@@ -63,8 +63,19 @@ export const ExposureMessage = z.strictObject({
   path: z.string().check(z.maxLength(512)),
   rulesVersion: z.int().check(z.positive()),
   at: z.iso.datetime(),
+  /** For a bandit's assignment: the share of traffic the variant had at that moment (0..1). */
+  probability: z.optional(z.number().check(z.gte(0), z.lte(1))),
 });
 export type ExposureMessage = z.infer<typeof ExposureMessage>;
+
+/** Variant → its share of a bandit's traffic (0..1); at most 20 variants, as experiments have. */
+export const VariantShares = z
+  .record(z.string().check(z.maxLength(64)), z.number().check(z.gte(0), z.lte(1)))
+  .check(z.refine((shares) => Object.keys(shares).length <= 20, "at most 20 variants"));
+
+/** Experiment → variant → share, for the experiments a bandit assigned in one decision. */
+export const BanditAllocations = z.record(z.string().check(z.maxLength(64)), VariantShares);
+export type BanditAllocations = z.infer<typeof BanditAllocations>;
 
 /**
  * All exposures of one decision as one queue message (one queue operation per page view); the
@@ -81,6 +92,8 @@ export const ExposureBatchMessage = z.strictObject({
   holdout: z.boolean(),
   at: z.iso.datetime(),
   assignments: z.array(Assignment).check(z.minLength(1), z.maxLength(100)),
+  /** Per experiment the bandit assigned: each variant's share of traffic at that moment (see `Decision`). */
+  allocations: z.optional(BanditAllocations),
 });
 export type ExposureBatchMessage = z.infer<typeof ExposureBatchMessage>;
 
@@ -116,6 +129,9 @@ export function exposureRecords(message: ExposureBatchMessage): ExposureMessage[
     path: message.path,
     rulesVersion: message.rulesVersion,
     at: message.at,
+    ...(assignment.experiment !== null && assignment.variant !== null && message.allocations?.[assignment.experiment] !== undefined
+      ? { probability: message.allocations[assignment.experiment]?.[assignment.variant] ?? 0 }
+      : {}),
   }));
 }
 

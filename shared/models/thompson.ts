@@ -57,3 +57,34 @@ export function thompsonChoice(counts: readonly VariantCounts[], random: () => n
   });
   return best;
 }
+
+/** How many posterior draws estimate a bandit's allocation; the estimate is what is used, so it is exact as planned. */
+export const ALLOCATION_DRAWS = 2_000;
+
+/**
+ * The share of traffic Thompson sampling gives each variant under `counts`: the probability that
+ * its posterior draw is the highest, estimated from `draws` rounds of draws. Assigning by these
+ * shares (probability matching) sends traffic as Thompson sampling would, and makes each
+ * assignment's probability known, so the sample ratio check can compare with what was planned.
+ * Every share is a multiple of 1 / `draws` and they add up to 1.
+ */
+export function allocationProbabilities(counts: readonly VariantCounts[], random: () => number, draws = ALLOCATION_DRAWS): number[] {
+  const wins = counts.map(() => 0);
+  for (let round = 0; round < draws; round++) {
+    const index = thompsonChoice(counts, random);
+    wins[index] = (wins[index] ?? 0) + 1;
+  }
+  return wins.map((count) => count / draws);
+}
+
+/** The index whose cumulative share first exceeds a uniform draw in [0, 1). */
+export function chooseByShares(shares: readonly number[], draw: number): number {
+  let cumulative = 0;
+  for (const [index, share] of shares.entries()) {
+    cumulative += share;
+    if (draw < cumulative) return index;
+  }
+  // Rounding may leave the sum a hair under 1: the last variant with any share takes the rest.
+  for (let index = shares.length - 1; index >= 0; index--) if ((shares[index] ?? 0) > 0) return index;
+  return 0;
+}

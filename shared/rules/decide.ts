@@ -7,7 +7,7 @@
  */
 import { chooseVariation, hash, inNamespace } from "../experiments/bucketing.ts";
 import { recommend, renderItems } from "../models/recommendations.ts";
-import { thompsonChoice, type VariantCounts } from "../models/thompson.ts";
+import { allocationProbabilities, chooseByShares, type VariantCounts } from "../models/thompson.ts";
 import { type AttributeTree, nestAttributes } from "../profile/behavior.ts";
 import type { Assignment } from "./assignment.ts";
 import type { CompiledExperiment, CompiledModel, CompiledRules } from "./compile.ts";
@@ -40,6 +40,11 @@ export interface Decision {
   /** The visitor is in the global holdout: nothing is applied, the assignments are logged for lift. */
   holdout: boolean;
   assignments: Assignment[];
+  /**
+   * Per bandit experiment assigned by the bandit: the share of traffic each variant had when this
+   * visitor was assigned (the planned split the sample ratio check compares with).
+   */
+  allocations: Record<string, Record<string, number>>;
   scores: Record<string, number>;
   /** Stages that fell back to defaults, e.g. `model-missing:recs`. */
   fallbacks: string[];
@@ -63,10 +68,60 @@ export interface DecisionInput {
   explain?: boolean;
 }
 
+/**
+ * A bandit's shares per compiled experiment and counts: estimated once per refresh of the live
+ * counts (in the background, see `prepareBanditShares`), or once per rules version while the
+ * priors are used.
+ */
+const banditShares = new WeakMap<CompiledExperiment, WeakMap<object, BanditShares>>();
+
+interface BanditShares {
+  /** In the order of the experiment's variants. */
+  list: number[];
+  byVariant: Record<string, number>;
+}
+
+/**
+ * Estimates a bandit's shares for `live` counts ahead of the pages that need them (the decision
+ * step calls it in the background when it refreshes the counts), so no page pays for the estimate.
+ */
+export function prepareBanditShares(
+  experiment: CompiledExperiment,
+  live: Readonly<Record<string, VariantCounts>> | undefined,
+  random: () => number = Math.random,
+): void {
+  sharesFor(experiment, live, random);
+}
+
+function sharesFor(
+  experiment: CompiledExperiment,
+  live: Readonly<Record<string, VariantCounts>> | undefined,
+  random: () => number,
+): BanditShares {
+  let byCounts = banditShares.get(experiment);
+  if (byCounts === undefined) {
+    byCounts = new WeakMap();
+    banditShares.set(experiment, byCounts);
+  }
+  const key = live ?? experiment;
+  let shares = byCounts.get(key);
+  if (shares === undefined) {
+    const counts = experiment.variants.map(
+      (variant) => live?.[variant] ?? experiment.priorCounts?.[variant] ?? { successes: 0, trials: 0 },
+    );
+    const list = allocationProbabilities(counts, random);
+    shares = { list, byVariant: Object.fromEntries(experiment.variants.map((variant, index) => [variant, list[index] ?? 0])) };
+    byCounts.set(key, shares);
+  }
+  return shares;
+}
+
 function assignVariant(
   experiment: CompiledExperiment,
   input: DecisionInput,
-): { variant: string; bucket: number | undefined; forced: boolean } | { variant: null; reason: string; bucket?: number } {
+):
+  | { variant: string; bucket: number | undefined; forced: boolean; shares?: Record<string, number> }
+  | { variant: null; reason: string; bucket?: number } {
   const forced = input.forced?.[experiment.id];
   if (forced !== undefined && experiment.variants.includes(forced)) return { variant: forced, bucket: undefined, forced: true };
   if (experiment.namespace !== undefined && !inNamespace(input.unit, experiment.namespace))
@@ -76,12 +131,12 @@ function assignVariant(
   const index = chooseVariation(bucket, experiment.ranges);
   if (index < 0) return { variant: null, reason: "outside the experiment's coverage", bucket };
   if (experiment.allocation === "bandit") {
-    const live = input.banditCounts?.(experiment.id);
-    const counts = experiment.variants.map(
-      (variant) => live?.[variant] ?? experiment.priorCounts?.[variant] ?? { successes: 0, trials: 0 },
-    );
-    const chosen = experiment.variants[thompsonChoice(counts, input.random ?? Math.random)];
-    if (chosen !== undefined) return { variant: chosen, bucket, forced: false };
+    // Probability matching: the variant is drawn from the shares Thompson sampling would give, so
+    // the probability of this assignment is known and recorded with the exposure.
+    const random = input.random ?? Math.random;
+    const shares = sharesFor(experiment, input.banditCounts?.(experiment.id), random);
+    const chosen = experiment.variants[chooseByShares(shares.list, random())];
+    if (chosen !== undefined) return { variant: chosen, bucket, forced: false, shares: shares.byVariant };
   }
   const variant = experiment.variants[index];
   return variant === undefined ? { variant: null, reason: "no variant for the bucket", bucket } : { variant, bucket, forced: false };
@@ -144,6 +199,7 @@ export function decide(rules: CompiledRules, input: DecisionInput): Decision {
 
   const slots: SlotDecision[] = [];
   const assignments: Assignment[] = [];
+  const allocations: Decision["allocations"] = {};
   const taken = new Set<string>();
   const page: Decision["page"] = { headers: {} };
   let pageTaken = false;
@@ -185,6 +241,7 @@ export function decide(rules: CompiledRules, input: DecisionInput): Decision {
       }
       variant = assigned.variant;
       bucket = assigned.bucket;
+      if (assigned.shares !== undefined) allocations[compiled.experiment.id] = assigned.shares;
       actions = rule.experiment?.variants[variant] ?? {};
     }
     const won: string[] = [];
@@ -223,8 +280,8 @@ export function decide(rules: CompiledRules, input: DecisionInput): Decision {
   }
 
   const decision: Decision = holdout
-    ? { slots: [], page: { headers: {} }, holdout, assignments, scores, fallbacks }
-    : { slots, page, holdout, assignments, scores, fallbacks };
+    ? { slots: [], page: { headers: {} }, holdout, assignments, allocations, scores, fallbacks }
+    : { slots, page, holdout, assignments, allocations, scores, fallbacks };
   if (trace !== undefined) decision.trace = trace;
   return decision;
 }

@@ -156,8 +156,13 @@ export const Experiment = z
     weights: z.optional(z.array(Share)),
     /** Mutually exclusive experiments share a namespace id and take disjoint [start, end) ranges. */
     namespace: z.optional(z.tuple([Name, Share, Share])),
-    /** `bandit`: pick the variant by Thompson sampling on observed clicks instead of a fixed split. */
+    /** `bandit`: pick the variant by Thompson sampling on observed rewards (see `reward`) instead of a fixed split. */
     allocation: z._default(z.enum(["fixed", "bandit"]), "fixed"),
+    /**
+     * What a bandit learns from: `clicks` in the experiment's slots (when absent) or `conversions`
+     * (orders and basket adds credited to the experiment). Fixed splits ignore it.
+     */
+    reward: z.optional(z.enum(["clicks", "conversions"])),
     /** Prior successes/trials per variant, used by the bandit until live counts are available. */
     counts: z.optional(z.record(Name, z.strictObject({ successes: z.int().check(z.gte(0)), trials: z.int().check(z.gte(0)) }))),
     /** A paused experiment assigns nobody: its rule is skipped and visitors see the default content. */

@@ -31,7 +31,7 @@ async function reportPoints(trialsA: number, trialsB: number): Promise<Point[]> 
       revenue: 0,
     })),
   ];
-  await stub.add(updates);
+  await stub.add([{ delivery: "exposures:srm-test", updates }]);
   return runInDurableObject(stub, async (instance: ExperimentStats) => {
     const dataset = collectingDataset();
     Reflect.set(instance, "env", { ...env, ANALYTICS: dataset });

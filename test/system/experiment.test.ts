@@ -91,15 +91,16 @@ async function pickedUp(experiment: string): Promise<void> {
   throw new Error(`rules with ${experiment} were not picked up`);
 }
 
-async function report(
-  experiment: string,
-): Promise<{ variants: Record<string, { trials: number; successes: number }>; srm: { pValue: number; flagged: boolean } }> {
+async function report(experiment: string): Promise<{
+  variants: Record<string, { trials: number; successes: number }>;
+  srm: { pValue: number; flagged: boolean; check: string };
+}> {
   const response = await fetch(`${system.tailor.url}/admin/api/experiments/${experiment}`, {
     headers: { authorization: `Bearer ${system.adminToken}` },
   });
   return (await response.json()) as {
     variants: Record<string, { trials: number; successes: number }>;
-    srm: { pValue: number; flagged: boolean };
+    srm: { pValue: number; flagged: boolean; check: string };
   };
 }
 
@@ -126,6 +127,9 @@ describe("simulated experiment", () => {
     );
     expect(last).toBeGreaterThan(first);
     expect(last).toBeGreaterThan(0.7);
+    // A bandit working as intended splits unevenly on purpose: the check compares with its shares.
+    expect(stats.srm.flagged).toBe(false);
+    expect(stats.srm.check).toBe("chi-square against the bandit's shares at each assignment");
   });
 
   it("passes a fair split and flags a skewed one in the sample ratio check", { timeout: 240_000 }, async () => {

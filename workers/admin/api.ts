@@ -23,6 +23,7 @@ import { Timings } from "../common/timings.ts";
 import { validateDocument } from "../common/validate.ts";
 import { pseudonymFor } from "../common/visitor.ts";
 import type { AdminVariables } from "./auth.ts";
+import { experimentReport } from "./experiment-report.ts";
 import { lintDocument } from "./lint.ts";
 import {
   KillSwitchRequest,
@@ -435,6 +436,5 @@ adminApi.get("/admin/api/experiments/:id", async (context) => {
       title: "Unknown experiment",
       detail: `The live rules have no experiment "${id}".`,
     });
-  const report = await context.env.EXPERIMENT_STATS.getByName(id).report(experiment.variants, experiment.weights);
-  return context.json({ id, allocation: experiment.allocation, weights: experiment.weights ?? null, ...report });
+  return context.json(await experimentReport(context.env, id, experiment));
 });

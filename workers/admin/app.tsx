@@ -7,7 +7,6 @@
  */
 import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie } from "hono/cookie";
-import type { ExperimentReport } from "../../durable-objects/experiment-stats.ts";
 import { diffDocuments } from "../../shared/rules/diff.ts";
 import { versionsLiveBefore } from "../../shared/rules/history.ts";
 import { readTextBody } from "../common/body.ts";
@@ -27,6 +26,7 @@ import {
   requireAdmin,
   sessionCookie,
 } from "./auth.ts";
+import { type ExperimentReportView, experimentReport } from "./experiment-report.ts";
 import { openApiDocument, openApiPage } from "./openapi.ts";
 import { ADMIN_SCRIPT } from "./ui/client.generated.ts";
 import { DashboardPage, HealthPage, JsonEditorPage, LoginPage, RuleEditorPage, type VersionRow, VersionsPage } from "./ui/pages.tsx";
@@ -98,11 +98,9 @@ adminApp.route("/", adminApi);
 
 adminApp.get("/admin", async (context) => {
   const live = await readLiveDocument(context.env);
-  const reports: Record<string, ExperimentReport | null> = {};
+  const reports: Record<string, ExperimentReportView | null> = {};
   for (const [id, experiment] of Object.entries(live?.document.experiments ?? {})) {
-    reports[id] = await context.env.EXPERIMENT_STATS.getByName(id)
-      .report(experiment.variants, experiment.weights)
-      .catch(() => null);
+    reports[id] = await experimentReport(context.env, id, experiment).catch(() => null);
   }
   return context.html(
     <DashboardPage

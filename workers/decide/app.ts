@@ -223,6 +223,7 @@ function logDecision(context: DecideContext, journey: Journey, path: string): vo
     holdout: decision.holdout,
     at: new Date(journey.startedAt).toISOString(),
     assignments: decision.assignments,
+    ...(Object.keys(decision.allocations).length > 0 ? { allocations: decision.allocations } : {}),
   };
   logExposures(env.FEEDBACK_QUEUE, exposures, {
     windowMs: settings(env).EXPOSURE_BATCH_MS,

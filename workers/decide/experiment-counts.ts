@@ -5,28 +5,42 @@
  * one refresh); before the first read, the prior counts in the rules document.
  * @module
  */
+import type { VariantStats } from "../../durable-objects/experiment-stats.ts";
 import type { VariantCounts } from "../../shared/models/thompson.ts";
 import type { CompiledRules } from "../../shared/rules/compile.ts";
+import { prepareBanditShares } from "../../shared/rules/decide.ts";
 import { settings } from "../common/config.ts";
 
 interface Held {
-  counts: Record<string, VariantCounts>;
+  /** Successes as the experiment's `reward` says, per reward (built once per read, not per page). */
+  counts: Record<Reward, Record<string, VariantCounts>>;
   fetchedAt: number;
+}
+
+type Reward = "clicks" | "conversions";
+
+/** Trials are exposures either way; a success is a click or a conversion credited to the variant. */
+function countsFor(rows: Record<string, VariantStats>, reward: Reward): Record<string, VariantCounts> {
+  return Object.fromEntries(
+    Object.entries(rows).map(([variant, row]) => [
+      variant,
+      { successes: reward === "conversions" ? row.conversions : row.successes, trials: row.trials },
+    ]),
+  );
 }
 
 const held = new Map<string, Held>();
 const refreshing = new Set<string>();
 
-async function refresh(env: Env, experiment: string, now: number): Promise<void> {
+async function refresh(env: Env, rules: CompiledRules, experiment: string, now: number): Promise<void> {
   refreshing.add(experiment);
   try {
-    const stats = await env.EXPERIMENT_STATS.getByName(experiment).counts();
-    held.set(experiment, {
-      counts: Object.fromEntries(
-        Object.entries(stats).map(([variant, row]) => [variant, { successes: row.successes, trials: row.trials }]),
-      ),
-      fetchedAt: now,
-    });
+    const rows = await env.EXPERIMENT_STATS.getByName(experiment).counts();
+    const counts = { clicks: countsFor(rows, "clicks"), conversions: countsFor(rows, "conversions") };
+    // The bandit's shares for these counts, estimated here, after the response, not on a page.
+    const compiled = rules.rules.find((rule) => rule.experiment?.id === experiment)?.experiment;
+    if (compiled !== undefined) prepareBanditShares(compiled, counts[rules.document.experiments[experiment]?.reward ?? "clicks"]);
+    held.set(experiment, { counts, fetchedAt: now });
   } catch (error) {
     console.error(JSON.stringify({ message: "experiment counts unavailable", experiment, error: String(error) }));
   } finally {
@@ -44,7 +58,8 @@ export function liveCounts(
   const ttl = settings(env).EXPERIMENT_STATS_TTL_MS;
   for (const experiment of rules.bandits) {
     const known = held.get(experiment);
-    if ((known === undefined || now - known.fetchedAt >= ttl) && !refreshing.has(experiment)) waitUntil(refresh(env, experiment, now));
+    if ((known === undefined || now - known.fetchedAt >= ttl) && !refreshing.has(experiment))
+      waitUntil(refresh(env, rules, experiment, now));
   }
-  return (experiment) => held.get(experiment)?.counts;
+  return (experiment) => held.get(experiment)?.counts[rules.document.experiments[experiment]?.reward ?? "clicks"];
 }

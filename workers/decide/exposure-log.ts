@@ -34,9 +34,13 @@ export interface ExposureLogOptions {
   onFailure(error: unknown, decisions: readonly ExposureBatchMessage[]): void;
 }
 
-/** At most this many bytes as JSON: every id and name is at most 64 characters, the path 512. */
+/**
+ * At most this many bytes as JSON: every id and name is at most 64 characters, the path 512, and
+ * a bandit's shares are measured as they are (at most 3 UTF-8 bytes per character).
+ */
 export function upperBoundBytes(exposures: ExposureBatchMessage): number {
-  return 400 + exposures.path.length * 6 + exposures.assignments.length * 400;
+  const allocations = exposures.allocations === undefined ? 0 : JSON.stringify(exposures.allocations).length * 3;
+  return 400 + exposures.path.length * 6 + exposures.assignments.length * 400 + allocations;
 }
 
 function send(queue: Queue, batch: Batch, options: ExposureLogOptions): Promise<void> {

@@ -14,7 +14,7 @@
  * @module
  */
 import type { DeadLetter } from "../../durable-objects/dead-letters.ts";
-import type { StatsUpdate } from "../../durable-objects/experiment-stats.ts";
+import type { StatsDelivery, StatsUpdate } from "../../durable-objects/experiment-stats.ts";
 import { attributionWindowMs, type RememberedDecision, recallExposures, rememberExposures } from "../../durable-objects/exposure-memory.ts";
 import { clickFor } from "../../shared/feedback/attribution.ts";
 import {
@@ -117,40 +117,61 @@ type LoggedMessage = Exclude<QueueMessage, DecisionBatchMessage>;
 /** A delivered message opened up: each logged message with the queue message it came in. */
 interface Logged {
   message: Message<unknown>;
+  /** `<kind>:<id>` of the queue message's body: the same on every redelivery of it. */
+  delivery: string;
   body: LoggedMessage;
 }
 
 function unbatched(delivered: readonly Valid[]): Logged[] {
-  return delivered.flatMap(({ message, body }) =>
-    body.kind === "decisions" ? body.decisions.map((decision) => ({ message, body: decision })) : [{ message, body }],
-  );
+  return delivered.flatMap(({ message, body }) => {
+    const delivery = `${body.kind}:${body.id}`;
+    return body.kind === "decisions"
+      ? body.decisions.map((decision) => ({ message, delivery, body: decision }))
+      : [{ message, delivery, body }];
+  });
 }
 
-/** One experiment's updates and the queue messages they came from. */
+/** One experiment's updates, per queue message, and the queue messages they came from. */
 interface ExperimentWork {
-  updates: StatsUpdate[];
+  deliveries: Map<string, StatsDelivery>;
   owners: Set<Message<unknown>>;
 }
 
-/** Experiment counts for what was delivered: exposures are trials, clicks successes, conversions conversions. */
+/**
+ * Experiment counts for what was delivered: exposures are trials (with the bandit's shares when it
+ * assigned them), clicks successes, conversions conversions; grouped by queue message, which the
+ * experiment's object remembers instead of every record.
+ */
 function statsUpdates(delivered: readonly Logged[]): Map<string, ExperimentWork> {
   const byExperiment = new Map<string, ExperimentWork>();
-  const add = (owner: Message<unknown>, experiment: string | null, variant: string | null, update: Omit<StatsUpdate, "variant">) => {
+  const add = (logged: Logged, experiment: string | null, variant: string | null, update: Omit<StatsUpdate, "variant">) => {
     if (experiment === null || variant === null) return;
-    const work = byExperiment.get(experiment) ?? { updates: [], owners: new Set() };
-    work.updates.push({ ...update, variant });
-    work.owners.add(owner);
+    const work = byExperiment.get(experiment) ?? { deliveries: new Map(), owners: new Set() };
+    const delivery = work.deliveries.get(logged.delivery) ?? { delivery: logged.delivery, updates: [] };
+    delivery.updates.push({ ...update, variant });
+    work.deliveries.set(logged.delivery, delivery);
+    work.owners.add(logged.message);
     byExperiment.set(experiment, work);
   };
-  for (const { message, body } of delivered) {
+  for (const logged of delivered) {
+    const { body } = logged;
     if (body.kind === "exposures" && !body.holdout) {
-      for (const exposure of exposureRecords(body))
-        add(message, exposure.experiment, exposure.variant, { id: exposure.id, trials: 1, successes: 0, conversions: 0, revenue: 0 });
+      for (const exposure of exposureRecords(body)) {
+        const allocation = exposure.experiment === null ? undefined : body.allocations?.[exposure.experiment];
+        add(logged, exposure.experiment, exposure.variant, {
+          id: exposure.id,
+          trials: 1,
+          successes: 0,
+          conversions: 0,
+          revenue: 0,
+          ...(allocation === undefined ? {} : { allocation }),
+        });
+      }
     }
     if (body.kind === "click")
-      add(message, body.experiment, body.variant, { id: body.id, trials: 0, successes: 1, conversions: 0, revenue: 0 });
+      add(logged, body.experiment, body.variant, { id: body.id, trials: 0, successes: 1, conversions: 0, revenue: 0 });
     if (body.kind === "conversion")
-      add(message, body.experiment, body.variant, { id: body.id, trials: 0, successes: 0, conversions: 1, revenue: body.value ?? 0 });
+      add(logged, body.experiment, body.variant, { id: body.id, trials: 0, successes: 0, conversions: 1, revenue: body.value ?? 0 });
   }
   return byExperiment;
 }
@@ -177,8 +198,8 @@ async function afterDelivery(env: Env, analytics: MergedPoints, delivered: reado
     }
   }
   const work: { owners: Set<Message<unknown>>; done: Promise<unknown> }[] = [];
-  for (const [experiment, { updates, owners }] of statsUpdates(delivered))
-    work.push({ owners, done: env.EXPERIMENT_STATS.getByName(experiment).add(updates) });
+  for (const [experiment, { deliveries, owners }] of statsUpdates(delivered))
+    work.push({ owners, done: env.EXPERIMENT_STATS.getByName(experiment).add([...deliveries.values()]) });
   if (memories.length > 0) work.push({ owners: remembering, done: rememberExposures(env, memories) });
   const results = await Promise.allSettled(work.map(({ done }) => done));
   const failed = new Set<Message<unknown>>();

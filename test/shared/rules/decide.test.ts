@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { chooseVariation, getBucketRanges, hash } from "../../../shared/experiments/bucketing.ts";
+import { sampleRatioMismatch } from "../../../shared/experiments/srm.ts";
 import { type AttributeTree, nestAttributes } from "../../../shared/profile/behavior.ts";
 import { compileRules } from "../../../shared/rules/compile.ts";
 import { type DecisionInput, decide } from "../../../shared/rules/decide.ts";
@@ -190,6 +191,69 @@ describe("experiments", () => {
       { random, banditCounts: () => ({ plain: { successes: 90, trials: 100 }, bold: { successes: 1, trials: 100 } }) },
     );
     expect(live.assignments[0]?.variant).toBe("plain");
+  });
+
+  it("records the share of traffic each variant had at assignment, and the traffic follows those shares", () => {
+    const rules = compile({
+      experiments: { banner_bandit: { variants: ["plain", "bold", "wild"], allocation: "bandit" } },
+      rules: [
+        {
+          id: "banner-bandit",
+          experiment: {
+            id: "banner_bandit",
+            variants: { plain: { banner: text("plain") }, bold: { banner: text("BOLD") }, wild: { banner: text("WILD") } },
+          },
+        },
+      ],
+    });
+    let state = 7;
+    const random = () => {
+      state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return state / 2_147_483_648;
+    };
+    // Counts as the decision step holds them between two refreshes: one object, read by every page.
+    const phases = [
+      { plain: { successes: 12, trials: 100 }, bold: { successes: 9, trials: 100 }, wild: { successes: 3, trials: 100 } },
+      { plain: { successes: 20, trials: 300 }, bold: { successes: 30, trials: 300 }, wild: { successes: 25, trials: 300 } },
+    ];
+    const observed = [0, 0, 0];
+    const planned = [0, 0, 0];
+    const variants = ["plain", "bold", "wild"];
+    for (const counts of phases) {
+      let sharesSeen: Record<string, number> | undefined;
+      for (let index = 0; index < 3_000; index++) {
+        const decision = run(rules, {}, { unit: `u${index}`, random, banditCounts: () => counts, explain: false });
+        const shares = decision.allocations.banner_bandit;
+        expect(shares).toBeDefined();
+        // Estimated once per counts object, not per page: every decision of the phase has the same shares.
+        if (sharesSeen === undefined) sharesSeen = shares;
+        else expect(shares).toBe(sharesSeen);
+        const chosen = variants.indexOf(decision.assignments[0]?.variant ?? "");
+        observed[chosen] = (observed[chosen] ?? 0) + 1;
+        variants.forEach((variant, position) => {
+          planned[position] = (planned[position] ?? 0) + (shares?.[variant] ?? 0);
+        });
+      }
+      expect(Object.values(sharesSeen ?? {}).reduce((sum, share) => sum + share, 0)).toBeCloseTo(1, 9);
+    }
+    // Uneven on purpose (the bandit learns), yet exactly what was planned: no mismatch.
+    expect(sampleRatioMismatch(observed).flagged).toBe(true);
+    expect(sampleRatioMismatch(observed, planned).flagged).toBe(false);
+  });
+
+  it("records no bandit shares for a variant forced by a preview", () => {
+    const rules = compile({
+      experiments: { banner_bandit: { variants: ["plain", "bold"], allocation: "bandit" } },
+      rules: [
+        {
+          id: "banner-bandit",
+          experiment: { id: "banner_bandit", variants: { plain: { banner: text("plain") }, bold: { banner: text("BOLD") } } },
+        },
+      ],
+    });
+    const decision = run(rules, {}, { forced: { banner_bandit: "bold" } });
+    expect(decision.assignments[0]?.variant).toBe("bold");
+    expect(decision.allocations).toEqual({});
   });
 });
 

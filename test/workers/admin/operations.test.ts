@@ -59,16 +59,19 @@ describe("admin operations", () => {
       rules: [{ id: "ops", experiment: { id: "ops_test", variants: { a: {}, b: { hero: { type: "setText", text: "B" } } } } }],
     });
     const stats = env.EXPERIMENT_STATS.getByName("ops_test");
-    await stats.add(
-      Array.from({ length: 60 }, (_, index) => ({
-        id: `x${index}`,
-        variant: index < 50 ? "a" : "b",
-        trials: 1,
-        successes: 0,
-        conversions: 0,
-        revenue: 0,
-      })),
-    );
+    await stats.add([
+      {
+        delivery: "decisions:ops",
+        updates: Array.from({ length: 60 }, (_, index) => ({
+          id: `x${index}`,
+          variant: index < 50 ? "a" : "b",
+          trials: 1,
+          successes: 0,
+          conversions: 0,
+          revenue: 0,
+        })),
+      },
+    ]);
     const report = (await (await request("/admin/api/experiments/ops_test", { headers: ADMIN })).json()) as {
       variants: Record<string, { trials: number }>;
       srm: { flagged: boolean };

@@ -5,9 +5,9 @@
  * @module
  */
 import type { Child, FC } from "hono/jsx";
-import type { ExperimentReport } from "../../../durable-objects/experiment-stats.ts";
 import type { HealthFigures, RolloutInfo, VersionInfo } from "../../../durable-objects/rules-registry.ts";
 import type { Rule, RulesDocument, SlotAction } from "../../../shared/rules/document.ts";
+import type { ExperimentReportView } from "../experiment-report.ts";
 import { GuardrailsPanel, HealthView, type KillSwitchView } from "./guardrails.tsx";
 import { ACTION_CHOICES, ATTRIBUTE_CHOICES, OPERATOR_CHOICES, SAMPLE_VISITORS } from "./vocabulary.ts";
 
@@ -94,7 +94,7 @@ function wilson(successes: number, trials: number): [number, number] {
 
 const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
 
-const ExperimentResults: FC<{ id: string; report: ExperimentReport | null }> = ({ id, report }) => {
+const ExperimentResults: FC<{ id: string; report: ExperimentReportView | null }> = ({ id, report }) => {
   if (report === null) return <p class="muted">No results yet for {id}.</p>;
   const rows = Object.entries(report.variants).map(([variant, stats]) => ({
     variant,
@@ -111,6 +111,10 @@ const ExperimentResults: FC<{ id: string; report: ExperimentReport | null }> = (
           until the cause is found.
         </p>
       ) : null}
+      <p class="muted">
+        Split check: {report.srm.check} ({report.srm.exposures} exposures). Clicks and conversions credited to one variant each:{" "}
+        {report.attribution.description}.{report.reward === null ? "" : ` The bandit learns from ${report.reward}.`}
+      </p>
       <table>
         <thead>
           <tr>
@@ -118,6 +122,7 @@ const ExperimentResults: FC<{ id: string; report: ExperimentReport | null }> = (
             <th>Exposures</th>
             <th>Clicks</th>
             <th>Conversions</th>
+            <th>Revenue</th>
             <th>Click rate (95% interval)</th>
           </tr>
         </thead>
@@ -128,12 +133,23 @@ const ExperimentResults: FC<{ id: string; report: ExperimentReport | null }> = (
               <td>{row.trials}</td>
               <td>{row.successes}</td>
               <td>{row.conversions}</td>
+              <td>{row.revenue.toFixed(2)}</td>
               <td>
                 {percent(row.rate)} ({percent(row.interval[0])}–{percent(row.interval[1])})
               </td>
             </tr>
           ))}
         </tbody>
+        <tfoot>
+          <tr>
+            <th>All variants</th>
+            <td>{report.totals.trials}</td>
+            <td>{report.totals.successes}</td>
+            <td>{report.totals.conversions}</td>
+            <td>{report.totals.revenue.toFixed(2)}</td>
+            <td />
+          </tr>
+        </tfoot>
       </table>
       <svg class="chart" viewBox={`0 0 300 ${rows.length * 28 + 8}`} role="img" aria-label={`Click rate per variant of ${id}`}>
         {rows.map((row, index) => (
@@ -170,7 +186,7 @@ export const DashboardPage: FC<{
   refused: { version: number; problems: { pointer: string; message: string }[] } | null;
   /** What is wrong with the live rules in KV, in words (a pointer that does not parse, a refused version). */
   warnings: string[];
-  reports: Record<string, ExperimentReport | null>;
+  reports: Record<string, ExperimentReportView | null>;
   guard: { killSwitch: KillSwitchView; rollout: RolloutInfo | null; lastRollout: RolloutInfo | null };
 }> = ({ csrf, actor, live, refused, warnings, reports, guard }) => (
   <Layout title="Rules" csrf={csrf}>
