@@ -15,6 +15,7 @@ import { parseJson, readTextBody } from "../common/body.ts";
 import { settings } from "../common/config.ts";
 import { loadModels, modelResolver } from "../common/models-store.ts";
 import { originTargetForPath } from "../common/origin-target.ts";
+import { placed } from "../common/placement.ts";
 import { PREVIEW_PARAMETER, signPreview } from "../common/preview.ts";
 import { Problem } from "../common/problem.ts";
 import { rewritePage } from "../common/rewrite.ts";
@@ -100,7 +101,7 @@ function check(document: unknown): {
 }
 
 function registry(env: Env) {
-  return env.RULES_REGISTRY.getByName("registry");
+  return placed(env.RULES_REGISTRY, env).getByName("registry");
 }
 
 adminApi.get("/admin/api/rules", async (context) => {
@@ -233,7 +234,10 @@ adminApi.post("/admin/api/preview", async (context) => {
   let profile: Record<string, unknown> = {};
   if (request.visitor.visitorId !== undefined) {
     unit = await pseudonymFor(request.visitor.visitorId, env.VISITOR_ID_SECRET);
-    profile = (await env.USER_SESSION.getByName(unit).readProfile({ attributes: rules.profileAttributes, now })) as Record<string, unknown>;
+    profile = (await placed(env.USER_SESSION, env).getByName(unit).readProfile({ attributes: rules.profileAttributes, now })) as Record<
+      string,
+      unknown
+    >;
   }
   await loadModels(env.RULES, rules, 2_000, timings);
   const path = request.path;
@@ -311,11 +315,17 @@ adminApi.post("/admin/api/preview-links", async (context) => {
   );
 });
 
-adminApi.get("/admin/api/dead-letters", async (context) => context.json(await context.env.DEAD_LETTERS.getByName("all").summary()));
+adminApi.get("/admin/api/dead-letters", async (context) =>
+  context.json(await placed(context.env.DEAD_LETTERS, context.env).getByName("all").summary()),
+);
 
 adminApi.post("/admin/api/dead-letters/replay", async (context) => {
   const limit = Number(context.req.query("limit") ?? "1000");
-  return context.json(await context.env.DEAD_LETTERS.getByName("all").replay(Number.isFinite(limit) ? limit : 1_000));
+  return context.json(
+    await placed(context.env.DEAD_LETTERS, context.env)
+      .getByName("all")
+      .replay(Number.isFinite(limit) ? limit : 1_000),
+  );
 });
 
 adminApi.get("/admin/api/experiments/:id", async (context) => {
@@ -328,6 +338,6 @@ adminApi.get("/admin/api/experiments/:id", async (context) => {
       title: "Unknown experiment",
       detail: `The live rules have no experiment "${id}".`,
     });
-  const report = await context.env.EXPERIMENT_STATS.getByName(id).report(experiment.variants, experiment.weights);
+  const report = await placed(context.env.EXPERIMENT_STATS, context.env).getByName(id).report(experiment.variants, experiment.weights);
   return context.json({ id, allocation: experiment.allocation, weights: experiment.weights ?? null, ...report });
 });

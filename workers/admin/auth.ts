@@ -23,6 +23,7 @@ import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
 import * as z from "../../shared/zod.ts";
 import { settings } from "../common/config.ts";
 import { ADMIN_SESSION_COOKIE } from "../common/cookies.ts";
+import { placed } from "../common/placement.ts";
 import { Problem } from "../common/problem.ts";
 import { isAdminBearer, MIN_ADMIN_TOKEN_LENGTH, secretsEqual } from "../common/secrets.ts";
 
@@ -72,7 +73,9 @@ const SessionPayload = z.object({
 export async function createSession(env: Env, actor: string, now: number): Promise<string> {
   const sid = crypto.randomUUID();
   const exp = now + SESSION_HOURS * 3_600_000;
-  await env.RULES_REGISTRY.getByName("registry").openSession({ id: sid, actor: actor.slice(0, 100), expiresAt: exp });
+  await placed(env.RULES_REGISTRY, env)
+    .getByName("registry")
+    .openSession({ id: sid, actor: actor.slice(0, 100), expiresAt: exp });
   const payload = unpadded(encoder.encode(JSON.stringify({ sid, actor: actor.slice(0, 100), exp })).buffer as ArrayBuffer);
   return `${payload}.${await sign(env.ADMIN_TOKEN, "session", payload)}`;
 }
@@ -101,13 +104,13 @@ type SessionPayload = z.infer<typeof SessionPayload>;
 async function readSession(value: string | undefined, env: Env, now: number): Promise<SessionPayload | null> {
   const session = await readSessionCookie(value, env.ADMIN_TOKEN, now);
   if (session === null) return null;
-  return (await env.RULES_REGISTRY.getByName("registry").isSessionOpen(session.sid)) ? session : null;
+  return (await placed(env.RULES_REGISTRY, env).getByName("registry").isSessionOpen(session.sid)) ? session : null;
 }
 
 /** Ends the session a cookie names, server-side (no-op for anything that is not one of our sessions). */
 export async function endSession(value: string | undefined, env: Env, now: number): Promise<void> {
   const session = await readSessionCookie(value, env.ADMIN_TOKEN, now);
-  if (session !== null) await env.RULES_REGISTRY.getByName("registry").closeSession(session.sid);
+  if (session !== null) await placed(env.RULES_REGISTRY, env).getByName("registry").closeSession(session.sid);
 }
 
 /**

@@ -21,6 +21,7 @@ import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
 import { loadModels, modelResolver } from "../common/models-store.ts";
 import { originTargetForPath } from "../common/origin-target.ts";
+import { placed } from "../common/placement.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "../common/preview.ts";
 import { honoursPrivacySignal } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
@@ -43,10 +44,10 @@ const sessionIds = new LruCache<string, DurableObjectId>(10_000);
 function sessionFor(env: Env, pseudonym: string): DurableObjectStub<UserSession> {
   let id = sessionIds.get(pseudonym);
   if (id === undefined) {
-    id = env.USER_SESSION.idFromName(pseudonym);
+    id = placed(env.USER_SESSION, env).idFromName(pseudonym);
     sessionIds.set(pseudonym, id);
   }
-  return env.USER_SESSION.get(id);
+  return placed(env.USER_SESSION, env).get(id);
 }
 
 /** Tailor's decision API (`/v1/decide`), mounted with the other Tailor routes. */

@@ -8,6 +8,7 @@
 import type { VariantCounts } from "../../shared/models/thompson.ts";
 import type { CompiledRules } from "../../shared/rules/compile.ts";
 import { settings } from "../common/config.ts";
+import { placed } from "../common/placement.ts";
 
 interface Held {
   counts: Record<string, VariantCounts>;
@@ -20,7 +21,7 @@ const refreshing = new Set<string>();
 async function refresh(env: Env, experiment: string, now: number): Promise<void> {
   refreshing.add(experiment);
   try {
-    const stats = await env.EXPERIMENT_STATS.getByName(experiment).counts();
+    const stats = await placed(env.EXPERIMENT_STATS, env).getByName(experiment).counts();
     held.set(experiment, {
       counts: Object.fromEntries(
         Object.entries(stats).map(([variant, row]) => [variant, { successes: row.successes, trials: row.trials }]),
