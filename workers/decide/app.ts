@@ -23,7 +23,7 @@ import { loadModels, modelResolver } from "../common/models-store.ts";
 import { originTargetForPath } from "../common/origin-target.ts";
 import { placed } from "../common/placement.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "../common/preview.ts";
-import { honoursPrivacySignal } from "../common/privacy.ts";
+import { untrackedReason } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { rewritePage } from "../common/rewrite.ts";
 import { heldRules, liveRules } from "../common/rules-store.ts";
@@ -130,7 +130,7 @@ async function decideRequest(
     recordFallback(env.ANALYTICS, "identity-unavailable", path);
     return "not-personalized";
   }
-  const untracked = honoursPrivacySignal(request, env);
+  const untracked = untrackedReason(request, env) !== null;
   const token = url.searchParams.get(PREVIEW_PARAMETER);
   const preview = token === null ? null : await verifyPreview(token, env.VISITOR_ID_SECRET, now, path);
 

@@ -23,7 +23,7 @@ import { parseJson, readTextBody, requireJson } from "../common/body.ts";
 import { INTERNAL_API_PREFIX, settings } from "../common/config.ts";
 import { type IdentityRejection, provenUser } from "../common/identity.ts";
 import { placed } from "../common/placement.ts";
-import { honoursPrivacySignal } from "../common/privacy.ts";
+import { untrackedReason } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { expiredVisitorCookie, identifyVisitor, pseudonymFor, readVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { TRACKER_SCRIPT } from "./tracker.generated.ts";
@@ -152,9 +152,11 @@ ingestApp.post("/v1/events", async (context) => {
   const messages = parseMessages(parseJson(await readTextBody(request, MAX_BODY_BYTES)));
   context.header("cache-control", "no-store");
 
-  if (honoursPrivacySignal(request, env)) {
-    // The browser asked not to be tracked: nothing is stored, forwarded or set.
-    return context.json({ accepted: 0, duplicates: 0, ignored: messages.length, reason: "privacy-signal" }, 202);
+  const untracked = untrackedReason(request, env);
+  if (untracked !== null) {
+    // The browser asked not to be tracked, or the visitor has not consented: nothing is stored,
+    // forwarded or set.
+    return context.json({ accepted: 0, duplicates: 0, ignored: messages.length, reason: untracked }, 202);
   }
 
   const receivedAt = Date.now();
