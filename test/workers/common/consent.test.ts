@@ -14,7 +14,7 @@ beforeAll(async () => {
 
 /** Every way a visitor reaches Tailor, each with the cookies given. */
 function visit(cookie: string | undefined, overrides: Partial<Env>): Promise<Response>[] {
-  const cookies = cookie === undefined ? {} : { cookie };
+  const cookies: Record<string, string> = cookie === undefined ? {} : { cookie };
   return [
     request("/", { headers: { ...BROWSER, ...cookies } }, overrides),
     request("/v1/decide?path=/", { headers: { ...BROWSER, ...cookies } }, overrides),
