@@ -1,7 +1,8 @@
 /**
  * `npm run rules -- <command>`: the rules workflow from a terminal or CI, against a running Tailor
  * (found by `--url`, `TAILOR_URL`, then the running dev server: see `lib/tailor-url.ts`; token from
- * `ADMIN_TOKEN` or `.dev.vars`).
+ * `ADMIN_TOKEN` or `.dev.vars`, and/or an Access service token from `TAILOR_ACCESS_CLIENT_ID` and
+ * `TAILOR_ACCESS_CLIENT_SECRET`: see `lib/admin-client.ts`).
  *
  *   validate <file>                 check a document; exit 1 when it has errors
  *   diff <file>                     what publishing the file would change in the live rules
@@ -18,7 +19,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { diffDocuments } from "../shared/rules/diff.ts";
-import { AdminError, adminClient, adminToken } from "./lib/admin-client.ts";
+import { AdminError, adminClient, adminCredentials } from "./lib/admin-client.ts";
 import { tailorUrl } from "./lib/tailor-url.ts";
 
 interface Problem {
@@ -69,10 +70,11 @@ function printProblems(problems: readonly Problem[]): void {
     console.log(`  ${problem.severity === "error" ? "error  " : "warning"} ${problem.pointer}  ${problem.message}`);
 }
 
-const token = adminToken();
+const credentials = adminCredentials();
 if (command === undefined) usage("which command?");
-if (token === undefined) usage("no admin token: set ADMIN_TOKEN, or run next to a .dev.vars");
-const client = adminClient(tailorUrl(values.url), token, `${userInfo().username} (cli)`);
+if (credentials === undefined)
+  usage("no credentials: set ADMIN_TOKEN (or TAILOR_ACCESS_CLIENT_ID and TAILOR_ACCESS_CLIENT_SECRET), or run next to a .dev.vars");
+const client = adminClient(tailorUrl(values.url), credentials, `${userInfo().username} (cli)`);
 
 try {
   switch (command) {

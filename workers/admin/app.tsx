@@ -24,6 +24,7 @@ import {
   endSession,
   isAdminToken,
   isCrossSite,
+  refuseSignInWhenAccessOnly,
   requireAdmin,
   sessionCookie,
 } from "./auth.ts";
@@ -40,6 +41,7 @@ adminApp.use("/admin", adminSecurityHeaders());
 // Open: the sign-in page and the static assets it needs.
 adminApp.get("/admin/assets/admin.js", (context) => context.body(ADMIN_SCRIPT, 200, { "content-type": "text/javascript; charset=utf-8" }));
 adminApp.get("/admin/assets/admin.css", (context) => context.body(ADMIN_CSS, 200, { "content-type": "text/css; charset=utf-8" }));
+adminApp.use("/admin/login", refuseSignInWhenAccessOnly());
 adminApp.get("/admin/login", (context) => context.html(<LoginPage />));
 
 /** The largest sign-in or sign-out form accepted; a real one is a few hundred bytes. */

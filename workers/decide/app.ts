@@ -323,7 +323,10 @@ decideApi.get("/v1/decide", async (context) => {
     });
   }
   const wantsExplain = context.req.query("explain") === "1";
-  const isAdmin = await isAdminBearer(context.req.header("authorization"), context.env.ADMIN_TOKEN);
+  // In access-only mode the admin token opens nothing, the decision trace included.
+  const isAdmin =
+    settings(context.env).ADMIN_AUTH !== "access-only" &&
+    (await isAdminBearer(context.req.header("authorization"), context.env.ADMIN_TOKEN));
   const journey = await decideRequest(
     context,
     // Set on Tailor's own URL, never resolved against it: resolving `//host/x` would be another host.
