@@ -12,6 +12,7 @@
  *   versions                        list versions
  *   preview-link --experiment <id> --variant <v> [--path /] [--ttl 60m]
  *                                   a QA link forcing that variant on that page (ttl in m, h or d; at most 7d)
+ *   erase-user <user id>            erase what Tailor keeps about a user (a data subject's request)
  *
  * Exit codes: 0 done, 1 the server refused (problems printed), 2 usage or connection error.
  */
@@ -44,7 +45,7 @@ const [command, argument] = positionals;
 
 function usage(problem: string): never {
   console.error(
-    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions|preview-link [file|version] [--url URL] [-m MESSAGE] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
+    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions|preview-link|erase-user [file|version|user id] [--url URL] [-m MESSAGE] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
   );
   process.exit(2);
 }
@@ -166,6 +167,18 @@ try {
       }
       console.log(data.url);
       console.error(`rules: valid until ${data.expiresAt}`);
+      break;
+    }
+    case "erase-user": {
+      if (argument === undefined || argument === "") usage("erase-user needs the user id");
+      const { status, data } = await client.call<{ subject?: string; detail?: string }>("POST", "/admin/api/users/erase", {
+        userId: argument,
+      });
+      if (status !== 200) {
+        console.error(`rules: not erased: ${data.detail ?? `HTTP ${status}`}`);
+        process.exit(1);
+      }
+      console.log(`rules: erased the user's state (audit log entry "erase-user", user pseudonym ${data.subject})`);
       break;
     }
     default:

@@ -23,6 +23,7 @@ const CLIENT_SECRET = "s3cret-service-token-value";
 let server: Server;
 let url = "";
 const seen: IncomingHttpHeaders[] = [];
+const erasures: string[] = [];
 
 beforeAll(async () => {
   server = createServer((request, response) => {
@@ -32,6 +33,17 @@ beforeAll(async () => {
       return;
     }
     response.writeHead(200, { "content-type": "application/json" });
+    if (request.url === "/admin/api/users/erase") {
+      let text = "";
+      request.on("data", (chunk: Buffer) => {
+        text += chunk.toString();
+      });
+      request.on("end", () => {
+        erasures.push(text);
+        response.end(JSON.stringify({ erased: true, subject: "pseudonym-of-the-user" }));
+      });
+      return;
+    }
     if (request.url?.startsWith("/admin/api/dead-letters")) response.end(JSON.stringify({ total: 0, byReason: [] }));
     else
       response.end(
@@ -93,6 +105,16 @@ describe("Access service tokens for the command-line tools", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(output);
     expect(seen.at(-1)?.authorization).toBeUndefined();
+  });
+
+  it("rules erase-user sends the user id to the erasure route", { timeout: 60_000 }, async () => {
+    const result = await run("scripts/rules.ts", ["erase-user", "customer-42@shop.example"], {
+      TAILOR_ACCESS_CLIENT_ID: CLIENT_ID,
+      TAILOR_ACCESS_CLIENT_SECRET: CLIENT_SECRET,
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("pseudonym-of-the-user");
+    expect(erasures.map((text) => JSON.parse(text))).toEqual([{ userId: "customer-42@shop.example" }]);
   });
 
   it("a wrong service token is turned away with a message naming the settings", { timeout: 60_000 }, async () => {

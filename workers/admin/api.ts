@@ -37,7 +37,8 @@ export const adminApi = new Hono<{ Bindings: Env; Variables: AdminVariables }>()
  */
 const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 
-async function body<T extends z.ZodMiniType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
+/** The request body parsed by `schema`; a 422 problem naming each mismatch otherwise. */
+export async function body<T extends z.ZodMiniType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
   // Bounded while streaming, strict UTF-8, nesting depth limited (see workers/common/body.ts).
   const raw = parseJson(await readTextBody(context.req.raw, MAX_ADMIN_BODY_BYTES));
   const parsed = schema.safeParse(raw);

@@ -28,6 +28,7 @@ import {
   requireAdmin,
   sessionCookie,
 } from "./auth.ts";
+import { erasureApi } from "./erasure.ts";
 import { openApiDocument, openApiPage } from "./openapi.ts";
 import { ADMIN_SCRIPT } from "./ui/client.generated.ts";
 import { DashboardPage, JsonEditorPage, LoginPage, RuleEditorPage, type VersionRow, VersionsPage } from "./ui/pages.tsx";
@@ -97,6 +98,7 @@ adminApp.post("/admin/logout", async (context) => {
 adminApp.get("/admin/api/openapi.json", (context) => context.json(openApiDocument()));
 adminApp.get("/admin/api/docs", (context) => context.html(openApiPage()));
 adminApp.route("/", adminApi);
+adminApp.route("/", erasureApi);
 
 adminApp.get("/admin", async (context) => {
   const live = await readLiveDocument(context.env);
