@@ -86,7 +86,7 @@ describe("npm run setup", () => {
     // The id is where wrangler reads it, and nothing else in the file changed.
     const after = readFileSync(path, "utf8");
     const reread = unstable_readConfig({ config: path, env: "staging" });
-    expect(reread.kv_namespaces.find((namespace) => namespace.binding === "RULES")?.id).toBe(NEW_ID);
+    expect(reread.kv_namespaces.find((namespace: { binding: string }) => namespace.binding === "RULES")?.id).toBe(NEW_ID);
     expect(after.replace(`"${NEW_ID}"`, '"setup:staging:RULES"')).toBe(before);
     expect(unstable_readConfig({ config: path, env: "production" }).kv_namespaces[0]?.id).toBe("setup:production:RULES");
   });
