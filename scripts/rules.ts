@@ -13,11 +13,13 @@
  *   preview-link --experiment <id> --variant <v> [--path /] [--ttl 60m]
  *                                   a QA link forcing that variant on that page (ttl in m, h or d; at most 7d)
  *   erase-user <user id>            erase what Tailor keeps about a user (a data subject's request)
+ *   export --out <folder>           write every stored version (v<N>.json) and versions.json, for backups
  *
  * Exit codes: 0 done, 1 the server refused (problems printed), 2 usage or connection error.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { diffDocuments } from "../shared/rules/diff.ts";
 import { AdminError, adminClient, adminCredentials } from "./lib/admin-client.ts";
@@ -45,7 +47,7 @@ const [command, argument] = positionals;
 
 function usage(problem: string): never {
   console.error(
-    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions|preview-link|erase-user [file|version|user id] [--url URL] [-m MESSAGE] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
+    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions|preview-link|erase-user|export [file|version|user id] [--url URL] [-m MESSAGE] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
   );
   process.exit(2);
 }
@@ -167,6 +169,22 @@ try {
       }
       console.log(data.url);
       console.error(`rules: valid until ${data.expiresAt}`);
+      break;
+    }
+    case "export": {
+      if (values.out === undefined) usage("export needs --out <folder>");
+      const { data } = await client.call<{ versions: { version: number }[] }>("GET", "/admin/api/rules/versions");
+      await mkdir(values.out, { recursive: true });
+      await writeFile(join(values.out, "versions.json"), `${JSON.stringify(data, null, 2)}\n`);
+      for (const { version } of data.versions) {
+        const stored = await client.call<{ document: unknown }>("GET", `/admin/api/rules/versions/${version}`);
+        if (stored.status !== 200) {
+          console.error(`rules: version ${version} could not be read (HTTP ${stored.status}); the others are written`);
+          continue;
+        }
+        await writeFile(join(values.out, `v${version}.json`), `${JSON.stringify(stored.data.document, null, 2)}\n`);
+      }
+      console.log(`rules: wrote ${data.versions.length} version(s) and versions.json to ${values.out}`);
       break;
     }
     case "erase-user": {

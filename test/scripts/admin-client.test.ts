@@ -7,7 +7,7 @@
  * service token, and otherwise redirects to a sign-in page, as Access does.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,6 +42,10 @@ beforeAll(async () => {
         erasures.push(text);
         response.end(JSON.stringify({ erased: true, subject: "pseudonym-of-the-user" }));
       });
+      return;
+    }
+    if (request.url === "/admin/api/rules/versions/3") {
+      response.end(JSON.stringify({ version: 3, document: { version: 3, rules: [] } }));
       return;
     }
     if (request.url?.startsWith("/admin/api/dead-letters")) response.end(JSON.stringify({ total: 0, byReason: [] }));
@@ -115,6 +119,17 @@ describe("Access service tokens for the command-line tools", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("pseudonym-of-the-user");
     expect(erasures.map((text) => JSON.parse(text))).toEqual([{ userId: "customer-42@shop.example" }]);
+  });
+
+  it("rules export writes every version and the list, for a scheduled backup", { timeout: 60_000 }, async () => {
+    const folder = await mkdtemp(join(tmpdir(), "tailor-export-"));
+    const result = await run("scripts/rules.ts", ["export", "--out", folder], {
+      TAILOR_ACCESS_CLIENT_ID: CLIENT_ID,
+      TAILOR_ACCESS_CLIENT_SECRET: CLIENT_SECRET,
+    });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(await readFile(join(folder, "v3.json"), "utf8"))).toEqual({ version: 3, rules: [] });
+    expect(JSON.parse(await readFile(join(folder, "versions.json"), "utf8")).versions[0].version).toBe(3);
   });
 
   it("a wrong service token is turned away with a message naming the settings", { timeout: 60_000 }, async () => {
