@@ -23,6 +23,10 @@ export const UserErasureRequest = z.strictObject({
 });
 export type UserErasureRequest = z.infer<typeof UserErasureRequest>;
 
+/** The answer: erased, and the pseudonym under which the audit log records it. */
+export const UserErasureResponse = z.object({ erased: z.literal(true), subject: z.string() });
+export type UserErasureResponse = z.infer<typeof UserErasureResponse>;
+
 /** The erasure route, mounted behind `requireAdmin`. */
 export const erasureApi = new Hono<{ Bindings: Env; Variables: AdminVariables }>();
 
@@ -36,5 +40,5 @@ erasureApi.post("/admin/api/users/erase", async (context) => {
     .getByName("registry")
     .note({ actor: context.get("actor"), action: "erase-user", version: null, detail: `user pseudonym ${subject}` });
   context.header("cache-control", "no-store");
-  return context.json({ erased: true, subject });
+  return context.json({ erased: true, subject } satisfies UserErasureResponse);
 });

@@ -6,6 +6,7 @@
 
 import { RulesDocument } from "../../shared/rules/document.ts";
 import * as z from "../../shared/zod.ts";
+import { UserErasureRequest, UserErasureResponse } from "./erasure.ts";
 import {
   AuditLog,
   Diff,
@@ -126,6 +127,13 @@ export const OPERATIONS: readonly Operation[] = [
     path: "/admin/api/dead-letters/replay",
     summary: "Send dead letters back to their queues",
     response: z.object({ replayed: z.int(), remaining: z.int() }),
+  },
+  {
+    method: "post",
+    path: "/admin/api/users/erase",
+    summary: "Erase what Tailor keeps about a user (by the site's user id); audited under the user's pseudonym",
+    request: UserErasureRequest,
+    response: UserErasureResponse,
   },
 ];
 

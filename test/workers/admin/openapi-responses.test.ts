@@ -43,6 +43,7 @@ const CALLS: Record<string, { path: string; body?: unknown }> = {
   "get /admin/api/experiments/{id}": { path: "/admin/api/experiments/hero_test" },
   "get /admin/api/dead-letters": { path: "/admin/api/dead-letters" },
   "post /admin/api/dead-letters/replay": { path: "/admin/api/dead-letters/replay" },
+  "post /admin/api/users/erase": { path: "/admin/api/users/erase", body: { userId: "openapi-user" } },
 };
 
 beforeAll(async () => {
