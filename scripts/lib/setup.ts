@@ -108,6 +108,17 @@ export async function runSetup(options: SetupOptions, run: Runner): Promise<numb
       `setup: DATA_JURISDICTION = "${jurisdiction}": every Durable Object is created ${jurisdiction === "none" ? "without a jurisdiction" : `in the "${jurisdiction}" jurisdiction`} on first use. Changing it after this deploy starts every visitor from empty (docs/operations.md).`,
     );
 
+    const unfinished = Object.entries(config.vars)
+      .filter(([, value]) => typeof value === "string" && /replace-with|\bexample\.com\b/.test(value))
+      .map(([name]) => name);
+    const exampleRoutes = (config.routes ?? []).some((route) => /\bexample\.com\b/.test(typeof route === "string" ? route : route.pattern));
+    if (exampleRoutes) unfinished.push("routes");
+    if (unfinished.length > 0) {
+      const message = `wrangler.toml [env.${environment}] still has example values: ${unfinished.join(", ")}`;
+      if (!dryRun) throw new SetupStopped(`${message}. Set them to your own first (docs/operations.md, "Environments").`);
+      log(`setup: note: ${message}; a real run stops until they are set`);
+    }
+
     log("\n1. KV namespaces");
     let toml = readFileSync(options.configPath, "utf8");
     for (const namespace of config.kv_namespaces) {

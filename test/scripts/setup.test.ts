@@ -3,7 +3,7 @@
  * (nothing reaches Cloudflare), how it writes the KV id into wrangler.toml, and that it stops
  * before publishing when a secret is missing. A dry run runs nothing and changes nothing.
  */
-import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,10 +14,15 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const NEW_ID = "0123456789abcdef0123456789abcdef";
 const SECRETS = ["VISITOR_ID_SECRET", "IDENTITY_SECRET", "ADMIN_TOKEN"];
 
-/** A copy of the project's wrangler.toml to write into, and the staging config read from it. */
-function scratchConfig(): { path: string; config: EnvironmentConfig } {
+/**
+ * A copy of the project's wrangler.toml to write into, and the staging config read from it, with
+ * the example hostnames and ids replaced as an operator would (unless `asShipped`).
+ */
+function scratchConfig(asShipped = false): { path: string; config: EnvironmentConfig } {
   const path = join(mkdtempSync(join(tmpdir(), "tailor-setup-")), "wrangler.toml");
   copyFileSync(join(ROOT, "wrangler.toml"), path);
+  if (!asShipped)
+    writeFileSync(path, readFileSync(path, "utf8").replaceAll("example.com", "northwind.test").replaceAll("replace-with-", "our-"));
   return { path, config: unstable_readConfig({ config: path, env: "staging" }) as unknown as EnvironmentConfig };
 }
 
@@ -136,6 +141,16 @@ describe("npm run setup", () => {
       'DATA_JURISDICTION = "eu"',
     ])
       expect(plan).toContain(expected);
+  });
+
+  it("refuses a real run while the environment still has the example hostnames and ids, and runs nothing", async () => {
+    const { path, config } = scratchConfig(true);
+    const { run, commands } = fakeAccount({ secrets: SECRETS });
+    const log: string[] = [];
+    expect(await runSetup(options(path, config, false, log), run)).toBe(1);
+    expect(commands).toEqual([]);
+    const said = log.join("\n");
+    for (const name of ["ORIGIN_URL", "KAFKA_REST_URL", "ACCESS_TEAM_DOMAIN", "ACCESS_AUD", "routes"]) expect(said).toContain(name);
   });
 
   it("stops with the error when a wrangler command fails, before deploying", async () => {
