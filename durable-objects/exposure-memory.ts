@@ -15,6 +15,7 @@ import type { RememberedExposure } from "../shared/feedback/attribution.ts";
 import { ExposureBatchMessage, MAX_DECISIONS_PER_MESSAGE, Pseudonym } from "../shared/feedback/messages.ts";
 import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
+import { placed } from "../workers/common/placement.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -72,7 +73,7 @@ function byShard<T>(env: Env, items: readonly T[], visitorOf: (item: T) => strin
     if (group === undefined) shards.set(name, [item]);
     else group.push(item);
   }
-  return [...shards].map(([name, group]) => ({ stub: env.EXPOSURE_MEMORY.getByName(name), items: group }));
+  return [...shards].map(([name, group]) => ({ stub: placed(env.EXPOSURE_MEMORY, env).getByName(name), items: group }));
 }
 
 /** Remembers delivered exposures, one write per shard. */

@@ -32,6 +32,7 @@ import type { CounterRow, ProfileExport, TotalRow } from "../shared/profile/expo
 import { applyEvent, emptyState, mergeStates, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
 import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
+import { placed } from "../workers/common/placement.ts";
 import { attributionWindowMs, forgetExposures, recallExposures } from "./exposure-memory.ts";
 import { migrate, schemaVersion } from "./sql-migrations.ts";
 import { addCounts, counterIncrements, readCount } from "./user-session.counters.ts";
@@ -77,7 +78,10 @@ export class UserSession extends DurableObject<Env> {
   async record(input: RecordRequest): Promise<RecordOutcome> {
     const { visitor, events, aliases = [] } = RecordRequest.parse(input);
     const linked = this.#linkedUser();
-    if (linked !== null) return this.env.USER_SESSION.getByName(linked).record({ visitor: linked, events, aliases: [visitor] });
+    if (linked !== null)
+      return placed(this.env.USER_SESSION, this.env)
+        .getByName(linked)
+        .record({ visitor: linked, events, aliases: [visitor] });
 
     const attributable = events.some(
       (event) => event.type === "track" && (event.event === "Promotion Clicked" || CONVERSION_EVENTS.has(event.event ?? "")),
@@ -132,7 +136,7 @@ export class UserSession extends DurableObject<Env> {
   async readProfile(input: ProfileRequest): Promise<ProfileValues> {
     const { attributes, now } = ProfileRequest.parse(input);
     const linked = this.#linkedUser();
-    if (linked !== null) return this.env.USER_SESSION.getByName(linked).readProfile({ attributes, now });
+    if (linked !== null) return placed(this.env.USER_SESSION, this.env).getByName(linked).readProfile({ attributes, now });
     const state = this.#profileState();
     const profile: ProfileValues = {};
     for (const path of attributes) {
@@ -154,7 +158,10 @@ export class UserSession extends DurableObject<Env> {
   async exportProfile(pseudonyms: string[] = []): Promise<string> {
     const names = z.array(Pseudonym).check(z.maxLength(9)).parse(pseudonyms);
     const linked = this.#linkedUser();
-    if (linked !== null) return this.env.USER_SESSION.getByName(linked).exportProfile([linked, ...names]);
+    if (linked !== null)
+      return placed(this.env.USER_SESSION, this.env)
+        .getByName(linked)
+        .exportProfile([linked, ...names]);
     const exposures = names.length > 0 ? await recallExposures(this.env, names) : [];
     const snapshot = this.#snapshot();
     const days = this.#retentionDays();
@@ -185,7 +192,7 @@ export class UserSession extends DurableObject<Env> {
     const proven = z.nullable(Pseudonym).parse(user);
     const linked = this.#linkedUser();
     if (proven !== null && proven !== linked) return "not-linked-to-user";
-    if (linked !== null && proven === linked) await this.env.USER_SESSION.getByName(linked).erase([linked]);
+    if (linked !== null && proven === linked) await placed(this.env.USER_SESSION, this.env).getByName(linked).erase([linked]);
     if (names.length > 0) await forgetExposures(this.env, names);
     await this.#eraseOwn();
     return proven === null ? "device" : "user";
@@ -207,7 +214,7 @@ export class UserSession extends DurableObject<Env> {
       this.#linkedTo = user;
       return "relinked";
     }
-    await this.env.USER_SESSION.getByName(user).absorb(self, this.#snapshot());
+    await placed(this.env.USER_SESSION, this.env).getByName(user).absorb(self, this.#snapshot());
     await this.#eraseOwn();
     this.#sql();
     this.#storage.transactionSync(() => {

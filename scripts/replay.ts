@@ -2,10 +2,11 @@
  * `npm run replay -- [--url URL] [--limit 1000] [--dry-run]`: shows the dead letters and sends them
  * back to their queues, through the admin API (`--dry-run` only shows them). Tailor is found as
  * every tool finds it (`scripts/lib/tailor-url.ts`). The token comes from `ADMIN_TOKEN` in the
- * environment or, for local dev, from `.dev.vars`.
+ * environment or, for local dev, from `.dev.vars`; behind Access-only, an Access service token from
+ * `TAILOR_ACCESS_CLIENT_ID` and `TAILOR_ACCESS_CLIENT_SECRET` (`scripts/lib/admin-client.ts`).
  */
 import { parseArgs } from "node:util";
-import { AdminError, adminClient, adminToken } from "./lib/admin-client.ts";
+import { AdminError, adminClient, adminCredentials } from "./lib/admin-client.ts";
 import { tailorUrl } from "./lib/tailor-url.ts";
 
 const { values } = parseArgs({
@@ -16,12 +17,14 @@ const { values } = parseArgs({
   },
 });
 
-const token = adminToken();
-if (token === undefined) {
-  console.error("replay: no admin token; set ADMIN_TOKEN or run from a folder with .dev.vars");
+const credentials = adminCredentials();
+if (credentials === undefined) {
+  console.error(
+    "replay: no credentials; set ADMIN_TOKEN (or TAILOR_ACCESS_CLIENT_ID and TAILOR_ACCESS_CLIENT_SECRET) or run from a folder with .dev.vars",
+  );
   process.exit(2);
 }
-const client = adminClient(tailorUrl(values.url), token);
+const client = adminClient(tailorUrl(values.url), credentials);
 
 async function call<T>(method: string, path: string): Promise<T> {
   try {

@@ -1,7 +1,8 @@
 /**
  * `npm run rules -- <command>`: the rules workflow from a terminal or CI, against a running Tailor
  * (found by `--url`, `TAILOR_URL`, then the running dev server: see `lib/tailor-url.ts`; token from
- * `ADMIN_TOKEN` or `.dev.vars`).
+ * `ADMIN_TOKEN` or `.dev.vars`, and/or an Access service token from `TAILOR_ACCESS_CLIENT_ID` and
+ * `TAILOR_ACCESS_CLIENT_SECRET`: see `lib/admin-client.ts`).
  *
  *   validate <file>                 check a document; exit 1 when it has errors
  *   diff <file>                     what publishing the file would change in the live rules
@@ -17,14 +18,17 @@
  *   versions                        list versions
  *   preview-link --experiment <id> --variant <v> [--path /] [--ttl 60m]
  *                                   a QA link forcing that variant on that page (ttl in m, h or d; at most 7d)
+ *   erase-user <user id>            erase what Tailor keeps about a user (a data subject's request)
+ *   export --out <folder>           write every stored version (v<N>.json) and versions.json, for backups
  *
  * Exit codes: 0 done, 1 the server refused (problems printed), 2 usage or connection error.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { diffDocuments } from "../shared/rules/diff.ts";
-import { AdminError, adminClient, adminToken } from "./lib/admin-client.ts";
+import { AdminError, adminClient, adminCredentials } from "./lib/admin-client.ts";
 import { tailorUrl } from "./lib/tailor-url.ts";
 
 interface Problem {
@@ -51,7 +55,7 @@ const [command, argument, third] = positionals;
 
 function usage(problem: string): never {
   console.error(
-    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions|preview-link|kill|pause|resume|health [file|version|on|off|rule|experiment] [id] [--url URL] [-m MESSAGE] [--rollout 10% --for 15m] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
+    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions|preview-link|kill|pause|resume|health|erase-user|export [file|version|on|off|rule|experiment|user id] [id] [--url URL] [-m MESSAGE] [--rollout 10% --for 15m] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
   );
   process.exit(2);
 }
@@ -77,10 +81,11 @@ function printProblems(problems: readonly Problem[]): void {
     console.log(`  ${problem.severity === "error" ? "error  " : "warning"} ${problem.pointer}  ${problem.message}`);
 }
 
-const token = adminToken();
+const credentials = adminCredentials();
 if (command === undefined) usage("which command?");
-if (token === undefined) usage("no admin token: set ADMIN_TOKEN, or run next to a .dev.vars");
-const client = adminClient(tailorUrl(values.url), token, `${userInfo().username} (cli)`);
+if (credentials === undefined)
+  usage("no credentials: set ADMIN_TOKEN (or TAILOR_ACCESS_CLIENT_ID and TAILOR_ACCESS_CLIENT_SECRET), or run next to a .dev.vars");
+const client = adminClient(tailorUrl(values.url), credentials, `${userInfo().username} (cli)`);
 
 try {
   switch (command) {
@@ -230,6 +235,34 @@ try {
     case "health": {
       const { data } = await client.call<unknown>("GET", "/admin/api/health");
       console.log(JSON.stringify(data, null, 2));
+      break;
+    }
+    case "export": {
+      if (values.out === undefined) usage("export needs --out <folder>");
+      const { data } = await client.call<{ versions: { version: number }[] }>("GET", "/admin/api/rules/versions");
+      await mkdir(values.out, { recursive: true });
+      await writeFile(join(values.out, "versions.json"), `${JSON.stringify(data, null, 2)}\n`);
+      for (const { version } of data.versions) {
+        const stored = await client.call<{ document: unknown }>("GET", `/admin/api/rules/versions/${version}`);
+        if (stored.status !== 200) {
+          console.error(`rules: version ${version} could not be read (HTTP ${stored.status}); the others are written`);
+          continue;
+        }
+        await writeFile(join(values.out, `v${version}.json`), `${JSON.stringify(stored.data.document, null, 2)}\n`);
+      }
+      console.log(`rules: wrote ${data.versions.length} version(s) and versions.json to ${values.out}`);
+      break;
+    }
+    case "erase-user": {
+      if (argument === undefined || argument === "") usage("erase-user needs the user id");
+      const { status, data } = await client.call<{ subject?: string; detail?: string }>("POST", "/admin/api/users/erase", {
+        userId: argument,
+      });
+      if (status !== 200) {
+        console.error(`rules: not erased: ${data.detail ?? `HTTP ${status}`}`);
+        process.exit(1);
+      }
+      console.log(`rules: erased the user's state (audit log entry "erase-user", user pseudonym ${data.subject})`);
       break;
     }
     default:

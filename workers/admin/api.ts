@@ -15,6 +15,7 @@ import { parseJson, readTextBody } from "../common/body.ts";
 import { settings } from "../common/config.ts";
 import { loadModels, modelResolver } from "../common/models-store.ts";
 import { originTargetForPath } from "../common/origin-target.ts";
+import { placed } from "../common/placement.ts";
 import { PREVIEW_PARAMETER, signPreview } from "../common/preview.ts";
 import { Problem } from "../common/problem.ts";
 import { rewritePage } from "../common/rewrite.ts";
@@ -45,7 +46,8 @@ export const adminApi = new Hono<{ Bindings: Env; Variables: AdminVariables }>()
  */
 const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 
-async function body<T extends z.ZodMiniType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
+/** The request body parsed by `schema`; a 422 problem naming each mismatch otherwise. */
+export async function body<T extends z.ZodMiniType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
   // Bounded while streaming, strict UTF-8, nesting depth limited (see workers/common/body.ts).
   const raw = parseJson(await readTextBody(context.req.raw, MAX_ADMIN_BODY_BYTES));
   const parsed = schema.safeParse(raw);
@@ -109,7 +111,7 @@ function check(document: unknown): {
 }
 
 function registry(env: Env) {
-  return env.RULES_REGISTRY.getByName("registry");
+  return placed(env.RULES_REGISTRY, env).getByName("registry");
 }
 
 /** The kill switch as the API shows it. */
@@ -256,7 +258,7 @@ export async function healthReport(env: Env, minutes: number) {
     registryStub.health(Number.isInteger(minutes) ? minutes : 15),
     registryStub.rollouts(5),
     registryStub.killSwitch(),
-    env.DEAD_LETTERS.getByName("all").summary(),
+    placed(env.DEAD_LETTERS, env).getByName("all").summary(),
     readLiveDocument(env),
   ]);
   return {
@@ -341,7 +343,10 @@ adminApi.post("/admin/api/preview", async (context) => {
   let profile: Record<string, unknown> = {};
   if (request.visitor.visitorId !== undefined) {
     unit = await pseudonymFor(request.visitor.visitorId, env.VISITOR_ID_SECRET);
-    profile = (await env.USER_SESSION.getByName(unit).readProfile({ attributes: rules.profileAttributes, now })) as Record<string, unknown>;
+    profile = (await placed(env.USER_SESSION, env).getByName(unit).readProfile({ attributes: rules.profileAttributes, now })) as Record<
+      string,
+      unknown
+    >;
   }
   await loadModels(env.RULES, rules, 2_000, timings);
   const path = request.path;
@@ -419,11 +424,17 @@ adminApi.post("/admin/api/preview-links", async (context) => {
   );
 });
 
-adminApi.get("/admin/api/dead-letters", async (context) => context.json(await context.env.DEAD_LETTERS.getByName("all").summary()));
+adminApi.get("/admin/api/dead-letters", async (context) =>
+  context.json(await placed(context.env.DEAD_LETTERS, context.env).getByName("all").summary()),
+);
 
 adminApi.post("/admin/api/dead-letters/replay", async (context) => {
   const limit = Number(context.req.query("limit") ?? "1000");
-  return context.json(await context.env.DEAD_LETTERS.getByName("all").replay(Number.isFinite(limit) ? limit : 1_000));
+  return context.json(
+    await placed(context.env.DEAD_LETTERS, context.env)
+      .getByName("all")
+      .replay(Number.isFinite(limit) ? limit : 1_000),
+  );
 });
 
 adminApi.get("/admin/api/experiments/:id", async (context) => {

@@ -5,12 +5,14 @@
  * security headers.
  * @module
  */
+
 import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie } from "hono/cookie";
 import { diffDocuments } from "../../shared/rules/diff.ts";
 import { versionsLiveBefore } from "../../shared/rules/history.ts";
 import { readTextBody } from "../common/body.ts";
 import { ADMIN_SESSION_COOKIE } from "../common/cookies.ts";
+import { placed } from "../common/placement.ts";
 import { Problem } from "../common/problem.ts";
 import { readLiveDocument, readVersion, rulesStatus } from "../common/rules-store.ts";
 import { validateDocument } from "../common/validate.ts";
@@ -23,9 +25,11 @@ import {
   endSession,
   isAdminToken,
   isCrossSite,
+  refuseSignInWhenAccessOnly,
   requireAdmin,
   sessionCookie,
 } from "./auth.ts";
+import { erasureApi } from "./erasure.ts";
 import { type ExperimentReportView, experimentReport } from "./experiment-report.ts";
 import { openApiDocument, openApiPage } from "./openapi.ts";
 import { ADMIN_SCRIPT } from "./ui/client.generated.ts";
@@ -40,6 +44,7 @@ adminApp.use("/admin", adminSecurityHeaders());
 // Open: the sign-in page and the static assets it needs.
 adminApp.get("/admin/assets/admin.js", (context) => context.body(ADMIN_SCRIPT, 200, { "content-type": "text/javascript; charset=utf-8" }));
 adminApp.get("/admin/assets/admin.css", (context) => context.body(ADMIN_CSS, 200, { "content-type": "text/css; charset=utf-8" }));
+adminApp.use("/admin/login", refuseSignInWhenAccessOnly());
 adminApp.get("/admin/login", (context) => context.html(<LoginPage />));
 
 /** The largest sign-in or sign-out form accepted; a real one is a few hundred bytes. */
@@ -95,6 +100,7 @@ adminApp.post("/admin/logout", async (context) => {
 adminApp.get("/admin/api/openapi.json", (context) => context.json(openApiDocument()));
 adminApp.get("/admin/api/docs", (context) => context.html(openApiPage()));
 adminApp.route("/", adminApi);
+adminApp.route("/", erasureApi);
 
 adminApp.get("/admin", async (context) => {
   const live = await readLiveDocument(context.env);
@@ -120,7 +126,7 @@ adminApp.get("/admin/health", async (context) =>
 );
 
 adminApp.get("/admin/versions", async (context) => {
-  const registry = context.env.RULES_REGISTRY.getByName("registry");
+  const registry = placed(context.env.RULES_REGISTRY, context.env).getByName("registry");
   const [versions, replaced] = await Promise.all([registry.versions(), registry.replacedVersions()]);
   const stored = new Map(
     await Promise.all(versions.map(async ({ version }) => [version, await readVersion(context.env.RULES, version)] as const)),

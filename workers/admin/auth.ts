@@ -11,6 +11,11 @@
  * Changes made with an Access assertion or a cookie are refused when a browser says they come
  * from another site (`isCrossSite`).
  *
+ * With `ADMIN_AUTH = "access-only"` only the second way is open: the token and the sign-in cookie
+ * are refused, and `/admin/login` is closed. People come through Access with their identity
+ * provider; the command-line tools with an Access service token (`CF-Access-Client-Id` and
+ * `CF-Access-Client-Secret`), which Access turns into the same kind of assertion.
+ *
  * Anything else gets a 401 problem that does not say which part was wrong.
  * @see https://developers.cloudflare.com/cloudflare-one/identity/authorization-cookie/validating-json/
  * @module
@@ -23,6 +28,7 @@ import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
 import * as z from "../../shared/zod.ts";
 import { settings } from "../common/config.ts";
 import { ADMIN_SESSION_COOKIE } from "../common/cookies.ts";
+import { placed } from "../common/placement.ts";
 import { Problem } from "../common/problem.ts";
 import { isAdminBearer, MIN_ADMIN_TOKEN_LENGTH, secretsEqual } from "../common/secrets.ts";
 
@@ -72,7 +78,9 @@ const SessionPayload = z.object({
 export async function createSession(env: Env, actor: string, now: number): Promise<string> {
   const sid = crypto.randomUUID();
   const exp = now + SESSION_HOURS * 3_600_000;
-  await env.RULES_REGISTRY.getByName("registry").openSession({ id: sid, actor: actor.slice(0, 100), expiresAt: exp });
+  await placed(env.RULES_REGISTRY, env)
+    .getByName("registry")
+    .openSession({ id: sid, actor: actor.slice(0, 100), expiresAt: exp });
   const payload = unpadded(encoder.encode(JSON.stringify({ sid, actor: actor.slice(0, 100), exp })).buffer as ArrayBuffer);
   return `${payload}.${await sign(env.ADMIN_TOKEN, "session", payload)}`;
 }
@@ -101,13 +109,13 @@ type SessionPayload = z.infer<typeof SessionPayload>;
 async function readSession(value: string | undefined, env: Env, now: number): Promise<SessionPayload | null> {
   const session = await readSessionCookie(value, env.ADMIN_TOKEN, now);
   if (session === null) return null;
-  return (await env.RULES_REGISTRY.getByName("registry").isSessionOpen(session.sid)) ? session : null;
+  return (await placed(env.RULES_REGISTRY, env).getByName("registry").isSessionOpen(session.sid)) ? session : null;
 }
 
 /** Ends the session a cookie names, server-side (no-op for anything that is not one of our sessions). */
 export async function endSession(value: string | undefined, env: Env, now: number): Promise<void> {
   const session = await readSessionCookie(value, env.ADMIN_TOKEN, now);
-  if (session !== null) await env.RULES_REGISTRY.getByName("registry").closeSession(session.sid);
+  if (session !== null) await placed(env.RULES_REGISTRY, env).getByName("registry").closeSession(session.sid);
 }
 
 /**
@@ -182,10 +190,26 @@ async function verifyAccessJwt(assertion: string, env: Env, now: number): Promis
     });
     if (typeof claims.exp !== "number" || claims.exp * 1_000 <= now) return null;
     if (typeof claims.nbf === "number" && claims.nbf * 1_000 > now + 60_000) return null;
-    return typeof claims.email === "string" ? claims.email : "access-user";
+    if (typeof claims.email === "string") return claims.email;
+    // A service token's assertion names the token by its client id instead of a person.
+    if (typeof claims.common_name === "string") return `service-token ${claims.common_name.slice(0, 80)}`;
+    return "access-user";
   } catch {
     return null;
   }
+}
+
+/** True when only Cloudflare Access may open `/admin` (`ADMIN_AUTH = "access-only"`). */
+export function isAccessOnly(env: object): boolean {
+  return settings(env).ADMIN_AUTH === "access-only";
+}
+
+function accessRequired(): Problem {
+  return new Problem(401, {
+    slug: "unauthorized",
+    title: "Unauthorized",
+    detail: "This Tailor accepts only Cloudflare Access: sign in through Access, or send an Access service token.",
+  });
 }
 
 function unauthorized(): Problem {
@@ -214,7 +238,8 @@ export async function authenticate(context: Context<{ Bindings: Env; Variables: 
   const { env } = context;
   const now = Date.now();
   const changes = !SAFE_METHODS.has(context.req.method);
-  if (await isAdminBearer(context.req.header("authorization"), env.ADMIN_TOKEN)) {
+  const accessOnly = isAccessOnly(env);
+  if (!accessOnly && (await isAdminBearer(context.req.header("authorization"), env.ADMIN_TOKEN))) {
     const named = context.req
       .header("x-tailor-actor")
       ?.replace(/[^\w .@-]/g, "")
@@ -235,6 +260,7 @@ export async function authenticate(context: Context<{ Bindings: Env; Variables: 
       return;
     }
   }
+  if (accessOnly) throw accessRequired();
   const cookie = getCookie(context, ADMIN_SESSION_COOKIE);
   const session = await readSession(cookie, env, now);
   if (session !== null && cookie !== undefined) {
@@ -267,7 +293,8 @@ export function requireAdmin(): MiddlewareHandler<{ Bindings: Env; Variables: Ad
         context.req.method === "GET" &&
         !context.req.path.startsWith("/admin/api") &&
         (context.req.header("accept") ?? "").includes("text/html");
-      if (isPage && error instanceof Problem && error.status === 401) return context.redirect("/admin/login", 303);
+      if (isPage && !isAccessOnly(context.env) && error instanceof Problem && error.status === 401)
+        return context.redirect("/admin/login", 303);
       throw error;
     }
     await next();
@@ -289,5 +316,19 @@ export function adminSecurityHeaders(): MiddlewareHandler<{ Bindings: Env; Varia
     headers.set("referrer-policy", "no-referrer");
     headers.set("cross-origin-opener-policy", "same-origin");
     headers.set("cache-control", "no-store");
+  };
+}
+
+/** Closes the sign-in page and form when only Cloudflare Access may open `/admin`. */
+export function refuseSignInWhenAccessOnly(): MiddlewareHandler<{ Bindings: Env; Variables: AdminVariables }> {
+  return async function refuseSignIn(context, next) {
+    if (isAccessOnly(context.env)) {
+      throw new Problem(404, {
+        slug: "sign-in-disabled",
+        title: "Sign-in is turned off",
+        detail: "This Tailor accepts only Cloudflare Access; there is no token sign-in.",
+      });
+    }
+    await next();
   };
 }

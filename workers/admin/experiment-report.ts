@@ -4,9 +4,11 @@
  * planned, what a bandit learns from, and how clicks and conversions were attributed.
  * @module
  */
+
 import type { ExperimentReport } from "../../durable-objects/experiment-stats.ts";
 import type { Experiment } from "../../shared/rules/document.ts";
 import { settings } from "../common/config.ts";
+import { placed } from "../common/placement.ts";
 
 /** The report of one experiment, as `GET /admin/api/experiments/:id` returns it. */
 export type ExperimentReportView = ExperimentReport & {
@@ -21,7 +23,9 @@ export type ExperimentReportView = ExperimentReport & {
 
 /** Reads the live counts of experiment `id` and describes them. */
 export async function experimentReport(env: Env, id: string, experiment: Experiment): Promise<ExperimentReportView> {
-  const report = await env.EXPERIMENT_STATS.getByName(id).report(experiment.variants, experiment.weights, experiment.allocation);
+  const report = await placed(env.EXPERIMENT_STATS, env)
+    .getByName(id)
+    .report(experiment.variants, experiment.weights, experiment.allocation);
   const windowHours = settings(env).ATTRIBUTION_WINDOW_HOURS;
   return {
     id,

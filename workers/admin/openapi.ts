@@ -6,6 +6,7 @@
 
 import { RulesDocument } from "../../shared/rules/document.ts";
 import * as z from "../../shared/zod.ts";
+import { UserErasureRequest, UserErasureResponse } from "./erasure.ts";
 import {
   AuditLog,
   Diff,
@@ -161,6 +162,13 @@ export const OPERATIONS: readonly Operation[] = [
       "The last minutes of pages per version (fallbacks, failed actions, origin errors, decision time), fallbacks by stage, dead letters, kill switch, rollout in progress, live version, and when each isolate that reported last refreshed the rules",
     response: Health,
     parameters: [{ name: "minutes", in: "query", description: "How far back (1..60, default 15)" }],
+  },
+  {
+    method: "post",
+    path: "/admin/api/users/erase",
+    summary: "Erase what Tailor keeps about a user (by the site's user id); audited under the user's pseudonym",
+    request: UserErasureRequest,
+    response: UserErasureResponse,
   },
 ];
 

@@ -29,6 +29,10 @@ export const SETTING_DEFAULTS = {
   EXPERIMENT_STATS_TTL_MS: "5000",
   EXPOSURE_BATCH_MS: "50",
   EXPOSURE_MEMORY_SHARDS: "4",
+  DATA_JURISDICTION: "none",
+  CONSENT_MODE: "implied",
+  CONSENT_COOKIE: "tailor_consent",
+  ADMIN_AUTH: "token-or-access",
 } as const;
 
 /**

@@ -92,6 +92,14 @@ const Settings = z.object({
     ),
     defaults.EXPOSURE_MEMORY_SHARDS,
   ),
+  /** Where every Durable Object lives: "none" (anywhere) or "eu". Fixed at the first deploy (docs/operations.md). */
+  DATA_JURISDICTION: z.prefault(z.enum(["none", "eu"]), defaults.DATA_JURISDICTION),
+  /** "implied": the visitor cookie is set on the first tracked request. "required": only after the consent cookie says so. */
+  CONSENT_MODE: z.prefault(z.enum(["implied", "required"]), defaults.CONSENT_MODE),
+  /** The cookie the site sets when the visitor consents ("1" or "true"); read only in "required" mode. */
+  CONSENT_COOKIE: z.prefault(z.string().check(z.trim(), z.regex(/^[A-Za-z0-9_.-]{1,64}$/)), defaults.CONSENT_COOKIE),
+  /** "token-or-access": token, editor sign-in and Access. "access-only": Cloudflare Access alone (people and service tokens). */
+  ADMIN_AUTH: z.prefault(z.enum(["token-or-access", "access-only"]), defaults.ADMIN_AUTH),
 });
 
 /** The parsed settings, with defaults filled in. */

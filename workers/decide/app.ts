@@ -22,8 +22,9 @@ import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
 import { loadModels, modelResolver } from "../common/models-store.ts";
 import { originTargetForPath } from "../common/origin-target.ts";
+import { placed } from "../common/placement.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "../common/preview.ts";
-import { honoursPrivacySignal } from "../common/privacy.ts";
+import { untrackedReason } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { rewritePage } from "../common/rewrite.ts";
 import { heldLive, liveState } from "../common/rules-store.ts";
@@ -45,10 +46,10 @@ const sessionIds = new LruCache<string, DurableObjectId>(10_000);
 function sessionFor(env: Env, pseudonym: string): DurableObjectStub<UserSession> {
   let id = sessionIds.get(pseudonym);
   if (id === undefined) {
-    id = env.USER_SESSION.idFromName(pseudonym);
+    id = placed(env.USER_SESSION, env).idFromName(pseudonym);
     sessionIds.set(pseudonym, id);
   }
-  return env.USER_SESSION.get(id);
+  return placed(env.USER_SESSION, env).get(id);
 }
 
 /** Tailor's decision API (`/v1/decide`), mounted with the other Tailor routes. */
@@ -144,7 +145,7 @@ async function decideRequest(
   const rules =
     candidate !== null && inRollout(candidate.state.salt, visitor.pseudonym, candidate.state.percent) ? candidate.rules : stable;
   if (rules === null || !targetsPath(rules, path)) return "not-targeted";
-  const untracked = honoursPrivacySignal(request, env);
+  const untracked = untrackedReason(request, env) !== null;
   const token = url.searchParams.get(PREVIEW_PARAMETER);
   const preview = token === null ? null : await verifyPreview(token, env.VISITOR_ID_SECRET, now, path);
 
@@ -367,7 +368,10 @@ decideApi.get("/v1/decide", async (context) => {
     });
   }
   const wantsExplain = context.req.query("explain") === "1";
-  const isAdmin = await isAdminBearer(context.req.header("authorization"), context.env.ADMIN_TOKEN);
+  // In access-only mode the admin token opens nothing, the decision trace included.
+  const isAdmin =
+    settings(context.env).ADMIN_AUTH !== "access-only" &&
+    (await isAdminBearer(context.req.header("authorization"), context.env.ADMIN_TOKEN));
   const journey = await decideRequest(
     context,
     // Set on Tailor's own URL, never resolved against it: resolving `//host/x` would be another host.

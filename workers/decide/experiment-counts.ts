@@ -10,6 +10,7 @@ import type { VariantCounts } from "../../shared/models/thompson.ts";
 import type { CompiledRules } from "../../shared/rules/compile.ts";
 import { prepareBanditShares } from "../../shared/rules/decide.ts";
 import { settings } from "../common/config.ts";
+import { placed } from "../common/placement.ts";
 
 interface Held {
   /** Successes as the experiment's `reward` says, per reward (built once per read, not per page). */
@@ -35,7 +36,7 @@ const refreshing = new Set<string>();
 async function refresh(env: Env, rules: CompiledRules, experiment: string, now: number): Promise<void> {
   refreshing.add(experiment);
   try {
-    const rows = await env.EXPERIMENT_STATS.getByName(experiment).counts();
+    const rows = await placed(env.EXPERIMENT_STATS, env).getByName(experiment).counts();
     const counts = { clicks: countsFor(rows, "clicks"), conversions: countsFor(rows, "conversions") };
     // The bandit's shares for these counts, estimated here, after the response, not on a page.
     const compiled = rules.rules.find((rule) => rule.experiment?.id === experiment)?.experiment;

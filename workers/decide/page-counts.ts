@@ -4,7 +4,9 @@
  * report that fails is logged and dropped (the guard then simply sees fewer pages).
  * @module
  */
+
 import { type CountsReport, fallbackStage, isFault, type VersionCounts } from "../../shared/rollout/counts.ts";
+import { placed } from "../common/placement.ts";
 import { rulesStatus } from "../common/rules-store.ts";
 
 /** How often an isolate reports at most. */
@@ -74,7 +76,8 @@ export function flushCountsLater(env: Pick<Env, "RULES_REGISTRY">, now: number, 
   if (report === null) return;
   lastFlush = now;
   waitUntil(
-    env.RULES_REGISTRY.getByName("registry")
+    placed(env.RULES_REGISTRY, env)
+      .getByName("registry")
       .report(report)
       .catch((error: unknown) => console.error(JSON.stringify({ message: "page counts not reported", error: String(error) }))),
   );

@@ -28,6 +28,7 @@ import {
 } from "../../shared/feedback/messages.ts";
 import { recordDelivery, recordExposure, recordFeedback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
+import { placed } from "../common/placement.ts";
 import { produceRecords, producerOptions, type RecordOutcome } from "./kafka-rest.ts";
 import { MergedPoints } from "./merged-points.ts";
 import { retryDelaySeconds } from "./retry-policy.ts";
@@ -199,7 +200,12 @@ async function afterDelivery(env: Env, analytics: MergedPoints, delivered: reado
   }
   const work: { owners: Set<Message<unknown>>; done: Promise<unknown> }[] = [];
   for (const [experiment, { deliveries, owners }] of statsUpdates(delivered))
-    work.push({ owners, done: env.EXPERIMENT_STATS.getByName(experiment).add([...deliveries.values()]) });
+    work.push({
+      owners,
+      done: placed(env.EXPERIMENT_STATS, env)
+        .getByName(experiment)
+        .add([...deliveries.values()]),
+    });
   if (memories.length > 0) work.push({ owners: remembering, done: rememberExposures(env, memories) });
   const results = await Promise.allSettled(work.map(({ done }) => done));
   const failed = new Set<Message<unknown>>();
@@ -255,7 +261,9 @@ function asLetter(body: unknown, attempts: number): DeadLetter {
 }
 
 async function keepDeadLetters(batch: MessageBatch<unknown>, env: Env, analytics: MergedPoints): Promise<void> {
-  await env.DEAD_LETTERS.getByName("all").add(batch.messages.map((message) => asLetter(message.body, message.attempts)));
+  await placed(env.DEAD_LETTERS, env)
+    .getByName("all")
+    .add(batch.messages.map((message) => asLetter(message.body, message.attempts)));
   recordDelivery(analytics, "dead-lettered", batch.queue, batch.messages.length);
   batch.ackAll();
 }

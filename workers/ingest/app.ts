@@ -22,7 +22,8 @@ import * as z from "../../shared/zod.ts";
 import { parseJson, readTextBody, requireJson } from "../common/body.ts";
 import { INTERNAL_API_PREFIX, settings } from "../common/config.ts";
 import { type IdentityRejection, provenUser } from "../common/identity.ts";
-import { honoursPrivacySignal } from "../common/privacy.ts";
+import { placed } from "../common/placement.ts";
+import { untrackedReason } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
 import { expiredVisitorCookie, identifyVisitor, pseudonymFor, readVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { TRACKER_SCRIPT } from "./tracker.generated.ts";
@@ -151,14 +152,16 @@ ingestApp.post("/v1/events", async (context) => {
   const messages = parseMessages(parseJson(await readTextBody(request, MAX_BODY_BYTES)));
   context.header("cache-control", "no-store");
 
-  if (honoursPrivacySignal(request, env)) {
-    // The browser asked not to be tracked: nothing is stored, forwarded or set.
-    return context.json({ accepted: 0, duplicates: 0, ignored: messages.length, reason: "privacy-signal" }, 202);
+  const untracked = untrackedReason(request, env);
+  if (untracked !== null) {
+    // The browser asked not to be tracked, or the visitor has not consented: nothing is stored,
+    // forwarded or set.
+    return context.json({ accepted: 0, duplicates: 0, ignored: messages.length, reason: untracked }, 202);
   }
 
   const receivedAt = Date.now();
   const events = messages.map((message) => normalizeMessage(message, receivedAt));
-  const session = env.USER_SESSION.getByName(visitor.pseudonym);
+  const session = placed(env.USER_SESSION, env).getByName(visitor.pseudonym);
   // Link first, so a browser that just proved who it is records this batch for that user.
   const claims = identityClaims(messages);
   const link = claims.length === 0 ? null : await linkProvenUser(env, session, visitor, claims, receivedAt);
@@ -177,7 +180,7 @@ ingestApp.get("/v1/profile", async (context) => {
       detail: "This browser has no Tailor visitor id, so nothing is kept about it.",
     });
   }
-  const exported = await context.env.USER_SESSION.getByName(visitor.pseudonym).exportProfile([visitor.pseudonym]);
+  const exported = await placed(context.env.USER_SESSION, context.env).getByName(visitor.pseudonym).exportProfile([visitor.pseudonym]);
   return context.body(exported, 200, { "content-type": "application/json", "cache-control": "no-store" });
 });
 
@@ -219,7 +222,7 @@ ingestApp.delete("/v1/profile", async (context) => {
     if (user !== null) throw identityRefused("This browser is not linked to that user; nothing was erased.");
     return context.body(null, 204);
   }
-  const erased = await env.USER_SESSION.getByName(visitor.pseudonym).erase([visitor.pseudonym], user);
+  const erased = await placed(env.USER_SESSION, env).getByName(visitor.pseudonym).erase([visitor.pseudonym], user);
   if (erased === "not-linked-to-user") throw identityRefused("This browser is not linked to that user; nothing was erased.");
   context.header("set-cookie", expiredVisitorCookie(context.req.url));
   context.header("tailor-erased", erased);

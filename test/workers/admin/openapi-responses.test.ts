@@ -47,6 +47,7 @@ const CALLS: Record<string, { path: string; body?: unknown }> = {
   "post /admin/api/kill-switch": { path: "/admin/api/kill-switch", body: { enabled: false, reason: "check" } },
   "post /admin/api/rules/pause": { path: "/admin/api/rules/pause", body: { kind: "rule", id: "hero-test", paused: true, reason: "check" } },
   "get /admin/api/health": { path: "/admin/api/health" },
+  "post /admin/api/users/erase": { path: "/admin/api/users/erase", body: { userId: "openapi-user" } },
 };
 
 beforeAll(async () => {
