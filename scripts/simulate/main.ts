@@ -1,0 +1,232 @@
+/**
+ * `npm run simulate [-- --quick] [--out simulation] [--seeds 5]`: simulated visitors with known
+ * preferences drive the built Worker on Miniflare (real Durable Objects, KV, Queues and consumer;
+ * the demo shop as origin; the Kafka REST double upstream) through its public endpoints, and the
+ * results Tailor reports are checked against the truth. Writes `simulation.json` and two SVG charts
+ * to the output folder. See the README's "Simulation" section.
+ *
+ * Time: the Worker runs on the real clock; it cannot be handed another one. The simulator maps
+ * simulated time onto it: events carry the simulated time as their `timestamp` (Tailor keeps it
+ * for reference only and uses its own receive time), and in the bandit scenario one simulated
+ * hour is `arrivals / hours / viewsPerSecond` real seconds. The Worker's own delays (queue batches
+ * of up to 1 s, the counts cache `EXPERIMENT_STATS_TTL_MS`, set to 250 ms for the run) stay real
+ * time; the output states them in views and real seconds.
+ * @module
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { startDemoShop } from "../../demo-shop/server.ts";
+import { startKafkaRestDouble } from "../kafka-rest/server.ts";
+import { startLocalTailor } from "../lib/local-tailor.ts";
+import { intervalChart, lineChart, type Series } from "./charts.ts";
+import { Progress, simulatedVisitor, TailorClient, waitFor } from "./client.ts";
+import {
+  type BanditPlan,
+  type BanditResult,
+  driveSplits,
+  experimentsDocument,
+  LIFT_RULE,
+  type LiftResult,
+  liftDocument,
+  PROBE_PATH,
+  percentPoints,
+  readSplits,
+  runBandits,
+  runLift,
+  SRM_PLANNED,
+  SRM_SERVED_SKEW,
+} from "./scenarios.ts";
+
+const { values } = parseArgs({
+  options: {
+    out: { type: "string", default: "simulation" },
+    quick: { type: "boolean", default: false },
+    seeds: { type: "string" },
+  },
+});
+
+interface Plan {
+  liftVisitors: number;
+  bandit: BanditPlan;
+  splitVisitors: number;
+}
+
+const seedCount = Number(values.seeds ?? (values.quick ? 2 : 5));
+if (!Number.isInteger(seedCount) || seedCount < 1 || seedCount > 20) {
+  console.error("simulate: --seeds must be a whole number from 1 to 20");
+  process.exit(2);
+}
+const seeds = Array.from({ length: seedCount }, (_, index) => index + 1);
+
+// Sized so the full run (five seeds) takes a few minutes on two busy cores. One simulated hour is
+// 1,200 bandit views per seed, about 40 s of real time at 30 views per second: the Worker's own
+// feedback delay (a second or two) is a small part of it, as a real minute is of a real hour.
+const plan: Plan = values.quick
+  ? { liftVisitors: 200, bandit: { seeds, arrivals: 200, visitors: 70, hours: 2, viewsPerSecond: 25 }, splitVisitors: 300 }
+  : { liftVisitors: 2_000, bandit: { seeds, arrivals: 2_400, visitors: 600, hours: 2, viewsPerSecond: 30 }, splitVisitors: 1_000 };
+
+const ADMIN_TOKEN = "simulation-admin-token-0123456789";
+const runStarted = Date.now();
+const progress = new Progress();
+console.log(`simulate: building the Worker and starting it on Miniflare${values.quick ? " (quick run)" : ""}`);
+const shop = await startDemoShop();
+const kafka = await startKafkaRestDouble({ log: () => undefined });
+const tailor = await startLocalTailor({
+  originUrl: shop.url,
+  kafkaRestUrl: kafka.url,
+  rules: liftDocument(1),
+  bindings: {
+    ADMIN_TOKEN,
+    // The simulation compresses time: counts and rules are re-read far more often than in production.
+    EXPERIMENT_STATS_TTL_MS: "250",
+    RULES_REFRESH_MS: "250",
+    // Deadlines far above scheduling delays: the machine is busy, and a fallback would hide the rule.
+    PROFILE_DEADLINE_MS: "10000",
+    RULES_DEADLINE_MS: "10000",
+    MODELS_DEADLINE_MS: "10000",
+  },
+});
+const client = new TailorClient(tailor.url, ADMIN_TOKEN, kafka);
+// Interrupted: stop workerd and the servers rather than leave them running.
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.once(signal, () => {
+    void Promise.allSettled([tailor.dispose(), shop.close(), kafka.close()]).then(() => process.exit(130));
+  });
+
+async function publish(document: { version: number }): Promise<void> {
+  const kv = await tailor.miniflare.getKVNamespace("RULES");
+  await kv.put(`rules:version:${document.version}`, JSON.stringify(document));
+  await kv.put("rules:live", JSON.stringify({ version: document.version }));
+}
+
+/** Waits until the Worker decides with the given rules version (the isolate re-reads the pointer in the background). */
+async function pickedUp(version: number, path: string): Promise<void> {
+  let probe = 0;
+  const seen = await waitFor(async () => {
+    const response = await fetch(`${tailor.url}/v1/decide?path=${encodeURIComponent(path)}`, {
+      headers: { cookie: simulatedVisitor("probe", probe++).cookie, "user-agent": "Mozilla/5.0 (tailor-simulator)" },
+    });
+    return ((await response.json()) as { rulesVersion?: number }).rulesVersion === version;
+  }, 30_000);
+  if (!seen) throw new Error(`rules version ${version} was not picked up`);
+}
+
+let lift: LiftResult;
+let bandit: BanditResult;
+let srm: Awaited<ReturnType<typeof readSplits>>;
+try {
+  console.log(`simulate: Tailor ${tailor.url}, demo shop ${shop.url}, Kafka REST double ${kafka.url}`);
+  console.log(`simulate: (a) lift of rule "${LIFT_RULE}" against a 50% holdout, ${plan.liftVisitors} visitors`);
+  lift = await runLift(client, plan.liftVisitors, progress);
+
+  console.log(
+    `simulate: (b) ${seeds.length} bandits side by side, ${plan.bandit.arrivals} views each over ${plan.bandit.hours} simulated hours; (c) ${plan.splitVisitors} visitors in each of two fixed splits alongside`,
+  );
+  await publish(experimentsDocument(2, seeds, SRM_SERVED_SKEW));
+  await pickedUp(2, PROBE_PATH);
+  let splitsDone = 0;
+  const splits = driveSplits(client, plan.splitVisitors, (done) => {
+    splitsDone = done;
+  });
+  bandit = await runBandits(client, plan.bandit, progress, () => `splits ${splitsDone}/${plan.splitVisitors * 2}`);
+  const splitFailures = await splits;
+  // The plan of the skewed experiment is 50/50: publish it as the live one before reading the check.
+  await publish(experimentsDocument(3, seeds, SRM_PLANNED));
+  await pickedUp(3, PROBE_PATH);
+  srm = await readSplits(client, plan.splitVisitors - splitFailures);
+  progress.done(
+    `srm: fair ${JSON.stringify(srm.fair.trials)} p=${srm.fair.pValue.toPrecision(3)} flagged=${srm.fair.flagged}; skewed ${JSON.stringify(srm.skewed.trials)} p=${srm.skewed.pValue.toPrecision(3)} flagged=${srm.skewed.flagged}`,
+  );
+} finally {
+  await tailor.dispose();
+  await Promise.all([shop.close(), kafka.close()]);
+}
+
+const checks = {
+  liftIntervalContainsTruth: lift.intervalContainsTruth,
+  perEventRegretAtMost08xHourly: bandit.regretRatio <= 0.8,
+  srmFlagsSkewedOnly: srm.skewed.flagged && !srm.fair.flagged,
+};
+const output = {
+  generatedAt: new Date().toISOString(),
+  quick: values.quick,
+  realSeconds: (Date.now() - runStarted) / 1_000,
+  regretRatio: bandit.regretRatio,
+  checks,
+  clock: {
+    simulated:
+      "Event timestamps carry the simulated time; in the bandit scenario each simulated hour is a fixed number of views, paced in real time.",
+    real: "The Worker's own clock is real: behaviour windows, attribution, queue batching (up to 1 s) and the counts cache (EXPERIMENT_STATS_TTL_MS = 250 ms) run in real time.",
+    realSecondsPerSimulatedHour: bandit.realSecondsPerSimulatedHour,
+    banditFeedbackDelay: bandit.feedbackDelay,
+  },
+  scenarios: { lift, bandit, srm },
+};
+await mkdir(values.out, { recursive: true });
+await writeFile(join(values.out, "simulation.json"), `${JSON.stringify(output, null, 2)}\n`);
+
+const meanCurve = (pick: (point: { perEvent: number; hourly: number }) => number): [number, number][] => {
+  const first = bandit.seeds[0]?.curve ?? [];
+  return first.map((point, index) => [
+    point.hour,
+    bandit.seeds.reduce((sum, seed) => sum + pick(seed.curve[Math.min(index, seed.curve.length - 1)] ?? point), 0) / bandit.seeds.length,
+  ]);
+};
+const series: Series[] = [
+  ...bandit.seeds.map((seed) => ({
+    label: "",
+    color: "#9ecae1",
+    thin: true,
+    points: seed.curve.map((point) => [point.hour, point.perEvent] as const),
+  })),
+  ...bandit.seeds.map((seed) => ({
+    label: "",
+    color: "#fdd0a2",
+    thin: true,
+    points: seed.curve.map((point) => [point.hour, point.hourly] as const),
+  })),
+  { label: "Tailor, per event (the Worker), mean of seeds", color: "#1f77b4", points: meanCurve((point) => point.perEvent) },
+  { label: "Same sampler, refreshed hourly, mean of seeds", color: "#ff7f0e", points: meanCurve((point) => point.hourly) },
+];
+await writeFile(
+  join(values.out, "regret.svg"),
+  lineChart({
+    title: `Cumulative regret, true click rates ${bandit.trueRates.map((rate) => `${rate * 100}%`).join(" / ")} (ratio ${bandit.regretRatio.toFixed(2)})`,
+    xLabel: `simulated hours (${plan.bandit.arrivals / plan.bandit.hours} views per hour, ${seeds.length} seeds)`,
+    yLabel: "cumulative regret (expected clicks lost)",
+    series,
+  }),
+);
+const rate = (successes: number, trials: number) => (trials === 0 ? 0 : successes / trials);
+const intervalOf = (successes: number, trials: number) => {
+  const p = rate(successes, trials);
+  const half = 1.96 * Math.sqrt((p * (1 - p)) / Math.max(1, trials));
+  return { estimate: p, low: p - half, high: p + half };
+};
+await writeFile(
+  join(values.out, "lift.svg"),
+  intervalChart({
+    title: `Rule "${LIFT_RULE}" against the holdout (${lift.visitors} visitors)`,
+    xLabel: "conversion rate, and lift (treated − holdout)",
+    format: (value) => `${(value * 100).toFixed(0)}%`,
+    rows: [
+      { label: "treated", ...intervalOf(lift.recorded.treated.successes, lift.recorded.treated.trials), truth: lift.trueRates.treated },
+      { label: "holdout", ...intervalOf(lift.recorded.holdout.successes, lift.recorded.holdout.trials), truth: lift.trueRates.holdout },
+      { label: "lift", ...lift.lift, truth: lift.trueLift },
+    ],
+  }),
+);
+
+const mark = (ok: boolean) => (ok ? "ok  " : "FAIL");
+console.log(`\nsimulate: wrote ${join(values.out, "simulation.json")}, regret.svg and lift.svg in ${output.realSeconds.toFixed(0)} s`);
+console.log(
+  `  ${mark(checks.liftIntervalContainsTruth)} lift ${percentPoints(lift.lift.estimate)}, 95% interval ${percentPoints(lift.lift.low)} to ${percentPoints(lift.lift.high)}, true ${percentPoints(lift.trueLift)}`,
+);
+console.log(
+  `  ${mark(checks.perEventRegretAtMost08xHourly)} regret per event ÷ hourly: median ${bandit.regretRatio.toFixed(2)} over ${seeds.length} seeds (${bandit.seeds.map((seed) => seed.ratio.toFixed(2)).join(", ")}); counts trailed the views by ${bandit.feedbackDelay.medianViewsBehind} views (${bandit.feedbackDelay.medianSeconds.toFixed(1)} s real); a simulated hour took ${bandit.realSecondsPerSimulatedHour.toFixed(0)} s real`,
+);
+console.log(
+  `  ${mark(checks.srmFlagsSkewedOnly)} sample ratio check: fair split p=${srm.fair.pValue.toPrecision(3)} (${srm.fair.flagged ? "flagged" : "not flagged"}), skewed split p=${srm.skewed.pValue.toPrecision(3)} (${srm.skewed.flagged ? "flagged" : "not flagged"})`,
+);
+if (!values.quick && !Object.values(checks).every(Boolean)) process.exitCode = 1;
