@@ -37,11 +37,54 @@ export interface ExperimentReport {
 let messageCounter = 0;
 
 export class TailorClient {
+  /** Exposure record ids delivered upstream so far, read incrementally from the double. */
+  readonly #delivered = new Set<string>();
+  #scanned = 0;
+  readonly #waiting = new Map<string, (() => void)[]>();
+  #watching: ReturnType<typeof setInterval> | undefined;
+
   constructor(
     readonly url: string,
     readonly adminToken: string,
     readonly kafka: RunningKafkaRestDouble,
   ) {}
+
+  /**
+   * Resolves once the exposure `<decisionId>:<slot>` has reached the Kafka REST double (the
+   * consumer remembers exposures right after delivering them), or after `timeoutMs`; returns
+   * whether it arrived.
+   */
+  exposureDelivered(id: string, timeoutMs = 30_000): Promise<boolean> {
+    this.#scan();
+    if (this.#delivered.has(id)) return Promise.resolve(true);
+    this.#watching ??= setInterval(() => this.#scan(), 100);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      const waiters = this.#waiting.get(id) ?? [];
+      waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      this.#waiting.set(id, waiters);
+    });
+  }
+
+  /** Stops watching for exposures. */
+  close(): void {
+    if (this.#watching !== undefined) clearInterval(this.#watching);
+    this.#watching = undefined;
+  }
+
+  #scan(): void {
+    const records = this.kafka.records();
+    for (; this.#scanned < records.length; this.#scanned++) {
+      const value = records[this.#scanned]?.value as { kind?: unknown; id?: unknown } | undefined;
+      if (value?.kind !== "exposure" || typeof value.id !== "string") continue;
+      this.#delivered.add(value.id);
+      for (const resolve of this.#waiting.get(value.id) ?? []) resolve();
+      this.#waiting.delete(value.id);
+    }
+  }
 
   /** Sends tracker events for a visitor, with the time the simulation says it is as their `timestamp`. */
   async track(visitor: Visitor, events: { event: string; properties: Record<string, unknown> }[], simulatedAt: Date): Promise<void> {
@@ -75,7 +118,7 @@ export class TailorClient {
   }
 
   /** The decision for a page, as an app would ask for it (`GET /v1/decide`): exposures are logged the same way. */
-  async decide(visitor: Visitor, path: string): Promise<DecidedSlot[]> {
+  async decide(visitor: Visitor, path: string): Promise<{ decisionId: string | null; slots: DecidedSlot[] }> {
     const response = await fetch(`${this.url}/v1/decide?path=${encodeURIComponent(path)}`, {
       headers: { cookie: visitor.cookie, "cf-connecting-ip": visitor.ip, "user-agent": "Mozilla/5.0 (tailor-simulator)" },
     });
@@ -83,7 +126,7 @@ export class TailorClient {
       await response.arrayBuffer();
       throw new Error(`GET /v1/decide answered ${response.status}`);
     }
-    return ((await response.json()) as { slots: DecidedSlot[] }).slots;
+    return (await response.json()) as { decisionId: string | null; slots: DecidedSlot[] };
   }
 
   /** The experiment report Tailor's admin API serves. */

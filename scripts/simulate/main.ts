@@ -59,12 +59,13 @@ if (!Number.isInteger(seedCount) || seedCount < 1 || seedCount > 20) {
 }
 const seeds = Array.from({ length: seedCount }, (_, index) => index + 1);
 
-// Sized so the full run (five seeds) takes a few minutes on two busy cores. One simulated hour is
-// 1,200 bandit views per seed, about 40 s of real time at 30 views per second: the Worker's own
-// feedback delay (a second or two) is a small part of it, as a real minute is of a real hour.
+// Sized so the full run (five seeds) takes about six minutes on two cores that other work keeps
+// busy. One simulated hour is 1,000 bandit views per seed, paced at 30 views per second per seed
+// (slower when the machine cannot keep up): the Worker's own feedback delay (a second or two) is a
+// small part of an hour, as a real minute is of a real hour.
 const plan: Plan = values.quick
   ? { liftVisitors: 200, bandit: { seeds, arrivals: 200, visitors: 70, hours: 2, viewsPerSecond: 25 }, splitVisitors: 300 }
-  : { liftVisitors: 2_000, bandit: { seeds, arrivals: 2_400, visitors: 600, hours: 2, viewsPerSecond: 30 }, splitVisitors: 1_000 };
+  : { liftVisitors: 1_500, bandit: { seeds, arrivals: 2_000, visitors: 500, hours: 2, viewsPerSecond: 30 }, splitVisitors: 800 };
 
 const ADMIN_TOKEN = "simulation-admin-token-0123456789";
 const runStarted = Date.now();
@@ -139,6 +140,7 @@ try {
     `srm: fair ${JSON.stringify(srm.fair.trials)} p=${srm.fair.pValue.toPrecision(3)} flagged=${srm.fair.flagged}; skewed ${JSON.stringify(srm.skewed.trials)} p=${srm.skewed.pValue.toPrecision(3)} flagged=${srm.skewed.flagged}`,
   );
 } finally {
+  client.close();
   await tailor.dispose();
   await Promise.all([shop.close(), kafka.close()]);
 }

@@ -174,6 +174,16 @@ export const SRM_SERVED_SKEW = [0.65, 0.35] as const;
 /** A path whose decisions show which rules version is live, without exposures. */
 export const PROBE_PATH = "/sim/probe";
 
+/**
+ * CLICK_TIMING: a visitor clicks seconds after the page appears, while Tailor's pipeline (queue
+ * batch, consumer, exposure memory) takes about a second in production. Time compressed, the
+ * click would otherwise overtake its own exposure: a returning visitor's click would then find only
+ * their previous visit's exposure remembered and be credited to that visit's variant. So the
+ * simulated click is sent once the exposure has been delivered upstream, plus this margin for the
+ * memory write that follows delivery.
+ */
+const CLICK_AFTER_DELIVERY_MS = 500;
+
 const banditId = (seed: number) => `bandit-${seed}`;
 
 /** Phase 2: one bandit per seed (each on its own path) and the two fixed splits for the sample ratio check. */
@@ -223,6 +233,8 @@ export interface BanditSeedResult {
   /** Views per variant chosen by the Worker, and by the hourly arm. */
   perEventViews: Record<string, number>;
   hourlyViews: Record<string, number>;
+  /** Clicks the simulated visitors sent, per variant they were shown; compare with the report's successes. */
+  clicksSent: Record<string, number>;
   /** What Tailor's experiment report counted at the end. */
   report: Record<string, { trials: number; successes: number }>;
   /** Cumulative regret at each simulated-hour tenth, for the chart. */
@@ -269,6 +281,8 @@ export async function runBandits(
   const choices = plan.seeds.map(() => new Array<number>(plan.arrivals).fill(-1));
   const sent = plan.seeds.map(() => 0);
   const failures = plan.seeds.map(() => 0);
+  const clicks = plan.seeds.map((): Record<string, number> => ({}));
+  const clicking = new Set<Promise<void>>();
   const started = Date.now();
   const delays: { viewsBehind: number }[] = [];
   let running = true;
@@ -303,18 +317,34 @@ export async function runBandits(
           const visitor = simulatedVisitor(`b${seed}v`, arrival.visitor);
           const at = new Date(SIMULATED_START + arrival.hour * HOUR_MS);
           try {
-            const slot = (await client.decide(visitor, `/sim/${banditId(seed)}`)).find(
-              (candidate) => candidate.experiment === banditId(seed),
-            );
+            const decided = await client.decide(visitor, `/sim/${banditId(seed)}`);
+            const slot = decided.slots.find((candidate) => candidate.experiment === banditId(seed));
             const chosen = BANDIT_VARIANTS.indexOf((slot?.variant ?? "") as (typeof BANDIT_VARIANTS)[number]);
             if (chosen < 0 || slot === undefined) throw new Error("no variant decided");
             (choices[seedIndex] ?? [])[index] = chosen;
-            if (arrival.clickDraw < (BANDIT_RATES[chosen] ?? 0))
-              await client.track(
-                visitor,
-                [{ event: "Promotion Clicked", properties: { promotion_id: slot.ruleId, position: slot.slot } }],
-                at,
+            if (arrival.clickDraw < (BANDIT_RATES[chosen] ?? 0)) {
+              const sentClicks = clicks[seedIndex] ?? {};
+              sentClicks[slot.variant ?? ""] = (sentClicks[slot.variant ?? ""] ?? 0) + 1;
+              // The visitor clicks once Tailor has logged what it showed them (see CLICK_TIMING).
+              const exposure = `${decided.decisionId}:${slot.slot}`;
+              clicking.add(
+                client
+                  .exposureDelivered(exposure)
+                  .then(() => sleep(CLICK_AFTER_DELIVERY_MS))
+                  .then(() =>
+                    withRetries(() =>
+                      client.track(
+                        visitor,
+                        [{ event: "Promotion Clicked", properties: { promotion_id: slot.ruleId, position: slot.slot } }],
+                        at,
+                      ),
+                    ),
+                  )
+                  .catch(() => {
+                    failures[seedIndex] = (failures[seedIndex] ?? 0) + 1;
+                  }),
               );
+            }
           } catch {
             failures[seedIndex] = (failures[seedIndex] ?? 0) + 1;
           }
@@ -332,6 +362,7 @@ export async function runBandits(
       await Promise.all(inFlight);
     }),
   );
+  await Promise.all(clicking);
   const realSeconds = (Date.now() - started) / 1_000;
   running = false;
   await sampler;
@@ -366,6 +397,11 @@ export async function runBandits(
     const hourlyCurve = cumulativeRegret(BANDIT_RATES, hourlyChoices);
     const perEventRegret = perEventCurve.at(-1) ?? 0;
     const hourlyRegret = hourlyCurve.at(-1) ?? 0;
+    // The last clicks are still on their way through the queue: wait for them before reading.
+    const sentClicks = Object.values(clicks[seedIndex] ?? {}).reduce((sum, count) => sum + count, 0);
+    const credited = (counts: { variants: Record<string, { successes: number }> }) =>
+      Object.values(counts.variants).reduce((sum, row) => sum + row.successes, 0);
+    await waitFor(async () => credited(await client.report(banditId(seed))) >= sentClicks, 20_000, 500);
     const report = await client.report(banditId(seed));
     const step = Math.max(1, Math.floor(answered.length / 200));
     const curve: BanditSeedResult["curve"] = [];
@@ -378,6 +414,7 @@ export async function runBandits(
       hourlyRegret,
       ratio: hourlyRegret === 0 ? Number.NaN : perEventRegret / hourlyRegret,
       failedDecisions: failures[seedIndex] ?? 0,
+      clicksSent: clicks[seedIndex] ?? {},
       perEventViews: viewsByVariant(perEventChoices),
       hourlyViews: viewsByVariant(hourlyChoices),
       report: Object.fromEntries(
