@@ -106,7 +106,9 @@ export function intervalChart(options: {
   const plotWidth = WIDTH - MARGIN.left - MARGIN.right - 100;
   const left = MARGIN.left + 100;
   const px = (x: number) => left + ((x - xMin) / (xMax - xMin)) * plotWidth;
-  const rowHeight = Math.min(60, (HEIGHT - MARGIN.top - MARGIN.bottom) / Math.max(1, options.rows.length));
+  // Below the legend, one row per interval.
+  const top = MARGIN.top + 16;
+  const rowHeight = (HEIGHT - top - MARGIN.bottom) / Math.max(1, options.rows.length);
   const parts: string[] = [];
   for (const tick of ticks(xMin, xMax)) {
     parts.push(
@@ -118,7 +120,7 @@ export function intervalChart(options: {
   }
   parts.push(`<line x1="${px(0).toFixed(1)}" x2="${px(0).toFixed(1)}" y1="${MARGIN.top}" y2="${HEIGHT - MARGIN.bottom}" stroke="#333"/>`);
   options.rows.forEach((row, index) => {
-    const y = MARGIN.top + rowHeight * (index + 0.5);
+    const y = top + rowHeight * (index + 0.5);
     parts.push(`<text x="${left - 8}" y="${(y + 4).toFixed(1)}" text-anchor="end">${escapeXml(row.label)}</text>`);
     parts.push(
       `<line x1="${px(row.low).toFixed(1)}" x2="${px(row.high).toFixed(1)}" y1="${y}" y2="${y}" stroke="#1f77b4" stroke-width="3"/>`,
@@ -133,7 +135,7 @@ export function intervalChart(options: {
       parts.push(`<path d="M${x.toFixed(1)} ${y - 9} l7 9 l-7 9 l-7 -9 z" fill="none" stroke="#d62728" stroke-width="2"/>`);
     }
   });
-  const legendY = MARGIN.top - 8;
+  const legendY = MARGIN.top + 4;
   parts.push(
     `<circle cx="${left}" cy="${legendY}" r="4" fill="#1f77b4"/><text x="${left + 8}" y="${legendY + 4}">estimate and 95% interval</text>`,
   );

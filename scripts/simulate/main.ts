@@ -13,14 +13,14 @@
  * time; the output states them in views and real seconds.
  * @module
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startDemoShop } from "../../demo-shop/server.ts";
 import { startKafkaRestDouble } from "../kafka-rest/server.ts";
 import { startLocalTailor } from "../lib/local-tailor.ts";
-import { intervalChart, lineChart, type Series } from "./charts.ts";
 import { Progress, simulatedVisitor, TailorClient, waitFor } from "./client.ts";
+import { liftChart, regretChart } from "./figures.ts";
 import {
   type BanditPlan,
   type BanditResult,
@@ -43,8 +43,20 @@ const { values } = parseArgs({
     out: { type: "string", default: "simulation" },
     quick: { type: "boolean", default: false },
     seeds: { type: "string" },
+    /** Only re-draw the charts of a saved run (its simulation.json) into --out. */
+    "charts-from": { type: "string" },
   },
 });
+
+if (values["charts-from"] !== undefined) {
+  // The file is this script's own output; its scenarios have the shapes the chart functions take.
+  const saved = JSON.parse(await readFile(values["charts-from"], "utf8")) as { scenarios: { lift: LiftResult; bandit: BanditResult } };
+  await mkdir(values.out, { recursive: true });
+  await writeFile(join(values.out, "regret.svg"), regretChart(saved.scenarios.bandit));
+  await writeFile(join(values.out, "lift.svg"), liftChart(saved.scenarios.lift));
+  console.log(`simulate: charts of ${values["charts-from"]} written to ${values.out}`);
+  process.exit(0);
+}
 
 interface Plan {
   liftVisitors: number;
@@ -59,13 +71,13 @@ if (!Number.isInteger(seedCount) || seedCount < 1 || seedCount > 20) {
 }
 const seeds = Array.from({ length: seedCount }, (_, index) => index + 1);
 
-// Sized so the full run (five seeds) takes about six minutes on two cores that other work keeps
-// busy. One simulated hour is 1,000 bandit views per seed, paced at 30 views per second per seed
-// (slower when the machine cannot keep up): the Worker's own feedback delay (a second or two) is a
-// small part of an hour, as a real minute is of a real hour.
+// Sized so the full run (five seeds) takes about seven minutes on two cores that other work keeps
+// busy. One simulated hour is 1,500 bandit views per seed, paced at 25 views per second per seed
+// (slower when the machine cannot keep up): the Worker's own feedback delay (a few seconds from a
+// view to its click being counted) is a small part of an hour, as a real minute is of a real hour.
 const plan: Plan = values.quick
   ? { liftVisitors: 200, bandit: { seeds, arrivals: 200, visitors: 70, hours: 2, viewsPerSecond: 25 }, splitVisitors: 300 }
-  : { liftVisitors: 1_500, bandit: { seeds, arrivals: 2_000, visitors: 500, hours: 2, viewsPerSecond: 30 }, splitVisitors: 800 };
+  : { liftVisitors: 1_000, bandit: { seeds, arrivals: 3_000, visitors: 700, hours: 2, viewsPerSecond: 25 }, splitVisitors: 800 };
 
 const ADMIN_TOKEN = "simulation-admin-token-0123456789";
 const runStarted = Date.now();
@@ -168,57 +180,8 @@ const output = {
 await mkdir(values.out, { recursive: true });
 await writeFile(join(values.out, "simulation.json"), `${JSON.stringify(output, null, 2)}\n`);
 
-const meanCurve = (pick: (point: { perEvent: number; hourly: number }) => number): [number, number][] => {
-  const first = bandit.seeds[0]?.curve ?? [];
-  return first.map((point, index) => [
-    point.hour,
-    bandit.seeds.reduce((sum, seed) => sum + pick(seed.curve[Math.min(index, seed.curve.length - 1)] ?? point), 0) / bandit.seeds.length,
-  ]);
-};
-const series: Series[] = [
-  ...bandit.seeds.map((seed) => ({
-    label: "",
-    color: "#9ecae1",
-    thin: true,
-    points: seed.curve.map((point) => [point.hour, point.perEvent] as const),
-  })),
-  ...bandit.seeds.map((seed) => ({
-    label: "",
-    color: "#fdd0a2",
-    thin: true,
-    points: seed.curve.map((point) => [point.hour, point.hourly] as const),
-  })),
-  { label: "Tailor, per event (the Worker), mean of seeds", color: "#1f77b4", points: meanCurve((point) => point.perEvent) },
-  { label: "Same sampler, refreshed hourly, mean of seeds", color: "#ff7f0e", points: meanCurve((point) => point.hourly) },
-];
-await writeFile(
-  join(values.out, "regret.svg"),
-  lineChart({
-    title: `Cumulative regret, true click rates ${bandit.trueRates.map((rate) => `${rate * 100}%`).join(" / ")} (ratio ${bandit.regretRatio.toFixed(2)})`,
-    xLabel: `simulated hours (${plan.bandit.arrivals / plan.bandit.hours} views per hour, ${seeds.length} seeds)`,
-    yLabel: "cumulative regret (expected clicks lost)",
-    series,
-  }),
-);
-const rate = (successes: number, trials: number) => (trials === 0 ? 0 : successes / trials);
-const intervalOf = (successes: number, trials: number) => {
-  const p = rate(successes, trials);
-  const half = 1.96 * Math.sqrt((p * (1 - p)) / Math.max(1, trials));
-  return { estimate: p, low: p - half, high: p + half };
-};
-await writeFile(
-  join(values.out, "lift.svg"),
-  intervalChart({
-    title: `Rule "${LIFT_RULE}" against the holdout (${lift.visitors} visitors)`,
-    xLabel: "conversion rate, and lift (treated − holdout)",
-    format: (value) => `${(value * 100).toFixed(0)}%`,
-    rows: [
-      { label: "treated", ...intervalOf(lift.recorded.treated.successes, lift.recorded.treated.trials), truth: lift.trueRates.treated },
-      { label: "holdout", ...intervalOf(lift.recorded.holdout.successes, lift.recorded.holdout.trials), truth: lift.trueRates.holdout },
-      { label: "lift", ...lift.lift, truth: lift.trueLift },
-    ],
-  }),
-);
+await writeFile(join(values.out, "regret.svg"), regretChart(bandit));
+await writeFile(join(values.out, "lift.svg"), liftChart(lift));
 
 const mark = (ok: boolean) => (ok ? "ok  " : "FAIL");
 console.log(`\nsimulate: wrote ${join(values.out, "simulation.json")}, regret.svg and lift.svg in ${output.realSeconds.toFixed(0)} s`);

@@ -255,6 +255,10 @@ export interface BanditResult {
   seeds: BanditSeedResult[];
   /** Median over seeds of per-event regret ÷ hourly regret. */
   regretRatio: number;
+  /** Mean regret over seeds of each arm, and in how many seeds the per-event arm had less. */
+  meanPerEventRegret: number;
+  meanHourlyRegret: number;
+  perEventWins: number;
 }
 
 function viewsByVariant(choices: readonly number[]): Record<string, number> {
@@ -438,6 +442,9 @@ export async function runBandits(
     sticky,
     seeds,
     regretRatio: median(seeds.map((seed) => seed.ratio)),
+    meanPerEventRegret: seeds.reduce((sum, seed) => sum + seed.perEventRegret, 0) / seeds.length,
+    meanHourlyRegret: seeds.reduce((sum, seed) => sum + seed.hourlyRegret, 0) / seeds.length,
+    perEventWins: seeds.filter((seed) => seed.perEventRegret < seed.hourlyRegret).length,
   };
   progress.done(
     `bandit: regret per-event ÷ hourly by seed ${seeds.map((seed) => `${seed.perEventRegret.toFixed(1)}/${seed.hourlyRegret.toFixed(1)}`).join(", ")}; median ratio ${result.regretRatio.toFixed(2)}`,
