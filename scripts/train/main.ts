@@ -48,6 +48,7 @@ console.log(`train: intent model → ${files.intent} (${intent.description ?? ""
 console.log("\nPublish them under new keys and reference those keys from the rules document, e.g.:");
 console.log(`  npx wrangler kv key put --binding RULES models:related:${values.name} --path ${files.related}`);
 console.log(`  npx wrangler kv key put --binding RULES models:intent:${values.name} --path ${files.intent}`);
+console.log(`(add --local to put them into the KV namespace of a running \`npm run dev\`)`);
 console.log(
   `and in the rules: "models": { "related": { "kv": "models:related:${values.name}" }, "intent": { "kv": "models:intent:${values.name}" } }`,
 );

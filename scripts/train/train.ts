@@ -4,7 +4,7 @@
  * as a record's `value`):
  *
  * - an **item-to-item** model: products viewed close together by the same visitor are related,
- *   ranked by how often that happened;
+ *   ranked by how often that happened, topped up with the category's most viewed products;
  * - a **logistic** "intent" model: which visitors went on to add to basket or order, from their
  *   lifetime counts of page views, product views and basket adds, fitted by gradient descent.
  *
@@ -89,17 +89,25 @@ export function trainItemToItem(events: readonly EventMessage[], options: ItemTo
       }
     });
   }
+  const byPopularity = [...popularity.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([id]) => id);
   const related: Record<string, string[]> = {};
-  for (const [id, row] of together) {
-    related[id] = [...row.entries()]
+  // Every viewed product gets a list: products co-viewed with it first, most often first; then,
+  // while the list is short, the most viewed products of its category. A demo session or a young
+  // shop has many products seen by one visitor only, without co-views: they would otherwise get no
+  // recommendations at all (a model "for 0 products" from a visitor who viewed one product each
+  // visit).
+  for (const id of byPopularity) {
+    const coViewed = [...(together.get(id) ?? new Map<string, number>()).entries()]
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-      .slice(0, keep)
       .map(([other]) => other);
+    const category = items[id]?.category;
+    const sameCategory = byPopularity.filter(
+      (other) => other !== id && category !== undefined && items[other]?.category === category && !coViewed.includes(other),
+    );
+    const list = [...coViewed, ...sameCategory].slice(0, keep);
+    if (list.length > 0) related[id] = list;
   }
-  const fallback = [...popularity.entries()]
-    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-    .slice(0, keep)
-    .map(([id]) => id);
+  const fallback = byPopularity.slice(0, keep);
   return {
     type: "itemToItem" as const,
     description: `Co-views within ${window} views, from ${events.length} events`,

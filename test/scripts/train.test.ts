@@ -2,6 +2,7 @@
  * `npm run train` learns from an event export: co-viewed products become related, and basket
  * adds raise the intent score.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { readEvents, trainIntent, trainItemToItem } from "../../scripts/train/train.ts";
 import type { EventMessage } from "../../shared/feedback/messages.ts";
@@ -75,5 +76,49 @@ describe("train", () => {
     expect(adder).toBeGreaterThan(browser);
     expect(adder).toBeGreaterThan(0.5);
     expect(browser).toBeLessThan(0.5);
+  });
+
+  describe("on the events the demo shop's tracker sends", () => {
+    // Recorded with `npx tsx scripts/train/record-demo-events.ts`: six visitors in headless Chromium
+    // browsing the demo shop through the built Worker; the events topic as the Kafka REST double got it.
+    const recorded = readEvents(readFileSync("test/scripts/fixtures/demo-shop-events.ndjson", "utf8").split("\n"));
+    const viewedIds = (events: readonly EventMessage[]) =>
+      [...new Set(events.filter((event) => event.event === "Product Viewed").map((event) => event.productId ?? ""))].sort();
+
+    it("reads every record and relates every viewed product, co-viewed ones first", () => {
+      expect(recorded.skipped).toBe(0);
+      const model = trainItemToItem(recorded.events);
+      expect(Model.safeParse(model).success).toBe(true);
+      expect(Object.keys(model.related).sort()).toEqual(viewedIds(recorded.events));
+      expect(model.related["el-01"]?.slice(0, 2).sort()).toEqual(["el-02", "el-03"]);
+      expect(model.items["el-01"]).toMatchObject({ url: "/p/el-01", category: "electronics" });
+    });
+
+    it.each([
+      [
+        "the first product view of each visitor",
+        (events: EventMessage[]) =>
+          events.filter(
+            (event, index) =>
+              event.event === "Product Viewed" &&
+              events.findIndex((other) => other.visitor === event.visitor && other.event === "Product Viewed") === index,
+          ),
+      ],
+      [
+        "one visit with a single product view, per product",
+        (events: EventMessage[]) =>
+          events
+            .filter((event) => event.event === "Product Viewed")
+            .map((event, index) => ({ ...event, visitor: `single-view-visitor-${String(index).padStart(4, "0")}` })),
+      ],
+    ])("still recommends from %s, within each product's category", (_name, pick) => {
+      const events = pick(recorded.events);
+      const model = trainItemToItem(events);
+      expect(Object.keys(model.related).length).toBeGreaterThan(0);
+      expect(Object.keys(model.related).sort()).toEqual(
+        viewedIds(events).filter((id) => viewedIds(events).some((other) => other !== id && other.slice(0, 2) === id.slice(0, 2))),
+      );
+      for (const [id, list] of Object.entries(model.related)) for (const other of list) expect(other.slice(0, 2)).toBe(id.slice(0, 2));
+    });
   });
 });
