@@ -18,7 +18,7 @@ export function schemaVersion(sql: SqlStorage): number {
  * Cheap to call again: two reads and no statement that writes when the schema is current (a
  * restarted object pays this on its first call).
  */
-export function migrate(storage: DurableObjectStorage, migrations: Migrations): number {
+export function migrate(storage: Pick<DurableObjectStorage, "sql" | "transactionSync">, migrations: Migrations): number {
   const sql = storage.sql;
   const current = schemaVersion(sql);
   if (current >= migrations.length) return current;

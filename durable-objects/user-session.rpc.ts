@@ -50,3 +50,12 @@ export interface SessionSnapshot {
   counters: CounterRow[];
   totals: TotalRow[];
 }
+
+/** Rows an object read and wrote since it was loaded, for benchmarks and tests (`usage`). */
+export interface StorageUsage {
+  rowsRead: number;
+  rowsWritten: number;
+  eventsAccepted: number;
+  /** Profile reads (the page path) answered, and the rows they read and wrote. */
+  profileReads: { calls: number; rowsRead: number; rowsWritten: number };
+}

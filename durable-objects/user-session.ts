@@ -33,6 +33,7 @@ import { applyEvent, emptyState, mergeStates, stateAttribute, type VisitorState 
 import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
 import { attributionWindowMs, forgetExposures, recallExposures } from "./exposure-memory.ts";
+import { RowMeter } from "./row-meter.ts";
 import { migrate, schemaVersion } from "./sql-migrations.ts";
 import { addCounts, counterIncrements, readCount } from "./user-session.counters.ts";
 import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
@@ -46,6 +47,7 @@ import {
   type RecordOutcome,
   RecordRequest,
   type SessionSnapshot,
+  type StorageUsage,
 } from "./user-session.rpc.ts";
 
 /** Most events kept per visitor; counters keep the history beyond it. */
@@ -62,6 +64,10 @@ function claimKey(claim: { ruleId: string; slot: string }): string {
 
 export class UserSession extends DurableObject<Env> {
   readonly #storage: DurableObjectStorage;
+  readonly #meter: RowMeter;
+  /** Page-path reads and the rows they cost (benchmarks and tests, through `usage`). */
+  #profileReads = { calls: 0, rowsRead: 0, rowsWritten: 0 };
+  #eventsAccepted = 0;
   #schemaReady = false;
   #state: VisitorState | undefined;
   #linkedTo: string | null | undefined;
@@ -71,6 +77,15 @@ export class UserSession extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#storage = ctx.storage;
+    this.#meter = new RowMeter(ctx.storage.sql);
+  }
+
+  /**
+   * Rows this object read and wrote since it was loaded, with the events it accepted and the
+   * profile reads it answered: what `npm run bench:ingest` and the tests measure storage by.
+   */
+  async usage(): Promise<StorageUsage> {
+    return { ...this.#meter.settle(), eventsAccepted: this.#eventsAccepted, profileReads: { ...this.#profileReads } };
   }
 
   /** Records a batch of accepted events; resolves once they are durably stored. */
@@ -112,6 +127,7 @@ export class UserSession extends DurableObject<Env> {
       if (state.sessionCount !== before.sessionCount) this.#prune(state.lastSeen ?? Date.now());
     });
     this.#state = state;
+    this.#eventsAccepted += fresh.length;
     if (fresh.length > 0) this.#counts = { minute: -1, values: new Map() };
     // Stored means accepted: the queue send happens after the answer, and the outbox covers its failure.
     if (fresh.length > 0) this.ctx.waitUntil(this.#forward(visitor, fresh));
@@ -131,6 +147,16 @@ export class UserSession extends DurableObject<Env> {
   /** Reads the requested attributes as of `now`; names that are not profile attributes are left out. */
   async readProfile(input: ProfileRequest): Promise<ProfileValues> {
     const { attributes, now } = ProfileRequest.parse(input);
+    const before = this.#meter.settle();
+    const profile = this.#readProfile(attributes, now);
+    const after = this.#meter.settle();
+    this.#profileReads.calls++;
+    this.#profileReads.rowsRead += after.rowsRead - before.rowsRead;
+    this.#profileReads.rowsWritten += after.rowsWritten - before.rowsWritten;
+    return profile;
+  }
+
+  #readProfile(attributes: string[], now: number): ProfileValues | Promise<ProfileValues> {
     const linked = this.#linkedUser();
     if (linked !== null) return this.env.USER_SESSION.getByName(linked).readProfile({ attributes, now });
     const state = this.#profileState();
@@ -285,7 +311,7 @@ export class UserSession extends DurableObject<Env> {
   /** Stores an event unless its `messageId` is known; true when it was new. */
   #insertEvent(event: RecordedEvent, { forwarded, feedback }: { forwarded: boolean; feedback: readonly FeedbackMessage[] }): boolean {
     return (
-      this.#storage.sql
+      this.#meter.sql
         .exec(
           `INSERT INTO events (message_id, type, event, category, product_id, path, received_at, client_time, properties, forwarded, feedback)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING RETURNING seq`,
@@ -328,16 +354,16 @@ export class UserSession extends DurableObject<Env> {
   /** Storage for writing: creates or migrates the schema first. */
   #sql(): SqlStorage {
     if (!this.#schemaReady) {
-      migrate(this.#storage, USER_SESSION_MIGRATIONS);
+      migrate({ sql: this.#meter.sql, transactionSync: (body) => this.#storage.transactionSync(body) }, USER_SESSION_MIGRATIONS);
       this.#schemaReady = true;
     }
-    return this.#storage.sql;
+    return this.#meter.sql;
   }
 
   /** Storage for reading, or null for an object that holds nothing: reads never create tables. */
   #readableSql(): SqlStorage | null {
-    if (this.#schemaReady) return this.#storage.sql;
-    const version = schemaVersion(this.#storage.sql);
+    if (this.#schemaReady) return this.#meter.sql;
+    const version = schemaVersion(this.#meter.sql);
     if (version === 0) return null;
     // Current already: no need to run the migrations, which would read the version again.
     if (version === USER_SESSION_MIGRATIONS.length) this.#schemaReady = true;
@@ -378,12 +404,12 @@ export class UserSession extends DurableObject<Env> {
   /** Adds the events to the per-minute counters and lifetime totals, one upsert per distinct row. */
   #count(events: readonly RecordedEvent[]): void {
     const increments = counterIncrements(events);
-    addCounts(this.#storage.sql, increments, increments);
+    addCounts(this.#meter.sql, increments, increments);
   }
 
   /** Drops forwarded events beyond the newest `MAX_EVENTS` or older than a week, and expired minute counters. */
   #prune(now: number): void {
-    const sql = this.#storage.sql;
+    const sql = this.#meter.sql;
     sql.exec(
       `DELETE FROM events WHERE forwarded = 1 AND (received_at < ? OR seq <= (SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?))`,
       now - EVENT_RETENTION_MS,
@@ -402,7 +428,7 @@ export class UserSession extends DurableObject<Env> {
       await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
       return false;
     }
-    const sql = this.#storage.sql;
+    const sql = this.#meter.sql;
     this.#storage.transactionSync(() => {
       for (const { event } of items) sql.exec("UPDATE events SET forwarded = 1 WHERE message_id = ?", event.messageId);
     });

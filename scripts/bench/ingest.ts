@@ -13,9 +13,10 @@ import rules from "../../demo-shop/rules.json" with { type: "json" };
 import { startDemoShop } from "../../demo-shop/server.ts";
 import { startKafkaRestDouble } from "../kafka-rest/server.ts";
 import { startLocalTailor } from "../lib/local-tailor.ts";
-import type { LoadResult } from "./load-generator.ts";
+import { type LoadResult, visitorId } from "./load-generator.ts";
 import { runLoadInChild } from "./run-load.ts";
 import { formatNumber, median, percentile } from "./stats.ts";
+import { storageRows, writeMeasuredCounts } from "./storage-rows.ts";
 
 const ROUNDS = 3;
 const REQUESTS = 3_000;
@@ -35,12 +36,16 @@ function summary(label: string, results: LoadResult[]): { rps: number; p50: numb
   return { rps, p50, p99 };
 }
 
+function freshnessVisitor(probe: number): string {
+  return `fresh${String(probe).padStart(6, "0")}${"x".repeat(11)}`.slice(0, 22);
+}
+
 async function freshness(url: string): Promise<{ fresh: number[]; decisionOnly: number[]; misses: number }> {
   const fresh: number[] = [];
   const decisionOnly: number[] = [];
   let misses = 0;
   for (let probe = 0; probe < FRESHNESS_PROBES; probe++) {
-    const id = `fresh${String(probe).padStart(6, "0")}${"x".repeat(11)}`.slice(0, 22);
+    const id = freshnessVisitor(probe);
     const cookie = `tailor_vid=${id}`;
     const headers = { "content-type": "application/json", cookie, "cf-connecting-ip": `10.200.${probe >> 8}.${probe & 255}` };
     const body = JSON.stringify({
@@ -129,6 +134,27 @@ try {
   console.log(
     `\nKafka REST double received ${kafka.records().length} records, ${new Set(kafka.records().map((record) => (record.value as { id?: string }).id)).size} distinct ids`,
   );
+
+  // Counted by the objects themselves (`UserSession.usage`): every statement's rowsRead/rowsWritten.
+  const ingestRows = await storageRows(
+    tailor.miniflare,
+    Array.from({ length: VISITORS }, (_, index) => visitorId(index)),
+  );
+  const pageRows = await storageRows(
+    tailor.miniflare,
+    Array.from({ length: FRESHNESS_PROBES }, (_, probe) => freshnessVisitor(probe)),
+  );
+  const per = (rows: number, count: number) => formatNumber(count === 0 ? 0 : rows / count, 3);
+  console.log(`\nDurable Object SQLite rows (counted by each visitor's object)`);
+  console.log(
+    `  ingest visitors: ${ingestRows.events} events accepted, rows written per event ${per(ingestRows.rowsWritten, ingestRows.events)}, rows read per event ${per(ingestRows.rowsRead, ingestRows.events)}`,
+  );
+  console.log(`  freshness visitors (new, one event each): rows written per event ${per(pageRows.rowsWritten, pageRows.events)}`);
+  console.log(
+    `  page decisions: ${pageRows.pageDecisions}, rows read per decision ${per(pageRows.pageRowsRead, pageRows.pageDecisions)}, rows written per decision ${per(pageRows.pageRowsWritten, pageRows.pageDecisions)}`,
+  );
+  writeMeasuredCounts(new URL("../cost/measured-counts.json", import.meta.url).pathname, ingestRows, pageRows);
+  console.log("  written to scripts/cost/measured-counts.json");
 } finally {
   await tailor.dispose();
   await shop.close();
