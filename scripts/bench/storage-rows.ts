@@ -26,6 +26,66 @@ function pseudonymOf(id: string): string {
   return createHmac("sha256", SECRET).update(id).digest("base64url").slice(0, 32);
 }
 
+const CATEGORIES = ["electronics", "outdoor", "home", "fashion"];
+
+/**
+ * Sends `batches` batches of `eventsPerBatch` product views for each of `visitors` new visitors,
+ * then asks for the homepage `pages` times each, and sums what their objects counted. Counts live
+ * in the objects' memory, so they are read right after (an idle object may be evicted).
+ */
+export async function measureRows(
+  url: string,
+  miniflare: Miniflare,
+  plan: { visitors: number; batches: number; eventsPerBatch: number; pages: number },
+): Promise<{ ingest: RowTotals; pages: RowTotals }> {
+  const ids = Array.from({ length: plan.visitors }, (_, index) => `rows${String(index).padStart(6, "0")}${"r".repeat(12)}`.slice(0, 22));
+  const run = process.pid;
+  await Promise.all(
+    ids.map(async (id, visitor) => {
+      const headers = {
+        "content-type": "application/json",
+        cookie: `tailor_vid=${id}`,
+        "cf-connecting-ip": `10.210.${visitor >> 8}.${visitor & 255}`,
+      };
+      for (let batch = 0; batch < plan.batches; batch++) {
+        const events = Array.from({ length: plan.eventsPerBatch }, (_, index) => {
+          const category = CATEGORIES[(batch + index) % CATEGORIES.length] ?? "home";
+          return {
+            type: "track",
+            event: "Product Viewed",
+            messageId: `rows-${run}-${visitor}-${batch}-${index}`,
+            properties: {
+              product_id: `${category.slice(0, 2)}-${String(((batch + index) % 16) + 1).padStart(2, "0")}`,
+              category,
+              price: 49.99,
+            },
+          };
+        });
+        const response = await fetch(`${url}/v1/events`, { method: "POST", headers, body: JSON.stringify({ batch: events }) });
+        await response.arrayBuffer();
+        if (response.status !== 202) throw new Error(`ingest answered ${response.status}`);
+      }
+    }),
+  );
+  // The queue send and the outbox mark run after each 202: let the last ones finish.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const ingest = await storageRows(miniflare, ids);
+  await Promise.all(
+    ids.map(async (id) => {
+      for (let page = 0; page < plan.pages; page++)
+        await (await fetch(`${url}/`, { headers: { cookie: `tailor_vid=${id}` } })).arrayBuffer();
+    }),
+  );
+  const after = await storageRows(miniflare, ids);
+  const pages: RowTotals = {
+    ...after,
+    pageDecisions: after.pageDecisions - ingest.pageDecisions,
+    pageRowsRead: after.pageRowsRead - ingest.pageRowsRead,
+    pageRowsWritten: after.pageRowsWritten - ingest.pageRowsWritten,
+  };
+  return { ingest, pages };
+}
+
 /** Sums the usage of the objects of the visitors with these cookie ids. */
 export async function storageRows(miniflare: Miniflare, visitorIds: readonly string[]): Promise<RowTotals> {
   const namespace = await miniflare.getDurableObjectNamespace("USER_SESSION");
@@ -33,6 +93,7 @@ export async function storageRows(miniflare: Miniflare, visitorIds: readonly str
   for (const id of visitorIds) {
     const stub = namespace.get(namespace.idFromName(pseudonymOf(id))) as unknown as { usage(): Promise<StorageUsage> };
     const usage = await stub.usage();
+    (stub as unknown as Partial<Disposable>)[Symbol.dispose]?.();
     totals.events += usage.eventsAccepted;
     totals.rowsWritten += usage.rowsWritten - usage.profileReads.rowsWritten;
     totals.rowsRead += usage.rowsRead - usage.profileReads.rowsRead;
