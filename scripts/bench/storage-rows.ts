@@ -26,6 +26,14 @@ function pseudonymOf(id: string): string {
   return createHmac("sha256", SECRET).update(id).digest("base64url").slice(0, 32);
 }
 
+/** Runs `work` for every item, a few at a time (a hundred connections at once get reset locally). */
+async function inGroups<T>(items: readonly T[], work: (item: T, index: number) => Promise<void>): Promise<void> {
+  const GROUP = 8;
+  for (let start = 0; start < items.length; start += GROUP) {
+    await Promise.all(items.slice(start, start + GROUP).map((item, offset) => work(item, start + offset)));
+  }
+}
+
 const CATEGORIES = ["electronics", "outdoor", "home", "fashion"];
 
 /**
@@ -38,10 +46,18 @@ export async function measureRows(
   miniflare: Miniflare,
   plan: { visitors: number; batches: number; eventsPerBatch: number; pages: number },
 ): Promise<{ ingest: RowTotals; pages: RowTotals }> {
-  const ids = Array.from({ length: plan.visitors }, (_, index) => `rows${String(index).padStart(6, "0")}${"r".repeat(12)}`.slice(0, 22));
+  const namespace = await miniflare.getDurableObjectNamespace("USER_SESSION");
+  const usageOf = async (id: string): Promise<StorageUsage> => {
+    const stub = namespace.get(namespace.idFromName(pseudonymOf(id))) as unknown as { usage(): Promise<StorageUsage> };
+    const usage = await stub.usage();
+    return JSON.parse(JSON.stringify(usage)) as StorageUsage;
+  };
+  const ingest = emptyTotals();
+  const pages = emptyTotals();
   const run = process.pid;
-  await Promise.all(
-    ids.map(async (id, visitor) => {
+  await inGroups(
+    Array.from({ length: plan.visitors }, (_, index) => `rows${String(index).padStart(6, "0")}${"r".repeat(12)}`.slice(0, 22)),
+    async (id, visitor) => {
       const headers = {
         "content-type": "application/json",
         cookie: `tailor_vid=${id}`,
@@ -50,60 +66,38 @@ export async function measureRows(
       for (let batch = 0; batch < plan.batches; batch++) {
         const events = Array.from({ length: plan.eventsPerBatch }, (_, index) => {
           const category = CATEGORIES[(batch + index) % CATEGORIES.length] ?? "home";
+          const product = `${category.slice(0, 2)}-${String(((batch + index) % 16) + 1).padStart(2, "0")}`;
           return {
             type: "track",
             event: "Product Viewed",
             messageId: `rows-${run}-${visitor}-${batch}-${index}`,
-            properties: {
-              product_id: `${category.slice(0, 2)}-${String(((batch + index) % 16) + 1).padStart(2, "0")}`,
-              category,
-              price: 49.99,
-            },
+            properties: { product_id: product, category, price: 49.99 },
           };
         });
         const response = await fetch(`${url}/v1/events`, { method: "POST", headers, body: JSON.stringify({ batch: events }) });
         await response.arrayBuffer();
         if (response.status !== 202) throw new Error(`ingest answered ${response.status}`);
       }
-    }),
-  );
-  // The queue send and the outbox mark run after each 202: let the last ones finish.
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
-  const ingest = await storageRows(miniflare, ids);
-  await Promise.all(
-    ids.map(async (id) => {
+      // The queue send and the outbox mark run just after each 202: let the last one finish.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const recorded = await usageOf(id);
       for (let page = 0; page < plan.pages; page++)
         await (await fetch(`${url}/`, { headers: { cookie: `tailor_vid=${id}` } })).arrayBuffer();
-    }),
+      const served = await usageOf(id);
+      ingest.events += recorded.eventsAccepted;
+      ingest.rowsWritten += recorded.rowsWritten - recorded.profileReads.rowsWritten;
+      ingest.rowsRead += recorded.rowsRead - recorded.profileReads.rowsRead;
+      pages.pageDecisions += served.profileReads.calls - recorded.profileReads.calls;
+      pages.pageRowsRead += served.profileReads.rowsRead - recorded.profileReads.rowsRead;
+      pages.pageRowsWritten += served.profileReads.rowsWritten - recorded.profileReads.rowsWritten;
+    },
   );
-  const after = await storageRows(miniflare, ids);
-  const pages: RowTotals = {
-    ...after,
-    pageDecisions: after.pageDecisions - ingest.pageDecisions,
-    pageRowsRead: after.pageRowsRead - ingest.pageRowsRead,
-    pageRowsWritten: after.pageRowsWritten - ingest.pageRowsWritten,
-  };
   return { ingest, pages };
 }
 
-/** Sums the usage of the objects of the visitors with these cookie ids. */
-export async function storageRows(miniflare: Miniflare, visitorIds: readonly string[]): Promise<RowTotals> {
-  const namespace = await miniflare.getDurableObjectNamespace("USER_SESSION");
-  const totals: RowTotals = { events: 0, rowsWritten: 0, rowsRead: 0, pageDecisions: 0, pageRowsRead: 0, pageRowsWritten: 0 };
-  for (const id of visitorIds) {
-    const stub = namespace.get(namespace.idFromName(pseudonymOf(id))) as unknown as { usage(): Promise<StorageUsage> };
-    const usage = await stub.usage();
-    (stub as unknown as Partial<Disposable>)[Symbol.dispose]?.();
-    totals.events += usage.eventsAccepted;
-    totals.rowsWritten += usage.rowsWritten - usage.profileReads.rowsWritten;
-    totals.rowsRead += usage.rowsRead - usage.profileReads.rowsRead;
-    totals.pageDecisions += usage.profileReads.calls;
-    totals.pageRowsRead += usage.profileReads.rowsRead;
-    totals.pageRowsWritten += usage.profileReads.rowsWritten;
-  }
-  return totals;
+function emptyTotals(): RowTotals {
+  return { events: 0, rowsWritten: 0, rowsRead: 0, pageDecisions: 0, pageRowsRead: 0, pageRowsWritten: 0 };
 }
-
 /** What `npm run cost` reads: rows per accepted event and per page decision, as measured here. */
 export function writeMeasuredCounts(path: string, ingest: RowTotals, pages: RowTotals): void {
   const per = (rows: number, count: number) => (count === 0 ? 0 : Math.round((rows / count) * 1_000) / 1_000);
