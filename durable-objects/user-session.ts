@@ -24,6 +24,7 @@
  */
 
 import { DurableObject } from "cloudflare:workers";
+import { armExperiment, RememberedArms } from "../shared/experiments/sticky.ts";
 import { CONVERSION_EVENTS, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
 import { Pseudonym } from "../shared/feedback/messages.ts";
 import { firstMinuteOf, LONGEST_WINDOW_MINUTES, MINUTE_MS, metricOf, minuteOf, parseBehaviorPath } from "../shared/profile/behavior.ts";
@@ -71,9 +72,24 @@ const MAX_EVENTS = 1_000;
 /** How long raw events are kept; as long as the longest window. */
 const EVENT_RETENTION_MS = LONGEST_WINDOW_MINUTES * MINUTE_MS;
 
-const NAMES = { state: "state", visitor: "visitor", linkedTo: "linked_to", merged: "merged:", totalsBefore: "totals_before" } as const;
+const NAMES = {
+  state: "state",
+  visitor: "visitor",
+  linkedTo: "linked_to",
+  merged: "merged:",
+  totalsBefore: "totals_before",
+  assignments: "assignments",
+} as const;
 /** Outbox batches the alarm sends at once (each holds at most 100 events). */
 const FORWARD_BATCHES = 10;
+
+function parseJsonOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
 
 /** Which exposure a click claim asks for: its rule and slot. */
 function claimKey(claim: { ruleId: string; slot: string }): string {
@@ -95,6 +111,8 @@ export class UserSession extends DurableObject<Env> {
   #before: Counts | undefined;
   /** `messageId`s of the stored events, loaded on first record, so retries are recognized without an index. */
   #known: Set<string> | undefined;
+  /** Remembered bandit arms (`meta.assignments`), loaded on first use. */
+  #arms: Record<string, string> | undefined;
   /** Behaviour counts read in the current minute; cleared by any write. */
   #counts: { minute: number; values: Map<string, number> } = { minute: -1, values: new Map() };
 
@@ -168,6 +186,35 @@ export class UserSession extends DurableObject<Env> {
     return { accepted: fresh.length, duplicates: events.length - fresh.length };
   }
 
+  /**
+   * Remembers bandit arms the page drew for this visitor (experiment id → variant), replacing any
+   * remembered before for the same experiments; one row written, and none when nothing changes.
+   * Called after the page is answered, so the page never waits for it.
+   */
+  async rememberAssignments(input: RememberedArms): Promise<void> {
+    const arms = RememberedArms.parse(input);
+    const linked = this.#linkedUser();
+    if (linked !== null) return this.env.USER_SESSION.getByName(linked).rememberAssignments(arms);
+    const current = this.#rememberedArms();
+    if (Object.entries(arms).every(([experiment, variant]) => current[experiment] === variant)) return;
+    const next = { ...current, ...arms };
+    const fresh = this.#readableSql() === null;
+    this.#sql();
+    this.#transaction(() => this.#setName(NAMES.assignments, JSON.stringify(next)));
+    this.#arms = next;
+    // An object the page created holds the arms until the retention period has passed.
+    if (fresh && (await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(this.#profileState()));
+  }
+
+  #rememberedArms(): Record<string, string> {
+    if (this.#arms === undefined) {
+      const stored = this.#name(NAMES.assignments);
+      const parsed = stored === null ? null : RememberedArms.safeParse(parseJsonOrNull(stored));
+      this.#arms = parsed?.success ? parsed.data : {};
+    }
+    return this.#arms;
+  }
+
   /** Remembered exposures for attributing a click or conversion; none (and a log line) when the memory is unavailable. */
   async #recall(pseudonyms: readonly string[]): Promise<RememberedExposure[]> {
     try {
@@ -196,7 +243,11 @@ export class UserSession extends DurableObject<Env> {
     const state = this.#profileState();
     const profile: ProfileValues = {};
     for (const path of attributes) {
-      if (path.startsWith("behavior.")) {
+      const experiment = armExperiment(path);
+      if (experiment !== null) {
+        const arm = this.#rememberedArms()[experiment];
+        if (arm !== undefined) profile[path] = arm;
+      } else if (path.startsWith("behavior.")) {
         const count = this.#behaviourCount(path, now);
         if (count !== null) profile[path] = count;
       } else {
@@ -230,6 +281,7 @@ export class UserSession extends DurableObject<Env> {
       minuteCounts: snapshot.counters,
       exposures: exposures.map((exposure) => ({ ...exposure, at: new Date(exposure.at).toISOString() })),
       retention: { idleDays: days, deleteAfter: lastSeen === null ? null : new Date(lastSeen + days * 86_400_000).toISOString() },
+      assignments: this.#rememberedArms(),
     };
     return JSON.stringify(exported);
   }
@@ -380,6 +432,7 @@ export class UserSession extends DurableObject<Env> {
   }
 
   #forgetLoaded(): void {
+    this.#arms = undefined;
     this.#buckets = undefined;
     this.#before = undefined;
     this.#known = undefined;

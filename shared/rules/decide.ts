@@ -57,6 +57,11 @@ export interface DecisionInput {
   forced?: Readonly<Record<string, string>>;
   /** Models that are loaded and usable (KV-referenced ones resolved by the caller). */
   model: (name: string) => CompiledModel | undefined;
+  /**
+   * Bandit arms the visitor was assigned before (experiment id → variant, `shared/experiments/sticky.ts`):
+   * kept while the variant still exists, instead of a new draw from the posterior.
+   */
+  remembered?: Readonly<Record<string, string>>;
   /** Live success/trial counts for bandit experiments, when available. */
   banditCounts?: (experiment: string) => Readonly<Record<string, VariantCounts>> | undefined;
   random?: () => number;
@@ -76,6 +81,8 @@ function assignVariant(
   const index = chooseVariation(bucket, experiment.ranges);
   if (index < 0) return { variant: null, reason: "outside the experiment's coverage", bucket };
   if (experiment.allocation === "bandit") {
+    const remembered = input.remembered?.[experiment.id];
+    if (remembered !== undefined && experiment.variants.includes(remembered)) return { variant: remembered, bucket, forced: false };
     const live = input.banditCounts?.(experiment.id);
     const counts = experiment.variants.map(
       (variant) => live?.[variant] ?? experiment.priorCounts?.[variant] ?? { successes: 0, trials: 0 },

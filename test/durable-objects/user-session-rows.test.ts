@@ -223,3 +223,42 @@ describe("UserSession storage from before one row per batch (migration 4)", () =
     });
   });
 });
+
+describe("UserSession remembered bandit arms", () => {
+  it("remembers an arm with one row, writes nothing when it is known, reads it back on the page path and erases it", async () => {
+    const stub = session();
+    const now = Date.now();
+    await stub.rememberAssignments({ hero_bandit: "bold" });
+    const first = await stub.usage();
+    await stub.rememberAssignments({ hero_bandit: "bold" });
+    expect((await stub.usage()).rowsWritten).toBe(first.rowsWritten);
+    await stub.rememberAssignments({ banner_bandit: "plain" });
+    expect((await stub.usage()).rowsWritten).toBe(first.rowsWritten + 1);
+
+    const attributes = ["assignments.hero_bandit", "assignments.banner_bandit", "assignments.unknown"];
+    expect(await stub.readProfile({ attributes, now })).toEqual({
+      "assignments.hero_bandit": "bold",
+      "assignments.banner_bandit": "plain",
+    });
+    expect((JSON.parse(await stub.exportProfile()) as ProfileExport).assignments).toEqual({ hero_bandit: "bold", banner_bandit: "plain" });
+    // An object only the page wrote to is deleted after the retention period like any other.
+    const alarm = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+    expect(alarm).toBeGreaterThan(now + 29 * 86_400_000);
+
+    await stub.erase();
+    expect(await stub.readProfile({ attributes, now })).toEqual({});
+  });
+
+  it("rejects arms that are not experiment and variant names", async () => {
+    const stub = session();
+    const invalid: Record<string, string>[] = [{ _hero: "a" }, { hero: "" }, { hero: "x".repeat(65) }, { "Hero Bandit": "bold" }];
+    for (const arms of invalid) {
+      const outcome = await stub.rememberAssignments(arms).then(
+        () => "remembered",
+        (error: unknown) => String(error),
+      );
+      expect(outcome).not.toBe("remembered");
+    }
+    expect((await stub.usage()).rowsWritten).toBe(0);
+  });
+});

@@ -12,6 +12,7 @@
 import { type Context, Hono } from "hono";
 import type { UserSession } from "../../durable-objects/user-session.ts";
 import { compilePath } from "../../shared/attribute-path.ts";
+import { armAttribute, armsFromProfile, armsToRemember } from "../../shared/experiments/sticky.ts";
 import { type ExposureBatchMessage, UNTRACKED_VISITORS } from "../../shared/feedback/messages.ts";
 import { LruCache } from "../../shared/lru.ts";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
@@ -133,7 +134,8 @@ async function decideRequest(
   const token = url.searchParams.get(PREVIEW_PARAMETER);
   const preview = token === null ? null : await verifyPreview(token, env.VISITOR_ID_SECRET, now, path);
 
-  const wanted = rules.profileAttributes;
+  // Bandit arms the visitor already has come back with the profile read, at no extra wait.
+  const wanted = rules.bandits.length === 0 ? rules.profileAttributes : [...rules.profileAttributes, ...rules.bandits.map(armAttribute)];
   const needsProfile = !untracked && !visitor.isNew && wanted.length > 0;
   const profileRead = needsProfile
     ? timings.measure("profile", () =>
@@ -153,6 +155,7 @@ async function decideRequest(
     recordFallback(env.ANALYTICS, "profile-unavailable", path);
   }
 
+  const remembered = armsFromProfile(profile ?? {});
   const attributes = nestAttributes(
     requestAttributes(request, target, { now, isNewVisitor: visitor.isNew, groups: rules.groups }),
     profile ?? {},
@@ -164,6 +167,7 @@ async function decideRequest(
       now,
       unit: visitor.pseudonym,
       model: modelResolver(rules),
+      remembered,
       banditCounts: liveCounts(env, rules, now, waitUntil),
       ...(preview === null ? {} : { forced: preview.forced }),
       explain: explain(preview),
@@ -172,6 +176,18 @@ async function decideRequest(
   for (const reason of decision.fallbacks) {
     timings.note("fallback", reason);
     recordFallback(env.ANALYTICS, reason, path);
+  }
+  // Only when the profile read answered (or there was none to make): without it, what the visitor
+  // already has is unknown and must not be replaced. Previews force variants and are not remembered.
+  if (profile !== null && !untracked && preview === null) {
+    const fresh = armsToRemember(decision.assignments, rules.bandits, remembered);
+    if (Object.keys(fresh).length > 0) {
+      waitUntil(
+        sessionFor(env, visitor.pseudonym)
+          .rememberAssignments(fresh)
+          .catch((error: unknown) => console.error(JSON.stringify({ message: "bandit arms not remembered", error: String(error) }))),
+      );
+    }
   }
   return { rules, visitor, untracked, preview, decision, decisionId: crypto.randomUUID(), timings, startedAt: now, attributes };
 }
