@@ -24,12 +24,12 @@
  */
 
 import { DurableObject } from "cloudflare:workers";
-import { armExperiment, RememberedArms } from "../shared/experiments/sticky.ts";
 import { CONVERSION_EVENTS, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
 import { Pseudonym } from "../shared/feedback/messages.ts";
 import { firstMinuteOf, LONGEST_WINDOW_MINUTES, MINUTE_MS, metricOf, minuteOf, parseBehaviorPath } from "../shared/profile/behavior.ts";
 import type { ProfileExport } from "../shared/profile/export.ts";
 import { applyEvent, emptyState, mergeStates, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
+import { armExperiment, RememberedArms } from "../shared/rules/sticky.ts";
 import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
 import { attributionWindowMs, forgetExposures, recallExposures } from "./exposure-memory.ts";

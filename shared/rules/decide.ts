@@ -58,7 +58,7 @@ export interface DecisionInput {
   /** Models that are loaded and usable (KV-referenced ones resolved by the caller). */
   model: (name: string) => CompiledModel | undefined;
   /**
-   * Bandit arms the visitor was assigned before (experiment id → variant, `shared/experiments/sticky.ts`):
+   * Bandit arms the visitor was assigned before (experiment id → variant, `shared/rules/sticky.ts`):
    * kept while the variant still exists, instead of a new draw from the posterior.
    */
   remembered?: Readonly<Record<string, string>>;

@@ -12,12 +12,12 @@
 import { type Context, Hono } from "hono";
 import type { UserSession } from "../../durable-objects/user-session.ts";
 import { compilePath } from "../../shared/attribute-path.ts";
-import { armAttribute, armsFromProfile, armsToRemember } from "../../shared/experiments/sticky.ts";
 import { type ExposureBatchMessage, UNTRACKED_VISITORS } from "../../shared/feedback/messages.ts";
 import { LruCache } from "../../shared/lru.ts";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
+import { armAttribute, armsFromProfile, armsToRemember } from "../../shared/rules/sticky.ts";
 import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
 import { loadModels, modelResolver } from "../common/models-store.ts";

@@ -6,8 +6,9 @@
  * A version resets everyone's arms by giving the experiment a new id.
  * @module
  */
-import type { Assignment } from "../rules/assignment.ts";
+
 import * as z from "../zod.ts";
+import type { Assignment } from "./assignment.ts";
 
 const PREFIX = "assignments.";
 
