@@ -49,6 +49,8 @@ export interface SessionSnapshot {
   unforwarded: string[];
   counters: CounterRow[];
   totals: TotalRow[];
+  /** Remembered bandit arms, experiment id → variant (absent from snapshots of older code). */
+  assignments?: Record<string, string>;
 }
 
 /** Rows an object read and wrote since it was loaded, for benchmarks and tests (`usage`). */

@@ -341,6 +341,11 @@ export class UserSession extends DurableObject<Env> {
     const unforwarded = new Set(snapshot.unforwarded);
     const events = snapshot.events.filter((event) => !known.has(event.messageId));
     const added = rowsToBuckets(snapshot.counters);
+    // The user's own arms win; the device's fill in experiments the user had none for.
+    const current = this.#rememberedArms();
+    const incoming = RememberedArms.safeParse(snapshot.assignments ?? {});
+    const missing = incoming.success ? Object.entries(incoming.data).filter(([experiment]) => current[experiment] === undefined) : [];
+    const arms = missing.length === 0 ? current : { ...Object.fromEntries(missing), ...current };
     // Totals beyond the snapshot's buckets (pruned there) carry over into this object's `before`.
     let before = this.#totalsBefore();
     for (const { metric, key, count } of snapshot.totals) {
@@ -367,9 +372,11 @@ export class UserSession extends DurableObject<Env> {
         );
       addToMinuteRows(this.#meter.sql, added);
       if (before !== this.#before) this.#setName(NAMES.totalsBefore, countsJson(before));
+      if (arms !== current) this.#setName(NAMES.assignments, JSON.stringify(arms));
       this.#setName(NAMES.state, JSON.stringify(state));
       this.#setName(`${NAMES.merged}${source}`, String(Date.now()));
     });
+    this.#arms = arms;
     this.#state = state;
     this.#before = before;
     for (const event of events) known.add(event.messageId);
@@ -623,7 +630,7 @@ export class UserSession extends DurableObject<Env> {
 
   #snapshot(): SessionSnapshot {
     const sql = this.#readableSql();
-    if (sql === null) return { state: emptyState(), events: [], unforwarded: [], counters: [], totals: [] };
+    if (sql === null) return { state: emptyState(), events: [], unforwarded: [], counters: [], totals: [], assignments: {} };
     const rows = sql.exec<Pick<BatchRow, "events" | "forwarded">>("SELECT events, forwarded FROM batches ORDER BY seq").toArray();
     const buckets = this.#loadedBuckets();
     const events = rows.flatMap((row) => storedItems(row.events).map(({ event }) => ({ event, forwarded: row.forwarded === 1 })));
@@ -633,6 +640,7 @@ export class UserSession extends DurableObject<Env> {
       unforwarded: events.filter(({ forwarded }) => !forwarded).map(({ event }) => event.messageId),
       counters: counterRows(buckets),
       totals: totalRows(buckets, this.#totalsBefore()),
+      assignments: this.#rememberedArms(),
     };
   }
 }

@@ -249,6 +249,25 @@ describe("UserSession remembered bandit arms", () => {
     expect(await stub.readProfile({ attributes, now })).toEqual({});
   });
 
+  it("hands a device's arms to the user's object on a proven link, the user's own arms winning", async () => {
+    const name = (prefix: string) => `${prefix}${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
+    const [userName, deviceName] = [name("user"), name("device")];
+    const user = env.USER_SESSION.getByName(userName);
+    const device = env.USER_SESSION.getByName(deviceName);
+    await user.rememberAssignments({ hero_bandit: "plain" });
+    await device.rememberAssignments({ hero_bandit: "bold", banner_bandit: "fancy" });
+    expect(await device.linkToUser(userName, deviceName)).toBe("linked");
+    const attributes = ["assignments.hero_bandit", "assignments.banner_bandit"];
+    const expected = { "assignments.hero_bandit": "plain", "assignments.banner_bandit": "fancy" };
+    expect(await user.readProfile({ attributes, now: Date.now() })).toEqual(expected);
+    expect(await device.readProfile({ attributes, now: Date.now() })).toEqual(expected);
+    // Remembering through the linked device reaches the user's object.
+    await device.rememberAssignments({ footer_bandit: "calm" });
+    expect(await user.readProfile({ attributes: ["assignments.footer_bandit"], now: Date.now() })).toEqual({
+      "assignments.footer_bandit": "calm",
+    });
+  });
+
   it("rejects arms that are not experiment and variant names", async () => {
     const stub = session();
     const invalid: Record<string, string>[] = [{ _hero: "a" }, { hero: "" }, { hero: "x".repeat(65) }, { "Hero Bandit": "bold" }];
