@@ -6,7 +6,8 @@
  * Visitors are spread over `EXPOSURE_MEMORY_SHARDS` objects by pseudonym, so a consumer batch of a
  * few hundred decisions is a handful of one-transaction writes rather than a write to every
  * visitor's own object (which, per page view, cost more than serving the page). Rows are kept for
- * the attribution window only, and at most `MAX_RECALLED` per visitor are read.
+ * the attribution window only (deleted by the object's alarm in bounded steps), and at most
+ * `MAX_RECALLED` per visitor are read.
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
@@ -37,8 +38,16 @@ const MIGRATIONS: Migrations = [
 
 /** At most this many of a visitor's exposures are considered, the newest first. */
 const MAX_RECALLED = 500;
-/** Expired rows are deleted at most this often. */
+/** Expired rows are deleted this long after the first write that follows the last prune. */
 const PRUNE_INTERVAL_MS = 60 * 60 * 1_000;
+/**
+ * Expired rows deleted per alarm run at most: a shard that holds a day of a busy site's exposures
+ * past the window is cleared in many short steps (the alarm re-arms at once until done), so no
+ * single step keeps the shard from answering recalls and remembering the next batch.
+ */
+export const PRUNE_STEP_ROWS = 1_000;
+/** Pause between prune steps, so writes and recalls queued behind a step run first (1,000 rows a second at most). */
+const PRUNE_STEP_PAUSE_MS = 1_000;
 
 /** One decision's exposures, as the consumer delivered them: a row per assignment is kept. */
 export const RememberedDecision = z.strictObject({
@@ -97,7 +106,8 @@ export async function forgetExposures(env: Env, visitors: readonly string[]): Pr
 
 export class ExposureMemory extends DurableObject<Env> {
   readonly #storage: DurableObjectStorage;
-  #prunedAt = 0;
+  /** Whether an alarm is known to be set (checked once per load, then kept here). */
+  #pruneArmed = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -125,11 +135,35 @@ export class ExposureMemory extends DurableObject<Env> {
          ON CONFLICT (visitor, decision_id, slot) DO NOTHING`,
         JSON.stringify(rows),
       );
-      if (now - this.#prunedAt >= PRUNE_INTERVAL_MS) {
-        sql.exec("DELETE FROM exposures WHERE at < ?", now - attributionWindowMs(this.env));
-        this.#prunedAt = now;
-      }
     });
+    if (!this.#pruneArmed) {
+      if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(now + PRUNE_INTERVAL_MS);
+      this.#pruneArmed = true;
+    }
+  }
+
+  /**
+   * Deletes up to `PRUNE_STEP_ROWS` of the oldest expired rows; runs again shortly while expired rows
+   * are left, else an hour after the next write.
+   */
+  override async alarm(): Promise<void> {
+    const cutoff = Date.now() - attributionWindowMs(this.env);
+    this.#storage.sql
+      .exec(
+        `DELETE FROM exposures WHERE (visitor, decision_id, slot) IN (
+         SELECT visitor, decision_id, slot FROM exposures WHERE at < ? ORDER BY at LIMIT ?
+       )`,
+        cutoff,
+        PRUNE_STEP_ROWS,
+      )
+      .toArray();
+    if (this.#storage.sql.exec("SELECT 1 FROM exposures WHERE at < ? LIMIT 1", cutoff).toArray().length > 0) {
+      await this.#storage.setAlarm(Date.now() + PRUNE_STEP_PAUSE_MS);
+      this.#pruneArmed = true;
+      return;
+    }
+    // Done: the next write arms the next prune.
+    this.#pruneArmed = false;
   }
 
   /** The visitors' exposures within the attribution window, newest first. */

@@ -18,11 +18,23 @@ export function schemaVersion(sql: SqlStorage): number {
  * Cheap to call again: two reads and no statement that writes when the schema is current (a
  * restarted object pays this on its first call).
  */
-export function migrate(storage: DurableObjectStorage, migrations: Migrations): number {
+export function migrate(
+  storage: Pick<DurableObjectStorage, "sql" | "transactionSync">,
+  migrations: Migrations,
+  /** The schema all migrations leave, for a database that has none yet: applied at once, recorded as the last version. */
+  fresh?: readonly string[],
+): number {
   const sql = storage.sql;
   const current = schemaVersion(sql);
   if (current >= migrations.length) return current;
   if (current === 0) sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+  if (current === 0 && fresh !== undefined) {
+    storage.transactionSync(() => {
+      for (const statement of fresh) sql.exec(statement);
+      sql.exec("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", migrations.length, Date.now());
+    });
+    return migrations.length;
+  }
   for (let version = current + 1; version <= migrations.length; version++) {
     const statements = migrations[version - 1] ?? [];
     storage.transactionSync(() => {

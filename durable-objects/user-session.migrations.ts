@@ -5,6 +5,17 @@
  */
 import type { Migrations } from "./sql-migrations.ts";
 
+const BATCHES = `CREATE TABLE batches (
+  seq INTEGER PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  events TEXT NOT NULL,
+  counts TEXT NOT NULL,
+  forwarded INTEGER NOT NULL DEFAULT 0
+)`;
+const MINUTES = "CREATE TABLE minutes (minute INTEGER PRIMARY KEY, counts TEXT NOT NULL)";
+const META = "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID";
+
 export const USER_SESSION_MIGRATIONS: Migrations = [
   // 1: raw events (bounded; also the outbox for the events queue), per-minute counters for sliding
   //    windows, lifetime totals, and small named values (profile state, identity links, merges).
@@ -37,7 +48,7 @@ export const USER_SESSION_MIGRATIONS: Migrations = [
       count INTEGER NOT NULL,
       PRIMARY KEY (metric, key)
     ) WITHOUT ROWID`,
-    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    META,
   ],
   // 2: the personalizations the visitor was shown (for attributing clicks and conversions), and the
   //    feedback messages an event gave rise to, forwarded with it.
@@ -57,4 +68,37 @@ export const USER_SESSION_MIGRATIONS: Migrations = [
   // 3: exposures moved to the sharded ExposureMemory objects (one write per shard and batch instead
   //    of one per visitor and page view).
   ["DROP TABLE exposures"],
+  // 4: a few rows written per batch instead of several per event (docs/decisions/0014): the new
+  //    events of a batch and their per-minute counts in one `batches` row (also the outbox); counts
+  //    of pruned batches in one `minutes` row per minute; lifetime totals derived from those plus
+  //    what expired minutes held. The rows of migration 1 are carried over: one batch per old event
+  //    (its counts already in the old counters), one minute row per old minute.
+  [
+    BATCHES,
+    MINUTES,
+    `INSERT INTO batches (seq, received_at, size, counts, events, forwarded)
+     SELECT seq, received_at, 1, '{}', json_array(json_object(
+       'event', json_object('messageId', message_id, 'type', type, 'event', event, 'category', category, 'productId', product_id,
+         'path', path, 'receivedAt', received_at, 'clientTime', client_time,
+         'properties', CASE WHEN json_valid(properties) THEN json(properties) ELSE json_object() END, 'consent', NULL),
+       'feedback', CASE WHEN json_valid(feedback) THEN json(feedback) ELSE json_array() END)), forwarded
+     FROM events`,
+    `INSERT INTO minutes (minute, counts)
+     SELECT minute, json_group_object(metric || '|' || key, count) FROM counters GROUP BY minute`,
+    `INSERT INTO meta (name, value)
+     SELECT 'totals_before', json_group_object(id, count) FROM (
+       SELECT t.metric || '|' || t.key AS id,
+         t.count - COALESCE((SELECT SUM(c.count) FROM counters c WHERE c.metric = t.metric AND c.key = t.key), 0) AS count
+       FROM totals t
+     ) WHERE count <> 0 HAVING COUNT(*) > 0`,
+    "DROP TABLE events",
+    "DROP TABLE counters",
+    "DROP TABLE totals",
+  ],
 ];
+
+/**
+ * The schema migrations 1–4 leave, created directly in an object that has none yet: a new visitor
+ * costs three tables rather than four migrations' worth of creating and dropping.
+ */
+export const USER_SESSION_SCHEMA: readonly string[] = [BATCHES, MINUTES, META];

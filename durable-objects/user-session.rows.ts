@@ -1,29 +1,24 @@
 /**
- * Reading back what `UserSession` stored: event rows into events, and the JSON it keeps in text
+ * Reading back what `UserSession` stored: batch rows into events, and the JSON it keeps in text
  * columns (profile state, event properties, pending feedback). Stored text that no longer parses is
  * replaced by an empty value and logged, so one bad row never blocks the visitor's object.
  * @module
  */
-import type { RecordedEvent } from "../shared/events/recorded.ts";
+import { RecordedEvent } from "../shared/events/recorded.ts";
 import type { FeedbackMessage } from "../shared/feedback/attribution.ts";
 import { ClickClaimMessage, ClickMessage, ConversionMessage } from "../shared/feedback/messages.ts";
 import { emptyState, VisitorState } from "../shared/profile/state.ts";
 import * as z from "../shared/zod.ts";
 
-/** A row of the `events` table (docs/storage.md). */
-export type EventRow = {
+/** A row of the `batches` table (docs/storage.md): the new events of one accepted batch. */
+export type BatchRow = {
   seq: number;
-  message_id: string;
-  type: string;
-  event: string | null;
-  category: string | null;
-  product_id: string | null;
-  path: string | null;
   received_at: number;
-  client_time: number | null;
-  properties: string;
+  size: number;
+  events: string;
+  /** The events' per-minute counts (`user-session.counters.ts`). */
+  counts: string;
   forwarded: number;
-  feedback: string | null;
 };
 
 function parseJsonOrUndefined(text: string): unknown {
@@ -42,7 +37,6 @@ export function storedState(stored: string): VisitorState {
   return emptyState();
 }
 
-const StoredProperties = z.catch(z.record(z.string(), z.unknown()), () => ({}));
 const StoredFeedback = z.array(z.union([ClickMessage, ClickClaimMessage, ConversionMessage]));
 
 /** An outbox row's feedback; what no longer parses is dropped (and logged) rather than blocking the outbox. */
@@ -53,18 +47,17 @@ export function storedFeedback(stored: string): FeedbackMessage[] {
   return [];
 }
 
-/** The event a row holds (consent is not stored with events: it lives in the profile state). */
-export function rowToEvent(row: EventRow): RecordedEvent {
-  return {
-    messageId: row.message_id,
-    type: row.type as RecordedEvent["type"],
-    event: row.event,
-    category: row.category,
-    productId: row.product_id,
-    path: row.path,
-    receivedAt: row.received_at,
-    clientTime: row.client_time,
-    properties: StoredProperties.parse(parseJsonOrUndefined(row.properties)),
-    consent: null,
-  };
+const StoredItems = z.array(z.object({ event: RecordedEvent, feedback: z.catch(StoredFeedback, () => []) }));
+
+/** A batch row's events with their feedback; a row that no longer parses yields none (and is logged). */
+export function storedItems(stored: string): { event: RecordedEvent; feedback: FeedbackMessage[] }[] {
+  const parsed = StoredItems.safeParse(parseJsonOrUndefined(stored));
+  if (parsed.success) return parsed.data;
+  console.error(JSON.stringify({ message: "stored events unreadable; skipped" }));
+  return [];
+}
+
+/** The text a batch row stores (consent is not stored with events: it lives in the profile state). */
+export function itemsJson(items: readonly { event: RecordedEvent; feedback: readonly FeedbackMessage[] }[]): string {
+  return JSON.stringify(items.map(({ event, feedback }) => ({ event: { ...event, consent: null }, feedback })));
 }

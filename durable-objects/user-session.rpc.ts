@@ -49,4 +49,15 @@ export interface SessionSnapshot {
   unforwarded: string[];
   counters: CounterRow[];
   totals: TotalRow[];
+  /** Remembered bandit arms, experiment id → variant (absent from snapshots of older code). */
+  assignments?: Record<string, string>;
+}
+
+/** Rows an object read and wrote since it was loaded, for benchmarks and tests (`usage`). */
+export interface StorageUsage {
+  rowsRead: number;
+  rowsWritten: number;
+  eventsAccepted: number;
+  /** Profile reads (the page path) answered, and the rows they read and wrote. */
+  profileReads: { calls: number; rowsRead: number; rowsWritten: number };
 }

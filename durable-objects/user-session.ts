@@ -24,21 +24,39 @@
  */
 
 import { DurableObject } from "cloudflare:workers";
-import type { RecordedEvent } from "../shared/events/recorded.ts";
-import { CONVERSION_EVENTS, type FeedbackMessage, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
+import { CONVERSION_EVENTS, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
 import { Pseudonym } from "../shared/feedback/messages.ts";
 import { firstMinuteOf, LONGEST_WINDOW_MINUTES, MINUTE_MS, metricOf, minuteOf, parseBehaviorPath } from "../shared/profile/behavior.ts";
-import type { CounterRow, ProfileExport, TotalRow } from "../shared/profile/export.ts";
+import type { ProfileExport } from "../shared/profile/export.ts";
 import { applyEvent, emptyState, mergeStates, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
+import { armExperiment, RememberedArms } from "../shared/rules/sticky.ts";
 import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
 import { placed } from "../workers/common/placement.ts";
 import { attributionWindowMs, forgetExposures, recallExposures } from "./exposure-memory.ts";
+import { RowMeter } from "./row-meter.ts";
 import { migrate, schemaVersion } from "./sql-migrations.ts";
-import { addCounts, counterIncrements, readCount } from "./user-session.counters.ts";
-import { USER_SESSION_MIGRATIONS } from "./user-session.migrations.ts";
+import {
+  addBuckets,
+  addTo,
+  addToMinuteRows,
+  type Buckets,
+  bucketIncrements,
+  bucketsJson,
+  type Counts,
+  counterRows,
+  countKey,
+  countsJson,
+  parseBuckets,
+  parseCounts,
+  readBuckets,
+  rowsToBuckets,
+  sumCount,
+  totalRows,
+} from "./user-session.counters.ts";
+import { USER_SESSION_MIGRATIONS, USER_SESSION_SCHEMA } from "./user-session.migrations.ts";
 import { FORWARD_RETRY_MS, type Outgoing, sendToQueues } from "./user-session.outbox.ts";
-import { type EventRow, rowToEvent, storedFeedback, storedState } from "./user-session.rows.ts";
+import { type BatchRow, itemsJson, storedItems, storedState } from "./user-session.rows.ts";
 import {
   type EraseOutcome,
   type LinkOutcome,
@@ -47,6 +65,7 @@ import {
   type RecordOutcome,
   RecordRequest,
   type SessionSnapshot,
+  type StorageUsage,
 } from "./user-session.rpc.ts";
 
 /** Most events kept per visitor; counters keep the history beyond it. */
@@ -54,7 +73,24 @@ const MAX_EVENTS = 1_000;
 /** How long raw events are kept; as long as the longest window. */
 const EVENT_RETENTION_MS = LONGEST_WINDOW_MINUTES * MINUTE_MS;
 
-const NAMES = { state: "state", visitor: "visitor", linkedTo: "linked_to", merged: "merged:" } as const;
+const NAMES = {
+  state: "state",
+  visitor: "visitor",
+  linkedTo: "linked_to",
+  merged: "merged:",
+  totalsBefore: "totals_before",
+  assignments: "assignments",
+} as const;
+/** Outbox batches the alarm sends at once (each holds at most 100 events). */
+const FORWARD_BATCHES = 10;
+
+function parseJsonOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
 
 /** Which exposure a click claim asks for: its rule and slot. */
 function claimKey(claim: { ruleId: string; slot: string }): string {
@@ -63,15 +99,36 @@ function claimKey(claim: { ruleId: string; slot: string }): string {
 
 export class UserSession extends DurableObject<Env> {
   readonly #storage: DurableObjectStorage;
+  readonly #meter: RowMeter;
+  /** Page-path reads and the rows they cost (benchmarks and tests, through `usage`). */
+  #profileReads = { calls: 0, rowsRead: 0, rowsWritten: 0 };
+  #eventsAccepted = 0;
   #schemaReady = false;
   #state: VisitorState | undefined;
   #linkedTo: string | null | undefined;
+  /** The minute buckets, loaded on first use and kept in step with every write. */
+  #buckets: Buckets | undefined;
+  /** Lifetime counts of buckets already pruned (`meta.totals_before`). */
+  #before: Counts | undefined;
+  /** `messageId`s of the stored events, loaded on first record, so retries are recognized without an index. */
+  #known: Set<string> | undefined;
+  /** Remembered bandit arms (`meta.assignments`), loaded on first use. */
+  #arms: Record<string, string> | undefined;
   /** Behaviour counts read in the current minute; cleared by any write. */
   #counts: { minute: number; values: Map<string, number> } = { minute: -1, values: new Map() };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#storage = ctx.storage;
+    this.#meter = new RowMeter(ctx.storage.sql);
+  }
+
+  /**
+   * Rows this object read and wrote since it was loaded, with the events it accepted and the
+   * profile reads it answered: what `npm run bench:ingest` and the tests measure storage by.
+   */
+  async usage(): Promise<StorageUsage> {
+    return { ...this.#meter.settle(), eventsAccepted: this.#eventsAccepted, profileReads: { ...this.#profileReads } };
   }
 
   /** Records a batch of accepted events; resolves once they are durably stored. */
@@ -91,35 +148,75 @@ export class UserSession extends DurableObject<Env> {
     const windowMs = attributionWindowMs(this.env);
     this.#sql();
     const before = this.#profileState();
+    const known = this.#knownIds();
     let state = before;
     const fresh: Outgoing[] = [];
+    const ids = new Set<string>();
     // Click claims already sent from this batch, by rule and slot: every event of a batch has the
     // same receive time, so further claims would resolve to the same exposure and count once anyway.
     const claimed = new Set<string>();
-    this.#storage.transactionSync(() => {
-      for (const event of events) {
-        const feedback = attributable
-          ? feedbackFor(event, visitor, exposures, windowMs, aliases).filter(
-              (message) => message.kind !== "click-claim" || !claimed.has(claimKey(message)),
-            )
-          : [];
-        if (!this.#insertEvent(event, { forwarded: false, feedback })) continue;
-        for (const message of feedback) if (message.kind === "click-claim") claimed.add(claimKey(message));
-        fresh.push({ event, feedback });
-        state = applyEvent(state, event);
-      }
-      if (fresh.length === 0) return;
+    for (const event of events) {
+      if (known.has(event.messageId) || ids.has(event.messageId)) continue;
+      const feedback = attributable
+        ? feedbackFor(event, visitor, exposures, windowMs, aliases).filter(
+            (message) => message.kind !== "click-claim" || !claimed.has(claimKey(message)),
+          )
+        : [];
+      for (const message of feedback) if (message.kind === "click-claim") claimed.add(claimKey(message));
+      ids.add(event.messageId);
+      fresh.push({ event, feedback });
+      state = applyEvent(state, event);
+    }
+    if (fresh.length === 0) return { accepted: 0, duplicates: events.length };
+    const increments = bucketIncrements(fresh.map(({ event }) => event));
+    const loaded = this.#loadedBuckets();
+    let seq = 0;
+    // One transaction, so the batch, its counts and the state are stored together before the answer.
+    this.#transaction(() => {
+      seq = this.#insertBatch(fresh, increments, false);
       if (before.lastSeen === null) this.#setName(NAMES.visitor, visitor);
-      this.#count(fresh.map(({ event }) => event));
       this.#setName(NAMES.state, JSON.stringify(state));
       // Housekeeping once per session rather than on every batch.
       if (state.sessionCount !== before.sessionCount) this.#prune(state.lastSeen ?? Date.now());
     });
     this.#state = state;
-    if (fresh.length > 0) this.#counts = { minute: -1, values: new Map() };
+    this.#eventsAccepted += fresh.length;
+    for (const id of ids) this.#known?.add(id);
+    // A prune in the transaction reset what was loaded; otherwise the batch's counts join memory.
+    if (this.#buckets === loaded) addBuckets(loaded, increments);
+    this.#counts = { minute: -1, values: new Map() };
     // Stored means accepted: the queue send happens after the answer, and the outbox covers its failure.
-    if (fresh.length > 0) this.ctx.waitUntil(this.#forward(visitor, fresh));
+    this.ctx.waitUntil(this.#forward(visitor, fresh, [seq]));
     return { accepted: fresh.length, duplicates: events.length - fresh.length };
+  }
+
+  /**
+   * Remembers bandit arms the page drew for this visitor (experiment id → variant), replacing any
+   * remembered before for the same experiments; one row written, and none when nothing changes.
+   * Called after the page is answered, so the page never waits for it.
+   */
+  async rememberAssignments(input: RememberedArms): Promise<void> {
+    const arms = RememberedArms.parse(input);
+    const linked = this.#linkedUser();
+    if (linked !== null) return this.env.USER_SESSION.getByName(linked).rememberAssignments(arms);
+    const current = this.#rememberedArms();
+    if (Object.entries(arms).every(([experiment, variant]) => current[experiment] === variant)) return;
+    const next = { ...current, ...arms };
+    const fresh = this.#readableSql() === null;
+    this.#sql();
+    this.#transaction(() => this.#setName(NAMES.assignments, JSON.stringify(next)));
+    this.#arms = next;
+    // An object the page created holds the arms until the retention period has passed.
+    if (fresh && (await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(this.#profileState()));
+  }
+
+  #rememberedArms(): Record<string, string> {
+    if (this.#arms === undefined) {
+      const stored = this.#name(NAMES.assignments);
+      const parsed = stored === null ? null : RememberedArms.safeParse(parseJsonOrNull(stored));
+      this.#arms = parsed?.success ? parsed.data : {};
+    }
+    return this.#arms;
   }
 
   /** Remembered exposures for attributing a click or conversion; none (and a log line) when the memory is unavailable. */
@@ -135,12 +232,26 @@ export class UserSession extends DurableObject<Env> {
   /** Reads the requested attributes as of `now`; names that are not profile attributes are left out. */
   async readProfile(input: ProfileRequest): Promise<ProfileValues> {
     const { attributes, now } = ProfileRequest.parse(input);
+    const before = this.#meter.settle();
+    const profile = this.#readProfile(attributes, now);
+    const after = this.#meter.settle();
+    this.#profileReads.calls++;
+    this.#profileReads.rowsRead += after.rowsRead - before.rowsRead;
+    this.#profileReads.rowsWritten += after.rowsWritten - before.rowsWritten;
+    return profile;
+  }
+
+  #readProfile(attributes: string[], now: number): ProfileValues | Promise<ProfileValues> {
     const linked = this.#linkedUser();
     if (linked !== null) return placed(this.env.USER_SESSION, this.env).getByName(linked).readProfile({ attributes, now });
     const state = this.#profileState();
     const profile: ProfileValues = {};
     for (const path of attributes) {
-      if (path.startsWith("behavior.")) {
+      const experiment = armExperiment(path);
+      if (experiment !== null) {
+        const arm = this.#rememberedArms()[experiment];
+        if (arm !== undefined) profile[path] = arm;
+      } else if (path.startsWith("behavior.")) {
         const count = this.#behaviourCount(path, now);
         if (count !== null) profile[path] = count;
       } else {
@@ -177,6 +288,7 @@ export class UserSession extends DurableObject<Env> {
       minuteCounts: snapshot.counters,
       exposures: exposures.map((exposure) => ({ ...exposure, at: new Date(exposure.at).toISOString() })),
       retention: { idleDays: days, deleteAfter: lastSeen === null ? null : new Date(lastSeen + days * 86_400_000).toISOString() },
+      assignments: this.#rememberedArms(),
     };
     return JSON.stringify(exported);
   }
@@ -229,17 +341,53 @@ export class UserSession extends DurableObject<Env> {
   /** Folds another object's snapshot into this one, once per source (retries are no-ops). */
   async absorb(source: string, snapshot: SessionSnapshot): Promise<void> {
     Pseudonym.parse(source);
-    const sql = this.#sql();
+    this.#sql();
     if (this.#name(`${NAMES.merged}${source}`) !== null) return;
     const state = mergeStates(this.#profileState(), snapshot.state);
+    const known = this.#knownIds();
     const unforwarded = new Set(snapshot.unforwarded);
+    const events = snapshot.events.filter((event) => !known.has(event.messageId));
+    const added = rowsToBuckets(snapshot.counters);
+    // The user's own arms win; the device's fill in experiments the user had none for.
+    const current = this.#rememberedArms();
+    const incoming = RememberedArms.safeParse(snapshot.assignments ?? {});
+    const missing = incoming.success ? Object.entries(incoming.data).filter(([experiment]) => current[experiment] === undefined) : [];
+    const arms = missing.length === 0 ? current : { ...Object.fromEntries(missing), ...current };
+    // Totals beyond the snapshot's buckets (pruned there) carry over into this object's `before`.
+    let before = this.#totalsBefore();
+    for (const { metric, key, count } of snapshot.totals) {
+      const id = countKey(metric, key);
+      let inBuckets = 0;
+      for (const counts of added.values()) inBuckets += counts.get(id) ?? 0;
+      if (count !== inBuckets) before = addTo(before, new Map([[id, count - inBuckets]]));
+    }
     this.#storage.transactionSync(() => {
-      for (const event of snapshot.events) this.#insertEvent(event, { forwarded: !unforwarded.has(event.messageId), feedback: [] });
-      addCounts(sql, snapshot.counters, snapshot.totals);
+      const pending = events.filter((event) => unforwarded.has(event.messageId));
+      const sent = events.filter((event) => !unforwarded.has(event.messageId));
+      // The snapshot's counts arrive as minute rows, so its events are stored without counts of their own.
+      if (pending.length > 0)
+        this.#insertBatch(
+          pending.map((event) => ({ event, feedback: [] })),
+          new Map(),
+          false,
+        );
+      if (sent.length > 0)
+        this.#insertBatch(
+          sent.map((event) => ({ event, feedback: [] })),
+          new Map(),
+          true,
+        );
+      addToMinuteRows(this.#meter.sql, added);
+      if (before !== this.#before) this.#setName(NAMES.totalsBefore, countsJson(before));
+      if (arms !== current) this.#setName(NAMES.assignments, JSON.stringify(arms));
       this.#setName(NAMES.state, JSON.stringify(state));
       this.#setName(`${NAMES.merged}${source}`, String(Date.now()));
     });
+    this.#arms = arms;
     this.#state = state;
+    this.#before = before;
+    for (const event of events) known.add(event.messageId);
+    this.#buckets = undefined;
     this.#counts = { minute: -1, values: new Map() };
     if (unforwarded.size > 0) await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
     else if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(state));
@@ -259,16 +407,22 @@ export class UserSession extends DurableObject<Env> {
       return;
     }
     const visitor = this.#name(NAMES.visitor);
-    const pending = sql.exec<EventRow>("SELECT * FROM events WHERE forwarded = 0 ORDER BY seq LIMIT 100").toArray();
+    const pending = sql
+      .exec<Pick<BatchRow, "seq" | "events">>("SELECT seq, events FROM batches WHERE forwarded = 0 ORDER BY seq LIMIT ?", FORWARD_BATCHES)
+      .toArray();
     if (pending.length > 0 && visitor !== null) {
+      const items = pending.flatMap((row) => storedItems(row.events));
       const sent = await this.#forward(
         visitor,
-        pending.map((row) => ({
-          event: rowToEvent(row),
-          feedback: row.feedback === null ? [] : storedFeedback(row.feedback),
-        })),
+        items,
+        pending.map((row) => row.seq),
       );
       if (!sent) return;
+      if (pending.length === FORWARD_BATCHES) {
+        // More may wait: again at once, in steps of bounded size.
+        await this.#storage.setAlarm(Date.now());
+        return;
+      }
     }
     const state = this.#profileState();
     const due = this.#retentionDue(state);
@@ -276,40 +430,82 @@ export class UserSession extends DurableObject<Env> {
       await this.#eraseOwn();
       return;
     }
-    this.#storage.transactionSync(() => this.#prune(now));
+    this.#transaction(() => this.#prune(now));
     await this.#storage.setAlarm(due);
+  }
+
+  /** Runs `body` in a transaction; if it fails, what memory holds of storage is read again on next use. */
+  #transaction(body: () => void): void {
+    try {
+      this.#storage.transactionSync(body);
+    } catch (error) {
+      this.#state = undefined;
+      this.#forgetLoaded();
+      throw error;
+    }
+  }
+
+  #forgetLoaded(): void {
+    this.#arms = undefined;
+    this.#buckets = undefined;
+    this.#before = undefined;
+    this.#known = undefined;
+    this.#counts = { minute: -1, values: new Map() };
   }
 
   async #eraseOwn(): Promise<void> {
     await this.#storage.deleteAlarm();
     await this.#storage.deleteAll();
     this.#schemaReady = false;
-    this.#state = undefined;
     this.#linkedTo = undefined;
-    this.#counts = { minute: -1, values: new Map() };
+    this.#state = undefined;
+    this.#forgetLoaded();
   }
 
-  /** Stores an event unless its `messageId` is known; true when it was new. */
-  #insertEvent(event: RecordedEvent, { forwarded, feedback }: { forwarded: boolean; feedback: readonly FeedbackMessage[] }): boolean {
-    return (
-      this.#storage.sql
-        .exec(
-          `INSERT INTO events (message_id, type, event, category, product_id, path, received_at, client_time, properties, forwarded, feedback)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING RETURNING seq`,
-          event.messageId,
-          event.type,
-          event.event,
-          event.category,
-          event.productId,
-          event.path,
-          event.receivedAt,
-          event.clientTime,
-          JSON.stringify(event.properties),
-          forwarded ? 1 : 0,
-          feedback.length === 0 ? null : JSON.stringify(feedback),
-        )
-        .toArray().length > 0
-    );
+  /** Stores new events as one batch row (one row written however many events); returns its `seq`. */
+  #insertBatch(items: readonly Outgoing[], counts: Buckets, forwarded: boolean): number {
+    const receivedAt = Math.max(...items.map(({ event }) => event.receivedAt));
+    return this.#meter.sql
+      .exec<{ seq: number }>(
+        "INSERT INTO batches (received_at, size, events, counts, forwarded) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+        receivedAt,
+        items.length,
+        itemsJson(items),
+        bucketsJson(counts),
+        forwarded ? 1 : 0,
+      )
+      .one().seq;
+  }
+
+  /** The `messageId`s of the stored events (read once per load: every batch row). */
+  #knownIds(): Set<string> {
+    if (this.#known === undefined) {
+      const known = new Set<string>();
+      const sql = this.#readableSql();
+      if (sql !== null) {
+        for (const row of sql.exec<Pick<BatchRow, "events">>("SELECT events FROM batches")) {
+          for (const { event } of storedItems(row.events)) known.add(event.messageId);
+        }
+      }
+      this.#known = known;
+    }
+    return this.#known;
+  }
+
+  #loadedBuckets(): Buckets {
+    if (this.#buckets === undefined) {
+      const sql = this.#readableSql();
+      this.#buckets = sql === null ? new Map() : readBuckets(sql);
+    }
+    return this.#buckets;
+  }
+
+  #totalsBefore(): Counts {
+    if (this.#before === undefined) {
+      const stored = this.#name(NAMES.totalsBefore);
+      this.#before = stored === null ? new Map() : parseCounts(stored);
+    }
+    return this.#before;
   }
 
   /**
@@ -324,10 +520,8 @@ export class UserSession extends DurableObject<Env> {
     const parsed = parseBehaviorPath(path);
     if (!parsed.ok) return null;
     const { measure, dimension, key, window } = parsed.value;
-    const metric = metricOf(measure, dimension);
     const firstMinute = firstMinuteOf(window, now);
-    const sql = this.#readableSql();
-    const count = sql === null ? 0 : readCount(sql, metric, key ?? "", firstMinute);
+    const count = sumCount(this.#loadedBuckets(), this.#totalsBefore(), countKey(metricOf(measure, dimension), key ?? ""), firstMinute);
     this.#counts.values.set(path, count);
     return count;
   }
@@ -335,16 +529,20 @@ export class UserSession extends DurableObject<Env> {
   /** Storage for writing: creates or migrates the schema first. */
   #sql(): SqlStorage {
     if (!this.#schemaReady) {
-      migrate(this.#storage, USER_SESSION_MIGRATIONS);
+      migrate(
+        { sql: this.#meter.sql, transactionSync: (body) => this.#storage.transactionSync(body) },
+        USER_SESSION_MIGRATIONS,
+        USER_SESSION_SCHEMA,
+      );
       this.#schemaReady = true;
     }
-    return this.#storage.sql;
+    return this.#meter.sql;
   }
 
   /** Storage for reading, or null for an object that holds nothing: reads never create tables. */
   #readableSql(): SqlStorage | null {
-    if (this.#schemaReady) return this.#storage.sql;
-    const version = schemaVersion(this.#storage.sql);
+    if (this.#schemaReady) return this.#meter.sql;
+    const version = schemaVersion(this.#meter.sql);
     if (version === 0) return null;
     // Current already: no need to run the migrations, which would read the version again.
     if (version === USER_SESSION_MIGRATIONS.length) this.#schemaReady = true;
@@ -382,36 +580,56 @@ export class UserSession extends DurableObject<Env> {
     return (state.lastSeen ?? Date.now()) + this.#retentionDays() * 86_400_000;
   }
 
-  /** Adds the events to the per-minute counters and lifetime totals, one upsert per distinct row. */
-  #count(events: readonly RecordedEvent[]): void {
-    const increments = counterIncrements(events);
-    addCounts(this.#storage.sql, increments, increments);
-  }
-
-  /** Drops forwarded events beyond the newest `MAX_EVENTS` or older than a week, and expired minute counters. */
+  /**
+   * Drops forwarded batches older than a week or behind the newest `MAX_EVENTS` events, moving their
+   * counts into the minute rows (or, past the longest window, into the lifetime totals kept aside),
+   * and minute rows past the longest window into those totals. Memory is read again afterwards.
+   */
   #prune(now: number): void {
-    const sql = this.#storage.sql;
-    sql.exec(
-      `DELETE FROM events WHERE forwarded = 1 AND (received_at < ? OR seq <= (SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?))`,
-      now - EVENT_RETENTION_MS,
-      MAX_EVENTS,
-    );
-    sql.exec("DELETE FROM counters WHERE minute < ?", minuteOf(now - EVENT_RETENTION_MS) - 1);
+    const sql = this.#meter.sql;
+    const oldest = minuteOf(now - EVENT_RETENTION_MS) - 1;
+    const rows = sql
+      .exec<Pick<BatchRow, "seq" | "received_at" | "size" | "forwarded" | "counts">>(
+        "SELECT seq, received_at, size, forwarded, counts FROM batches ORDER BY seq DESC",
+      )
+      .toArray();
+    let before = this.#totalsBefore();
+    const kept: Buckets = new Map();
+    let newer = 0;
+    let dropped = 0;
+    for (const row of rows) {
+      if (row.forwarded === 1 && (newer >= MAX_EVENTS || row.received_at < now - EVENT_RETENTION_MS)) {
+        for (const [minute, counts] of parseBuckets(row.counts)) {
+          if (minute < oldest) before = addTo(before, counts);
+          else kept.set(minute, addTo(kept.get(minute), counts));
+        }
+        sql.exec("DELETE FROM batches WHERE seq = ?", row.seq);
+        dropped++;
+      }
+      newer += row.size;
+    }
+    for (const row of sql.exec<{ counts: string }>("SELECT counts FROM minutes WHERE minute < ?", oldest)) {
+      before = addTo(before, parseCounts(row.counts));
+    }
+    sql.exec("DELETE FROM minutes WHERE minute < ?", oldest);
+    addToMinuteRows(sql, kept);
+    if (before !== this.#before) this.#setName(NAMES.totalsBefore, countsJson(before));
+    if (dropped > 0 || before !== this.#before) this.#forgetLoaded();
   }
 
   /**
    * Puts events on the events queue and the clicks and conversions they stand for on the feedback
-   * queue; on failure they stay in the outbox and the alarm retries (duplicates upstream carry the
-   * same ids).
+   * queue, then marks their batches sent (one row each); on failure they stay in the outbox and the
+   * alarm retries (duplicates upstream carry the same ids).
    */
-  async #forward(visitor: string, items: readonly Outgoing[]): Promise<boolean> {
+  async #forward(visitor: string, items: readonly Outgoing[], batches: readonly number[]): Promise<boolean> {
     if (!(await sendToQueues(this.env, visitor, items))) {
       await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
       return false;
     }
-    const sql = this.#storage.sql;
+    const sql = this.#meter.sql;
     this.#storage.transactionSync(() => {
-      for (const { event } of items) sql.exec("UPDATE events SET forwarded = 1 WHERE message_id = ?", event.messageId);
+      for (const seq of batches) sql.exec("UPDATE batches SET forwarded = 1 WHERE seq = ?", seq);
     });
     if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(this.#profileState()));
     return true;
@@ -419,14 +637,17 @@ export class UserSession extends DurableObject<Env> {
 
   #snapshot(): SessionSnapshot {
     const sql = this.#readableSql();
-    if (sql === null) return { state: emptyState(), events: [], unforwarded: [], counters: [], totals: [] };
-    const rows = sql.exec<EventRow>("SELECT * FROM events ORDER BY seq").toArray();
+    if (sql === null) return { state: emptyState(), events: [], unforwarded: [], counters: [], totals: [], assignments: {} };
+    const rows = sql.exec<Pick<BatchRow, "events" | "forwarded">>("SELECT events, forwarded FROM batches ORDER BY seq").toArray();
+    const buckets = this.#loadedBuckets();
+    const events = rows.flatMap((row) => storedItems(row.events).map(({ event }) => ({ event, forwarded: row.forwarded === 1 })));
     return {
       state: this.#profileState(),
-      events: rows.map(rowToEvent),
-      unforwarded: rows.filter((row) => row.forwarded === 0).map((row) => row.message_id),
-      counters: sql.exec<CounterRow>("SELECT metric, key, minute, count FROM counters").toArray(),
-      totals: sql.exec<TotalRow>("SELECT metric, key, count FROM totals").toArray(),
+      events: events.map(({ event }) => event),
+      unforwarded: events.filter(({ forwarded }) => !forwarded).map(({ event }) => event.messageId),
+      counters: counterRows(buckets),
+      totals: totalRows(buckets, this.#totalsBefore()),
+      assignments: this.#rememberedArms(),
     };
   }
 }

@@ -2,7 +2,8 @@
  * Ingest benchmark: event batches through the real Worker and Durable Objects, for many visitors,
  * next to a pass-through baseline measured in the same run, plus event-to-decision freshness.
  *
- *   npm run bench:ingest            (about a minute; bounded by request counts and time limits)
+ *   npm run bench:ingest            (a few minutes; bounded by request counts and time limits)
+ *   npm run bench:ingest -- --rows-only   (only the storage rows per event and per page decision)
  *
  * The Worker is built and run on Miniflare directly (one workerd process); load comes from a
  * separate Node process. Rounds alternate baseline and ingest so drift affects both alike; the
@@ -16,6 +17,7 @@ import { startLocalTailor } from "../lib/local-tailor.ts";
 import type { LoadResult } from "./load-generator.ts";
 import { runLoadInChild } from "./run-load.ts";
 import { formatNumber, median, percentile } from "./stats.ts";
+import { measureRows, writeMeasuredCounts } from "./storage-rows.ts";
 
 const ROUNDS = 3;
 const REQUESTS = 3_000;
@@ -35,12 +37,16 @@ function summary(label: string, results: LoadResult[]): { rps: number; p50: numb
   return { rps, p50, p99 };
 }
 
+function freshnessVisitor(probe: number): string {
+  return `fresh${String(probe).padStart(6, "0")}${"x".repeat(11)}`.slice(0, 22);
+}
+
 async function freshness(url: string): Promise<{ fresh: number[]; decisionOnly: number[]; misses: number }> {
   const fresh: number[] = [];
   const decisionOnly: number[] = [];
   let misses = 0;
   for (let probe = 0; probe < FRESHNESS_PROBES; probe++) {
-    const id = `fresh${String(probe).padStart(6, "0")}${"x".repeat(11)}`.slice(0, 22);
+    const id = freshnessVisitor(probe);
     const cookie = `tailor_vid=${id}`;
     const headers = { "content-type": "application/json", cookie, "cf-connecting-ip": `10.200.${probe >> 8}.${probe & 255}` };
     const body = JSON.stringify({
@@ -81,7 +87,10 @@ async function drained(): Promise<void> {
   }
 }
 
-try {
+const rowsOnly = process.argv.includes("--rows-only");
+
+/** Freshness, latency and throughput of ingest next to the pass-through baseline. */
+async function throughputAndLatency(): Promise<void> {
   const base = { url: tailor.url, requests: REQUESTS, concurrency: CONCURRENCY, timeLimitMs: 90_000 };
   const passThrough = { ...base, scenario: "get" as const, path: "/static/shop.css" };
   const ingest = { ...base, scenario: "ingest" as const, visitors: VISITORS, eventsPerBatch: EVENTS_PER_BATCH };
@@ -129,6 +138,26 @@ try {
   console.log(
     `\nKafka REST double received ${kafka.records().length} records, ${new Set(kafka.records().map((record) => (record.value as { id?: string }).id)).size} distinct ids`,
   );
+}
+
+try {
+  if (!rowsOnly) await throughputAndLatency();
+
+  // Counted by the objects themselves (`UserSession.usage`): every statement's rowsRead/rowsWritten.
+  const rowsPlan = { visitors: 100, batches: 10, eventsPerBatch: EVENTS_PER_BATCH, pages: 10 };
+  const rows = await measureRows(tailor.url, tailor.miniflare, rowsPlan);
+  const per = (count: number, of: number) => formatNumber(of === 0 ? 0 : count / of, 3);
+  console.log(
+    `\nDurable Object SQLite rows (${rowsPlan.visitors} new visitors, ${rowsPlan.batches} batches of ${rowsPlan.eventsPerBatch} events, then ${rowsPlan.pages} homepages each; counted by each visitor's object)`,
+  );
+  console.log(
+    `  ingest: ${rows.ingest.events} events accepted, rows written per event ${per(rows.ingest.rowsWritten, rows.ingest.events)}, rows read per event ${per(rows.ingest.rowsRead, rows.ingest.events)}`,
+  );
+  console.log(
+    `  page decisions: ${rows.pages.pageDecisions}, rows read per decision ${per(rows.pages.pageRowsRead, rows.pages.pageDecisions)}, rows written per decision ${per(rows.pages.pageRowsWritten, rows.pages.pageDecisions)}`,
+  );
+  writeMeasuredCounts(new URL("../cost/measured-counts.json", import.meta.url).pathname, rows.ingest, rows.pages);
+  console.log("  written to scripts/cost/measured-counts.json");
 } finally {
   await tailor.dispose();
   await shop.close();

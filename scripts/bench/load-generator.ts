@@ -39,7 +39,8 @@ export interface LoadResult {
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-function visitorId(index: number): string {
+/** The cookie id of the bench's visitor number `index` (the same on every run). */
+export function visitorId(index: number): string {
   let id = "";
   let value = index * 2_654_435_761 + 12_345;
   for (let position = 0; position < 22; position++) {

@@ -19,4 +19,6 @@ export interface ProfileExport {
   /** Personalizations remembered for attributing clicks and conversions (kept for the attribution window). */
   exposures: { decisionId: string; ruleId: string; slot: string; experiment: string | null; variant: string | null; at: string }[];
   retention: { idleDays: number; deleteAfter: string | null };
+  /** Bandit variants the visitor keeps, experiment id → variant (`shared/rules/sticky.ts`). */
+  assignments: Record<string, string>;
 }

@@ -62,6 +62,11 @@ export interface DecisionInput {
   forced?: Readonly<Record<string, string>>;
   /** Models that are loaded and usable (KV-referenced ones resolved by the caller). */
   model: (name: string) => CompiledModel | undefined;
+  /**
+   * Bandit arms the visitor was assigned before (experiment id → variant, `shared/rules/sticky.ts`):
+   * kept while the variant still exists, instead of a new draw from the posterior.
+   */
+  remembered?: Readonly<Record<string, string>>;
   /** Live success/trial counts for bandit experiments, when available. */
   banditCounts?: (experiment: string) => Readonly<Record<string, VariantCounts>> | undefined;
   random?: () => number;
@@ -131,6 +136,16 @@ function assignVariant(
   const index = chooseVariation(bucket, experiment.ranges);
   if (index < 0) return { variant: null, reason: "outside the experiment's coverage", bucket };
   if (experiment.allocation === "bandit") {
+    // Sticky: a returning visitor keeps the arm first drawn for them while it exists; that
+    // assignment was certain, so its recorded share is 1 (the sample ratio check stays exact).
+    const remembered = input.remembered?.[experiment.id];
+    if (remembered !== undefined && experiment.variants.includes(remembered))
+      return {
+        variant: remembered,
+        bucket,
+        forced: false,
+        shares: Object.fromEntries(experiment.variants.map((variant) => [variant, variant === remembered ? 1 : 0])),
+      };
     // Probability matching: the variant is drawn from the shares Thompson sampling would give, so
     // the probability of this assignment is known and recorded with the exposure.
     const random = input.random ?? Math.random;

@@ -1,11 +1,13 @@
 /**
  * The sharded exposure memory, called as the consumer and the visitors' objects call it.
  */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   exposureShard,
   forgetExposures,
+  PRUNE_STEP_ROWS,
   type RememberedDecision,
   recallExposures,
   rememberExposures,
@@ -71,5 +73,45 @@ describe("ExposureMemory", () => {
     await forgetExposures(env, [visitor]);
     expect(await recallExposures(env, [visitor])).toEqual([]);
     expect(await recallExposures(env, [other])).toHaveLength(1);
+  });
+});
+
+describe("ExposureMemory prune", () => {
+  it("deletes expired rows in bounded steps, one alarm run each, until none is left, and keeps the live ones", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`prune-${crypto.randomUUID()}`);
+    const expired = PRUNE_STEP_ROWS * 2 + 345;
+    const visitors = Array.from({ length: 50 }, () => pseudonym());
+    const old = Array.from({ length: expired }, (_, index) =>
+      entry(visitors[index % visitors.length] ?? "", `old-${index}`, 8 * 24 + (index % 50)),
+    );
+    const live = Array.from({ length: 30 }, (_, index) => entry(visitors[index] ?? "", `live-${index}`, 1));
+    for (let start = 0; start < old.length; start += 1_000) await shard.remember(old.slice(start, start + 1_000));
+    await shard.remember(live);
+
+    const count = () =>
+      runInDurableObject(shard, async (_, state) => ({
+        rows: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM exposures").one().n,
+        alarm: await state.storage.getAlarm(),
+      }));
+    expect((await count()).rows).toBe(expired + live.length);
+    expect((await count()).alarm).not.toBeNull();
+
+    // One run deletes one step of the oldest expired rows, not all of them.
+    expect(await runDurableObjectAlarm(shard)).toBe(true);
+    expect((await count()).rows).toBe(expired + live.length - PRUNE_STEP_ROWS);
+    // It re-armed itself and goes on (here run by hand; the alarm may also fire on its own) until none is left.
+    for (let run = 0; run < 50 && (await count()).rows > live.length; run++) {
+      if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect((await count()).rows).toBe(live.length);
+    for (let run = 0; run < 50 && (await count()).alarm !== null; run++) {
+      if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect((await count()).alarm).toBeNull();
+    expect(await shard.recall([visitors[0] ?? ""])).toHaveLength(1);
+
+    // The next write arms the next prune.
+    await shard.remember([entry(visitors[0] ?? "", "later", 0)]);
+    expect((await count()).alarm).not.toBeNull();
   });
 });

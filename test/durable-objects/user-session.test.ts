@@ -4,6 +4,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { USER_SESSION_MIGRATIONS } from "../../durable-objects/user-session.migrations.ts";
 import type { RecordedEvent } from "../../shared/events/recorded.ts";
 import type { ProfileExport } from "../../shared/profile/export.ts";
 
@@ -51,11 +52,10 @@ describe("UserSession.record", () => {
     });
     const claims = await runInDurableObject(stub, (_, state) =>
       state.storage.sql
-        .exec<{ feedback: string | null }>("SELECT feedback FROM events")
+        .exec<{ events: string }>("SELECT events FROM batches")
         .toArray()
-        .flatMap((row) =>
-          (JSON.parse(row.feedback ?? "[]") as { kind: string; slot: string }[]).filter((message) => message.kind === "click-claim"),
-        )
+        .flatMap((row) => (JSON.parse(row.events) as { feedback: { kind: string; slot: string }[] }[]).flatMap((item) => item.feedback))
+        .filter((message) => message.kind === "click-claim")
         .map((claim) => claim.slot)
         .sort(),
     );
@@ -83,7 +83,7 @@ describe("UserSession.record", () => {
     expect(profile["behavior.views_all.total"]).toBe(0);
   });
 
-  it("applies its schema migrations once", async () => {
+  it("creates the current schema at once in a new object and records it as the last migration", async () => {
     const stub = session();
     await stub.record({ visitor: VISITOR, events: [view("home", Date.now())] });
     const versions = await runInDurableObject(stub, (_, state) =>
@@ -92,7 +92,7 @@ describe("UserSession.record", () => {
         .toArray()
         .map((row) => row.version),
     );
-    expect(versions).toEqual([1, 2, 3]);
+    expect(versions).toEqual([USER_SESSION_MIGRATIONS.length]);
   });
 });
 

@@ -18,6 +18,7 @@ import { type AttributeTree, nestAttributes } from "../../shared/profile/behavio
 import { inRollout } from "../../shared/rollout/guard.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
+import { armAttribute, armsFromProfile, armsToRemember } from "../../shared/rules/sticky.ts";
 import { recordDecision, recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
 import { loadModels, modelResolver } from "../common/models-store.ts";
@@ -149,7 +150,8 @@ async function decideRequest(
   const token = url.searchParams.get(PREVIEW_PARAMETER);
   const preview = token === null ? null : await verifyPreview(token, env.VISITOR_ID_SECRET, now, path);
 
-  const wanted = rules.profileAttributes;
+  // Bandit arms the visitor already has come back with the profile read, at no extra wait.
+  const wanted = rules.bandits.length === 0 ? rules.profileAttributes : [...rules.profileAttributes, ...rules.bandits.map(armAttribute)];
   const needsProfile = !untracked && !visitor.isNew && wanted.length > 0;
   const profileRead = needsProfile
     ? timings.measure("profile", () =>
@@ -171,6 +173,7 @@ async function decideRequest(
     fallbacks.push("profile-unavailable");
   }
 
+  const remembered = armsFromProfile(profile ?? {});
   const attributes = nestAttributes(
     requestAttributes(request, target, { now, isNewVisitor: visitor.isNew, groups: rules.groups }),
     profile ?? {},
@@ -182,6 +185,7 @@ async function decideRequest(
       now,
       unit: visitor.pseudonym,
       model: modelResolver(rules),
+      remembered,
       banditCounts: liveCounts(env, rules, now, waitUntil),
       ...(preview === null ? {} : { forced: preview.forced }),
       explain: explain(preview),
@@ -191,6 +195,18 @@ async function decideRequest(
     timings.note("fallback", reason);
     recordFallback(env.ANALYTICS, reason, path);
     fallbacks.push(reason);
+  }
+  // Only when the profile read answered (or there was none to make): without it, what the visitor
+  // already has is unknown and must not be replaced. Previews force variants and are not remembered.
+  if (profile !== null && !untracked && preview === null) {
+    const fresh = armsToRemember(decision.assignments, rules.bandits, remembered);
+    if (Object.keys(fresh).length > 0) {
+      waitUntil(
+        sessionFor(env, visitor.pseudonym)
+          .rememberAssignments(fresh)
+          .catch((error: unknown) => console.error(JSON.stringify({ message: "bandit arms not remembered", error: String(error) }))),
+      );
+    }
   }
   return {
     rules,

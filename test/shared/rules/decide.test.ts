@@ -257,6 +257,60 @@ describe("experiments", () => {
   });
 });
 
+describe("sticky bandit arms", () => {
+  const rules = compile({
+    experiments: {
+      banner_bandit: {
+        variants: ["plain", "bold", "fancy"],
+        allocation: "bandit",
+        counts: { plain: { successes: 1, trials: 1_000 }, bold: { successes: 950, trials: 1_000 }, fancy: { successes: 1, trials: 1_000 } },
+      },
+    },
+    rules: [
+      {
+        id: "banner-bandit",
+        experiment: {
+          id: "banner_bandit",
+          variants: { plain: { banner: text("plain") }, bold: { banner: text("BOLD") }, fancy: { banner: text("fancy") } },
+        },
+      },
+    ],
+  });
+  const posteriors = [
+    { plain: { successes: 900, trials: 1_000 }, bold: { successes: 1, trials: 1_000 }, fancy: { successes: 1, trials: 1_000 } },
+    { plain: { successes: 1, trials: 1_000 }, bold: { successes: 900, trials: 1_000 }, fancy: { successes: 1, trials: 1_000 } },
+    { plain: { successes: 1, trials: 1_000 }, bold: { successes: 1, trials: 1_000 }, fancy: { successes: 900, trials: 1_000 } },
+  ];
+
+  it.each(["plain", "bold", "fancy"])("keeps a returning visitor on %s whatever the posterior says", (arm) => {
+    for (const counts of posteriors) {
+      for (let view = 0; view < 20; view++) {
+        expect(run(rules, {}, { remembered: { banner_bandit: arm }, banditCounts: () => counts }).assignments[0]?.variant).toBe(arm);
+      }
+    }
+  });
+
+  it.each([
+    ["nothing remembered", {}],
+    ["another experiment's arm", { other_bandit: "plain" }],
+    ["a variant the experiment no longer has", { banner_bandit: "retired" }],
+  ])("follows the posterior for %s", (_, remembered) => {
+    for (const [index, counts] of posteriors.entries()) {
+      const favoured = ["plain", "bold", "fancy"][index];
+      const chosen = Array.from(
+        { length: 40 },
+        (__, view) => run(rules, {}, { unit: `u${view}`, remembered, banditCounts: () => counts }).assignments[0]?.variant,
+      );
+      expect(chosen.filter((variant) => variant === favoured).length).toBeGreaterThanOrEqual(36);
+    }
+  });
+
+  it("lets a signed preview's forced variant win over the remembered one", () => {
+    const decision = run(rules, {}, { remembered: { banner_bandit: "plain" }, forced: { banner_bandit: "fancy" } });
+    expect(decision.assignments[0]?.variant).toBe("fancy");
+  });
+});
+
 describe("holdout", () => {
   it("shows nothing to the holdout group but still records what they would have seen", () => {
     const rules = compile({ holdout: { share: 0.2, seed: "holdout" }, rules: [{ id: "everyone", actions: { hero: text("Hello") } }] });

@@ -1,0 +1,112 @@
+/**
+ * Storage rows the benchmark's visitors cost: each visitor's `UserSession` counts the SQLite rows
+ * its statements read and wrote (`usage`, an RPC method no route reaches), and this adds them up
+ * over the visitors the benchmark used, asking the objects through Miniflare directly.
+ * @module
+ */
+import { createHmac } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import type { Miniflare } from "miniflare";
+import type { StorageUsage } from "../../durable-objects/user-session.rpc.ts";
+
+/** The secret `startLocalTailor` keys pseudonyms with. */
+const SECRET = "local-visitor-id-secret-for-tests-and-benchmarks";
+
+export interface RowTotals {
+  events: number;
+  rowsWritten: number;
+  rowsRead: number;
+  pageDecisions: number;
+  pageRowsRead: number;
+  pageRowsWritten: number;
+}
+
+/** The object name of a cookie id, as `workers/common/visitor.ts` derives it (HMAC-SHA-256, base64url, 32 characters). */
+function pseudonymOf(id: string): string {
+  return createHmac("sha256", SECRET).update(id).digest("base64url").slice(0, 32);
+}
+
+/** Runs `work` for every item, a few at a time (a hundred connections at once get reset locally). */
+async function inGroups<T>(items: readonly T[], work: (item: T, index: number) => Promise<void>): Promise<void> {
+  const GROUP = 8;
+  for (let start = 0; start < items.length; start += GROUP) {
+    await Promise.all(items.slice(start, start + GROUP).map((item, offset) => work(item, start + offset)));
+  }
+}
+
+const CATEGORIES = ["electronics", "outdoor", "home", "fashion"];
+
+/**
+ * Sends `batches` batches of `eventsPerBatch` product views for each of `visitors` new visitors,
+ * then asks for the homepage `pages` times each, and sums what their objects counted. Counts live
+ * in the objects' memory, so they are read right after (an idle object may be evicted).
+ */
+export async function measureRows(
+  url: string,
+  miniflare: Miniflare,
+  plan: { visitors: number; batches: number; eventsPerBatch: number; pages: number },
+): Promise<{ ingest: RowTotals; pages: RowTotals }> {
+  const namespace = await miniflare.getDurableObjectNamespace("USER_SESSION");
+  const usageOf = async (id: string): Promise<StorageUsage> => {
+    const stub = namespace.get(namespace.idFromName(pseudonymOf(id))) as unknown as { usage(): Promise<StorageUsage> };
+    const usage = await stub.usage();
+    return JSON.parse(JSON.stringify(usage)) as StorageUsage;
+  };
+  const ingest = emptyTotals();
+  const pages = emptyTotals();
+  const run = process.pid;
+  await inGroups(
+    Array.from({ length: plan.visitors }, (_, index) => `rows${String(index).padStart(6, "0")}${"r".repeat(12)}`.slice(0, 22)),
+    async (id, visitor) => {
+      const headers = {
+        "content-type": "application/json",
+        cookie: `tailor_vid=${id}`,
+        "cf-connecting-ip": `10.210.${visitor >> 8}.${visitor & 255}`,
+      };
+      for (let batch = 0; batch < plan.batches; batch++) {
+        const events = Array.from({ length: plan.eventsPerBatch }, (_, index) => {
+          const category = CATEGORIES[(batch + index) % CATEGORIES.length] ?? "home";
+          const product = `${category.slice(0, 2)}-${String(((batch + index) % 16) + 1).padStart(2, "0")}`;
+          return {
+            type: "track",
+            event: "Product Viewed",
+            messageId: `rows-${run}-${visitor}-${batch}-${index}`,
+            properties: { product_id: product, category, price: 49.99 },
+          };
+        });
+        const response = await fetch(`${url}/v1/events`, { method: "POST", headers, body: JSON.stringify({ batch: events }) });
+        await response.arrayBuffer();
+        if (response.status !== 202) throw new Error(`ingest answered ${response.status}`);
+      }
+      // The queue send and the outbox mark run just after each 202: let the last one finish.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const recorded = await usageOf(id);
+      for (let page = 0; page < plan.pages; page++)
+        await (await fetch(`${url}/`, { headers: { cookie: `tailor_vid=${id}` } })).arrayBuffer();
+      const served = await usageOf(id);
+      ingest.events += recorded.eventsAccepted;
+      ingest.rowsWritten += recorded.rowsWritten - recorded.profileReads.rowsWritten;
+      ingest.rowsRead += recorded.rowsRead - recorded.profileReads.rowsRead;
+      pages.pageDecisions += served.profileReads.calls - recorded.profileReads.calls;
+      pages.pageRowsRead += served.profileReads.rowsRead - recorded.profileReads.rowsRead;
+      pages.pageRowsWritten += served.profileReads.rowsWritten - recorded.profileReads.rowsWritten;
+    },
+  );
+  return { ingest, pages };
+}
+
+function emptyTotals(): RowTotals {
+  return { events: 0, rowsWritten: 0, rowsRead: 0, pageDecisions: 0, pageRowsRead: 0, pageRowsWritten: 0 };
+}
+/** What `npm run cost` reads: rows per accepted event and per page decision, as measured here. */
+export function writeMeasuredCounts(path: string, ingest: RowTotals, pages: RowTotals): void {
+  const per = (rows: number, count: number) => (count === 0 ? 0 : Math.round((rows / count) * 1_000) / 1_000);
+  const measured = {
+    measuredAt: new Date().toISOString(),
+    command: "npm run bench:ingest",
+    rowsWrittenPerEvent: per(ingest.rowsWritten, ingest.events),
+    rowsReadPerPageDecision: per(pages.pageRowsRead, pages.pageDecisions),
+    rowsWrittenPerPageDecision: per(pages.pageRowsWritten, pages.pageDecisions),
+  };
+  writeFileSync(path, `${JSON.stringify(measured, null, 2)}\n`);
+}
