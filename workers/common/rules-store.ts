@@ -40,7 +40,7 @@ interface Held {
 let held: Held | undefined;
 /** The most recent live document that failed validation, for the admin UI and logs. */
 let lastProblem: { version: number; problems: DocumentProblem[]; at: string } | undefined;
-let refreshing: Promise<LiveState> | undefined;
+let refreshing: Promise<unknown> | undefined;
 /** Set while the live pointer in KV is not `{"version": n}` (a hand edit gone wrong). */
 let pointerProblem: { detail: string; at: string } | undefined;
 
@@ -136,15 +136,22 @@ async function readLive(source: RulesSource, current: LiveState): Promise<LiveSt
   };
 }
 
-function refresh(source: RulesSource, now: number): Promise<LiveState> {
-  refreshing ??= readLive(source, held?.state ?? NOTHING_LIVE)
-    .then((state) => {
-      held = { state, checkedAt: now };
-      return state;
-    })
-    .finally(() => {
-      refreshing = undefined;
-    });
+/** Reads the pointer (and the documents it names) for the request that awaits the answer. */
+async function load(source: RulesSource, now: number): Promise<LiveState> {
+  const state = await readLive(source, held?.state ?? NOTHING_LIVE);
+  held = { state, checkedAt: now };
+  return state;
+}
+
+/**
+ * The background refresh, one at a time per isolate. Only `waitUntil` holds this promise: a request
+ * that awaited it would wait on another request's KV reads, and workerd cancels such a request as
+ * hung once the other one ends (seen under the simulator's load on the admin report).
+ */
+function refreshInBackground(source: RulesSource, now: number): Promise<unknown> {
+  refreshing ??= load(source, now).finally(() => {
+    refreshing = undefined;
+  });
   return refreshing;
 }
 
@@ -161,7 +168,7 @@ export function heldLive(
   if (held === undefined) return undefined;
   if (now - held.checkedAt >= refreshIntervalMs && refreshing === undefined) {
     waitUntil(
-      refresh(source, now).catch((error: unknown) =>
+      refreshInBackground(source, now).catch((error: unknown) =>
         console.error(JSON.stringify({ message: "rules refresh failed", error: String(error) })),
       ),
     );
@@ -176,7 +183,7 @@ export async function liveState(
   waitUntil: (promise: Promise<unknown>) => void,
   refreshIntervalMs = REFRESH_INTERVAL_MS,
 ): Promise<LiveState> {
-  return heldLive(source, now, waitUntil, refreshIntervalMs) ?? refresh(source, now);
+  return heldLive(source, now, waitUntil, refreshIntervalMs) ?? load(source, now);
 }
 
 /** Drops the isolate's copy so the next request reads KV again (after a publish in this isolate, and in tests). */
@@ -200,6 +207,6 @@ export function rulesStatus(): {
  * for visitors: the answer is then the last good version this isolate holds.
  */
 export async function readLiveDocument(source: RulesSource): Promise<{ version: number; document: CompiledRules["document"] } | null> {
-  const { rules } = await refresh(source, Date.now());
+  const { rules } = await load(source, Date.now());
   return rules === null ? null : { version: rules.version, document: rules.document };
 }
