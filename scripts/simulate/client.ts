@@ -5,6 +5,9 @@
  * @module
  */
 import type { RunningKafkaRestDouble } from "../kafka-rest/server.ts";
+import { sleep } from "../lib/polling.ts";
+
+export { inParallel, sleep, waitFor } from "../lib/polling.ts";
 
 /** A simulated browser: its visitor cookie and the address it connects from. */
 export interface Visitor {
@@ -165,33 +168,6 @@ export async function withRetries<T>(work: () => Promise<T>, attempts = 3): Prom
     }
   }
   throw lastError;
-}
-
-/** Runs `work` for each index with at most `concurrency` in flight. */
-export async function inParallel(count: number, concurrency: number, work: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const index = next++;
-        await work(index);
-      }
-    }),
-  );
-}
-
-/** Polls `check` until it holds or `timeoutMs` passes; returns whether it held. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 250): Promise<boolean> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return true;
-    await sleep(intervalMs);
-  }
-  return check();
-}
-
-export function sleep(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
 /** One status line, rewritten in place on a terminal and printed at most every few seconds otherwise. */

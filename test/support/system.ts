@@ -50,24 +50,4 @@ export function visitorCookie(index: number, prefix = "sys"): string {
   return `tailor_vid=${`${prefix}${String(index).padStart(8, "0")}`.padEnd(22, "x").slice(0, 22)}`;
 }
 
-/** Runs `work` for each index with at most `concurrency` in flight. */
-export async function inParallel(count: number, concurrency: number, work: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const index = next++;
-        await work(index);
-      }
-    }),
-  );
-}
-
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 250): Promise<boolean> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-  return check();
-}
+export { inParallel, waitFor as waitUntil } from "../../scripts/lib/polling.ts";
