@@ -198,7 +198,7 @@ export class UserSession extends DurableObject<Env> {
   async rememberAssignments(input: RememberedArms): Promise<void> {
     const arms = RememberedArms.parse(input);
     const linked = this.#linkedUser();
-    if (linked !== null) return this.env.USER_SESSION.getByName(linked).rememberAssignments(arms);
+    if (linked !== null) return placed(this.env.USER_SESSION, this.env).getByName(linked).rememberAssignments(arms);
     const current = this.#rememberedArms();
     if (Object.entries(arms).every(([experiment, variant]) => current[experiment] === variant)) return;
     const next = { ...current, ...arms };
