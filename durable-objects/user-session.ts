@@ -29,7 +29,7 @@ import { Pseudonym } from "../shared/feedback/messages.ts";
 import { firstMinuteOf, LONGEST_WINDOW_MINUTES, MINUTE_MS, metricOf, minuteOf, parseBehaviorPath } from "../shared/profile/behavior.ts";
 import type { ProfileExport } from "../shared/profile/export.ts";
 import { applyEvent, emptyState, mergeStates, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
-import { armExperiment, RememberedArms } from "../shared/rules/sticky.ts";
+import { armExperiment, RememberedArms, StoredArms, withNewestArms } from "../shared/rules/sticky.ts";
 import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
 import { placed } from "../workers/common/placement.ts";
@@ -223,7 +223,8 @@ export class UserSession extends DurableObject<Env> {
     if (linked !== null) return placed(this.env.USER_SESSION, this.env).getByName(linked).rememberAssignments(arms);
     const current = this.#rememberedArms();
     if (Object.entries(arms).every(([experiment, variant]) => current[experiment] === variant)) return;
-    const next = { ...current, ...arms };
+    // The oldest arms give way past the limit, so the stored arms always read back.
+    const next = withNewestArms(current, arms);
     const fresh = this.#readableSql() === null;
     this.#sql();
     this.#transaction(() => this.#setName(NAMES.assignments, JSON.stringify(next)));
@@ -235,8 +236,9 @@ export class UserSession extends DurableObject<Env> {
   #rememberedArms(): Record<string, string> {
     if (this.#arms === undefined) {
       const stored = this.#name(NAMES.assignments);
-      const parsed = stored === null ? null : RememberedArms.safeParse(parseJsonOrNull(stored));
-      this.#arms = parsed?.success ? parsed.data : {};
+      const parsed = stored === null ? null : StoredArms.safeParse(parseJsonOrNull(stored));
+      // More than the limit (stored before it was kept) reads as the newest, not as none.
+      this.#arms = parsed?.success ? withNewestArms(parsed.data) : {};
     }
     return this.#arms;
   }
@@ -372,9 +374,9 @@ export class UserSession extends DurableObject<Env> {
     const added = rowsToBuckets(snapshot.counters);
     // The user's own arms win; the device's fill in experiments the user had none for.
     const current = this.#rememberedArms();
-    const incoming = RememberedArms.safeParse(snapshot.assignments ?? {});
+    const incoming = StoredArms.safeParse(snapshot.assignments ?? {});
     const missing = incoming.success ? Object.entries(incoming.data).filter(([experiment]) => current[experiment] === undefined) : [];
-    const arms = missing.length === 0 ? current : { ...Object.fromEntries(missing), ...current };
+    const arms = missing.length === 0 ? current : withNewestArms(Object.fromEntries(missing), current);
     // Totals beyond the snapshot's buckets (pruned there) carry over into this object's `before`.
     let before = this.#totalsBefore();
     for (const { metric, key, count } of snapshot.totals) {
