@@ -329,9 +329,48 @@ export class UserSession extends DurableObject<Env> {
     const linked = this.#linkedUser();
     if (proven !== null && proven !== linked) return "not-linked-to-user";
     if (linked !== null && proven === linked) await placed(this.env.USER_SESSION, this.env).getByName(linked).erase([linked]);
-    if (names.length > 0) await forgetExposures(this.env, names);
+    // A user's object: the browsers linked to it lose the link and their remembered exposures, so
+    // none of them rebuilds the erased profile with its next event.
+    const aliases = linked === null ? this.#aliases() : [];
+    const self = names[0];
+    if (self !== undefined && aliases.length > 0)
+      await Promise.all(aliases.map((alias) => placed(this.env.USER_SESSION, this.env).getByName(alias).unlink(self)));
+    // In steps of 9: the names one erase may pass, well within what a memory shard takes at once.
+    const forgotten = [...names, ...aliases];
+    for (let from = 0; from < forgotten.length; from += 9) await forgetExposures(this.env, forgotten.slice(from, from + 9));
     await this.#eraseOwn();
     return proven === null ? "device" : "user";
+  }
+
+  /**
+   * Forgets this browser's link, and everything it holds, if it is linked to `user` (whose object is
+   * being erased); a browser linked to someone else since is left alone.
+   */
+  async unlink(user: string): Promise<void> {
+    Pseudonym.parse(user);
+    if (this.#linkedUser() === user) await this.#eraseOwn();
+  }
+
+  /**
+   * Notes that the browser `source` now links to this user (a browser relinked from another user
+   * brings nothing to absorb), so that erasing this user reaches it.
+   */
+  async adoptAlias(source: string): Promise<void> {
+    Pseudonym.parse(source);
+    this.#sql();
+    if (this.#name(`${NAMES.merged}${source}`) !== null) return;
+    this.#transaction(() => this.#setName(`${NAMES.merged}${source}`, String(Date.now())));
+    if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(this.#profileState()));
+  }
+
+  /** The browsers linked to this user's object: every source it absorbed or adopted. */
+  #aliases(): string[] {
+    const sql = this.#readableSql();
+    if (sql === null) return [];
+    return sql
+      .exec<{ name: string }>("SELECT name FROM meta WHERE name LIKE ?", `${NAMES.merged}%`)
+      .toArray()
+      .map((row) => row.name.slice(NAMES.merged.length));
   }
 
   /**
@@ -346,6 +385,7 @@ export class UserSession extends DurableObject<Env> {
     const linked = this.#linkedUser();
     if (linked === user) return "unchanged";
     if (linked !== null) {
+      await placed(this.env.USER_SESSION, this.env).getByName(user).adoptAlias(self);
       this.#storage.transactionSync(() => this.#setName(NAMES.linkedTo, user));
       this.#linkedTo = user;
       return "relinked";
