@@ -5,6 +5,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { UserSession } from "../../durable-objects/user-session.ts";
 import type { ProfileExport } from "../../shared/profile/export.ts";
 
 const LIMIT = 50;
@@ -17,7 +18,7 @@ function name(prefix: string): string {
   return `${prefix}${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
 }
 
-async function armsOf(stub: DurableObjectStub<import("../../durable-objects/user-session.ts").UserSession>, names: string[]) {
+async function armsOf(stub: DurableObjectStub<UserSession>, names: string[]) {
   return stub.readProfile({ attributes: names.map((experiment) => `assignments.${experiment}`), now: Date.now() });
 }
 

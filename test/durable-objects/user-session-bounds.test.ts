@@ -7,6 +7,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { UserSession } from "../../durable-objects/user-session.ts";
 import type { RecordedEvent } from "../../shared/events/recorded.ts";
 import type { ProfileExport } from "../../shared/profile/export.ts";
 
@@ -37,7 +38,7 @@ function viewed(category: string, productId: string, receivedAt: number): Record
   };
 }
 
-type Stub = DurableObjectStub<import("../../durable-objects/user-session.ts").UserSession>;
+type Stub = DurableObjectStub<UserSession>;
 
 /** Waits until the object has marked every batch sent to the queue (the mark is written after the answer). */
 async function forwarded(stub: Stub): Promise<void> {
