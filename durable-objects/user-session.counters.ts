@@ -155,3 +155,58 @@ export function rowsToBuckets(rows: readonly CounterRow[]): Buckets {
   }
   return buckets;
 }
+
+/**
+ * Most distinct category and product counts one minute bucket holds: far above what a person views
+ * in a minute, and low enough that a client inventing ids cannot grow an object's memory quickly.
+ */
+export const MAX_KEYS_PER_MINUTE = 200;
+/** Most distinct category and product counts one object holds, in its buckets and in its lifetime totals each. */
+export const MAX_KEYS = 2_000;
+
+/** Totals (`views.total|`) are never capped: there are a handful of them, and rules rely on them. */
+function isTotal(id: string): boolean {
+  return id.endsWith(".total|");
+}
+
+/** The distinct counts keys of every bucket. */
+export function keysOf(buckets: Buckets): Set<string> {
+  const keys = new Set<string>();
+  for (const counts of buckets.values()) for (const id of counts.keys()) keys.add(id);
+  return keys;
+}
+
+/**
+ * `added` without the category and product keys that would take a minute bucket past
+ * `MAX_KEYS_PER_MINUTE` distinct keys or the object past `MAX_KEYS` (`keys`, the distinct keys of
+ * `buckets`); those counts are dropped (docs/storage.md). Keys already counted keep counting.
+ * `keys` gains the keys let through.
+ */
+export function withinKeyLimits(added: Buckets, buckets: Buckets, keys: Set<string>): Buckets {
+  const kept: Buckets = new Map();
+  for (const [minute, counts] of added) {
+    const stored = buckets.get(minute);
+    let distinct = stored?.size ?? 0;
+    const keptCounts: Counts = new Map();
+    for (const [id, count] of counts) {
+      if (!isTotal(id) && stored?.has(id) !== true) {
+        if (distinct >= MAX_KEYS_PER_MINUTE || (!keys.has(id) && keys.size >= MAX_KEYS)) continue;
+        distinct++;
+      }
+      keys.add(id);
+      keptCounts.set(id, count);
+    }
+    if (keptCounts.size > 0) kept.set(minute, keptCounts);
+  }
+  return kept;
+}
+
+/** Lifetime totals cut to `MAX_KEYS` category and product keys, keeping the largest counts (totals always). */
+export function cappedCounts(counts: Counts): Counts {
+  const keys = [...counts.keys()].filter((id) => !isTotal(id));
+  if (keys.length <= MAX_KEYS) return counts;
+  const dropped = keys.sort((a, b) => (counts.get(b) ?? 0) - (counts.get(a) ?? 0)).slice(MAX_KEYS);
+  const capped = new Map(counts);
+  for (const id of dropped) capped.delete(id);
+  return capped;
+}

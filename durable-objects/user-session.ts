@@ -29,7 +29,7 @@ import { Pseudonym } from "../shared/feedback/messages.ts";
 import { firstMinuteOf, LONGEST_WINDOW_MINUTES, MINUTE_MS, metricOf, minuteOf, parseBehaviorPath } from "../shared/profile/behavior.ts";
 import type { ProfileExport } from "../shared/profile/export.ts";
 import { applyEvent, emptyState, mergeStates, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
-import { armExperiment, RememberedArms } from "../shared/rules/sticky.ts";
+import { armExperiment, RememberedArms, StoredArms, withNewestArms } from "../shared/rules/sticky.ts";
 import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
 import { placed } from "../workers/common/placement.ts";
@@ -44,15 +44,18 @@ import {
   bucketIncrements,
   bucketsJson,
   type Counts,
+  cappedCounts,
   counterRows,
   countKey,
   countsJson,
+  keysOf,
   parseBuckets,
   parseCounts,
   readBuckets,
   rowsToBuckets,
   sumCount,
   totalRows,
+  withinKeyLimits,
 } from "./user-session.counters.ts";
 import { USER_SESSION_MIGRATIONS, USER_SESSION_SCHEMA } from "./user-session.migrations.ts";
 import { FORWARD_RETRY_MS, type Outgoing, sendToQueues } from "./user-session.outbox.ts";
@@ -70,6 +73,11 @@ import {
 
 /** Most events kept per visitor; counters keep the history beyond it. */
 const MAX_EVENTS = 1_000;
+/**
+ * Events stored beyond `MAX_EVENTS` before a batch prunes within the session: the slack spreads
+ * each prune's row writes over a quarter of `MAX_EVENTS` events.
+ */
+const PRUNE_SLACK = MAX_EVENTS / 4;
 /** How long raw events are kept; as long as the longest window. */
 const EVENT_RETENTION_MS = LONGEST_WINDOW_MINUTES * MINUTE_MS;
 
@@ -110,8 +118,13 @@ export class UserSession extends DurableObject<Env> {
   #buckets: Buckets | undefined;
   /** Lifetime counts of buckets already pruned (`meta.totals_before`). */
   #before: Counts | undefined;
-  /** `messageId`s of the stored events, loaded on first record, so retries are recognized without an index. */
-  #known: Set<string> | undefined;
+  /**
+   * `messageId`s of the newest stored events (at most `MAX_EVENTS + PRUNE_SLACK`), loaded on first
+   * record, so retries are recognized without an index; `stored` counts every stored event.
+   */
+  #known: { ids: Set<string>; stored: number } | undefined;
+  /** The distinct counts keys of `#buckets` (`of`), for the key limits. */
+  #keys: { of: Buckets; keys: Set<string> } | undefined;
   /** Remembered bandit arms (`meta.assignments`), loaded on first use. */
   #arms: Record<string, string> | undefined;
   /** Behaviour counts read in the current minute; cleared by any write. */
@@ -148,7 +161,8 @@ export class UserSession extends DurableObject<Env> {
     const windowMs = attributionWindowMs(this.env);
     this.#sql();
     const before = this.#profileState();
-    const known = this.#knownIds();
+    const loadedIds = this.#knownIds();
+    const known = loadedIds.ids;
     let state = before;
     const fresh: Outgoing[] = [];
     const ids = new Set<string>();
@@ -168,22 +182,30 @@ export class UserSession extends DurableObject<Env> {
       state = applyEvent(state, event);
     }
     if (fresh.length === 0) return { accepted: 0, duplicates: events.length };
-    const increments = bucketIncrements(fresh.map(({ event }) => event));
     const loaded = this.#loadedBuckets();
+    const keys = this.#keysOf(loaded);
+    const increments = withinKeyLimits(bucketIncrements(fresh.map(({ event }) => event)), loaded, new Set(keys));
+    const crowded = loadedIds.stored + fresh.length > MAX_EVENTS + PRUNE_SLACK;
     let seq = 0;
     // One transaction, so the batch, its counts and the state are stored together before the answer.
     this.#transaction(() => {
       seq = this.#insertBatch(fresh, increments, false);
       if (before.lastSeen === null) this.#setName(NAMES.visitor, visitor);
       this.#setName(NAMES.state, JSON.stringify(state));
-      // Housekeeping once per session rather than on every batch.
-      if (state.sessionCount !== before.sessionCount) this.#prune(state.lastSeen ?? Date.now());
+      // Housekeeping once per session, and whenever a long session has stored too many events.
+      if (state.sessionCount !== before.sessionCount || crowded) this.#prune(state.lastSeen ?? Date.now());
     });
     this.#state = state;
     this.#eventsAccepted += fresh.length;
-    for (const id of ids) this.#known?.add(id);
+    if (this.#known === loadedIds) {
+      for (const id of ids) known.add(id);
+      loadedIds.stored += fresh.length;
+    }
     // A prune in the transaction reset what was loaded; otherwise the batch's counts join memory.
-    if (this.#buckets === loaded) addBuckets(loaded, increments);
+    if (this.#buckets === loaded) {
+      addBuckets(loaded, increments);
+      for (const counts of increments.values()) for (const id of counts.keys()) keys.add(id);
+    }
     this.#counts = { minute: -1, values: new Map() };
     // Stored means accepted: the queue send happens after the answer, and the outbox covers its failure.
     this.ctx.waitUntil(this.#forward(visitor, fresh, [seq]));
@@ -198,10 +220,11 @@ export class UserSession extends DurableObject<Env> {
   async rememberAssignments(input: RememberedArms): Promise<void> {
     const arms = RememberedArms.parse(input);
     const linked = this.#linkedUser();
-    if (linked !== null) return this.env.USER_SESSION.getByName(linked).rememberAssignments(arms);
+    if (linked !== null) return placed(this.env.USER_SESSION, this.env).getByName(linked).rememberAssignments(arms);
     const current = this.#rememberedArms();
     if (Object.entries(arms).every(([experiment, variant]) => current[experiment] === variant)) return;
-    const next = { ...current, ...arms };
+    // The oldest arms give way past the limit, so the stored arms always read back.
+    const next = withNewestArms(current, arms);
     const fresh = this.#readableSql() === null;
     this.#sql();
     this.#transaction(() => this.#setName(NAMES.assignments, JSON.stringify(next)));
@@ -213,8 +236,9 @@ export class UserSession extends DurableObject<Env> {
   #rememberedArms(): Record<string, string> {
     if (this.#arms === undefined) {
       const stored = this.#name(NAMES.assignments);
-      const parsed = stored === null ? null : RememberedArms.safeParse(parseJsonOrNull(stored));
-      this.#arms = parsed?.success ? parsed.data : {};
+      const parsed = stored === null ? null : StoredArms.safeParse(parseJsonOrNull(stored));
+      // More than the limit (stored before it was kept) reads as the newest, not as none.
+      this.#arms = parsed?.success ? withNewestArms(parsed.data) : {};
     }
     return this.#arms;
   }
@@ -305,9 +329,48 @@ export class UserSession extends DurableObject<Env> {
     const linked = this.#linkedUser();
     if (proven !== null && proven !== linked) return "not-linked-to-user";
     if (linked !== null && proven === linked) await placed(this.env.USER_SESSION, this.env).getByName(linked).erase([linked]);
-    if (names.length > 0) await forgetExposures(this.env, names);
+    // A user's object: the browsers linked to it lose the link and their remembered exposures, so
+    // none of them rebuilds the erased profile with its next event.
+    const aliases = linked === null ? this.#aliases() : [];
+    const self = names[0];
+    if (self !== undefined && aliases.length > 0)
+      await Promise.all(aliases.map((alias) => placed(this.env.USER_SESSION, this.env).getByName(alias).unlink(self)));
+    // In steps of 9: the names one erase may pass, well within what a memory shard takes at once.
+    const forgotten = [...names, ...aliases];
+    for (let from = 0; from < forgotten.length; from += 9) await forgetExposures(this.env, forgotten.slice(from, from + 9));
     await this.#eraseOwn();
     return proven === null ? "device" : "user";
+  }
+
+  /**
+   * Forgets this browser's link, and everything it holds, if it is linked to `user` (whose object is
+   * being erased); a browser linked to someone else since is left alone.
+   */
+  async unlink(user: string): Promise<void> {
+    Pseudonym.parse(user);
+    if (this.#linkedUser() === user) await this.#eraseOwn();
+  }
+
+  /**
+   * Notes that the browser `source` now links to this user (a browser relinked from another user
+   * brings nothing to absorb), so that erasing this user reaches it.
+   */
+  async adoptAlias(source: string): Promise<void> {
+    Pseudonym.parse(source);
+    this.#sql();
+    if (this.#name(`${NAMES.merged}${source}`) !== null) return;
+    this.#transaction(() => this.#setName(`${NAMES.merged}${source}`, String(Date.now())));
+    if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(this.#profileState()));
+  }
+
+  /** The browsers linked to this user's object: every source it absorbed or adopted. */
+  #aliases(): string[] {
+    const sql = this.#readableSql();
+    if (sql === null) return [];
+    return sql
+      .exec<{ name: string }>("SELECT name FROM meta WHERE name LIKE ?", `${NAMES.merged}%`)
+      .toArray()
+      .map((row) => row.name.slice(NAMES.merged.length));
   }
 
   /**
@@ -322,6 +385,7 @@ export class UserSession extends DurableObject<Env> {
     const linked = this.#linkedUser();
     if (linked === user) return "unchanged";
     if (linked !== null) {
+      await placed(this.env.USER_SESSION, this.env).getByName(user).adoptAlias(self);
       this.#storage.transactionSync(() => this.#setName(NAMES.linkedTo, user));
       this.#linkedTo = user;
       return "relinked";
@@ -344,15 +408,15 @@ export class UserSession extends DurableObject<Env> {
     this.#sql();
     if (this.#name(`${NAMES.merged}${source}`) !== null) return;
     const state = mergeStates(this.#profileState(), snapshot.state);
-    const known = this.#knownIds();
+    const known = this.#knownIds().ids;
     const unforwarded = new Set(snapshot.unforwarded);
     const events = snapshot.events.filter((event) => !known.has(event.messageId));
     const added = rowsToBuckets(snapshot.counters);
     // The user's own arms win; the device's fill in experiments the user had none for.
     const current = this.#rememberedArms();
-    const incoming = RememberedArms.safeParse(snapshot.assignments ?? {});
+    const incoming = StoredArms.safeParse(snapshot.assignments ?? {});
     const missing = incoming.success ? Object.entries(incoming.data).filter(([experiment]) => current[experiment] === undefined) : [];
-    const arms = missing.length === 0 ? current : { ...Object.fromEntries(missing), ...current };
+    const arms = missing.length === 0 ? current : withNewestArms(Object.fromEntries(missing), current);
     // Totals beyond the snapshot's buckets (pruned there) carry over into this object's `before`.
     let before = this.#totalsBefore();
     for (const { metric, key, count } of snapshot.totals) {
@@ -386,7 +450,8 @@ export class UserSession extends DurableObject<Env> {
     this.#arms = arms;
     this.#state = state;
     this.#before = before;
-    for (const event of events) known.add(event.messageId);
+    // Read again on the next record, with the events just stored counted.
+    this.#known = undefined;
     this.#buckets = undefined;
     this.#counts = { minute: -1, values: new Map() };
     if (unforwarded.size > 0) await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
@@ -450,6 +515,7 @@ export class UserSession extends DurableObject<Env> {
     this.#buckets = undefined;
     this.#before = undefined;
     this.#known = undefined;
+    this.#keys = undefined;
     this.#counts = { minute: -1, values: new Map() };
   }
 
@@ -477,19 +543,29 @@ export class UserSession extends DurableObject<Env> {
       .one().seq;
   }
 
-  /** The `messageId`s of the stored events (read once per load: every batch row). */
-  #knownIds(): Set<string> {
+  /**
+   * The `messageId`s of the newest stored events, at most `MAX_EVENTS + PRUNE_SLACK` (older ones are
+   * about to be pruned anyway), and how many events are stored (read once per load).
+   */
+  #knownIds(): { ids: Set<string>; stored: number } {
     if (this.#known === undefined) {
-      const known = new Set<string>();
+      const known = { ids: new Set<string>(), stored: 0 };
       const sql = this.#readableSql();
       if (sql !== null) {
-        for (const row of sql.exec<Pick<BatchRow, "events">>("SELECT events FROM batches")) {
-          for (const { event } of storedItems(row.events)) known.add(event.messageId);
+        for (const row of sql.exec<Pick<BatchRow, "size" | "events">>("SELECT size, events FROM batches ORDER BY seq DESC")) {
+          if (known.stored < MAX_EVENTS + PRUNE_SLACK) for (const { event } of storedItems(row.events)) known.ids.add(event.messageId);
+          known.stored += row.size;
         }
       }
       this.#known = known;
     }
     return this.#known;
+  }
+
+  /** The distinct counts keys of `buckets`, kept in memory alongside them. */
+  #keysOf(buckets: Buckets): Set<string> {
+    if (this.#keys?.of !== buckets) this.#keys = { of: buckets, keys: keysOf(buckets) };
+    return this.#keys.keys;
   }
 
   #loadedBuckets(): Buckets {
@@ -613,6 +689,8 @@ export class UserSession extends DurableObject<Env> {
     }
     sql.exec("DELETE FROM minutes WHERE minute < ?", oldest);
     addToMinuteRows(sql, kept);
+    // Lifetime counts would otherwise gain every key the visitor ever had.
+    if (before !== this.#before) before = cappedCounts(before);
     if (before !== this.#before) this.#setName(NAMES.totalsBefore, countsJson(before));
     if (dropped > 0 || before !== this.#before) this.#forgetLoaded();
   }

@@ -15,9 +15,26 @@ const PREFIX = "assignments.";
 /** Experiment ids and variant names, as the rules document allows them. */
 const Name = z.string().check(z.regex(/^[a-z][a-z0-9_-]{0,63}$/));
 
+/** Most arms a visitor keeps; past it the oldest are forgotten (that visitor draws afresh there). */
+export const MAX_ARMS = 50;
+
 /** Remembered arms, experiment id → variant: what `UserSession.rememberAssignments` takes. */
-export const RememberedArms = z.record(Name, Name).check(z.refine((arms) => Object.keys(arms).length <= 50, "at most 50 arms"));
+export const RememberedArms = z
+  .record(Name, Name)
+  .check(z.refine((arms) => Object.keys(arms).length <= MAX_ARMS, `at most ${MAX_ARMS} arms`));
 export type RememberedArms = z.infer<typeof RememberedArms>;
+
+/** Arms as stored, oldest first, of any number (storage written before the limit was kept). */
+export const StoredArms = z.record(Name, Name);
+
+/**
+ * `current` with `added` remembered as the newest (an experiment named again moves to the end),
+ * keeping only the newest `MAX_ARMS`, so what is stored always reads back.
+ */
+export function withNewestArms(current: Readonly<Record<string, string>>, added: Readonly<Record<string, string>> = {}): RememberedArms {
+  const older = Object.entries(current).filter(([experiment]) => added[experiment] === undefined);
+  return Object.fromEntries([...older, ...Object.entries(added)].slice(-MAX_ARMS));
+}
 
 /** The profile attribute a remembered arm is read as. */
 export function armAttribute(experiment: string): string {

@@ -5,6 +5,8 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { recallExposures, rememberExposures } from "../../../durable-objects/exposure-memory.ts";
+import { pseudonymFor } from "../../../workers/common/visitor.ts";
 import { accessSettings } from "../../support/worker/access.ts";
 import { exported, identify, identityProof, newVisitor, postEvents, request, track } from "../../support/worker/fixtures.ts";
 
@@ -30,7 +32,49 @@ function erase(body: unknown, headers: Record<string, string> = ADMIN, overrides
   );
 }
 
+/** A browser linked to `userId` after it was linked to another user first (a shared computer). */
+async function relinkedBrowser(userId: string): Promise<string> {
+  const cookie = await linkedBrowser(`before-${crypto.randomUUID()}`);
+  const relinked = await postEvents({ batch: [identify(userId, { proof: await identityProof(userId) })] }, cookie);
+  expect(await relinked.json()).toMatchObject({ linked: true, relinked: true });
+  return cookie;
+}
+
+/** Ways a browser comes to be linked to the user erased. */
+const LINKED: [string, (userId: string) => Promise<string>][] = [
+  ["a browser linked with a proof", linkedBrowser],
+  ["a browser relinked from another user", relinkedBrowser],
+];
+
+function pseudonymOf(cookie: string): Promise<string> {
+  return pseudonymFor(cookie.replace(/^tailor_vid=/, ""), env.VISITOR_ID_SECRET);
+}
+
 describe("POST /admin/api/users/erase", () => {
+  it.each(LINKED)("unlinks %s and forgets its exposures: its next event, without a proof, rebuilds nothing", async (_, link) => {
+    const userId = `unlink-me-${crypto.randomUUID()}`;
+    const cookie = await link(userId);
+    const browser = await pseudonymOf(cookie);
+    await rememberExposures(env, [
+      {
+        visitor: browser,
+        decisionId: crypto.randomUUID(),
+        at: new Date().toISOString(),
+        assignments: [{ ruleId: "hero", slot: "hero", experiment: "hero_test", variant: "bold" }],
+      },
+    ]);
+
+    const { subject } = (await (await erase({ userId })).json()) as { subject: string };
+    expect(await recallExposures(env, [browser])).toEqual([]);
+
+    const later = await postEvents(track("Product Viewed", { product_id: "after-erase", category: "home" }), cookie);
+    expect(later.status).toBe(202);
+    // The browser starts afresh on its own; the erased user's object stays empty.
+    expect((await exported(cookie)).events.map((event) => event.productId)).toEqual(["after-erase"]);
+    const user = JSON.parse(await env.USER_SESSION.getByName(subject).exportProfile([subject])) as { events: unknown[] };
+    expect(user.events).toEqual([]);
+  });
+
   it("erases the user's state for every linked browser, and nobody else's", async () => {
     const userId = `erase-me-${crypto.randomUUID()}@shop.example`;
     const phone = await linkedBrowser(userId);
