@@ -68,6 +68,9 @@ export interface AuditEntry {
   detail: string;
 }
 
+/** How a guarded rollout ended. */
+export type RolloutOutcome = "promoted" | "rolled-back" | "cancelled" | "inconclusive";
+
 /** A guarded rollout as the admin sees it. */
 export interface RolloutInfo {
   version: number;
@@ -75,8 +78,8 @@ export interface RolloutInfo {
   percent: number;
   startedAt: string;
   endsAt: string;
-  /** null while in progress. */
-  outcome: "promoted" | "rolled-back" | "cancelled" | null;
+  /** null while in progress; `inconclusive`: too few pages to test by the end, so the previous version stayed live. */
+  outcome: RolloutOutcome | null;
   detail: string;
   endedAt: string | null;
   arms: { version: number; pages: number; failedPages: number }[];
@@ -150,6 +153,13 @@ export class RulesRegistry extends DurableObject<Env> {
         startedAt: new Date(now).toISOString(),
         endsAt: new Date(now + guarded.minutes * 60_000).toISOString(),
       };
+      // A rollout still marked running here but gone from the pointer (the pointer was rewritten
+      // outside this object) must not be the one the alarm or the counts judge.
+      this.#storage.sql.exec(
+        "UPDATE rollouts SET outcome = 'cancelled', detail = ?, ended_at = ? WHERE outcome IS NULL",
+        "cancelled: no longer in the live pointer",
+        now,
+      );
       // A version number seen before (KV wiped and republished) starts with empty arms.
       this.#storage.sql.exec("DELETE FROM rollout_arms WHERE rollout = ?", version);
       this.#storage.sql.exec(
@@ -199,10 +209,20 @@ export class RulesRegistry extends DurableObject<Env> {
     const reason = z.string().check(z.maxLength(500)).parse(input.reason);
     const pointer = await this.#pointer();
     if (pointer === null) throw new Error("nothing is published: there is no live pointer to switch");
-    const { killSwitch: _previous, ...rest } = pointer;
+    const { killSwitch: _previous, rollout, ...rest } = pointer;
     const state: KillSwitchState | null = input.enabled ? { reason, actor, at: new Date().toISOString() } : null;
-    await this.#writePointer(state === null ? rest : { ...rest, killSwitch: state });
+    // While the switch is on no pages are counted, so a rollout could never be judged: switching
+    // on cancels it and leaves the previous version live (switching off must not bring it back).
+    const cancelled = state !== null && rollout !== undefined;
+    const kept = cancelled ? rest : { ...rest, ...(rollout === undefined ? {} : { rollout }) };
+    await this.#writePointer(state === null ? kept : { ...kept, killSwitch: state });
     this.#audit(actor, input.enabled ? "kill-switch-on" : "kill-switch-off", pointer.version, reason);
+    if (cancelled) {
+      const detail = `cancelled by ${actor}'s kill switch; version ${pointer.version} stays live: ${this.#figures(rollout.version)}`;
+      this.#endRollout(rollout.version, "cancelled", detail);
+      this.#audit(actor, "rollout-cancel", rollout.version, detail);
+      await this.ctx.storage.deleteAlarm();
+    }
     return state;
   }
 
@@ -364,14 +384,31 @@ export class RulesRegistry extends DurableObject<Env> {
       return;
     }
     if (!final) return;
-    const figures = `${arm(version).failedPages} of ${arm(version).pages} pages with fallbacks vs ${arm(rollout.previous).failedPages} of ${arm(rollout.previous).pages}`;
-    const detail = `promoted v${version} to everyone at the end of its rollout: ${figures}${verdict.kind === "wait" ? ` (too few pages to test: ${verdict.reason})` : ""}`;
+    const figures = this.#figures(version);
+    if (verdict.kind === "wait") {
+      // Too few pages to tell whether the candidate is worse (traffic was low, or the kill switch
+      // stopped the counting): the absence of evidence is no reason to give it to everyone.
+      const detail = `v${version} not promoted, v${rollout.previous} stays live: too few pages to test by the end of its rollout (${verdict.reason}); ${figures}`;
+      await this.#writePointer({ version: rollout.previous, ...keep });
+      this.#endRollout(version, "inconclusive", detail);
+      this.#audit("rollout guard", "rollout-inconclusive", version, detail);
+      return;
+    }
+    const detail = `promoted v${version} to everyone at the end of its rollout: ${figures}`;
     await this.#writePointer({ version, ...keep });
     this.#endRollout(version, "promoted", detail);
     this.#audit("rollout guard", "rollout-promote", version, detail);
   }
 
-  #endRollout(version: number, outcome: "promoted" | "rolled-back" | "cancelled", detail: string): void {
+  /** A rollout's arms in words, for the audit log. */
+  #figures(version: number): string {
+    const rollout = this.#rollout(version);
+    if (rollout === null) return "no pages counted";
+    const arm = (which: number) => rollout.arms.find((one) => one.version === which) ?? { version: which, pages: 0, failedPages: 0 };
+    return `${arm(version).failedPages} of ${arm(version).pages} pages with fallbacks vs ${arm(rollout.previous).failedPages} of ${arm(rollout.previous).pages}`;
+  }
+
+  #endRollout(version: number, outcome: RolloutOutcome, detail: string): void {
     this.#storage.sql.exec(
       "UPDATE rollouts SET outcome = ?, detail = ?, ended_at = ? WHERE version = ?",
       outcome,

@@ -57,7 +57,7 @@ export const OPERATIONS: readonly Operation[] = [
     method: "post",
     path: "/admin/api/rules",
     summary:
-      "Publish a document as the next version and make it live; with `rollout`, a guarded publish: the new version serves that share of visitors for that many minutes, is rolled back automatically if its pages fall back significantly more often than the live version's, and is promoted to everyone at the end. Refused (409) while another rollout is in progress.",
+      "Publish a document as the next version and make it live; with `rollout`, a guarded publish: the new version serves that share of visitors for that many minutes, is rolled back automatically if its pages fall back significantly more often than the live version's, and is promoted to everyone at the end if the test could run (otherwise the live version stays). Refused (409) while another rollout is in progress.",
     request: PublishRequest,
     response: z.object({ version: z.int(), rollout: z.nullable(RolloutInfo), problems: LintResult.shape.problems }),
     status: 201,

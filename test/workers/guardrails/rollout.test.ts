@@ -217,3 +217,81 @@ describe("counts", () => {
       expect(await registry().report(bad as never)).toEqual({ accepted: false });
   });
 });
+
+describe("a rollout with too few pages to test", () => {
+  it.each([0, 20, 150])(
+    "is not promoted when its time is up with %i pages counted (new pages stay off), and says so in the audit log",
+    async (pages) => {
+      const live = await publish(documentWith("Live hero"));
+      const candidate = await publish(documentWith("Untested hero"), { percent: 10, minutes: 1 });
+      if (pages > 0) await browseAsNewVisitors(pages);
+
+      await runInDurableObject(registry(), (_, state) => {
+        state.storage.sql.exec("UPDATE rollouts SET ends_at = ? WHERE version = ?", Date.now() - 1, candidate);
+      });
+      expect(await runDurableObjectAlarm(registry())).toBe(true);
+
+      const entries = await auditEntries();
+      expect(entries.find((entry) => entry.action === "rollout-promote")).toBeUndefined();
+      const inconclusive = entries.find((entry) => entry.action === "rollout-inconclusive");
+      expect(inconclusive).toMatchObject({ actor: "rollout guard", version: candidate });
+      expect(inconclusive?.detail).toMatch(
+        new RegExp(
+          `^v${candidate} not promoted, v${live} stays live: too few pages to test .*\\d+ of \\d+ pages with fallbacks vs \\d+ of \\d+$`,
+        ),
+      );
+      const health = (await (await admin("GET", "/admin/api/health")).json()) as { recentRollouts: { version: number; outcome: string }[] };
+      expect(health.recentRollouts[0]).toMatchObject({ version: candidate, outcome: "inconclusive" });
+      expect(await env.RULES.get("rules:live", "json")).toEqual({ version: live });
+      forgetRules();
+      expect((await browseAsNewVisitors(40)).every((body) => body.includes("Live hero"))).toBe(true);
+    },
+  );
+});
+
+describe("the kill switch during a rollout", () => {
+  async function killSwitch(enabled: boolean): Promise<void> {
+    const response = await admin("POST", "/admin/api/kill-switch", { enabled, reason: enabled ? "incident" : "incident over" });
+    expect(response.status, await response.clone().text()).toBe(200);
+  }
+
+  it.each([
+    ["no pages before the switch, its time ends while it is on", 0, "while-on"],
+    ["some pages before the switch, its time ends while it is on", 60, "while-on"],
+    ["no pages before the switch, its time ends after it is off", 0, "after-off"],
+    ["some pages before the switch, its time ends after it is off", 60, "after-off"],
+  ])("cancels it, so the previous version is what comes back (%s)", async (_label, pagesBefore, when) => {
+    const live = await publish(documentWith("Live hero"));
+    const candidate = await publish(documentWith("Stopped hero"), { percent: 50, minutes: 15 });
+    if (pagesBefore > 0) await browseAsNewVisitors(pagesBefore);
+
+    await killSwitch(true);
+    const expire = async () => {
+      await runInDurableObject(registry(), (_, state) => {
+        state.storage.sql.exec("UPDATE rollouts SET ends_at = ? WHERE version = ?", Date.now() - 1, candidate);
+      });
+      // The switch deleted the rollout's alarm; firing whatever is left must not promote it.
+      await runDurableObjectAlarm(registry());
+    };
+    if (when === "while-on") await expire();
+    await killSwitch(false);
+    if (when === "after-off") await expire();
+
+    expect(await env.RULES.get("rules:live", "json")).toEqual({ version: live });
+    const entries = await auditEntries();
+    expect(entries.find((entry) => entry.action === "rollout-promote")).toBeUndefined();
+    const cancel = entries.find((entry) => entry.action === "rollout-cancel");
+    expect(cancel).toMatchObject({ version: candidate });
+    expect(cancel?.detail).toMatch(
+      new RegExp(`^cancelled by .*kill switch; version ${live} stays live: \\d+ of \\d+ pages with fallbacks`),
+    );
+    const rules = (await (await admin("GET", "/admin/api/rules")).json()) as { version: number; rollout: unknown };
+    expect(rules).toMatchObject({ version: live, rollout: null });
+    const health = (await (await admin("GET", "/admin/api/health")).json()) as { recentRollouts: { version: number; outcome: string }[] };
+    expect(health.recentRollouts[0]).toMatchObject({ version: candidate, outcome: "cancelled" });
+
+    forgetRules();
+    const after = await browseAsNewVisitors(40);
+    expect(after.every((body) => body.includes("Live hero"))).toBe(true);
+  });
+});

@@ -16,6 +16,13 @@ export interface KillSwitchView {
   at: string | null;
 }
 
+const OUTCOME_LABELS: Record<NonNullable<RolloutInfo["outcome"]>, string> = {
+  promoted: "Promoted",
+  "rolled-back": "Rolled back",
+  cancelled: "Cancelled",
+  inconclusive: "Not promoted (too few pages to test)",
+};
+
 const RolloutLine: FC<{ rollout: RolloutInfo }> = ({ rollout }) => {
   const arms = rollout.arms.map((arm) => `v${arm.version}: ${arm.failedPages} of ${arm.pages} pages with fallbacks`).join("; ");
   if (rollout.outcome === null)
@@ -27,8 +34,7 @@ const RolloutLine: FC<{ rollout: RolloutInfo }> = ({ rollout }) => {
     );
   return (
     <p class={rollout.outcome === "rolled-back" ? "error" : "muted"}>
-      {rollout.outcome === "rolled-back" ? "Rolled back" : rollout.outcome === "promoted" ? "Promoted" : "Cancelled"} at {rollout.endedAt}:{" "}
-      {rollout.detail}
+      {OUTCOME_LABELS[rollout.outcome]} at {rollout.endedAt}: {rollout.detail}
     </p>
   );
 };
