@@ -203,12 +203,32 @@ export class RulesRegistry extends DurableObject<Env> {
     this.#audit(actor, "rollback", version, previous === null ? "" : `from version ${previous}`);
   }
 
-  /** Turns the kill switch on or off; every isolate sees it on its next pointer refresh. */
-  async setKillSwitch(input: { enabled: boolean; reason: string; actor: string }): Promise<KillSwitchState | null> {
+  /**
+   * Turns the kill switch on or off; every isolate sees it on its next pointer refresh. `serving` is
+   * the version the caller's isolate serves: when the pointer in KV does not parse (isolates keep
+   * serving their last good version), the switch is written on a pointer to that version, so it
+   * still works in an emergency; with neither, it is refused.
+   */
+  async setKillSwitch(input: {
+    enabled: boolean;
+    reason: string;
+    actor: string;
+    serving?: number | undefined;
+  }): Promise<{ state: KillSwitchState | null } | { refused: string }> {
     const actor = Actor.parse(input.actor);
     const reason = z.string().check(z.maxLength(500)).parse(input.reason);
-    const pointer = await this.#pointer();
-    if (pointer === null) throw new Error("nothing is published: there is no live pointer to switch");
+    const serving = z.optional(z.int().check(z.positive())).parse(input.serving);
+    const read = await this.#pointer();
+    if (read === null && serving === undefined)
+      return { refused: `${RULES_LIVE_KEY} is missing or does not parse and no version is serving; roll back to a version first` };
+    const pointer: LivePointer = read ?? { version: serving ?? 0 };
+    if (read === null)
+      this.#audit(
+        actor,
+        "pointer-repair",
+        pointer.version,
+        `${RULES_LIVE_KEY} did not parse; rewritten on version ${pointer.version}, the version serving`,
+      );
     const { killSwitch: _previous, rollout, ...rest } = pointer;
     const state: KillSwitchState | null = input.enabled ? { reason, actor, at: new Date().toISOString() } : null;
     // While the switch is on no pages are counted, so a rollout could never be judged: switching
@@ -223,7 +243,7 @@ export class RulesRegistry extends DurableObject<Env> {
       this.#audit(actor, "rollout-cancel", rollout.version, detail);
       await this.ctx.storage.deleteAlarm();
     }
-    return state;
+    return { state };
   }
 
   /** The kill switch as the live pointer has it (null: off). */

@@ -144,7 +144,7 @@ export const OPERATIONS: readonly Operation[] = [
     method: "post",
     path: "/admin/api/kill-switch",
     summary:
-      "Turn the kill switch on (every page passes through as the origin sent it, /v1/decide answers defaults, ingest keeps working) or off. This isolate switches at once, every other within RULES_REFRESH_MS.",
+      "Turn the kill switch on (every page passes through as the origin sent it, /v1/decide answers defaults, ingest keeps working) or off. This isolate switches at once, every other within RULES_REFRESH_MS. Turning it on cancels a rollout in progress. When the live pointer in KV does not parse, the switch is written on a pointer to the version this isolate serves (audited as `pointer-repair`); with no version serving either, 409 `live-pointer-invalid`.",
     request: KillSwitchRequest,
     response: KillSwitchStatus,
   },
