@@ -100,6 +100,22 @@ export interface HealthFigures {
   isolates: { id: string; serving: number | null; refreshedAt: string | null; reportedAt: string }[];
 }
 
+interface PublishInput {
+  document: Record<string, unknown>;
+  actor: string;
+  message: string;
+  rollout?: { percent: number; minutes: number } | undefined;
+}
+
+type PublishOutcome = { version: number; rollout: RolloutInfo | null } | { refused: string };
+
+interface KillSwitchInput {
+  enabled: boolean;
+  reason: string;
+  actor: string;
+  serving?: number | undefined;
+}
+
 /** Metadata stored with each version in KV, so `wrangler kv key list` shows it too. */
 interface VersionMetadata {
   author: string;
@@ -119,15 +135,28 @@ export class RulesRegistry extends DurableObject<Env> {
   }
 
   /**
+   * The last pointer change queued. Every change reads the KV pointer, awaits KV and writes it
+   * back; two at once (a publish and the kill switch, the guard and a rollback) would each write
+   * what it read and drop the other's change, so they run one after another.
+   */
+  #pointerChanges: Promise<unknown> = Promise.resolve();
+
+  #serialised<T>(change: () => Promise<T>): Promise<T> {
+    const next = this.#pointerChanges.then(() => change());
+    // A change that fails must not block the ones after it; its caller gets the error.
+    this.#pointerChanges = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
    * Publishes an already validated document as the next version and makes it live. The caller
    * validates; this object only orders and records.
    */
-  async publish(input: {
-    document: Record<string, unknown>;
-    actor: string;
-    message: string;
-    rollout?: { percent: number; minutes: number } | undefined;
-  }): Promise<{ version: number; rollout: RolloutInfo | null } | { refused: string }> {
+  publish(input: PublishInput): Promise<PublishOutcome> {
+    return this.#serialised(() => this.#publish(input));
+  }
+
+  async #publish(input: PublishInput): Promise<PublishOutcome> {
     const actor = Actor.parse(input.actor);
     const message = z.string().check(z.maxLength(500)).parse(input.message);
     const rollout = z.optional(RolloutRequest).parse(input.rollout);
@@ -193,7 +222,11 @@ export class RulesRegistry extends DurableObject<Env> {
   }
 
   /** Moves the live pointer back to an existing version (validated by the caller). */
-  async rollback(input: { version: number; actor: string }): Promise<void> {
+  rollback(input: { version: number; actor: string }): Promise<void> {
+    return this.#serialised(() => this.#rollback(input));
+  }
+
+  async #rollback(input: { version: number; actor: string }): Promise<void> {
     const actor = Actor.parse(input.actor);
     const version = z.int().check(z.positive()).parse(input.version);
     const pointer = await this.#pointer();
@@ -209,12 +242,11 @@ export class RulesRegistry extends DurableObject<Env> {
    * serving their last good version), the switch is written on a pointer to that version, so it
    * still works in an emergency; with neither, it is refused.
    */
-  async setKillSwitch(input: {
-    enabled: boolean;
-    reason: string;
-    actor: string;
-    serving?: number | undefined;
-  }): Promise<{ state: KillSwitchState | null } | { refused: string }> {
+  setKillSwitch(input: KillSwitchInput): Promise<{ state: KillSwitchState | null } | { refused: string }> {
+    return this.#serialised(() => this.#setKillSwitch(input));
+  }
+
+  async #setKillSwitch(input: KillSwitchInput): Promise<{ state: KillSwitchState | null } | { refused: string }> {
     const actor = Actor.parse(input.actor);
     const reason = z.string().check(z.maxLength(500)).parse(input.reason);
     const serving = z.optional(z.int().check(z.positive())).parse(input.serving);
@@ -308,7 +340,7 @@ export class RulesRegistry extends DurableObject<Env> {
     sql.exec("DELETE FROM page_counts WHERE minute < ?", now - COUNTS_KEPT_MS);
     sql.exec("DELETE FROM fallback_counts WHERE minute < ?", now - COUNTS_KEPT_MS);
     sql.exec("DELETE FROM isolates WHERE reported_at < ?", now - COUNTS_KEPT_MS);
-    if (running !== undefined) await this.#judge(running.version, false);
+    if (running !== undefined) await this.#serialised(() => this.#judge(running.version, false));
     return { accepted: true };
   }
 
@@ -323,7 +355,7 @@ export class RulesRegistry extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(running.ends_at);
       return;
     }
-    await this.#judge(running.version, true);
+    await this.#serialised(() => this.#judge(running.version, true));
   }
 
   /** The rollout in progress, if any, and the most recent ones. */

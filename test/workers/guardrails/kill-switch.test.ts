@@ -192,6 +192,66 @@ describe("kill switch with a broken live pointer", () => {
   });
 });
 
+describe("pointer changes at the same time", () => {
+  const registry = () => env.RULES_REGISTRY.getByName("registry");
+  const on = () => registry().setKillSwitch({ enabled: true, reason: "incident", actor: "ops-alice" });
+  const off = () => registry().setKillSwitch({ enabled: false, reason: "incident over", actor: "ops-alice" });
+  const publish = () => registry().publish({ document: { ...DOCUMENT }, actor: "ops-bob", message: "unrelated change" });
+  const rollback = () => registry().rollback({ version: 1, actor: "ops-bob" });
+  const counts = (version: number, pages: number, failedPages: number) => ({
+    version,
+    pages,
+    failedPages,
+    failedActions: 0,
+    originErrors: 0,
+    decideMs: 0,
+    fallbacks: {},
+  });
+
+  async function pointer(): Promise<{ version: number; killSwitch?: unknown; rollout?: unknown }> {
+    return (await env.RULES.get("rules:live", "json")) as never;
+  }
+
+  it.each([
+    ["switch on, then publish", [on, publish], true],
+    ["publish, then switch on", [publish, on], true],
+    ["switch on, then roll back", [on, rollback], true],
+    ["roll back, then switch on", [rollback, on], true],
+  ])("keep the switch: %s", async (_label, calls, enabled) => {
+    await Promise.all(calls.map((call) => call()));
+    expect((await pointer()).killSwitch !== undefined).toBe(enabled);
+  });
+
+  it.each([
+    ["switch off, then publish", [off, publish]],
+    ["publish, then switch off", [publish, off]],
+    ["switch off, then roll back", [off, rollback]],
+  ])("do not bring a switch back that was turned off: %s", async (_label, calls) => {
+    expect((await switchTo(true, "incident")).status).toBe(200);
+    await Promise.all(calls.map((call) => call()));
+    expect(await pointer()).not.toHaveProperty("killSwitch");
+  });
+
+  it.each([
+    ["the guard first", true],
+    ["the switch first", false],
+  ])("keep the switch when the guard rolls back at the same moment (%s)", async (_label, guardFirst) => {
+    const started = await registry().publish({
+      document: { ...DOCUMENT },
+      actor: "ops-bob",
+      message: "guarded",
+      rollout: { percent: 50, minutes: 15 },
+    });
+    if ("refused" in started) throw new Error(started.refused);
+    // Every candidate page failed: the guard rolls back on this report.
+    const report = () =>
+      registry().report({ isolate: "test", serving: 1, refreshedAt: 0, versions: [counts(started.version, 200, 200), counts(1, 200, 0)] });
+    await Promise.all(guardFirst ? [report(), on()] : [on(), report()]);
+    expect(await pointer()).toMatchObject({ version: 1, killSwitch: { reason: "incident" } });
+    expect(await pointer()).not.toHaveProperty("rollout");
+  });
+});
+
 describe("editor", () => {
   it("shows the switch, who turned it on and why (escaped), on the dashboard and the health page", async () => {
     const reason = `<img src=x onerror="alert(1)"> checkout broken`;
