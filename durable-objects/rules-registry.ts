@@ -42,7 +42,15 @@ const MIGRATIONS: Migrations = [
     "CREATE TABLE fallback_counts (minute INTEGER NOT NULL, version INTEGER NOT NULL, stage TEXT NOT NULL, pages INTEGER NOT NULL, PRIMARY KEY (minute, version, stage))",
     "CREATE TABLE isolates (id TEXT PRIMARY KEY, serving INTEGER, refreshed_at INTEGER, reported_at INTEGER NOT NULL)",
   ],
+  // The guard compares visitors (each counted once per version and report), not pages.
+  [
+    "ALTER TABLE rollout_arms ADD COLUMN visitors INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE rollout_arms ADD COLUMN failed_visitors INTEGER NOT NULL DEFAULT 0",
+  ],
 ];
+
+/** An arm nothing was counted for yet. */
+const EMPTY_ARM = { pages: 0, failedPages: 0, visitors: 0, failedVisitors: 0 } as const;
 
 /** How long page counts are kept for the health view. */
 const COUNTS_KEPT_MS = 60 * 60_000;
@@ -78,11 +86,11 @@ export interface RolloutInfo {
   percent: number;
   startedAt: string;
   endsAt: string;
-  /** null while in progress; `inconclusive`: too few pages to test by the end, so the previous version stayed live. */
+  /** null while in progress; `inconclusive`: too few visitors to test by the end, so the previous version stayed live. */
   outcome: RolloutOutcome | null;
   detail: string;
   endedAt: string | null;
-  arms: { version: number; pages: number; failedPages: number }[];
+  arms: { version: number; pages: number; failedPages: number; visitors: number; failedVisitors: number }[];
 }
 
 /** The figures behind the health view, for the last `minutes`. */
@@ -323,11 +331,15 @@ export class RulesRegistry extends DurableObject<Env> {
         );
       if (running !== undefined && (counts.version === running.version || counts.version === running.previous))
         sql.exec(
-          "INSERT INTO rollout_arms (rollout, version, pages, failed_pages) VALUES (?, ?, ?, ?) ON CONFLICT (rollout, version) DO UPDATE SET pages = pages + excluded.pages, failed_pages = failed_pages + excluded.failed_pages",
+          `INSERT INTO rollout_arms (rollout, version, pages, failed_pages, visitors, failed_visitors) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (rollout, version) DO UPDATE SET pages = pages + excluded.pages, failed_pages = failed_pages + excluded.failed_pages,
+           visitors = visitors + excluded.visitors, failed_visitors = failed_visitors + excluded.failed_visitors`,
           running.version,
           counts.version,
           counts.pages,
           counts.failedPages,
+          counts.visitors,
+          counts.failedVisitors,
         );
     }
     sql.exec(
@@ -417,7 +429,7 @@ export class RulesRegistry extends DurableObject<Env> {
   async #judge(version: number, final: boolean): Promise<void> {
     const rollout = this.#rollout(version);
     if (rollout === null || rollout.outcome !== null) return;
-    const arm = (which: number) => rollout.arms.find((one) => one.version === which) ?? { version: which, pages: 0, failedPages: 0 };
+    const arm = (which: number) => rollout.arms.find((one) => one.version === which) ?? EMPTY_ARM;
     const verdict = judgeRollout(version, arm(version), arm(rollout.previous));
     const pointer = await this.#pointer();
     const keep = pointer?.killSwitch ? { killSwitch: pointer.killSwitch } : {};
@@ -440,7 +452,7 @@ export class RulesRegistry extends DurableObject<Env> {
     if (verdict.kind === "wait") {
       // Too few pages to tell whether the candidate is worse (traffic was low, or the kill switch
       // stopped the counting): the absence of evidence is no reason to give it to everyone.
-      const detail = `v${version} not promoted, v${rollout.previous} stays live: too few pages to test by the end of its rollout (${verdict.reason}); ${figures}`;
+      const detail = `v${version} not promoted, v${rollout.previous} stays live: too few visitors to test by the end of its rollout (${verdict.reason}); ${figures}`;
       await this.#writePointer({ version: rollout.previous, ...keep });
       this.#endRollout(version, "inconclusive", detail);
       this.#audit("rollout guard", "rollout-inconclusive", version, detail);
@@ -455,9 +467,11 @@ export class RulesRegistry extends DurableObject<Env> {
   /** A rollout's arms in words, for the audit log. */
   #figures(version: number): string {
     const rollout = this.#rollout(version);
-    if (rollout === null) return "no pages counted";
-    const arm = (which: number) => rollout.arms.find((one) => one.version === which) ?? { version: which, pages: 0, failedPages: 0 };
-    return `${arm(version).failedPages} of ${arm(version).pages} pages with fallbacks vs ${arm(rollout.previous).failedPages} of ${arm(rollout.previous).pages}`;
+    if (rollout === null) return "nothing counted";
+    const arm = (which: number) => rollout.arms.find((one) => one.version === which) ?? EMPTY_ARM;
+    const candidate = arm(version);
+    const previous = arm(rollout.previous);
+    return `${candidate.failedVisitors} of ${candidate.visitors} visitors with fallbacks vs ${previous.failedVisitors} of ${previous.visitors} (pages: ${candidate.failedPages} of ${candidate.pages} vs ${previous.failedPages} of ${previous.pages})`;
   }
 
   #endRollout(version: number, outcome: RolloutOutcome, detail: string): void {
@@ -485,12 +499,18 @@ export class RulesRegistry extends DurableObject<Env> {
       .toArray()[0];
     if (row === undefined) return null;
     const arms = this.#storage.sql
-      .exec<{ version: number; pages: number; failed_pages: number }>(
-        "SELECT version, pages, failed_pages FROM rollout_arms WHERE rollout = ?",
+      .exec<{ version: number; pages: number; failed_pages: number; visitors: number; failed_visitors: number }>(
+        "SELECT version, pages, failed_pages, visitors, failed_visitors FROM rollout_arms WHERE rollout = ?",
         version,
       )
       .toArray()
-      .map((arm) => ({ version: arm.version, pages: arm.pages, failedPages: arm.failed_pages }));
+      .map((arm) => ({
+        version: arm.version,
+        pages: arm.pages,
+        failedPages: arm.failed_pages,
+        visitors: arm.visitors,
+        failedVisitors: arm.failed_visitors,
+      }));
     return {
       version: row.version,
       previous: row.previous,

@@ -202,6 +202,8 @@ describe("pointer changes at the same time", () => {
     version,
     pages,
     failedPages,
+    visitors: pages,
+    failedVisitors: failedPages,
     failedActions: 0,
     originErrors: 0,
     decideMs: 0,

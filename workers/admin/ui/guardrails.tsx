@@ -20,11 +20,16 @@ const OUTCOME_LABELS: Record<NonNullable<RolloutInfo["outcome"]>, string> = {
   promoted: "Promoted",
   "rolled-back": "Rolled back",
   cancelled: "Cancelled",
-  inconclusive: "Not promoted (too few pages to test)",
+  inconclusive: "Not promoted (too few visitors to test)",
 };
 
 const RolloutLine: FC<{ rollout: RolloutInfo }> = ({ rollout }) => {
-  const arms = rollout.arms.map((arm) => `v${arm.version}: ${arm.failedPages} of ${arm.pages} pages with fallbacks`).join("; ");
+  const arms = rollout.arms
+    .map(
+      (arm) =>
+        `v${arm.version}: ${arm.failedVisitors} of ${arm.visitors} visitors with fallbacks (${arm.failedPages} of ${arm.pages} pages)`,
+    )
+    .join("; ");
   if (rollout.outcome === null)
     return (
       <p>
