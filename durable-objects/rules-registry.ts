@@ -42,7 +42,15 @@ const MIGRATIONS: Migrations = [
     "CREATE TABLE fallback_counts (minute INTEGER NOT NULL, version INTEGER NOT NULL, stage TEXT NOT NULL, pages INTEGER NOT NULL, PRIMARY KEY (minute, version, stage))",
     "CREATE TABLE isolates (id TEXT PRIMARY KEY, serving INTEGER, refreshed_at INTEGER, reported_at INTEGER NOT NULL)",
   ],
+  // The guard compares visitors (each counted once per version and report), not pages.
+  [
+    "ALTER TABLE rollout_arms ADD COLUMN visitors INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE rollout_arms ADD COLUMN failed_visitors INTEGER NOT NULL DEFAULT 0",
+  ],
 ];
+
+/** An arm nothing was counted for yet. */
+const EMPTY_ARM = { pages: 0, failedPages: 0, visitors: 0, failedVisitors: 0 } as const;
 
 /** How long page counts are kept for the health view. */
 const COUNTS_KEPT_MS = 60 * 60_000;
@@ -68,6 +76,9 @@ export interface AuditEntry {
   detail: string;
 }
 
+/** How a guarded rollout ended. */
+export type RolloutOutcome = "promoted" | "rolled-back" | "cancelled" | "inconclusive";
+
 /** A guarded rollout as the admin sees it. */
 export interface RolloutInfo {
   version: number;
@@ -75,11 +86,11 @@ export interface RolloutInfo {
   percent: number;
   startedAt: string;
   endsAt: string;
-  /** null while in progress. */
-  outcome: "promoted" | "rolled-back" | "cancelled" | null;
+  /** null while in progress; `inconclusive`: too few visitors to test by the end, so the previous version stayed live. */
+  outcome: RolloutOutcome | null;
   detail: string;
   endedAt: string | null;
-  arms: { version: number; pages: number; failedPages: number }[];
+  arms: { version: number; pages: number; failedPages: number; visitors: number; failedVisitors: number }[];
 }
 
 /** The figures behind the health view, for the last `minutes`. */
@@ -95,6 +106,22 @@ export interface HealthFigures {
   }[];
   fallbacks: { stage: string; version: number; pages: number }[];
   isolates: { id: string; serving: number | null; refreshedAt: string | null; reportedAt: string }[];
+}
+
+interface PublishInput {
+  document: Record<string, unknown>;
+  actor: string;
+  message: string;
+  rollout?: { percent: number; minutes: number } | undefined;
+}
+
+type PublishOutcome = { version: number; rollout: RolloutInfo | null } | { refused: string };
+
+interface KillSwitchInput {
+  enabled: boolean;
+  reason: string;
+  actor: string;
+  serving?: number | undefined;
 }
 
 /** Metadata stored with each version in KV, so `wrangler kv key list` shows it too. */
@@ -116,15 +143,28 @@ export class RulesRegistry extends DurableObject<Env> {
   }
 
   /**
+   * The last pointer change queued. Every change reads the KV pointer, awaits KV and writes it
+   * back; two at once (a publish and the kill switch, the guard and a rollback) would each write
+   * what it read and drop the other's change, so they run one after another.
+   */
+  #pointerChanges: Promise<unknown> = Promise.resolve();
+
+  #serialised<T>(change: () => Promise<T>): Promise<T> {
+    const next = this.#pointerChanges.then(() => change());
+    // A change that fails must not block the ones after it; its caller gets the error.
+    this.#pointerChanges = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
    * Publishes an already validated document as the next version and makes it live. The caller
    * validates; this object only orders and records.
    */
-  async publish(input: {
-    document: Record<string, unknown>;
-    actor: string;
-    message: string;
-    rollout?: { percent: number; minutes: number } | undefined;
-  }): Promise<{ version: number; rollout: RolloutInfo | null } | { refused: string }> {
+  publish(input: PublishInput): Promise<PublishOutcome> {
+    return this.#serialised(() => this.#publish(input));
+  }
+
+  async #publish(input: PublishInput): Promise<PublishOutcome> {
     const actor = Actor.parse(input.actor);
     const message = z.string().check(z.maxLength(500)).parse(input.message);
     const rollout = z.optional(RolloutRequest).parse(input.rollout);
@@ -150,6 +190,13 @@ export class RulesRegistry extends DurableObject<Env> {
         startedAt: new Date(now).toISOString(),
         endsAt: new Date(now + guarded.minutes * 60_000).toISOString(),
       };
+      // A rollout still marked running here but gone from the pointer (the pointer was rewritten
+      // outside this object) must not be the one the alarm or the counts judge.
+      this.#storage.sql.exec(
+        "UPDATE rollouts SET outcome = 'cancelled', detail = ?, ended_at = ? WHERE outcome IS NULL",
+        "cancelled: no longer in the live pointer",
+        now,
+      );
       // A version number seen before (KV wiped and republished) starts with empty arms.
       this.#storage.sql.exec("DELETE FROM rollout_arms WHERE rollout = ?", version);
       this.#storage.sql.exec(
@@ -183,7 +230,11 @@ export class RulesRegistry extends DurableObject<Env> {
   }
 
   /** Moves the live pointer back to an existing version (validated by the caller). */
-  async rollback(input: { version: number; actor: string }): Promise<void> {
+  rollback(input: { version: number; actor: string }): Promise<void> {
+    return this.#serialised(() => this.#rollback(input));
+  }
+
+  async #rollback(input: { version: number; actor: string }): Promise<void> {
     const actor = Actor.parse(input.actor);
     const version = z.int().check(z.positive()).parse(input.version);
     const pointer = await this.#pointer();
@@ -193,17 +244,46 @@ export class RulesRegistry extends DurableObject<Env> {
     this.#audit(actor, "rollback", version, previous === null ? "" : `from version ${previous}`);
   }
 
-  /** Turns the kill switch on or off; every isolate sees it on its next pointer refresh. */
-  async setKillSwitch(input: { enabled: boolean; reason: string; actor: string }): Promise<KillSwitchState | null> {
+  /**
+   * Turns the kill switch on or off; every isolate sees it on its next pointer refresh. `serving` is
+   * the version the caller's isolate serves: when the pointer in KV does not parse (isolates keep
+   * serving their last good version), the switch is written on a pointer to that version, so it
+   * still works in an emergency; with neither, it is refused.
+   */
+  setKillSwitch(input: KillSwitchInput): Promise<{ state: KillSwitchState | null } | { refused: string }> {
+    return this.#serialised(() => this.#setKillSwitch(input));
+  }
+
+  async #setKillSwitch(input: KillSwitchInput): Promise<{ state: KillSwitchState | null } | { refused: string }> {
     const actor = Actor.parse(input.actor);
     const reason = z.string().check(z.maxLength(500)).parse(input.reason);
-    const pointer = await this.#pointer();
-    if (pointer === null) throw new Error("nothing is published: there is no live pointer to switch");
-    const { killSwitch: _previous, ...rest } = pointer;
+    const serving = z.optional(z.int().check(z.positive())).parse(input.serving);
+    const read = await this.#pointer();
+    if (read === null && serving === undefined)
+      return { refused: `${RULES_LIVE_KEY} is missing or does not parse and no version is serving; roll back to a version first` };
+    const pointer: LivePointer = read ?? { version: serving ?? 0 };
+    if (read === null)
+      this.#audit(
+        actor,
+        "pointer-repair",
+        pointer.version,
+        `${RULES_LIVE_KEY} did not parse; rewritten on version ${pointer.version}, the version serving`,
+      );
+    const { killSwitch: _previous, rollout, ...rest } = pointer;
     const state: KillSwitchState | null = input.enabled ? { reason, actor, at: new Date().toISOString() } : null;
-    await this.#writePointer(state === null ? rest : { ...rest, killSwitch: state });
+    // While the switch is on no pages are counted, so a rollout could never be judged: switching
+    // on cancels it and leaves the previous version live (switching off must not bring it back).
+    const cancelled = state !== null && rollout !== undefined;
+    const kept = cancelled ? rest : { ...rest, ...(rollout === undefined ? {} : { rollout }) };
+    await this.#writePointer(state === null ? kept : { ...kept, killSwitch: state });
     this.#audit(actor, input.enabled ? "kill-switch-on" : "kill-switch-off", pointer.version, reason);
-    return state;
+    if (cancelled) {
+      const detail = `cancelled by ${actor}'s kill switch; version ${pointer.version} stays live: ${this.#figures(rollout.version)}`;
+      this.#endRollout(rollout.version, "cancelled", detail);
+      this.#audit(actor, "rollout-cancel", rollout.version, detail);
+      await this.ctx.storage.deleteAlarm();
+    }
+    return { state };
   }
 
   /** The kill switch as the live pointer has it (null: off). */
@@ -251,11 +331,15 @@ export class RulesRegistry extends DurableObject<Env> {
         );
       if (running !== undefined && (counts.version === running.version || counts.version === running.previous))
         sql.exec(
-          "INSERT INTO rollout_arms (rollout, version, pages, failed_pages) VALUES (?, ?, ?, ?) ON CONFLICT (rollout, version) DO UPDATE SET pages = pages + excluded.pages, failed_pages = failed_pages + excluded.failed_pages",
+          `INSERT INTO rollout_arms (rollout, version, pages, failed_pages, visitors, failed_visitors) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (rollout, version) DO UPDATE SET pages = pages + excluded.pages, failed_pages = failed_pages + excluded.failed_pages,
+           visitors = visitors + excluded.visitors, failed_visitors = failed_visitors + excluded.failed_visitors`,
           running.version,
           counts.version,
           counts.pages,
           counts.failedPages,
+          counts.visitors,
+          counts.failedVisitors,
         );
     }
     sql.exec(
@@ -268,7 +352,7 @@ export class RulesRegistry extends DurableObject<Env> {
     sql.exec("DELETE FROM page_counts WHERE minute < ?", now - COUNTS_KEPT_MS);
     sql.exec("DELETE FROM fallback_counts WHERE minute < ?", now - COUNTS_KEPT_MS);
     sql.exec("DELETE FROM isolates WHERE reported_at < ?", now - COUNTS_KEPT_MS);
-    if (running !== undefined) await this.#judge(running.version, false);
+    if (running !== undefined) await this.#serialised(() => this.#judge(running.version, false));
     return { accepted: true };
   }
 
@@ -283,7 +367,7 @@ export class RulesRegistry extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(running.ends_at);
       return;
     }
-    await this.#judge(running.version, true);
+    await this.#serialised(() => this.#judge(running.version, true));
   }
 
   /** The rollout in progress, if any, and the most recent ones. */
@@ -345,7 +429,7 @@ export class RulesRegistry extends DurableObject<Env> {
   async #judge(version: number, final: boolean): Promise<void> {
     const rollout = this.#rollout(version);
     if (rollout === null || rollout.outcome !== null) return;
-    const arm = (which: number) => rollout.arms.find((one) => one.version === which) ?? { version: which, pages: 0, failedPages: 0 };
+    const arm = (which: number) => rollout.arms.find((one) => one.version === which) ?? EMPTY_ARM;
     const verdict = judgeRollout(version, arm(version), arm(rollout.previous));
     const pointer = await this.#pointer();
     const keep = pointer?.killSwitch ? { killSwitch: pointer.killSwitch } : {};
@@ -364,14 +448,33 @@ export class RulesRegistry extends DurableObject<Env> {
       return;
     }
     if (!final) return;
-    const figures = `${arm(version).failedPages} of ${arm(version).pages} pages with fallbacks vs ${arm(rollout.previous).failedPages} of ${arm(rollout.previous).pages}`;
-    const detail = `promoted v${version} to everyone at the end of its rollout: ${figures}${verdict.kind === "wait" ? ` (too few pages to test: ${verdict.reason})` : ""}`;
+    const figures = this.#figures(version);
+    if (verdict.kind === "wait") {
+      // Too few pages to tell whether the candidate is worse (traffic was low, or the kill switch
+      // stopped the counting): the absence of evidence is no reason to give it to everyone.
+      const detail = `v${version} not promoted, v${rollout.previous} stays live: too few visitors to test by the end of its rollout (${verdict.reason}); ${figures}`;
+      await this.#writePointer({ version: rollout.previous, ...keep });
+      this.#endRollout(version, "inconclusive", detail);
+      this.#audit("rollout guard", "rollout-inconclusive", version, detail);
+      return;
+    }
+    const detail = `promoted v${version} to everyone at the end of its rollout: ${figures}`;
     await this.#writePointer({ version, ...keep });
     this.#endRollout(version, "promoted", detail);
     this.#audit("rollout guard", "rollout-promote", version, detail);
   }
 
-  #endRollout(version: number, outcome: "promoted" | "rolled-back" | "cancelled", detail: string): void {
+  /** A rollout's arms in words, for the audit log. */
+  #figures(version: number): string {
+    const rollout = this.#rollout(version);
+    if (rollout === null) return "nothing counted";
+    const arm = (which: number) => rollout.arms.find((one) => one.version === which) ?? EMPTY_ARM;
+    const candidate = arm(version);
+    const previous = arm(rollout.previous);
+    return `${candidate.failedVisitors} of ${candidate.visitors} visitors with fallbacks vs ${previous.failedVisitors} of ${previous.visitors} (pages: ${candidate.failedPages} of ${candidate.pages} vs ${previous.failedPages} of ${previous.pages})`;
+  }
+
+  #endRollout(version: number, outcome: RolloutOutcome, detail: string): void {
     this.#storage.sql.exec(
       "UPDATE rollouts SET outcome = ?, detail = ?, ended_at = ? WHERE version = ?",
       outcome,
@@ -396,12 +499,18 @@ export class RulesRegistry extends DurableObject<Env> {
       .toArray()[0];
     if (row === undefined) return null;
     const arms = this.#storage.sql
-      .exec<{ version: number; pages: number; failed_pages: number }>(
-        "SELECT version, pages, failed_pages FROM rollout_arms WHERE rollout = ?",
+      .exec<{ version: number; pages: number; failed_pages: number; visitors: number; failed_visitors: number }>(
+        "SELECT version, pages, failed_pages, visitors, failed_visitors FROM rollout_arms WHERE rollout = ?",
         version,
       )
       .toArray()
-      .map((arm) => ({ version: arm.version, pages: arm.pages, failedPages: arm.failed_pages }));
+      .map((arm) => ({
+        version: arm.version,
+        pages: arm.pages,
+        failedPages: arm.failed_pages,
+        visitors: arm.visitors,
+        failedVisitors: arm.failed_visitors,
+      }));
     return {
       version: row.version,
       previous: row.previous,

@@ -13,6 +13,10 @@ export const VersionCounts = z.strictObject({
   pages: Count,
   /** Pages with a fallback, a failed action or an origin error (see `isFault`). */
   failedPages: Count,
+  /** Distinct visitors in this report (each counted once per version however many pages they saw). */
+  visitors: z._default(Count, 0),
+  /** Of those, visitors with at least one failed page. */
+  failedVisitors: z._default(Count, 0),
   failedActions: Count,
   originErrors: Count,
   /** Sum of decision times, to average over `pages`. */

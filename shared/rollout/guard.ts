@@ -6,24 +6,28 @@
  */
 import { hash } from "../experiments/bucketing.ts";
 
-/** Pages served by one version during a rollout, and how many of them had something go wrong. */
+/**
+ * Visitors served by one version during a rollout, and how many of them had something go wrong.
+ * Visitors, not pages: one visitor who reloads a page hundreds of times (to dilute a bad version's
+ * fault rate, or inflate a good one's) weighs as one.
+ */
 export interface ArmCounts {
-  /** Pages decided with this version. */
-  pages: number;
-  /** Of those, pages with a fallback, a failed action or an origin error. */
-  failedPages: number;
+  /** Distinct visitors whose pages were decided with this version. */
+  visitors: number;
+  /** Of those, visitors with at least one page with a fallback, a failed action or an origin error. */
+  failedVisitors: number;
 }
 
 /** How sure the guard must be before it rolls back, and on how much traffic. */
 export interface GuardOptions {
-  /** Fewest pages each version must have served before the test is run at all. */
-  minPages: number;
+  /** Fewest visitors each version must have served before the test is run at all. */
+  minVisitors: number;
   /** One-sided z threshold: 3.09 is p < 0.001. */
   zThreshold: number;
 }
 
-/** p < 0.001, one-sided, on at least 100 pages per version. */
-export const DEFAULT_GUARD_OPTIONS: GuardOptions = { minPages: 100, zThreshold: 3.09 };
+/** p < 0.001, one-sided, on at least 100 visitors per version. */
+export const DEFAULT_GUARD_OPTIONS: GuardOptions = { minVisitors: 100, zThreshold: 3.09 };
 
 /** What the guard concludes from the counts so far. */
 export type Verdict = { kind: "wait"; reason: string } | { kind: "worse"; z: number; detail: string } | { kind: "not-worse"; z: number };
@@ -43,7 +47,7 @@ function thousands(count: number): string {
 
 /**
  * One-sided two-proportion z-test of "the candidate fails more often than the baseline", with the
- * pooled standard error. No verdict below `minPages` per version: a handful of pages proves nothing.
+ * pooled standard error. No verdict below `minVisitors` per version: a handful of visitors proves nothing.
  */
 export function judgeRollout(
   version: number,
@@ -51,15 +55,15 @@ export function judgeRollout(
   baseline: ArmCounts,
   options: GuardOptions = DEFAULT_GUARD_OPTIONS,
 ): Verdict {
-  if (candidate.pages < options.minPages || baseline.pages < options.minPages)
+  if (candidate.visitors < options.minVisitors || baseline.visitors < options.minVisitors)
     return {
       kind: "wait",
-      reason: `${candidate.pages} and ${baseline.pages} pages so far; the test needs ${options.minPages} per version`,
+      reason: `${candidate.visitors} and ${baseline.visitors} visitors so far; the test needs ${options.minVisitors} per version`,
     };
-  const candidateRate = candidate.failedPages / candidate.pages;
-  const baselineRate = baseline.failedPages / baseline.pages;
-  const pooled = (candidate.failedPages + baseline.failedPages) / (candidate.pages + baseline.pages);
-  const standardError = Math.sqrt(pooled * (1 - pooled) * (1 / candidate.pages + 1 / baseline.pages));
+  const candidateRate = candidate.failedVisitors / candidate.visitors;
+  const baselineRate = baseline.failedVisitors / baseline.visitors;
+  const pooled = (candidate.failedVisitors + baseline.failedVisitors) / (candidate.visitors + baseline.visitors);
+  const standardError = Math.sqrt(pooled * (1 - pooled) * (1 / candidate.visitors + 1 / baseline.visitors));
   // Both versions failing on every page (or on none) is no evidence against the candidate.
   const z = standardError === 0 ? 0 : (candidateRate - baselineRate) / standardError;
   if (z <= options.zThreshold) return { kind: "not-worse", z };
@@ -67,7 +71,7 @@ export function judgeRollout(
     kind: "worse",
     z,
     detail:
-      `automatic rollback of v${version}: fallbacks ${percentOf(candidate.failedPages, candidate.pages)} of ${thousands(candidate.pages)} pages` +
-      ` vs ${percentOf(baseline.failedPages, baseline.pages)} of ${thousands(baseline.pages)} (z = ${z.toFixed(1)}, one-sided p < 0.001)`,
+      `automatic rollback of v${version}: fallbacks for ${percentOf(candidate.failedVisitors, candidate.visitors)} of ${thousands(candidate.visitors)} visitors` +
+      ` vs ${percentOf(baseline.failedVisitors, baseline.visitors)} of ${thousands(baseline.visitors)} (z = ${z.toFixed(1)}, one-sided p < 0.001)`,
   };
 }

@@ -66,7 +66,7 @@ it("rolls a version whose model is missing back by itself, then the kill switch 
   console.log(`guardrails: ${pages} pages (${failed} on the bad version) until "${entry?.detail ?? "no rollback"}"`);
   expect(rolledBack).toBe(true);
   expect(entry?.version).toBe(version);
-  expect(entry?.detail).toMatch(new RegExp(`^automatic rollback of v${version}: fallbacks 100% of \\d+ pages vs 0% of \\d+`));
+  expect(entry?.detail).toMatch(new RegExp(`^automatic rollback of v${version}: fallbacks for 100% of \\d+ visitors vs 0% of \\d+`));
   expect(failed).toBeGreaterThan(0);
 
   // Every isolate reads the pointer within RULES_REFRESH_MS: then nobody gets the bad version.

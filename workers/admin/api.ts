@@ -203,12 +203,15 @@ adminApi.get("/admin/api/kill-switch", async (context) => context.json(killSwitc
 
 adminApi.post("/admin/api/kill-switch", async (context) => {
   const { enabled, reason } = await body(context, KillSwitchRequest);
-  if ((await readLiveDocument(context.env)) === null)
+  const live = await readLiveDocument(context.env);
+  if (live === null && rulesStatus().pointer === undefined)
     throw new Problem(409, { slug: "no-rules", title: "No rules", detail: "Nothing is published yet; there is nothing to switch off." });
-  const state = await registry(context.env).setKillSwitch({ enabled, reason, actor: context.get("actor") });
+  const switched = await registry(context.env).setKillSwitch({ enabled, reason, actor: context.get("actor"), serving: live?.version });
+  if ("refused" in switched)
+    throw new Problem(409, { slug: "live-pointer-invalid", title: "The live pointer is invalid", detail: switched.refused });
   // This isolate switches at once; others on their next pointer refresh (RULES_REFRESH_MS).
   forgetRules();
-  return context.json(killSwitchStatus(state));
+  return context.json(killSwitchStatus(switched.state));
 });
 
 /** Pauses or resumes one rule or experiment by publishing the live document with the flag changed. */

@@ -57,7 +57,7 @@ export const OPERATIONS: readonly Operation[] = [
     method: "post",
     path: "/admin/api/rules",
     summary:
-      "Publish a document as the next version and make it live; with `rollout`, a guarded publish: the new version serves that share of visitors for that many minutes, is rolled back automatically if its pages fall back significantly more often than the live version's, and is promoted to everyone at the end. Refused (409) while another rollout is in progress.",
+      "Publish a document as the next version and make it live; with `rollout`, a guarded publish: the new version serves that share of visitors for that many minutes, is rolled back automatically if its pages fall back significantly more often than the live version's, and is promoted to everyone at the end if the test could run (otherwise the live version stays). Refused (409) while another rollout is in progress.",
     request: PublishRequest,
     response: z.object({ version: z.int(), rollout: z.nullable(RolloutInfo), problems: LintResult.shape.problems }),
     status: 201,
@@ -144,7 +144,7 @@ export const OPERATIONS: readonly Operation[] = [
     method: "post",
     path: "/admin/api/kill-switch",
     summary:
-      "Turn the kill switch on (every page passes through as the origin sent it, /v1/decide answers defaults, ingest keeps working) or off. This isolate switches at once, every other within RULES_REFRESH_MS.",
+      "Turn the kill switch on (every page passes through as the origin sent it, /v1/decide answers defaults, ingest keeps working) or off. This isolate switches at once, every other within RULES_REFRESH_MS. Turning it on cancels a rollout in progress. When the live pointer in KV does not parse, the switch is written on a pointer to the version this isolate serves (audited as `pointer-repair`); with no version serving either, 409 `live-pointer-invalid`.",
     request: KillSwitchRequest,
     response: KillSwitchStatus,
   },

@@ -47,10 +47,10 @@ export const RolloutInfo = z.object({
   percent: z.int(),
   startedAt: z.string(),
   endsAt: z.string(),
-  outcome: z.nullable(z.enum(["promoted", "rolled-back", "cancelled"])),
+  outcome: z.nullable(z.enum(["promoted", "rolled-back", "cancelled", "inconclusive"])),
   detail: z.string(),
   endedAt: z.nullable(z.string()),
-  arms: z.array(z.object({ version: z.int(), pages: z.int(), failedPages: z.int() })),
+  arms: z.array(z.object({ version: z.int(), pages: z.int(), failedPages: z.int(), visitors: z.int(), failedVisitors: z.int() })),
 });
 
 export const Health = z.object({

@@ -309,6 +309,7 @@ function personalizedHeaders(headers: Headers, journey: Journey, requestUrl: str
 function countJourney(context: DecideContext, journey: Journey, origin: Response): CountedPage {
   const now = Date.now();
   const page = countPage(journey.rules.version, {
+    visitor: journey.visitor.pseudonym,
     fallbacks: journey.fallbacks,
     originError: origin.status >= 500,
     decideMs: journey.decidedAt - journey.startedAt,

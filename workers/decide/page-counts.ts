@@ -12,18 +12,61 @@ import { rulesStatus } from "../common/rules-store.ts";
 /** How often an isolate reports at most. */
 export const FLUSH_INTERVAL_MS = 2_000;
 
+/**
+ * Most visitors remembered per version in one report window. Past it, further visitors are not
+ * counted for the guard (their pages still are, for the health view): counting them without
+ * remembering them would let one visitor count many times again. Each entry is a pseudonym (a hash,
+ * never sent anywhere) and a flag; 5,000 per 2 s window is far above one isolate's traffic.
+ */
+export const MAX_VISITORS_PER_VERSION = 5_000;
+
 /** A random id for this isolate, made on first use (random values are not allowed at global scope). */
 let isolate: string | undefined;
 let pending = new Map<number, VersionCounts>();
+/** Per version, the visitors counted in this window and whether one of their pages failed. */
+let seen = new Map<number, Map<string, boolean>>();
 let lastFlush = 0;
 
 function countsFor(version: number): VersionCounts {
   let counts = pending.get(version);
   if (counts === undefined) {
-    counts = { version, pages: 0, failedPages: 0, failedActions: 0, originErrors: 0, decideMs: 0, fallbacks: {} };
+    counts = {
+      version,
+      pages: 0,
+      failedPages: 0,
+      visitors: 0,
+      failedVisitors: 0,
+      failedActions: 0,
+      originErrors: 0,
+      decideMs: 0,
+      fallbacks: {},
+    };
     pending.set(version, counts);
   }
   return counts;
+}
+
+/**
+ * Counts a visitor once per version and window, and as failed once if any of their pages failed:
+ * the guard compares visitors, so one visitor's hundreds of pages weigh as one.
+ */
+function countVisitor(version: number, visitor: string, failed: boolean): void {
+  let visitors = seen.get(version);
+  if (visitors === undefined) {
+    visitors = new Map();
+    seen.set(version, visitors);
+  }
+  const before = visitors.get(visitor);
+  const counts = countsFor(version);
+  if (before === undefined) {
+    if (visitors.size >= MAX_VISITORS_PER_VERSION) return;
+    visitors.set(visitor, failed);
+    counts.visitors++;
+    if (failed) counts.failedVisitors++;
+  } else if (failed && !before) {
+    visitors.set(visitor, true);
+    counts.failedVisitors++;
+  }
 }
 
 /** A page decided with one version, to which failed actions are added as its body streams. */
@@ -31,8 +74,11 @@ export interface CountedPage {
   actionFailed(): void;
 }
 
-/** Counts one page; `fallbacks` are the journey's fallback reasons. */
-export function countPage(version: number, page: { fallbacks: readonly string[]; originError: boolean; decideMs: number }): CountedPage {
+/** Counts one page; `visitor` is the visitor's pseudonym, `fallbacks` the journey's fallback reasons. */
+export function countPage(
+  version: number,
+  page: { visitor: string; fallbacks: readonly string[]; originError: boolean; decideMs: number },
+): CountedPage {
   const counts = countsFor(version);
   counts.pages++;
   counts.decideMs += Math.max(0, Math.round(page.decideMs));
@@ -43,6 +89,7 @@ export function countPage(version: number, page: { fallbacks: readonly string[];
   }
   let failed = page.originError || page.fallbacks.some(isFault);
   if (failed) counts.failedPages++;
+  countVisitor(version, page.visitor, failed);
   return {
     actionFailed() {
       // The counts may have been sent since: add to the current batch.
@@ -50,6 +97,7 @@ export function countPage(version: number, page: { fallbacks: readonly string[];
       now.failedActions++;
       if (!failed) now.failedPages++;
       failed = true;
+      countVisitor(version, page.visitor, true);
     },
   };
 }
@@ -66,6 +114,7 @@ export function takeCounts(): CountsReport | null {
     versions: [...pending.values()],
   };
   pending = new Map();
+  seen = new Map();
   return report;
 }
 

@@ -7,7 +7,7 @@ import { inRollout, judgeRollout } from "../../../shared/rollout/guard.ts";
 
 describe("judgeRollout", () => {
   it.each([
-    // candidate pages/failed, baseline pages/failed, verdict
+    // candidate visitors/failed, baseline visitors/failed, verdict
     [240, 231, 2_180, 0, "worse"],
     [100, 100, 100, 0, "worse"],
     [150, 30, 150, 5, "worse"],
@@ -18,14 +18,14 @@ describe("judgeRollout", () => {
     [150, 150, 150, 150, "not-worse"],
     [150, 0, 150, 0, "not-worse"],
     [1_000, 60, 1_000, 45, "not-worse"],
-  ])("%i pages with %i failed vs %i with %i: %s", (pages, failed, basePages, baseFailed, kind) => {
-    expect(judgeRollout(7, { pages, failedPages: failed }, { pages: basePages, failedPages: baseFailed }).kind).toBe(kind);
+  ])("%i visitors with %i failed vs %i with %i: %s", (visitors, failed, baseVisitors, baseFailed, kind) => {
+    expect(judgeRollout(7, { visitors, failedVisitors: failed }, { visitors: baseVisitors, failedVisitors: baseFailed }).kind).toBe(kind);
   });
 
   it("says in words what it saw", () => {
-    const verdict = judgeRollout(7, { pages: 240, failedPages: 231 }, { pages: 2_180, failedPages: 0 });
+    const verdict = judgeRollout(7, { visitors: 240, failedVisitors: 231 }, { visitors: 2_180, failedVisitors: 0 });
     expect(verdict.kind === "worse" && verdict.detail).toMatch(
-      /^automatic rollback of v7: fallbacks 96% of 240 pages vs 0% of 2,180 \(z = \d+\.\d, one-sided p < 0\.001\)$/,
+      /^automatic rollback of v7: fallbacks for 96% of 240 visitors vs 0% of 2,180 \(z = \d+\.\d, one-sided p < 0\.001\)$/,
     );
   });
 });

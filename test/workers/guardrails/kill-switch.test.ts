@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { RulesDocumentInput } from "../../../shared/rules/document.ts";
+import { forgetRules } from "../../../workers/common/rules-store.ts";
 import { postEvents, publishRules, recordingFeedbackQueue, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json", "x-tailor-actor": "ops-alice" };
@@ -137,6 +138,119 @@ describe("kill switch", () => {
     });
     expect(response.status).toBe(401);
     expect((await env.RULES.get("rules:live", "json")) as object).not.toHaveProperty("killSwitch");
+  });
+});
+
+describe("kill switch with a broken live pointer", () => {
+  const broken = [
+    ["not JSON", "{"],
+    ["an array", "[]"],
+    ["a string version", JSON.stringify({ version: "1" })],
+    ["version 0", JSON.stringify({ version: 0 })],
+    ["an unknown key", JSON.stringify({ version: 1, extra: true })],
+    ["a malformed switch", JSON.stringify({ version: 1, killSwitch: "on" })],
+  ];
+
+  it.each(broken)("still switches off personalization when the pointer is %s, on the version serving, audited", async (_label, raw) => {
+    // This isolate serves version 1 before the pointer breaks.
+    expect(await (await request("/", { headers: BROWSER })).text()).toContain("Personal hero");
+    await env.RULES.put("rules:live", raw);
+
+    const on = await switchTo(true, "emergency with a broken pointer");
+    expect(on.status, await on.clone().text()).toBe(200);
+    expect(await on.json()).toMatchObject({ enabled: true, reason: "emergency with a broken pointer" });
+    expect(await env.RULES.get("rules:live", "json")).toMatchObject({
+      version: 1,
+      killSwitch: { reason: "emergency with a broken pointer" },
+    });
+    // Another isolate (no rules held) reads the repaired pointer and passes the page through.
+    forgetRules();
+    const fromOrigin = await (await fetch(`${env.ORIGIN_URL}/`, { headers: BROWSER })).text();
+    expect(await (await request("/", { headers: BROWSER })).text()).toBe(fromOrigin);
+
+    const { entries } = (await (await admin("GET", "/admin/api/audit?limit=5")).json()) as {
+      entries: { action: string; version: number }[];
+    };
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ action: "pointer-repair", version: 1 }),
+        expect.objectContaining({ action: "kill-switch-on" }),
+      ]),
+    );
+  });
+
+  it.each(broken)("answers a clear 409 problem, not a 500, when the pointer is %s and no version is serving", async (_label, raw) => {
+    await env.RULES.put("rules:live", raw);
+    forgetRules();
+    for (const enabled of [true, false]) {
+      const response = await switchTo(enabled, "emergency with a broken pointer");
+      expect(response.status).toBe(409);
+      expect(response.headers.get("content-type")).toContain("application/problem+json");
+      expect(((await response.json()) as { detail: string }).detail).toContain("roll back to a version first");
+    }
+    expect(await env.RULES.get("rules:live", "text")).toBe(raw);
+  });
+});
+
+describe("pointer changes at the same time", () => {
+  const registry = () => env.RULES_REGISTRY.getByName("registry");
+  const on = () => registry().setKillSwitch({ enabled: true, reason: "incident", actor: "ops-alice" });
+  const off = () => registry().setKillSwitch({ enabled: false, reason: "incident over", actor: "ops-alice" });
+  const publish = () => registry().publish({ document: { ...DOCUMENT }, actor: "ops-bob", message: "unrelated change" });
+  const rollback = () => registry().rollback({ version: 1, actor: "ops-bob" });
+  const counts = (version: number, pages: number, failedPages: number) => ({
+    version,
+    pages,
+    failedPages,
+    visitors: pages,
+    failedVisitors: failedPages,
+    failedActions: 0,
+    originErrors: 0,
+    decideMs: 0,
+    fallbacks: {},
+  });
+
+  async function pointer(): Promise<{ version: number; killSwitch?: unknown; rollout?: unknown }> {
+    return (await env.RULES.get("rules:live", "json")) as never;
+  }
+
+  it.each([
+    ["switch on, then publish", [on, publish], true],
+    ["publish, then switch on", [publish, on], true],
+    ["switch on, then roll back", [on, rollback], true],
+    ["roll back, then switch on", [rollback, on], true],
+  ])("keep the switch: %s", async (_label, calls, enabled) => {
+    await Promise.all(calls.map((call) => call()));
+    expect((await pointer()).killSwitch !== undefined).toBe(enabled);
+  });
+
+  it.each([
+    ["switch off, then publish", [off, publish]],
+    ["publish, then switch off", [publish, off]],
+    ["switch off, then roll back", [off, rollback]],
+  ])("do not bring a switch back that was turned off: %s", async (_label, calls) => {
+    expect((await switchTo(true, "incident")).status).toBe(200);
+    await Promise.all(calls.map((call) => call()));
+    expect(await pointer()).not.toHaveProperty("killSwitch");
+  });
+
+  it.each([
+    ["the guard first", true],
+    ["the switch first", false],
+  ])("keep the switch when the guard rolls back at the same moment (%s)", async (_label, guardFirst) => {
+    const started = await registry().publish({
+      document: { ...DOCUMENT },
+      actor: "ops-bob",
+      message: "guarded",
+      rollout: { percent: 50, minutes: 15 },
+    });
+    if ("refused" in started) throw new Error(started.refused);
+    // Every candidate page failed: the guard rolls back on this report.
+    const report = () =>
+      registry().report({ isolate: "test", serving: 1, refreshedAt: 0, versions: [counts(started.version, 200, 200), counts(1, 200, 0)] });
+    await Promise.all(guardFirst ? [report(), on()] : [on(), report()]);
+    expect(await pointer()).toMatchObject({ version: 1, killSwitch: { reason: "incident" } });
+    expect(await pointer()).not.toHaveProperty("rollout");
   });
 });
 

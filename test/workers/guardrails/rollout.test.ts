@@ -9,7 +9,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RulesDocumentInput } from "../../../shared/rules/document.ts";
 import { forgetRules } from "../../../workers/common/rules-store.ts";
-import { takeCounts } from "../../../workers/decide/page-counts.ts";
+import { countPage, takeCounts } from "../../../workers/decide/page-counts.ts";
 import { publishRules, request, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json", "x-tailor-actor": "ops-bob" };
@@ -106,7 +106,9 @@ describe("guarded publish", () => {
 
     const rollback = (await auditEntries()).find((entry) => entry.action === "rollout-rollback");
     expect(rollback).toMatchObject({ actor: "rollout guard", version: candidate });
-    expect(rollback?.detail).toMatch(new RegExp(`^automatic rollback of v${candidate}: fallbacks 100% of \\d+ pages vs 0% of \\d+ `));
+    expect(rollback?.detail).toMatch(
+      new RegExp(`^automatic rollback of v${candidate}: fallbacks for 100% of \\d+ visitors vs 0% of \\d+ `),
+    );
     expect(((await env.RULES.get("rules:live", "json")) as { version: number; rollout?: unknown }) ?? {}).toEqual({ version: live });
 
     // Everyone is back on the live version once their isolate re-reads the pointer.
@@ -138,7 +140,7 @@ describe("guarded publish", () => {
     const promote = (await auditEntries()).find((entry) => entry.action === "rollout-promote");
     expect(promote).toMatchObject({ actor: "rollout guard", version: candidate });
     expect(promote?.detail).toMatch(
-      new RegExp(`^promoted v${candidate} to everyone at the end of its rollout: 0 of \\d+ pages with fallbacks vs 0 of \\d+`),
+      new RegExp(`^promoted v${candidate} to everyone at the end of its rollout: 0 of \\d+ visitors with fallbacks vs 0 of \\d+`),
     );
     expect(await env.RULES.get("rules:live", "json")).toEqual({ version: candidate });
     const rules = (await (await admin("GET", "/admin/api/rules")).json()) as { version: number; rollout: unknown };
@@ -215,5 +217,124 @@ describe("counts", () => {
       { isolate: "x", serving: 1, refreshedAt: 0, versions: [], extra: true },
     ])
       expect(await registry().report(bad as never)).toEqual({ accepted: false });
+  });
+});
+
+describe("a rollout with too few visitors to test", () => {
+  it.each([0, 20, 150])(
+    "is not promoted when its time is up with %i pages counted (new pages stay off), and says so in the audit log",
+    async (pages) => {
+      const live = await publish(documentWith("Live hero"));
+      const candidate = await publish(documentWith("Untested hero"), { percent: 10, minutes: 1 });
+      if (pages > 0) await browseAsNewVisitors(pages);
+
+      await runInDurableObject(registry(), (_, state) => {
+        state.storage.sql.exec("UPDATE rollouts SET ends_at = ? WHERE version = ?", Date.now() - 1, candidate);
+      });
+      expect(await runDurableObjectAlarm(registry())).toBe(true);
+
+      const entries = await auditEntries();
+      expect(entries.find((entry) => entry.action === "rollout-promote")).toBeUndefined();
+      const inconclusive = entries.find((entry) => entry.action === "rollout-inconclusive");
+      expect(inconclusive).toMatchObject({ actor: "rollout guard", version: candidate });
+      expect(inconclusive?.detail).toMatch(
+        new RegExp(
+          `^v${candidate} not promoted, v${live} stays live: too few visitors to test .*\\d+ of \\d+ visitors with fallbacks vs \\d+ of \\d+ \\(pages: .*\\)$`,
+        ),
+      );
+      const health = (await (await admin("GET", "/admin/api/health")).json()) as { recentRollouts: { version: number; outcome: string }[] };
+      expect(health.recentRollouts[0]).toMatchObject({ version: candidate, outcome: "inconclusive" });
+      expect(await env.RULES.get("rules:live", "json")).toEqual({ version: live });
+      forgetRules();
+      expect((await browseAsNewVisitors(40)).every((body) => body.includes("Live hero"))).toBe(true);
+    },
+  );
+});
+
+describe("the kill switch during a rollout", () => {
+  async function killSwitch(enabled: boolean): Promise<void> {
+    const response = await admin("POST", "/admin/api/kill-switch", { enabled, reason: enabled ? "incident" : "incident over" });
+    expect(response.status, await response.clone().text()).toBe(200);
+  }
+
+  it.each([
+    ["no pages before the switch, its time ends while it is on", 0, "while-on"],
+    ["some pages before the switch, its time ends while it is on", 60, "while-on"],
+    ["no pages before the switch, its time ends after it is off", 0, "after-off"],
+    ["some pages before the switch, its time ends after it is off", 60, "after-off"],
+  ])("cancels it, so the previous version is what comes back (%s)", async (_label, pagesBefore, when) => {
+    const live = await publish(documentWith("Live hero"));
+    const candidate = await publish(documentWith("Stopped hero"), { percent: 50, minutes: 15 });
+    if (pagesBefore > 0) await browseAsNewVisitors(pagesBefore);
+
+    await killSwitch(true);
+    const expire = async () => {
+      await runInDurableObject(registry(), (_, state) => {
+        state.storage.sql.exec("UPDATE rollouts SET ends_at = ? WHERE version = ?", Date.now() - 1, candidate);
+      });
+      // The switch deleted the rollout's alarm; firing whatever is left must not promote it.
+      await runDurableObjectAlarm(registry());
+    };
+    if (when === "while-on") await expire();
+    await killSwitch(false);
+    if (when === "after-off") await expire();
+
+    expect(await env.RULES.get("rules:live", "json")).toEqual({ version: live });
+    const entries = await auditEntries();
+    expect(entries.find((entry) => entry.action === "rollout-promote")).toBeUndefined();
+    const cancel = entries.find((entry) => entry.action === "rollout-cancel");
+    expect(cancel).toMatchObject({ version: candidate });
+    expect(cancel?.detail).toMatch(
+      new RegExp(`^cancelled by .*kill switch; version ${live} stays live: \\d+ of \\d+ visitors with fallbacks`),
+    );
+    const rules = (await (await admin("GET", "/admin/api/rules")).json()) as { version: number; rollout: unknown };
+    expect(rules).toMatchObject({ version: live, rollout: null });
+    const health = (await (await admin("GET", "/admin/api/health")).json()) as { recentRollouts: { version: number; outcome: string }[] };
+    expect(health.recentRollouts[0]).toMatchObject({ version: candidate, outcome: "cancelled" });
+
+    forgetRules();
+    const after = await browseAsNewVisitors(40);
+    expect(after.every((body) => body.includes("Live hero"))).toBe(true);
+  });
+});
+
+describe("a visitor who loads many pages", () => {
+  /** `pages` clean pages of one visitor, counted as the decision step counts them. */
+  function cleanPagesOf(visitor: string, version: number, pages: number): void {
+    for (let page = 0; page < pages; page++) countPage(version, { visitor, fallbacks: [], originError: false, decideMs: 1 });
+  }
+
+  it.each([
+    ["one visitor", 1, 6_000],
+    ["three visitors", 3, 2_000],
+  ])("cannot dilute a bad version's failures with clean pages (%s, %i × %i pages)", async (_label, attackers, pages) => {
+    const live = await publish(documentWith("Live hero"));
+    const candidate = await publish(MISSING_MODEL, { percent: 50, minutes: 15 });
+    for (let attacker = 0; attacker < attackers; attacker++) cleanPagesOf(`attacker-${attacker}`, candidate, pages);
+    await browseAsNewVisitors(300);
+
+    const rollback = (await auditEntries()).find((entry) => entry.action === "rollout-rollback");
+    expect(rollback).toMatchObject({ actor: "rollout guard", version: candidate });
+    expect(rollback?.detail).toMatch(
+      new RegExp(`^automatic rollback of v${candidate}: fallbacks for 9\\d% of \\d+ visitors vs 0% of \\d+ `),
+    );
+    expect(await env.RULES.get("rules:live", "json")).toEqual({ version: live });
+  });
+
+  it("cannot make a good version look worse by reloading failing pages: the guard counts the visitor once", async () => {
+    const live = await publish(documentWith("Live hero"));
+    const candidate = await publish(documentWith("Better hero"), { percent: 50, minutes: 15 });
+    // One visitor on the candidate whose every page fails (a profile deadline they provoke), 3,000 times.
+    for (let page = 0; page < 3_000; page++)
+      countPage(candidate, { visitor: "attacker", fallbacks: ["profile-unavailable:deadline"], originError: false, decideMs: 1 });
+    await browseAsNewVisitors(240);
+
+    const entries = await auditEntries();
+    expect(entries.find((entry) => entry.action === "rollout-rollback")).toBeUndefined();
+    const { current } = await registry().rollouts(1);
+    const arm = current?.arms.find((one) => one.version === candidate);
+    expect(arm?.failedVisitors).toBe(1);
+    expect(arm?.failedPages).toBe(3_000);
+    expect(live).toBeLessThan(candidate);
   });
 });

@@ -16,8 +16,20 @@ export interface KillSwitchView {
   at: string | null;
 }
 
+const OUTCOME_LABELS: Record<NonNullable<RolloutInfo["outcome"]>, string> = {
+  promoted: "Promoted",
+  "rolled-back": "Rolled back",
+  cancelled: "Cancelled",
+  inconclusive: "Not promoted (too few visitors to test)",
+};
+
 const RolloutLine: FC<{ rollout: RolloutInfo }> = ({ rollout }) => {
-  const arms = rollout.arms.map((arm) => `v${arm.version}: ${arm.failedPages} of ${arm.pages} pages with fallbacks`).join("; ");
+  const arms = rollout.arms
+    .map(
+      (arm) =>
+        `v${arm.version}: ${arm.failedVisitors} of ${arm.visitors} visitors with fallbacks (${arm.failedPages} of ${arm.pages} pages)`,
+    )
+    .join("; ");
   if (rollout.outcome === null)
     return (
       <p>
@@ -27,8 +39,7 @@ const RolloutLine: FC<{ rollout: RolloutInfo }> = ({ rollout }) => {
     );
   return (
     <p class={rollout.outcome === "rolled-back" ? "error" : "muted"}>
-      {rollout.outcome === "rolled-back" ? "Rolled back" : rollout.outcome === "promoted" ? "Promoted" : "Cancelled"} at {rollout.endedAt}:{" "}
-      {rollout.detail}
+      {OUTCOME_LABELS[rollout.outcome]} at {rollout.endedAt}: {rollout.detail}
     </p>
   );
 };
