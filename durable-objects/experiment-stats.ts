@@ -26,6 +26,7 @@ import { VariantShares } from "../shared/feedback/messages.ts";
 import * as z from "../shared/zod.ts";
 import { recordSampleRatioMismatch } from "../workers/common/analytics.ts";
 import { attributionWindowMs } from "./exposure-memory.ts";
+import { type RowCounts, RowMeter } from "./row-meter.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -110,13 +111,24 @@ async function idKey(id: string): Promise<ArrayBuffer> {
 
 export class ExperimentStats extends DurableObject<Env> {
   readonly #storage: DurableObjectStorage;
+  /** Counts the rows every statement reads and writes (`usage`). */
+  readonly #meter: RowMeter;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#storage = ctx.storage;
+    this.#meter = new RowMeter(ctx.storage.sql);
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage, MIGRATIONS);
     });
+  }
+
+  /**
+   * Rows this object read and wrote since it was loaded (every statement, prunes included), for
+   * benchmarks and tests only: no route reaches it.
+   */
+  async usage(): Promise<RowCounts> {
+    return this.#meter.settle();
   }
 
   /**
@@ -143,7 +155,7 @@ export class ExperimentStats extends DurableObject<Env> {
         return { key: await idKey(`delivery:${delivery}`), updates: valid };
       }),
     );
-    const sql = this.#storage.sql;
+    const sql = this.#meter.sql;
     const now = Date.now();
     const recordWindowMs = attributionWindowMs(this.env) + DELIVERY_WINDOW_MS;
     const remember = (key: ArrayBuffer, until: number) =>
@@ -208,7 +220,7 @@ export class ExperimentStats extends DurableObject<Env> {
 
   /** The live totals per variant, as the bandit reads them. */
   async counts(): Promise<Record<string, VariantStats>> {
-    const rows = this.#storage.sql
+    const rows = this.#meter.sql
       .exec<{ variant: string; trials: number; successes: number; conversions: number; revenue: number }>(
         "SELECT variant, trials, successes, conversions, revenue FROM variants",
       )
@@ -221,7 +233,7 @@ export class ExperimentStats extends DurableObject<Env> {
    * when not given); a bandit's exposures against the sum of the shares each was assigned with.
    */
   async report(variants: string[], weights?: number[], allocation: "fixed" | "bandit" = "fixed"): Promise<ExperimentReport> {
-    const rows = this.#storage.sql
+    const rows = this.#meter.sql
       .exec<{
         variant: string;
         trials: number;

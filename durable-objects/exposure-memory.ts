@@ -17,6 +17,7 @@ import { ExposureBatchMessage, MAX_DECISIONS_PER_MESSAGE, Pseudonym } from "../s
 import * as z from "../shared/zod.ts";
 import { settings } from "../workers/common/config.ts";
 import { placed } from "../workers/common/placement.ts";
+import { type RowCounts, RowMeter } from "./row-meter.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS: Migrations = [
@@ -106,21 +107,32 @@ export async function forgetExposures(env: Env, visitors: readonly string[]): Pr
 
 export class ExposureMemory extends DurableObject<Env> {
   readonly #storage: DurableObjectStorage;
+  /** Counts the rows every statement reads and writes (`usage`). */
+  readonly #meter: RowMeter;
   /** Whether an alarm is known to be set (checked once per load, then kept here). */
   #pruneArmed = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#storage = ctx.storage;
+    this.#meter = new RowMeter(ctx.storage.sql);
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage, MIGRATIONS);
     });
   }
 
+  /**
+   * Rows this object read and wrote since it was loaded (every statement, prunes included), for
+   * benchmarks and tests only: no route reaches it.
+   */
+  async usage(): Promise<RowCounts> {
+    return this.#meter.settle();
+  }
+
   /** Remembers delivered exposures; repeats (queue redelivery) are ignored. */
   async remember(input: RememberedDecision[]): Promise<void> {
     const decisions = RememberedDecisions.parse(input);
-    const sql = this.#storage.sql;
+    const sql = this.#meter.sql;
     const now = Date.now();
     // One statement for the whole batch: SQLite unpacks the rows from a JSON array, which costs far
     // less than a call from JavaScript per row. (`WHERE true` lets SQLite parse the upsert clause.)
@@ -148,7 +160,7 @@ export class ExposureMemory extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     const cutoff = Date.now() - attributionWindowMs(this.env);
-    this.#storage.sql
+    this.#meter.sql
       .exec(
         `DELETE FROM exposures WHERE (visitor, decision_id, slot) IN (
          SELECT visitor, decision_id, slot FROM exposures WHERE at < ? ORDER BY at LIMIT ?
@@ -157,7 +169,7 @@ export class ExposureMemory extends DurableObject<Env> {
         PRUNE_STEP_ROWS,
       )
       .toArray();
-    if (this.#storage.sql.exec("SELECT 1 FROM exposures WHERE at < ? LIMIT 1", cutoff).toArray().length > 0) {
+    if (this.#meter.sql.exec("SELECT 1 FROM exposures WHERE at < ? LIMIT 1", cutoff).toArray().length > 0) {
       await this.#storage.setAlarm(Date.now() + PRUNE_STEP_PAUSE_MS);
       this.#pruneArmed = true;
       return;
@@ -170,7 +182,7 @@ export class ExposureMemory extends DurableObject<Env> {
   async recall(visitors: string[]): Promise<RememberedExposure[]> {
     const names = Visitors.parse(visitors);
     const since = Date.now() - attributionWindowMs(this.env);
-    return this.#storage.sql
+    return this.#meter.sql
       .exec<{ decision_id: string; slot: string; rule_id: string; experiment: string | null; variant: string | null; at: number }>(
         `SELECT decision_id, slot, rule_id, experiment, variant, at FROM exposures
          WHERE visitor IN (${names.map(() => "?").join(", ")}) AND at >= ? ORDER BY at DESC LIMIT ?`,
@@ -192,6 +204,6 @@ export class ExposureMemory extends DurableObject<Env> {
   /** Deletes everything remembered about the visitors. */
   async forget(visitors: string[]): Promise<void> {
     const names = Visitors.parse(visitors);
-    this.#storage.sql.exec(`DELETE FROM exposures WHERE visitor IN (${names.map(() => "?").join(", ")})`, ...names);
+    this.#meter.sql.exec(`DELETE FROM exposures WHERE visitor IN (${names.map(() => "?").join(", ")})`, ...names);
   }
 }
