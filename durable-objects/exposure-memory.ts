@@ -35,7 +35,26 @@ const MIGRATIONS: Migrations = [
     // A visitor's rows are found through the primary key; this index only serves the hourly prune.
     "CREATE INDEX exposures_by_time ON exposures (at)",
   ],
+  [
+    // One row per decision, its slots folded into a JSON array of [slot, rule, experiment, variant]:
+    // a page with three slots costs one row (and one index entry) to write and to expire, not three.
+    // `exposures` is no longer written; its rows are recalled until they expire and the prune drains it.
+    `CREATE TABLE decisions (
+      visitor TEXT NOT NULL,
+      decision_id TEXT NOT NULL,
+      at INTEGER NOT NULL,
+      slots TEXT NOT NULL,
+      PRIMARY KEY (visitor, decision_id)
+    ) WITHOUT ROWID`,
+    "CREATE INDEX decisions_by_time ON decisions (at)",
+  ],
 ];
+
+/** The tables the prune clears, with their keys; the version-1 table first, so it drains. */
+const PRUNED = [
+  { table: "exposures", key: "visitor, decision_id, slot" },
+  { table: "decisions", key: "visitor, decision_id" },
+] as const;
 
 /** At most this many of a visitor's exposures are considered, the newest first. */
 const MAX_RECALLED = 500;
@@ -50,7 +69,7 @@ export const PRUNE_STEP_ROWS = 1_000;
 /** Pause between prune steps, so writes and recalls queued behind a step run first (1,000 rows a second at most). */
 const PRUNE_STEP_PAUSE_MS = 1_000;
 
-/** One decision's exposures, as the consumer delivered them: a row per assignment is kept. */
+/** One decision's exposures, as the consumer delivered them: kept as one row. */
 export const RememberedDecision = z.strictObject({
   visitor: Pseudonym,
   decisionId: z.string().check(z.minLength(1), z.maxLength(64)),
@@ -136,15 +155,17 @@ export class ExposureMemory extends DurableObject<Env> {
     const now = Date.now();
     // One statement for the whole batch: SQLite unpacks the rows from a JSON array, which costs far
     // less than a call from JavaScript per row. (`WHERE true` lets SQLite parse the upsert clause.)
-    const rows = decisions.flatMap(({ visitor, decisionId, at, assignments }) => {
-      const time = Date.parse(at);
-      return assignments.map(({ slot, ruleId, experiment, variant }) => [visitor, decisionId, slot, ruleId, experiment, variant, time]);
-    });
+    const rows = decisions.map(({ visitor, decisionId, at, assignments }) => [
+      visitor,
+      decisionId,
+      Date.parse(at),
+      JSON.stringify(assignments.map(({ slot, ruleId, experiment, variant }) => [slot, ruleId, experiment, variant])),
+    ]);
     this.#storage.transactionSync(() => {
       sql.exec(
-        `INSERT INTO exposures (visitor, decision_id, slot, rule_id, experiment, variant, at)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 FROM json_each(?) WHERE true
-         ON CONFLICT (visitor, decision_id, slot) DO NOTHING`,
+        `INSERT INTO decisions (visitor, decision_id, at, slots)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true
+         ON CONFLICT (visitor, decision_id) DO NOTHING`,
         JSON.stringify(rows),
       );
     });
@@ -155,21 +176,22 @@ export class ExposureMemory extends DurableObject<Env> {
   }
 
   /**
-   * Deletes up to `PRUNE_STEP_ROWS` of the oldest expired rows; runs again shortly while expired rows
-   * are left, else an hour after the next write.
+   * Deletes up to `PRUNE_STEP_ROWS` of the oldest expired rows (of one table per run); runs again
+   * shortly while expired rows are left, else an hour after the next write.
    */
   override async alarm(): Promise<void> {
+    const sql = this.#meter.sql;
     const cutoff = Date.now() - attributionWindowMs(this.env);
-    this.#meter.sql
-      .exec(
-        `DELETE FROM exposures WHERE (visitor, decision_id, slot) IN (
-         SELECT visitor, decision_id, slot FROM exposures WHERE at < ? ORDER BY at LIMIT ?
-       )`,
+    const expired = ({ table }: (typeof PRUNED)[number]) =>
+      sql.exec(`SELECT 1 FROM ${table} WHERE at < ? LIMIT 1`, cutoff).toArray().length > 0;
+    const step = PRUNED.find(expired);
+    if (step !== undefined)
+      sql.exec(
+        `DELETE FROM ${step.table} WHERE (${step.key}) IN (SELECT ${step.key} FROM ${step.table} WHERE at < ? ORDER BY at LIMIT ?)`,
         cutoff,
         PRUNE_STEP_ROWS,
-      )
-      .toArray();
-    if (this.#meter.sql.exec("SELECT 1 FROM exposures WHERE at < ? LIMIT 1", cutoff).toArray().length > 0) {
+      );
+    if (PRUNED.some(expired)) {
       await this.#storage.setAlarm(Date.now() + PRUNE_STEP_PAUSE_MS);
       this.#pruneArmed = true;
       return;
@@ -182,10 +204,17 @@ export class ExposureMemory extends DurableObject<Env> {
   async recall(visitors: string[]): Promise<RememberedExposure[]> {
     const names = Visitors.parse(visitors);
     const since = Date.now() - attributionWindowMs(this.env);
+    const list = names.map(() => "?").join(", ");
     return this.#meter.sql
       .exec<{ decision_id: string; slot: string; rule_id: string; experiment: string | null; variant: string | null; at: number }>(
-        `SELECT decision_id, slot, rule_id, experiment, variant, at FROM exposures
-         WHERE visitor IN (${names.map(() => "?").join(", ")}) AND at >= ? ORDER BY at DESC LIMIT ?`,
+        `SELECT decision_id, slot.value ->> 0 AS slot, slot.value ->> 1 AS rule_id, slot.value ->> 2 AS experiment,
+           slot.value ->> 3 AS variant, at FROM decisions, json_each(decisions.slots) AS slot
+         WHERE visitor IN (${list}) AND at >= ?
+         UNION ALL
+         SELECT decision_id, slot, rule_id, experiment, variant, at FROM exposures WHERE visitor IN (${list}) AND at >= ?
+         ORDER BY at DESC LIMIT ?`,
+        ...names,
+        since,
         ...names,
         since,
         MAX_RECALLED,
@@ -204,6 +233,7 @@ export class ExposureMemory extends DurableObject<Env> {
   /** Deletes everything remembered about the visitors. */
   async forget(visitors: string[]): Promise<void> {
     const names = Visitors.parse(visitors);
-    this.#meter.sql.exec(`DELETE FROM exposures WHERE visitor IN (${names.map(() => "?").join(", ")})`, ...names);
+    const list = names.map(() => "?").join(", ");
+    for (const { table } of PRUNED) this.#meter.sql.exec(`DELETE FROM ${table} WHERE visitor IN (${list})`, ...names);
   }
 }

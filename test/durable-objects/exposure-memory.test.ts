@@ -90,7 +90,7 @@ describe("ExposureMemory prune", () => {
 
     const count = () =>
       runInDurableObject(shard, async (_, state) => ({
-        rows: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM exposures").one().n,
+        rows: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM decisions").one().n,
         alarm: await state.storage.getAlarm(),
       }));
     expect((await count()).rows).toBe(expired + live.length);
@@ -113,5 +113,29 @@ describe("ExposureMemory prune", () => {
     // The next write arms the next prune.
     await shard.remember([entry(visitors[0] ?? "", "later", 0)]);
     expect((await count()).alarm).not.toBeNull();
+  });
+});
+
+describe("ExposureMemory, rows kept before one row per decision", () => {
+  it("recalls a visitor's version-1 rows (one per slot) next to the new ones, and prunes and forgets both", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`v1-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    await shard.remember([entry(visitor, "d-new", 1)]);
+    await runInDurableObject(shard, (_, state) => {
+      const insert = "INSERT INTO exposures (visitor, decision_id, slot, rule_id, experiment, variant, at) VALUES (?, ?, ?, ?, ?, ?, ?)";
+      state.storage.sql.exec(insert, visitor, "d-old", "hero", "electronics-hero", "hero-copy", "b", Date.now() - 2 * HOUR);
+      state.storage.sql.exec(insert, visitor, "d-old", "banner", "basket-banner", null, null, Date.now() - 2 * HOUR);
+      state.storage.sql.exec(insert, visitor, "d-expired", "hero", "electronics-hero", null, null, Date.now() - 9 * 24 * HOUR);
+    });
+    const recalled = (await shard.recall([visitor])).map((exposure) => `${exposure.decisionId}/${exposure.slot}/${exposure.variant}`);
+    expect(recalled[0]).toBe("d-new/hero/null");
+    expect(recalled.slice(1).sort()).toEqual(["d-old/banner/null", "d-old/hero/b"]);
+    for (let run = 0; run < 10 && (await runDurableObjectAlarm(shard)); run++);
+    const left = () =>
+      runInDurableObject(shard, (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM exposures").one().n);
+    expect(await left()).toBe(2);
+    await shard.forget([visitor]);
+    expect(await left()).toBe(0);
+    expect(await shard.recall([visitor])).toEqual([]);
   });
 });
