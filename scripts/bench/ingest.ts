@@ -3,7 +3,7 @@
  * next to a pass-through baseline measured in the same run, plus event-to-decision freshness.
  *
  *   npm run bench:ingest            (a few minutes; bounded by request counts and time limits)
- *   npm run bench:ingest -- --rows-only   (only the storage rows per event and per page decision)
+ *   npm run bench:ingest -- --rows-only   (only the storage rows per event, per page decision and per exposure)
  *
  * The Worker is built and run on Miniflare directly (one workerd process); load comes from a
  * separate Node process. Rounds alternate baseline and ingest so drift affects both alike; the
@@ -17,7 +17,7 @@ import { startLocalTailor } from "../lib/local-tailor.ts";
 import type { LoadResult } from "./load-generator.ts";
 import { runLoadInChild } from "./run-load.ts";
 import { formatNumber, median, percentile } from "./stats.ts";
-import { measureRows, writeMeasuredCounts } from "./storage-rows.ts";
+import { measureExposureRows, measureRows, writeMeasuredCounts } from "./storage-rows.ts";
 
 const ROUNDS = 3;
 const REQUESTS = 3_000;
@@ -145,7 +145,19 @@ try {
 
   // Counted by the objects themselves (`UserSession.usage`): every statement's rowsRead/rowsWritten.
   const rowsPlan = { visitors: 100, batches: 10, eventsPerBatch: EVENTS_PER_BATCH, pages: 10 };
-  const rows = await measureRows(tailor.url, tailor.miniflare, rowsPlan);
+  let measured: Awaited<ReturnType<typeof measureRows>> | undefined;
+  // The homepages' exposures go through the real queue and consumer into the exposure memory and
+  // the experiments' counts, whose objects count their rows too.
+  const exposureRows = await measureExposureRows(
+    tailor.miniflare,
+    () => kafka.records(),
+    drained,
+    async () => {
+      measured = await measureRows(tailor.url, tailor.miniflare, rowsPlan);
+    },
+  );
+  if (measured === undefined) throw new Error("rows were not measured");
+  const rows = measured;
   const per = (count: number, of: number) => formatNumber(of === 0 ? 0 : count / of, 3);
   console.log(
     `\nDurable Object SQLite rows (${rowsPlan.visitors} new visitors, ${rowsPlan.batches} batches of ${rowsPlan.eventsPerBatch} events, then ${rowsPlan.pages} homepages each; counted by each visitor's object)`,
@@ -156,7 +168,13 @@ try {
   console.log(
     `  page decisions: ${rows.pages.pageDecisions}, rows read per decision ${per(rows.pages.pageRowsRead, rows.pages.pageDecisions)}, rows written per decision ${per(rows.pages.pageRowsWritten, rows.pages.pageDecisions)}`,
   );
-  writeMeasuredCounts(new URL("../cost/measured-counts.json", import.meta.url).pathname, rows.ingest, rows.pages);
+  console.log(
+    `  exposures delivered: ${exposureRows.exposures} in ${exposureRows.decisions} decisions; rows written at delivery: exposure memory ${exposureRows.memoryRowsWritten}, experiment counts ${exposureRows.statsRowsWritten}`,
+  );
+  console.log(
+    `  rows written per exposure with the expiry deletes to come (one per deleted row, by design): ${per(exposureRows.rowsWrittenWithExpiry, exposureRows.exposures)}; per decision ${per(exposureRows.rowsWrittenWithExpiry, exposureRows.decisions)}`,
+  );
+  writeMeasuredCounts(new URL("../cost/measured-counts.json", import.meta.url).pathname, rows.ingest, rows.pages, exposureRows);
   console.log("  written to scripts/cost/measured-counts.json");
 } finally {
   await tailor.dispose();

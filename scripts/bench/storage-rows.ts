@@ -95,11 +95,92 @@ export async function measureRows(
   return { ingest, pages };
 }
 
+/** Rows the feedback consumer's objects wrote for delivered exposures (`ExposureMemory`, `ExperimentStats`). */
+export interface ExposureRowTotals {
+  exposures: number;
+  decisions: number;
+  /** Rows written at delivery, counted by the objects (the exposure memory's shards, then the experiments'). */
+  memoryRowsWritten: number;
+  statsRowsWritten: number;
+  /**
+   * All of it plus the expiry deletes to come, counted by design as one row per deleted row (what
+   * the objects' meters show when the prunes run: `test/workers/feedback/exposure-rows.test.ts`):
+   * each decision's row in the exposure memory, and each remembered delivery id in the experiments'
+   * objects, which is written as two rows (the id and its expiry index entry). Counting every
+   * experiment row written as half an id makes that part an upper bound (the count upserts are
+   * never deleted).
+   */
+  rowsWrittenWithExpiry: number;
+}
+
+/** What `usage` answers on those objects (`durable-objects/row-meter.ts`, not importable here: it uses the Workers types). */
+type RowCounts = { rowsRead: number; rowsWritten: number };
+type Metered = { usage(): Promise<RowCounts> };
+
+/** The rows written so far by the exposure memory's shards and by the named experiments' objects. */
+async function exposureObjectsWritten(miniflare: Miniflare, experiments: readonly string[]): Promise<{ memory: number; stats: number }> {
+  const bindings = await miniflare.getBindings<{ EXPOSURE_MEMORY_SHARDS?: string }>();
+  const shards = Number(bindings.EXPOSURE_MEMORY_SHARDS ?? "4");
+  const memory = await miniflare.getDurableObjectNamespace("EXPOSURE_MEMORY");
+  const stats = await miniflare.getDurableObjectNamespace("EXPERIMENT_STATS");
+  const written = async (stubs: Metered[]) => {
+    const usages = await Promise.all(stubs.map(async (stub) => (JSON.parse(JSON.stringify(await stub.usage())) as RowCounts).rowsWritten));
+    return usages.reduce((sum, rows) => sum + rows, 0);
+  };
+  return {
+    memory: await written(
+      Array.from({ length: shards }, (_, index) => memory.get(memory.idFromName(`shard-${index}`))) as unknown as Metered[],
+    ),
+    stats: await written(experiments.map((name) => stats.get(stats.idFromName(name))) as unknown as Metered[]),
+  };
+}
+
+/**
+ * Runs `work` (which asks for pages) and waits until the consumer has delivered what it queued
+ * (`drained`); then counts the exposure records Kafka received meanwhile and the rows the
+ * consumer's objects wrote for them. The objects' meters count from when they were loaded: those
+ * known before `work` are asked first, so only the difference is counted.
+ */
+export async function measureExposureRows(
+  miniflare: Miniflare,
+  records: () => readonly { value: unknown }[],
+  drained: () => Promise<void>,
+  work: () => Promise<void>,
+): Promise<ExposureRowTotals> {
+  const exposureRecords = () =>
+    records()
+      .map(({ value }) => value as { kind?: string; decisionId?: string; experiment?: string | null })
+      .filter((value) => value.kind === "exposure");
+  const experimentsOf = (list: ReturnType<typeof exposureRecords>) => [
+    ...new Set(list.flatMap(({ experiment }) => (typeof experiment === "string" ? [experiment] : []))),
+  ];
+  await drained();
+  const seen = exposureRecords().length;
+  const earlier = experimentsOf(exposureRecords());
+  const before = await exposureObjectsWritten(miniflare, earlier);
+  await work();
+  await drained();
+  const delivered = exposureRecords().slice(seen);
+  // Experiments first met during `work` were loaded by it: their meters hold only its rows.
+  const experiments = [...new Set([...earlier, ...experimentsOf(delivered)])];
+  const after = await exposureObjectsWritten(miniflare, experiments);
+  const decisions = new Set(delivered.map(({ decisionId }) => decisionId)).size;
+  const memoryRowsWritten = after.memory - before.memory;
+  const statsRowsWritten = after.stats - before.stats;
+  return {
+    exposures: delivered.length,
+    decisions,
+    memoryRowsWritten,
+    statsRowsWritten,
+    rowsWrittenWithExpiry: memoryRowsWritten + decisions + statsRowsWritten * 1.5,
+  };
+}
+
 function emptyTotals(): RowTotals {
   return { events: 0, rowsWritten: 0, rowsRead: 0, pageDecisions: 0, pageRowsRead: 0, pageRowsWritten: 0 };
 }
-/** What `npm run cost` reads: rows per accepted event and per page decision, as measured here. */
-export function writeMeasuredCounts(path: string, ingest: RowTotals, pages: RowTotals): void {
+/** What `npm run cost` reads: rows per accepted event, per page decision and per delivered exposure, as measured here. */
+export function writeMeasuredCounts(path: string, ingest: RowTotals, pages: RowTotals, exposures: ExposureRowTotals): void {
   const per = (rows: number, count: number) => (count === 0 ? 0 : Math.round((rows / count) * 1_000) / 1_000);
   const measured = {
     measuredAt: new Date().toISOString(),
@@ -107,6 +188,7 @@ export function writeMeasuredCounts(path: string, ingest: RowTotals, pages: RowT
     rowsWrittenPerEvent: per(ingest.rowsWritten, ingest.events),
     rowsReadPerPageDecision: per(pages.pageRowsRead, pages.pageDecisions),
     rowsWrittenPerPageDecision: per(pages.pageRowsWritten, pages.pageDecisions),
+    rowsWrittenPerExposure: per(exposures.rowsWrittenWithExpiry, exposures.exposures),
   };
   writeFileSync(path, `${JSON.stringify(measured, null, 2)}\n`);
 }

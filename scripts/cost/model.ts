@@ -75,7 +75,11 @@ export interface Counts {
   rowsWrittenPerEvent: number;
   rowsReadPerPageDecision: number;
   rowsWrittenPerPageDecision: number;
-  /** Rows written per exposure once delivered: ExposureMemory insert and its later expiry delete, ExperimentStats dedup row, counts upsert, dedup expiry. */
+  /**
+   * Rows written per exposure once delivered, the later expiry deletes included: the decision's one
+   * ExposureMemory row (and its time index entry) shared by its slots, and its deletion; the
+   * experiments' delivery ids, count upserts and id expiry, shared by a queue message's decisions.
+   */
   rowsWrittenPerExposure: number;
   /** Decisions per feedback queue message (decisions within `EXPOSURE_BATCH_MS` in one isolate share one). */
   decisionsPerFeedbackMessage: number;
@@ -108,7 +112,7 @@ export const COUNT_SOURCES: Record<keyof Counts, string> = {
   rowsReadPerPageDecision: "durable-objects/user-session*.ts: the profile's counters and totals read on a page (estimate)",
   rowsWrittenPerPageDecision: "durable-objects/user-session.ts: reading a profile writes nothing",
   rowsWrittenPerExposure:
-    "exposure-memory.ts insert + expiry delete; experiment-stats.ts applied insert + variants upsert + applied expiry",
+    "exposure-memory.ts one row per decision (3 slots) + its expiry delete; experiment-stats.ts delivery id + variants upsert + id expiry per message (1.03 measured by test/workers/feedback/exposure-rows.test.ts)",
   decisionsPerFeedbackMessage: "workers/decide/exposure-log.ts: decisions within EXPOSURE_BATCH_MS share a message (1: no sharing assumed)",
   feedbackMessagesPerEvent: "durable-objects/user-session.outbox.ts: attributed clicks and conversions (assumed 5% of events)",
   queueOperationsPerMessage: "Queues pricing: write + read + delete per 64 KB",
@@ -131,7 +135,7 @@ export const DEFAULT_COUNTS: Counts = {
   rowsWrittenPerEvent: 6.5,
   rowsReadPerPageDecision: 20,
   rowsWrittenPerPageDecision: 0,
-  rowsWrittenPerExposure: 5,
+  rowsWrittenPerExposure: 1.03,
   decisionsPerFeedbackMessage: 1,
   feedbackMessagesPerEvent: 0.05,
   queueOperationsPerMessage: 3,
