@@ -364,22 +364,42 @@ describe("exposures", () => {
     }
   });
 
-  it("reports every decision of a batch the queue refused", async () => {
+  it("parks a batch the queue keeps refusing in the outbox, and reports it lost only when that fails too", async () => {
     await twoRules();
     const cookie = await returningVisitor();
-    const analytics = recordingAnalytics();
     const refusing = { send: () => Promise.reject(new Error("queue unavailable")) } as unknown as Queue;
-    for (let view = 0; view < 3; view++) {
-      const response = await request(
-        "/",
-        { headers: { ...BROWSER, cookie } },
-        { FEEDBACK_QUEUE: refusing, ANALYTICS: analytics.dataset, EXPOSURE_BATCH_MS: "200" },
-      );
-      expect(await response.text()).toContain("Hello");
+    const parked = vi.fn((message: DecisionBatchMessage) => message.decisions.length);
+    const outbox = (park: (message: DecisionBatchMessage) => Promise<unknown>) =>
+      ({ getByName: () => ({ park }), jurisdiction: () => outbox(park) }) as unknown as Env["EXPOSURE_OUTBOX"];
+    const cases = [
+      { binding: outbox(async (message) => parked(message)), lost: 0 },
+      { binding: outbox(() => Promise.reject(new Error("outbox unavailable"))), lost: 3 },
+    ];
+    for (const { binding, lost } of cases) {
+      const analytics = recordingAnalytics();
+      parked.mockClear();
+      for (let view = 0; view < 3; view++) {
+        const response = await request(
+          "/",
+          { headers: { ...BROWSER, cookie } },
+          { FEEDBACK_QUEUE: refusing, EXPOSURE_OUTBOX: binding, ANALYTICS: analytics.dataset, EXPOSURE_BATCH_MS: "200" },
+        );
+        // The page never waits for the queue, the retries or the outbox.
+        expect(await response.text()).toContain("Hello");
+      }
+      if (lost === 0)
+        await vi.waitFor(() => expect(parked.mock.results.reduce((sum, result) => sum + Number(result.value), 0)).toBe(3), {
+          timeout: 30_000,
+        });
+      else
+        await vi.waitFor(
+          () => expect(analytics.points.filter((point) => point.blobs?.includes("exposure-queue-failed"))).toHaveLength(lost),
+          {
+            timeout: 30_000,
+          },
+        );
+      expect(analytics.points.filter((point) => point.blobs?.includes("exposure-queue-failed"))).toHaveLength(lost);
     }
-    await vi.waitFor(() => expect(analytics.points.filter((point) => point.blobs?.includes("exposure-queue-failed"))).toHaveLength(3), {
-      timeout: 30_000,
-    });
   });
 });
 
