@@ -120,8 +120,20 @@ export class ExposureOutbox extends DurableObject<Env> {
       .one();
   }
 
+  /** The round of re-sends under way, if any. */
+  #round: Promise<void> | null = null;
+
   /** Re-sends the oldest batches in order; stops at the first refusal and tries again later. */
-  override async alarm(): Promise<void> {
+  override alarm(): Promise<void> {
+    // One round at a time: a second alarm call while one is sending (a test running the alarm as the
+    // platform fires it) would send the same batches again.
+    this.#round ??= this.#resend().finally(() => {
+      this.#round = null;
+    });
+    return this.#round;
+  }
+
+  async #resend(): Promise<void> {
     const queue = this.queue ?? this.env.FEEDBACK_QUEUE;
     const sql = this.#storage.sql;
     const rows = sql.exec<{ seq: number; body: string }>("SELECT seq, body FROM parked ORDER BY seq LIMIT ?", BATCHES_PER_ROUND).toArray();

@@ -27,6 +27,18 @@ interface Batch {
   decisions: ExposureBatchMessage[];
   bytes: number;
   sent: boolean;
+  /** When its first decision joined it: the start of the window in which the isolate's death loses it. */
+  openedAt: number;
+}
+
+/** How a batch's send ended, and how long its decisions were exposed to the isolate's death. */
+export interface BatchOutcome {
+  outcome: "sent" | "parked" | "lost";
+  decisions: number;
+  /** Sends tried in the request. */
+  attempts: number;
+  /** Milliseconds from the batch's first decision until the queue or the outbox had it (or both refused). */
+  exposedMs: number;
 }
 
 /** The open batch per queue binding (tests give requests their own recording queue). */
@@ -49,6 +61,8 @@ export interface ExposureLogOptions {
   onFailure(error: unknown, decisions: readonly ExposureBatchMessage[]): void;
   /** Pauses between attempts; `SEND_RETRY_DELAYS_MS` unless a test drives them. */
   retryDelaysMs?: readonly number[];
+  /** Hears how each batch ended (the measured loss window). */
+  onSettled?(outcome: BatchOutcome): void;
 }
 
 /**
@@ -63,14 +77,17 @@ export function upperBoundBytes(exposures: ExposureBatchMessage): number {
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Sends `message` until the queue takes it or the attempts run out, then parks it; never rejects. */
-async function deliver(queue: Queue, message: DecisionBatchMessage, options: ExposureLogOptions): Promise<void> {
+async function deliver(queue: Queue, message: DecisionBatchMessage, openedAt: number, options: ExposureLogOptions): Promise<void> {
   const delays = options.retryDelaysMs ?? SEND_RETRY_DELAYS_MS;
+  const settled = (outcome: BatchOutcome["outcome"], attempts: number) =>
+    options.onSettled?.({ outcome, decisions: message.decisions.length, attempts, exposedMs: Date.now() - openedAt });
   let failure: unknown;
   for (let attempt = 0; attempt <= delays.length; attempt++) {
     if (attempt > 0) await pause(delays[attempt - 1] ?? 0);
     try {
       // The same message, id included, on every attempt: see the module comment.
       await queue.send(message, { contentType: "json" });
+      settled("sent", attempt + 1);
       return;
     } catch (error) {
       failure = error;
@@ -79,9 +96,11 @@ async function deliver(queue: Queue, message: DecisionBatchMessage, options: Exp
   try {
     await options.park(message);
   } catch (error) {
+    settled("lost", delays.length + 1);
     options.onFailure(error, message.decisions);
     return;
   }
+  settled("parked", delays.length + 1);
   options.onParked(failure, message.decisions);
 }
 
@@ -89,11 +108,11 @@ function send(queue: Queue, batch: Batch, options: ExposureLogOptions): Promise<
   if (open.get(queue) === batch) open.delete(queue);
   if (batch.sent) return Promise.resolve();
   batch.sent = true;
-  return deliver(queue, { v: 1, kind: "decisions", id: crypto.randomUUID(), decisions: batch.decisions }, options);
+  return deliver(queue, { v: 1, kind: "decisions", id: crypto.randomUUID(), decisions: batch.decisions }, batch.openedAt, options);
 }
 
 function openBatch(queue: Queue, options: ExposureLogOptions): Batch {
-  const batch: Batch = { decisions: [], bytes: 0, sent: false };
+  const batch: Batch = { decisions: [], bytes: 0, sent: false, openedAt: Date.now() };
   open.set(queue, batch);
   if (options.windowMs > 0) {
     options.waitUntil(new Promise((resolve) => setTimeout(resolve, options.windowMs)).then(() => send(queue, batch, options)));

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ExposureOutbox } from "../../../durable-objects/exposure-outbox.ts";
 import type { DecisionBatchMessage, ExposureBatchMessage } from "../../../shared/feedback/messages.ts";
-import { logExposures, SEND_RETRY_DELAYS_MS } from "../../../workers/decide/exposure-log.ts";
+import { type BatchOutcome, logExposures, SEND_RETRY_DELAYS_MS } from "../../../workers/decide/exposure-log.ts";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
 
 /**
@@ -81,7 +81,11 @@ async function logBatch(queue: Queue, outbox: DurableObjectStub<ExposureOutbox>,
   const pending: Promise<unknown>[] = [];
   const parked: unknown[] = [];
   const lost: unknown[] = [];
+  const settled: BatchOutcome[] = [];
   const options = {
+    onSettled: (outcome: BatchOutcome) => {
+      settled.push(outcome);
+    },
     windowMs: 1,
     waitUntil: (promise: Promise<unknown>) => {
       pending.push(promise);
@@ -96,7 +100,7 @@ async function logBatch(queue: Queue, outbox: DurableObjectStub<ExposureOutbox>,
   };
   for (let index = 0; index < count; index++) logExposures(queue, decision(experiment, index), options);
   await Promise.all(pending);
-  return { parked, lost };
+  return { parked, lost, settled };
 }
 
 /**
@@ -137,7 +141,9 @@ describe("a send the queue fails within the request's retries", () => {
     const experiment = `sends_${crypto.randomUUID().slice(0, 8)}`;
     const outbox = env.EXPOSURE_OUTBOX.getByName(crypto.randomUUID());
     const flaky = flakyQueue(plan);
-    const { parked, lost } = await logBatch(flaky.queue, outbox, experiment, 5);
+    const { parked, lost, settled } = await logBatch(flaky.queue, outbox, experiment, 5);
+    // What the page path reports as the `exposure-send` data point.
+    expect(settled).toMatchObject([{ outcome: "sent", decisions: 5, attempts: flaky.attempts.length }]);
 
     expect(lost).toEqual([]);
     expect(parked).toEqual([]);
@@ -179,7 +185,8 @@ describe("a send the queue fails past the request's retries", () => {
     const experiment = `parked_${crypto.randomUUID().slice(0, 8)}`;
     const outbox = await blockedOutbox();
     const page = flakyQueue(inRequest);
-    const { parked, lost } = await logBatch(page.queue, outbox, experiment, 7);
+    const { parked, lost, settled } = await logBatch(page.queue, outbox, experiment, 7);
+    expect(settled).toMatchObject([{ outcome: "parked", decisions: 7, attempts: retries + 1 }]);
 
     expect(lost).toEqual([]);
     expect(parked).toHaveLength(1);
@@ -219,9 +226,10 @@ describe("a send the queue fails past the request's retries", () => {
     const experiment = `lost_${crypto.randomUUID().slice(0, 8)}`;
     const refusing = flakyQueue(Array.from({ length: 10 }, () => "refuse" as const));
     const broken = { park: () => Promise.reject(new Error("outbox unavailable")) } as unknown as DurableObjectStub<ExposureOutbox>;
-    const { parked, lost } = await logBatch(refusing.queue, broken, experiment, 2);
+    const { parked, lost, settled } = await logBatch(refusing.queue, broken, experiment, 2);
     expect(parked).toEqual([]);
     expect(lost).toHaveLength(1);
+    expect(settled).toMatchObject([{ outcome: "lost", decisions: 2, attempts: retries + 1 }]);
   });
 });
 
