@@ -18,14 +18,14 @@ import { type Migrations, migrate } from "./sql-migrations.ts";
 /** The one instance every isolate parks its batches in. */
 export const OUTBOX_NAME = "exposures";
 
-/** How much the outbox keeps: at about 10 KB a batch, 100,000 batches is about 1 GB. */
+/** How much the outbox keeps: a batch of one decision is about 1 KB, of 64 decisions up to 96 KB (sizing in decision 0007). */
 export interface OutboxLimits {
   batches: number;
   /** Bytes of message JSON. */
   bytes: number;
 }
 
-export const OUTBOX_LIMITS: OutboxLimits = { batches: 100_000, bytes: 1024 ** 3 };
+export const OUTBOX_LIMITS: OutboxLimits = { batches: 1_000_000, bytes: 1024 ** 3 };
 
 /** The first re-send comes this soon after a batch is parked; each failed round doubles the wait. */
 export const FIRST_RETRY_DELAY_MS = 1_000;
