@@ -401,6 +401,39 @@ describe("exposures", () => {
       expect(analytics.points.filter((point) => point.blobs?.includes("exposure-queue-failed"))).toHaveLength(lost);
     }
   });
+
+  it("parks refused exposures in the outbox of the deployment's jurisdiction", async () => {
+    await twoRules();
+    const cookie = await returningVisitor();
+    const refusing = { send: () => Promise.reject(new Error("queue unavailable")) } as unknown as Queue;
+    const jurisdictions: string[] = [];
+    const parked: DecisionBatchMessage[] = [];
+    const stub = { park: async (message: DecisionBatchMessage) => void parked.push(message) };
+    const binding = {
+      getByName: () => stub,
+      jurisdiction: (name: string) => {
+        jurisdictions.push(name);
+        return { getByName: () => stub };
+      },
+    } as unknown as Env["EXPOSURE_OUTBOX"];
+    // workerd has no jurisdictions: the other objects stand in for their EU selves (test/workers/common/placement.test.ts).
+    const asEu = (real: DurableObjectNamespace) =>
+      new Proxy(real, { get: (target, property) => (property === "jurisdiction" ? () => target : Reflect.get(target, property, target)) });
+    const others = Object.fromEntries(
+      (["USER_SESSION", "EXPERIMENT_STATS", "DEAD_LETTERS", "RULES_REGISTRY", "EXPOSURE_MEMORY"] as const).map((name) => [
+        name,
+        asEu(env[name] as DurableObjectNamespace),
+      ]),
+    ) as Partial<Env>;
+    const response = await request(
+      "/",
+      { headers: { ...BROWSER, cookie } },
+      { ...others, FEEDBACK_QUEUE: refusing, EXPOSURE_OUTBOX: binding, DATA_JURISDICTION: "eu", EXPOSURE_BATCH_MS: "0" },
+    );
+    expect(await response.text()).toContain("Hello");
+    await vi.waitFor(() => expect(parked).toHaveLength(1), { timeout: 30_000 });
+    expect(jurisdictions).toEqual(["eu"]);
+  });
 });
 
 describe("previews", () => {
