@@ -14,6 +14,7 @@ import { ingestApp } from "./ingest/app.ts";
 export { DeadLetters } from "../durable-objects/dead-letters.ts";
 export { ExperimentStats } from "../durable-objects/experiment-stats.ts";
 export { ExposureMemory } from "../durable-objects/exposure-memory.ts";
+export { ExposureOutbox } from "../durable-objects/exposure-outbox.ts";
 export { RulesRegistry } from "../durable-objects/rules-registry.ts";
 export { UserSession } from "../durable-objects/user-session.ts";
 

@@ -69,6 +69,15 @@ export function recordFeedback(
   });
 }
 
+/**
+ * How a batch of exposures left the isolate: blobs kind `exposure-send`, outcome (`sent`, `parked`,
+ * `lost`); doubles 1, decisions, send attempts, milliseconds from its first decision until the queue
+ * or the outbox had it (the window in which the isolate's death would have lost it).
+ */
+export function recordExposureSend(dataset: Dataset, outcome: string, decisions: number, attempts: number, exposedMs: number): void {
+  dataset.writeDataPoint({ indexes: ["exposure-send"], blobs: ["exposure-send", outcome], doubles: [1, decisions, attempts, exposedMs] });
+}
+
 /** Queue delivery outcomes: blobs kind `delivery`, outcome (`delivered`, `retried`, `dead-lettered`, `malformed`), queue; doubles messages. */
 export function recordDelivery(dataset: Dataset, outcome: string, queue: string, messages: number): void {
   dataset.writeDataPoint({ indexes: ["delivery"], blobs: ["delivery", outcome, queue], doubles: [messages] });

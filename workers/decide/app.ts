@@ -10,6 +10,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import { OUTBOX_NAME } from "../../durable-objects/exposure-outbox.ts";
 import type { UserSession } from "../../durable-objects/user-session.ts";
 import { compilePath } from "../../shared/attribute-path.ts";
 import { type ExposureBatchMessage, UNTRACKED_VISITORS } from "../../shared/feedback/messages.ts";
@@ -19,7 +20,7 @@ import { inRollout } from "../../shared/rollout/guard.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
 import { armAttribute, armsFromProfile, armsToRemember } from "../../shared/rules/sticky.ts";
-import { recordDecision, recordFallback } from "../common/analytics.ts";
+import { recordDecision, recordExposureSend, recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
 import { loadModels, modelResolver } from "../common/models-store.ts";
 import { originTargetForPath } from "../common/origin-target.ts";
@@ -245,6 +246,11 @@ function logDecision(context: DecideContext, journey: Journey, path: string): vo
   logExposures(env.FEEDBACK_QUEUE, exposures, {
     windowMs: settings(env).EXPOSURE_BATCH_MS,
     waitUntil: (promise) => context.executionCtx.waitUntil(promise),
+    onSettled: ({ outcome, decisions, attempts, exposedMs }) => recordExposureSend(env.ANALYTICS, outcome, decisions, attempts, exposedMs),
+    park: (message) => placed(env.EXPOSURE_OUTBOX, env).getByName(OUTBOX_NAME).park(message),
+    onParked: (error, parked) => {
+      console.warn(JSON.stringify({ message: "exposure batch parked in the outbox", decisions: parked.length, error: String(error) }));
+    },
     onFailure: (error, lost) => {
       console.error(
         JSON.stringify({

@@ -5,8 +5,13 @@
  * the decision).
  *
  * The first decision of a batch schedules the send and keeps its own invocation alive for it with
- * `waitUntil`; later decisions only add data to the batch, so no request waits on another's I/O. A
- * batch is as safe as a single send was: if the send fails, every decision in it is reported.
+ * `waitUntil`; later decisions only add data to the batch, so no request waits on another's I/O.
+ *
+ * A refused send is tried again, with short pauses (`SEND_RETRY_DELAYS_MS`), inside the same
+ * `waitUntil`; a batch the queue still refuses is parked in the `ExposureOutbox` object, which
+ * re-sends it from its alarm until the queue takes it. Every attempt carries the same message id,
+ * so a copy that reached the queue despite an error is counted once (`ExperimentStats` applies a
+ * queue message once per id). Only a batch that could be neither sent nor parked is reported lost.
  * @module
  */
 import { type DecisionBatchMessage, type ExposureBatchMessage, MAX_DECISIONS_PER_MESSAGE } from "../../shared/feedback/messages.ts";
@@ -22,16 +27,42 @@ interface Batch {
   decisions: ExposureBatchMessage[];
   bytes: number;
   sent: boolean;
+  /** When its first decision joined it: the start of the window in which the isolate's death loses it. */
+  openedAt: number;
+}
+
+/** How a batch's send ended, and how long its decisions were exposed to the isolate's death. */
+export interface BatchOutcome {
+  outcome: "sent" | "parked" | "lost";
+  decisions: number;
+  /** Sends tried in the request. */
+  attempts: number;
+  /** Milliseconds from the batch's first decision until the queue or the outbox had it (or both refused). */
+  exposedMs: number;
 }
 
 /** The open batch per queue binding (tests give requests their own recording queue). */
 const open = new WeakMap<Queue, Batch>();
 
+/**
+ * Pauses before the second and later sends of a refused batch: a few hundred milliseconds in all,
+ * well inside the time `waitUntil` grants after the response.
+ */
+export const SEND_RETRY_DELAYS_MS: readonly number[] = [50, 250];
+
 export interface ExposureLogOptions {
   windowMs: number;
   waitUntil(promise: Promise<unknown>): void;
-  /** Called when a batch could not be queued, with the decisions it held. */
+  /** Keeps a batch the queue refused every time somewhere durable that re-sends it; rejects when it could not. */
+  park(message: DecisionBatchMessage): Promise<void>;
+  /** Called when a batch was parked instead of queued, with the last send error. */
+  onParked(error: unknown, decisions: readonly ExposureBatchMessage[]): void;
+  /** Called when a batch could be neither queued nor parked, with the decisions it held. */
   onFailure(error: unknown, decisions: readonly ExposureBatchMessage[]): void;
+  /** Pauses between attempts; `SEND_RETRY_DELAYS_MS` unless a test drives them. */
+  retryDelaysMs?: readonly number[];
+  /** Hears how each batch ended (the measured loss window). */
+  onSettled?(outcome: BatchOutcome): void;
 }
 
 /**
@@ -43,19 +74,45 @@ export function upperBoundBytes(exposures: ExposureBatchMessage): number {
   return 400 + exposures.path.length * 6 + exposures.assignments.length * 400 + allocations;
 }
 
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Sends `message` until the queue takes it or the attempts run out, then parks it; never rejects. */
+async function deliver(queue: Queue, message: DecisionBatchMessage, openedAt: number, options: ExposureLogOptions): Promise<void> {
+  const delays = options.retryDelaysMs ?? SEND_RETRY_DELAYS_MS;
+  const settled = (outcome: BatchOutcome["outcome"], attempts: number) =>
+    options.onSettled?.({ outcome, decisions: message.decisions.length, attempts, exposedMs: Date.now() - openedAt });
+  let failure: unknown;
+  for (let attempt = 0; attempt <= delays.length; attempt++) {
+    if (attempt > 0) await pause(delays[attempt - 1] ?? 0);
+    try {
+      // The same message, id included, on every attempt: see the module comment.
+      await queue.send(message, { contentType: "json" });
+      settled("sent", attempt + 1);
+      return;
+    } catch (error) {
+      failure = error;
+    }
+  }
+  try {
+    await options.park(message);
+  } catch (error) {
+    settled("lost", delays.length + 1);
+    options.onFailure(error, message.decisions);
+    return;
+  }
+  settled("parked", delays.length + 1);
+  options.onParked(failure, message.decisions);
+}
+
 function send(queue: Queue, batch: Batch, options: ExposureLogOptions): Promise<void> {
   if (open.get(queue) === batch) open.delete(queue);
   if (batch.sent) return Promise.resolve();
   batch.sent = true;
-  const message: DecisionBatchMessage = { v: 1, kind: "decisions", id: crypto.randomUUID(), decisions: batch.decisions };
-  return queue.send(message, { contentType: "json" }).then(
-    () => undefined,
-    (error: unknown) => options.onFailure(error, batch.decisions),
-  );
+  return deliver(queue, { v: 1, kind: "decisions", id: crypto.randomUUID(), decisions: batch.decisions }, batch.openedAt, options);
 }
 
 function openBatch(queue: Queue, options: ExposureLogOptions): Batch {
-  const batch: Batch = { decisions: [], bytes: 0, sent: false };
+  const batch: Batch = { decisions: [], bytes: 0, sent: false, openedAt: Date.now() };
   open.set(queue, batch);
   if (options.windowMs > 0) {
     options.waitUntil(new Promise((resolve) => setTimeout(resolve, options.windowMs)).then(() => send(queue, batch, options)));

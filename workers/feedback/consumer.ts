@@ -132,6 +132,27 @@ function unbatched(delivered: readonly Valid[]): Logged[] {
   });
 }
 
+/**
+ * The first copy of each queue message body (by `<kind>:<id>`), and for every later copy the first
+ * one it repeats. A producer that retried a send whose reply was lost (workers/decide/exposure-log.ts)
+ * can put two copies in one batch; counted together they would be one delivery with twice the
+ * updates, so only the first is counted and the copies share its fate.
+ */
+function firstCopies(delivered: readonly Valid[]): { firsts: Valid[]; copyOf: Map<Message<unknown>, Message<unknown>> } {
+  const byDelivery = new Map<string, Message<unknown>>();
+  const firsts: Valid[] = [];
+  const copyOf = new Map<Message<unknown>, Message<unknown>>();
+  for (const entry of delivered) {
+    const key = `${entry.body.kind}:${entry.body.id}`;
+    const first = byDelivery.get(key);
+    if (first === undefined) {
+      byDelivery.set(key, entry.message);
+      firsts.push(entry);
+    } else copyOf.set(entry.message, first);
+  }
+  return { firsts, copyOf };
+}
+
 /** One experiment's updates, per queue message, and the queue messages they came from. */
 interface ExperimentWork {
   deliveries: Map<string, StatsDelivery>;
@@ -363,12 +384,16 @@ async function consume(batch: MessageBatch<unknown>, env: Env, analytics: Merged
       }),
     );
   // Acknowledged only once the learning loop has them too: a failed count or memory write is retried.
-  const unfinished = delivered.length > 0 ? await afterDelivery(env, analytics, unbatched(delivered)) : new Set<Message<unknown>>();
+  const { firsts, copyOf } = firstCopies(delivered);
+  const unfinished = firsts.length > 0 ? await afterDelivery(env, analytics, unbatched(firsts)) : new Set<Message<unknown>>();
+  let unfinishedCount = 0;
   for (const { message } of delivered) {
-    if (unfinished.has(message)) retry(message);
-    else message.ack();
+    if (unfinished.has(copyOf.get(message) ?? message)) {
+      retry(message);
+      unfinishedCount++;
+    } else message.ack();
   }
-  recordDelivery(analytics, "delivered", batch.queue, delivered.length - unfinished.size);
-  if (retried + unfinished.size > 0) recordDelivery(analytics, "retried", batch.queue, retried + unfinished.size);
+  recordDelivery(analytics, "delivered", batch.queue, delivered.length - unfinishedCount);
+  if (retried + unfinishedCount > 0) recordDelivery(analytics, "retried", batch.queue, retried + unfinishedCount);
   if (dead > 0) recordDelivery(analytics, "dead-lettered", batch.queue, dead);
 }

@@ -40,7 +40,7 @@ function withJurisdictions<T extends Rpc.DurableObjectBranded | undefined>(
   });
 }
 
-const NAMESPACES = ["USER_SESSION", "EXPERIMENT_STATS", "DEAD_LETTERS", "RULES_REGISTRY", "EXPOSURE_MEMORY"] as const;
+const NAMESPACES = ["USER_SESSION", "EXPERIMENT_STATS", "DEAD_LETTERS", "RULES_REGISTRY", "EXPOSURE_MEMORY", "EXPOSURE_OUTBOX"] as const;
 
 function post(body: unknown, cookie: string | undefined, overrides: Partial<Env>): Promise<Response> {
   return request(

@@ -50,6 +50,10 @@ it("bounds each decision's size from above and never lets a batch pass the size 
     waitUntil: (promise: Promise<unknown>) => {
       pending.push(promise);
     },
+    park: () => Promise.reject(new Error("no outbox in this test")),
+    onParked: (error: unknown) => {
+      failures.push(error);
+    },
     onFailure: (error: unknown) => {
       failures.push(error);
     },

@@ -364,22 +364,75 @@ describe("exposures", () => {
     }
   });
 
-  it("reports every decision of a batch the queue refused", async () => {
+  it("parks a batch the queue keeps refusing in the outbox, and reports it lost only when that fails too", async () => {
     await twoRules();
     const cookie = await returningVisitor();
-    const analytics = recordingAnalytics();
     const refusing = { send: () => Promise.reject(new Error("queue unavailable")) } as unknown as Queue;
-    for (let view = 0; view < 3; view++) {
-      const response = await request(
-        "/",
-        { headers: { ...BROWSER, cookie } },
-        { FEEDBACK_QUEUE: refusing, ANALYTICS: analytics.dataset, EXPOSURE_BATCH_MS: "200" },
-      );
-      expect(await response.text()).toContain("Hello");
+    const parked = vi.fn((message: DecisionBatchMessage) => message.decisions.length);
+    const outbox = (park: (message: DecisionBatchMessage) => Promise<unknown>) =>
+      ({ getByName: () => ({ park }), jurisdiction: () => outbox(park) }) as unknown as Env["EXPOSURE_OUTBOX"];
+    const cases = [
+      { binding: outbox(async (message) => parked(message)), lost: 0 },
+      { binding: outbox(() => Promise.reject(new Error("outbox unavailable"))), lost: 3 },
+    ];
+    for (const { binding, lost } of cases) {
+      const analytics = recordingAnalytics();
+      parked.mockClear();
+      for (let view = 0; view < 3; view++) {
+        const response = await request(
+          "/",
+          { headers: { ...BROWSER, cookie } },
+          { FEEDBACK_QUEUE: refusing, EXPOSURE_OUTBOX: binding, ANALYTICS: analytics.dataset, EXPOSURE_BATCH_MS: "200" },
+        );
+        // The page never waits for the queue, the retries or the outbox.
+        expect(await response.text()).toContain("Hello");
+      }
+      if (lost === 0)
+        await vi.waitFor(() => expect(parked.mock.results.reduce((sum, result) => sum + Number(result.value), 0)).toBe(3), {
+          timeout: 30_000,
+        });
+      else
+        await vi.waitFor(
+          () => expect(analytics.points.filter((point) => point.blobs?.includes("exposure-queue-failed"))).toHaveLength(lost),
+          {
+            timeout: 30_000,
+          },
+        );
+      expect(analytics.points.filter((point) => point.blobs?.includes("exposure-queue-failed"))).toHaveLength(lost);
     }
-    await vi.waitFor(() => expect(analytics.points.filter((point) => point.blobs?.includes("exposure-queue-failed"))).toHaveLength(3), {
-      timeout: 30_000,
-    });
+  });
+
+  it("parks refused exposures in the outbox of the deployment's jurisdiction", async () => {
+    await twoRules();
+    const cookie = await returningVisitor();
+    const refusing = { send: () => Promise.reject(new Error("queue unavailable")) } as unknown as Queue;
+    const jurisdictions: string[] = [];
+    const parked: DecisionBatchMessage[] = [];
+    const stub = { park: async (message: DecisionBatchMessage) => void parked.push(message) };
+    const binding = {
+      getByName: () => stub,
+      jurisdiction: (name: string) => {
+        jurisdictions.push(name);
+        return { getByName: () => stub };
+      },
+    } as unknown as Env["EXPOSURE_OUTBOX"];
+    // workerd has no jurisdictions: the other objects stand in for their EU selves (test/workers/common/placement.test.ts).
+    const asEu = (real: DurableObjectNamespace) =>
+      new Proxy(real, { get: (target, property) => (property === "jurisdiction" ? () => target : Reflect.get(target, property, target)) });
+    const others = Object.fromEntries(
+      (["USER_SESSION", "EXPERIMENT_STATS", "DEAD_LETTERS", "RULES_REGISTRY", "EXPOSURE_MEMORY"] as const).map((name) => [
+        name,
+        asEu(env[name] as DurableObjectNamespace),
+      ]),
+    ) as Partial<Env>;
+    const response = await request(
+      "/",
+      { headers: { ...BROWSER, cookie } },
+      { ...others, FEEDBACK_QUEUE: refusing, EXPOSURE_OUTBOX: binding, DATA_JURISDICTION: "eu", EXPOSURE_BATCH_MS: "0" },
+    );
+    expect(await response.text()).toContain("Hello");
+    await vi.waitFor(() => expect(parked).toHaveLength(1), { timeout: 30_000 });
+    expect(jurisdictions).toEqual(["eu"]);
   });
 });
 
