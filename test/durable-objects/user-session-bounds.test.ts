@@ -7,9 +7,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { UserSession } from "../../durable-objects/user-session.ts";
 import type { RecordedEvent } from "../../shared/events/recorded.ts";
 import type { ProfileExport } from "../../shared/profile/export.ts";
+import { forwarded } from "../support/worker/user-session.ts";
 
 const MINUTE = 60_000;
 /** `MAX_EVENTS` plus the slack a session may store before it prunes (user-session.ts). */
@@ -36,21 +36,6 @@ function viewed(category: string, productId: string, receivedAt: number): Record
     properties: {},
     consent: null,
   };
-}
-
-type Stub = DurableObjectStub<UserSession>;
-
-/** Waits until the object has marked every batch sent to the queue (the mark is written after the answer). */
-async function forwarded(stub: Stub): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const pending = await runInDurableObject(
-      stub,
-      (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches WHERE forwarded = 0").one().n,
-    );
-    if (pending === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error("batches were not forwarded");
 }
 
 /** Floods of 25 batches of 100 events in one session (a batch every 20 s or every minute). */

@@ -10,6 +10,7 @@ import { migrate } from "../../durable-objects/sql-migrations.ts";
 import { USER_SESSION_MIGRATIONS } from "../../durable-objects/user-session.migrations.ts";
 import type { RecordedEvent } from "../../shared/events/recorded.ts";
 import type { ProfileExport } from "../../shared/profile/export.ts";
+import { forwarded } from "../support/worker/user-session.ts";
 
 const MINUTE = 60_000;
 const CATEGORIES = ["electronics", "outdoor", "home"];
@@ -45,19 +46,6 @@ function typicalBatch(receivedAt: number, size = 10): RecordedEvent[] {
 
 function session() {
   return env.USER_SESSION.getByName(crypto.randomUUID());
-}
-
-/** Waits until the object has marked every batch sent to the queue (the mark is written after the answer). */
-async function forwarded(stub: ReturnType<typeof session>): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const pending = await runInDurableObject(
-      stub,
-      (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches WHERE forwarded = 0").one().n,
-    );
-    if (pending === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error("batches were not forwarded");
 }
 
 const ATTRIBUTES = [

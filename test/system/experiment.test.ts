@@ -79,7 +79,8 @@ async function visit(index: number, prefix: string): Promise<string | undefined>
 
 /** Waits until pages are decided with the given experiment (the isolate has the new rules). */
 async function pickedUp(experiment: string): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
+  const started = Date.now();
+  for (let attempt = 0; Date.now() - started < 120_000; attempt++) {
     const html = await (
       await fetch(`${system.tailor.url}/`, {
         headers: { cookie: visitorCookie(attempt, "probe"), "user-agent": "Mozilla/5.0 system-test" },
