@@ -22,7 +22,7 @@ export interface RowTotals {
 }
 
 /** The object name of a cookie id, as `workers/common/visitor.ts` derives it (HMAC-SHA-256, base64url, 32 characters). */
-function pseudonymOf(id: string): string {
+export function pseudonymOf(id: string): string {
   return createHmac("sha256", SECRET).update(id).digest("base64url").slice(0, 32);
 }
 
