@@ -1,10 +1,11 @@
 /**
  * `npm run cost -- [--pages 200] [--events 1000] [--returning 0.6] [--slots 3] [--events-per-beacon 2]
- * [--counts OLD.json] [--json]`: the monthly Cloudflare bill per product for a shop's traffic (page
+ * [--counts OLD.json] [--per-million] [--json]`: the monthly Cloudflare bill per product for a shop's traffic (page
  * views and events a second), with the unit prices used and the date they were read. Per-request
  * counts: `scripts/cost/measured-counts.json` when present (`npm run bench:ingest` writes it), else
  * the defaults derived from the code (`scripts/cost/model.ts` says where each comes from).
  * `--counts FILE` also prints the bill for another design's counts (e.g. the old one) as "before".
+ * `--per-million` adds what a million page views and a million events cost (`cost/per-million.ts`).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -23,6 +24,7 @@ import {
   type Traffic,
   WORKERS_PAID_BASE_USD,
 } from "./cost/model.ts";
+import { costPerMillion, type PerMillion } from "./cost/per-million.ts";
 
 const MEASURED = new URL("cost/measured-counts.json", import.meta.url);
 
@@ -74,6 +76,20 @@ function table(bill: Bill): string[] {
   ];
 }
 
+function perMillionTable(cost: PerMillion): string[] {
+  const dollars = (value: number) => `$${value.toFixed(2)}`;
+  return [
+    "Per million, before the included allowances and the subscription (the marginal price of traffic; KV's pointer reads left out):",
+    "  product           per million page views   per million events",
+    ...(Object.entries(cost.byProduct) as [Product, { pageViewsUsd: number; eventsUsd: number }][]).map(
+      ([product, { pageViewsUsd, eventsUsd }]) =>
+        `  ${product.padEnd(17)} ${dollars(pageViewsUsd).padStart(22)} ${dollars(eventsUsd).padStart(20)}`,
+    ),
+    `  ${"total".padEnd(17)} ${dollars(cost.pageViewsUsd).padStart(22)} ${dollars(cost.eventsUsd).padStart(20)}`,
+    `  a million page views with their ${count(cost.eventsPerPageView)} events each: ${dollars(cost.pageViewsWithEventsUsd)}`,
+  ];
+}
+
 function main(): void {
   const { values } = parseArgs({
     options: {
@@ -84,6 +100,7 @@ function main(): void {
       "events-per-beacon": { type: "string" },
       counts: { type: "string" },
       json: { type: "boolean", default: false },
+      "per-million": { type: "boolean", default: false },
     },
   });
   const traffic: Traffic = {
@@ -99,6 +116,7 @@ function main(): void {
   const before = values.counts === undefined ? null : readCounts(values.counts, DEFAULT_COUNTS);
   const bill = monthlyBill(traffic, current.counts);
   const beforeBill = before === null ? null : monthlyBill(traffic, before.counts);
+  const perMillion = values["per-million"] ? costPerMillion(traffic, current.counts) : null;
 
   if (values.json) {
     console.log(
@@ -111,6 +129,7 @@ function main(): void {
           counts: current.counts,
           countsFrom: current.note,
           bill,
+          ...(perMillion === null ? {} : { perMillion }),
           ...(before === null || beforeBill === null
             ? {}
             : { before: { counts: before.counts, countsFrom: before.note, bill: beforeBill } }),
@@ -130,6 +149,7 @@ function main(): void {
     "",
     ...(beforeBill === null || before === null ? [] : [`Before (counts from ${before.note}):`, ...table(beforeBill), "", "After:"]),
     ...table(bill),
+    ...(perMillion === null ? [] : ["", ...perMillionTable(perMillion)]),
   ];
   console.log(out.join("\n"));
 }

@@ -7,7 +7,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type Counts, DEFAULT_COUNTS, monthlyBill, PRICES, SECONDS_PER_MONTH } from "../../scripts/cost/model.ts";
+import { type Counts, DEFAULT_COUNTS, DEFAULT_TRAFFIC, monthlyBill, PRICES, SECONDS_PER_MONTH } from "../../scripts/cost/model.ts";
+import { costPerMillion } from "../../scripts/cost/per-million.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -83,6 +84,47 @@ describe("monthly bill", () => {
     expect(PRICES.doRowsWritten.usdPerMillion).toBe(1);
     expect(PRICES.queueOperations.usdPerMillion).toBe(0.4);
     expect(PRICES.analyticsPoints.includedPerMonth).toBe(10e6);
+  });
+});
+
+describe("cost per million", () => {
+  const traffic = { pages: 100, events: 200, returning: 0.5, slots: 2, eventsPerBeacon: 2 };
+  const cost = costPerMillion(traffic, COUNTS);
+
+  it("prices a page view alone, worked out by hand", () => {
+    // One page a second: 1.1 requests, 3 CPU ms, 1 DO request (0.5 profile reads + 0.1 batches × 5),
+    // 0.001 GB-s, 5 rows read, 7 rows written (1 + 2 exposures × 3), 1 message × 3 operations, 3.1 points.
+    const expected = 1.1 * 0.3 + 3 * 0.02 + 1 * 0.15 + 0.001 * 12.5 + 5 * 0.001 + 7 * 1 + 3 * 0.4 + 3.1 * 0.25;
+    expect(cost.pageViewsUsd).toBeCloseTo(expected, 10);
+    expect(cost.byProduct["Durable Objects"].pageViewsUsd).toBeCloseTo(0.15 + 0.0125 + 0.005 + 7, 10);
+  });
+
+  it("prices an event alone, worked out by hand", () => {
+    // One event a second: half a beacon (0.5 requests + 0.05 batches), 1 CPU ms, 0.5 DO requests,
+    // 2 rows written, half a message × 3 operations, 0.05 points.
+    const expected = 0.55 * 0.3 + 1 * 0.02 + 0.5 * 0.15 + 0.0005 * 12.5 + 2 * 1 + 1.5 * 0.4 + 0.05 * 0.25;
+    expect(cost.eventsUsd).toBeCloseTo(expected, 10);
+  });
+
+  it("adds the events that come with a page view at the traffic's ratio", () => {
+    expect(cost.eventsPerPageView).toBe(2);
+    expect(cost.pageViewsWithEventsUsd).toBeCloseTo(cost.pageViewsUsd + 2 * cost.eventsUsd, 10);
+  });
+
+  it("agrees with the monthly bill once traffic is far above the allowances", () => {
+    const large = { ...DEFAULT_TRAFFIC, pages: 10_000, events: 50_000 };
+    const bill = monthlyBill(large, DEFAULT_COUNTS);
+    const perMillion = costPerMillion(large, DEFAULT_COUNTS);
+    const allowances = bill.lines.reduce(
+      (sum, line) => sum + (line.product === "Workers KV" ? 0 : (line.includedPerMonth / 1e6) * line.usdPerMillion),
+      0,
+    );
+    const kv = bill.lines.find((line) => line.product === "Workers KV")?.usd ?? 0;
+    const month = (perSecond: number) => (perSecond * SECONDS_PER_MONTH) / 1e6;
+    expect(month(large.pages) * perMillion.pageViewsUsd + month(large.events) * perMillion.eventsUsd - allowances).toBeCloseTo(
+      bill.totalUsd - 5 - kv,
+      2,
+    );
   });
 });
 
