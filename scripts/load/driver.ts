@@ -2,8 +2,9 @@
  * The load itself, run as its own Node process so its CPU is not counted as the server's
  * (`main.ts` starts it): shopping sessions (`mix.ts`) start at a steady rate for a bounded time,
  * each visitor keeping the cookie Tailor set like a browser does, and every answer is timed and
- * checked. Prints a progress line to stderr every few seconds and one JSON line with the result
- * to stdout.
+ * checked. Prints a progress line to stderr every few seconds; on stdout, one JSON line as each
+ * session starts and ends (so the parent can read the visitor's object counts while it is loaded)
+ * and one with the result (`DriverLine` in `report.ts`).
  *
  * Usage: tsx scripts/load/driver.ts '<json DriverPlan>'
  * @module
@@ -83,7 +84,12 @@ function sleep(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
-export async function drive(plan: DriverPlan, report: (line: string) => void): Promise<DriverResult> {
+export async function drive(
+  plan: DriverPlan,
+  report: (line: string) => void,
+  /** Told when a visitor's session starts (returning visitors only: a new one has no id yet) and ends. */
+  onSession: (event: "session-start" | "session-end", visitor: string) => void = () => undefined,
+): Promise<DriverResult> {
   const random = seededRandom(plan.seed);
   const logs = Object.fromEntries(REQUEST_KINDS.map((kind) => [kind, { latencies: [], statuses: {} }])) as unknown as Record<
     RequestKind,
@@ -218,7 +224,10 @@ export async function drive(plan: DriverPlan, report: (line: string) => void): P
   const session = async (visitor: VisitorSlot) => {
     visitor.busy = true;
     result.sessions.started++;
-    if (visitor.cookie !== null) result.sessions.returning++;
+    if (visitor.cookie !== null) {
+      result.sessions.returning++;
+      onSession("session-start", visitor.cookie);
+    }
     // Short think times: a real visitor reads for seconds, the load compresses a session into a few.
     const think = () => sleep(50 + random() * 250);
     try {
@@ -230,6 +239,7 @@ export async function drive(plan: DriverPlan, report: (line: string) => void): P
       }
     } finally {
       visitor.busy = false;
+      if (visitor.cookie !== null) onSession("session-end", visitor.cookie);
     }
   };
 
@@ -278,6 +288,10 @@ export async function drive(plan: DriverPlan, report: (line: string) => void): P
 
 if (process.argv[1]?.endsWith("driver.ts")) {
   const plan = JSON.parse(process.argv[2] ?? "{}") as DriverPlan;
-  const result = await drive(plan, (line) => process.stderr.write(`${line}\n`));
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  const result = await drive(
+    plan,
+    (line) => process.stderr.write(`${line}\n`),
+    (type, visitor) => process.stdout.write(`${JSON.stringify({ type, visitor })}\n`),
+  );
+  process.stdout.write(`${JSON.stringify({ type: "result", result })}\n`);
 }

@@ -1,11 +1,12 @@
 /**
- * `npm run load [-- --duration 75] [--rate 20] [--visitors 200] [--seed 1] [--drain 60] [--json FILE]`:
+ * `npm run load [-- --duration 75] [--rate 10] [--visitors 200] [--max-sessions 40] [--seed 1] [--drain 60] [--json FILE]`:
  * a load test of the whole system. Builds the Worker and runs it on Miniflare (one workerd
  * process, real Durable Objects, KV, Queues and consumers) with the demo shop as origin and the
  * Kafka REST double upstream, all on free 127.0.0.1 ports; publishes the demo rules (plus one
  * banner experiment, so the experiment report is exercised) through the admin API; then drives a
  * mix of new and returning visitors (pages, `/v1/decide`, tracker beacons with clicks and orders)
- * from a separate process for `--duration` seconds at `--rate` page views a second.
+ * from a separate process for `--duration` seconds at `--rate` page views a second (sessions
+ * arrive at a steady rate; beyond `--max-sessions` in flight, arrivals are shed and counted).
  *
  * The report: per request kind the rate, p50/p99 and statuses; every page that was not 200 or lost
  * a personalization the visitor's events call for; what reached the back end after a drain (events
@@ -27,19 +28,30 @@ import { startLocalTailor } from "../lib/local-tailor.ts";
 import { sleep, waitFor } from "../lib/polling.ts";
 import type { DriverPlan, DriverResult } from "./driver.ts";
 import { LOAD_EXPERIMENT, loadRulesDocument, REQUEST_KINDS } from "./mix.ts";
-import { backlog, type Delivery, formatUnitRows, summarizeKind, type Totals, unitRows } from "./report.ts";
+import {
+  backlog,
+  type Delivery,
+  formatUnitRows,
+  type ObjectUsage,
+  parseDriverLine,
+  summarizeKind,
+  type Totals,
+  UsageLedger,
+  unitRows,
+} from "./report.ts";
 
 function readFlags() {
   try {
     return parseArgs({
       options: {
         duration: { type: "string", default: "75" },
-        rate: { type: "string", default: "20" },
+        rate: { type: "string", default: "10" },
         // Small enough that about half the sessions of a default run are by returning visitors.
         visitors: { type: "string", default: "200" },
         seed: { type: "string", default: "1" },
         drain: { type: "string", default: "60" },
-        "max-sessions": { type: "string", default: "200" },
+        // Arrivals beyond it are shed (and counted): a machine that cannot keep up is not buried in requests.
+        "max-sessions": { type: "string", default: "40" },
         json: { type: "string" },
       },
     }).values;
@@ -79,22 +91,33 @@ function modelCounts(): { counts: Counts; from: string } {
   return { counts, from: `scripts/cost/measured-counts.json (${String(measured.command)}, ${String(measured.measuredAt)})` };
 }
 
-/** Runs the driver in its own process, relaying its progress lines. */
-function runDriver(plan: DriverPlan): Promise<DriverResult> {
+/**
+ * Runs the driver in its own process, relaying its progress lines, and tells `onSession` as each
+ * visitor's session starts and ends.
+ */
+function runDriver(plan: DriverPlan, onSession: (visitor: string) => void): Promise<DriverResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", "scripts/load/driver.ts", JSON.stringify(plan)], {
       stdio: ["ignore", "pipe", "pipe"],
     });
-    let stdout = "";
+    let pending = "";
+    let result: DriverResult | undefined;
     child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
+      pending += chunk.toString();
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) {
+        const message = parseDriverLine<DriverResult>(line);
+        if (message === null) continue;
+        if (message.type === "result") result = message.result;
+        else onSession(message.visitor);
+      }
     });
     child.stderr.on("data", (chunk: Buffer) => process.stdout.write(chunk));
     child.on("error", reject);
     child.on("close", (code) => {
-      const last = stdout.trim().split("\n").at(-1) ?? "";
-      if (code !== 0 || last === "") reject(new Error(`the load driver exited with ${code}`));
-      else resolve(JSON.parse(last) as DriverResult);
+      if (code !== 0 || result === undefined) reject(new Error(`the load driver exited with ${code}`));
+      else resolve(result);
     });
   });
 }
@@ -155,6 +178,23 @@ try {
   );
 
   const plan: DriverPlan = { url: tailor.url, durationSeconds, rate, visitors: visitorCount, seed, maxSessions };
+  // Each visitor object's counts, read as its sessions start and end, while it is surely loaded.
+  const namespace = await tailor.miniflare.getDurableObjectNamespace("USER_SESSION");
+  const ledgers = new Map<string, { ledger: UsageLedger; reading: Promise<void> }>();
+  const readUsage = (visitor: string) => {
+    const entry = ledgers.get(visitor) ?? { ledger: new UsageLedger(), reading: Promise.resolve() };
+    // One read at a time per visitor, in order, so the ledger sees its snapshots as they were taken.
+    entry.reading = entry.reading.then(async () => {
+      const stub = namespace.get(namespace.idFromName(pseudonymOf(visitor))) as unknown as { usage(): Promise<ObjectUsage> };
+      try {
+        entry.ledger.record(JSON.parse(JSON.stringify(await stub.usage())) as ObjectUsage);
+      } catch (error) {
+        console.error(`load: reading a visitor object's counts failed: ${(error as Error).message}`);
+      }
+    });
+    ledgers.set(visitor, entry);
+    return entry.reading;
+  };
   let driven: DriverResult | undefined;
   const recordsBefore = kafka.records().length;
   const exposureRows = await measureExposureRows(
@@ -165,7 +205,7 @@ try {
       await drained();
     },
     async () => {
-      driven = await runDriver(plan);
+      driven = await runDriver(plan, (visitor) => void readUsage(visitor));
     },
   );
   if (driven === undefined) throw new Error("the load did not run");
@@ -193,34 +233,25 @@ try {
   };
   const missing = backlog(delivery);
 
-  // Rows as the visitors' objects counted them; an object evicted during the run lost its counts, so
-  // only objects whose accepted events match what the load saw accepted are added up.
-  const namespace = await tailor.miniflare.getDurableObjectNamespace("USER_SESSION");
-  type Usage = {
-    rowsRead: number;
-    rowsWritten: number;
-    eventsAccepted: number;
-    profileReads: { calls: number; rowsRead: number; rowsWritten: number };
-  };
+  // Rows as the visitors' objects counted them, with a last read now. Only objects whose counted
+  // events match what the load saw accepted are added up: a mismatch means counts were lost to an
+  // eviction the snapshots did not see.
   const objects = { events: 0, rowsWritten: 0, profileReads: 0, profileRowsRead: 0, profileRowsWritten: 0, pages: 0, decisions: 0 };
   let covered = 0;
   const withEvents = result.visitors.filter((visitor) => visitor.accepted > 0);
-  for (let start = 0; start < withEvents.length; start += 8) {
-    await Promise.all(
-      withEvents.slice(start, start + 8).map(async (visitor) => {
-        const stub = namespace.get(namespace.idFromName(pseudonymOf(visitor.id))) as unknown as { usage(): Promise<Usage> };
-        const usage = JSON.parse(JSON.stringify(await stub.usage())) as Usage;
-        if (usage.eventsAccepted !== visitor.accepted) return;
-        covered++;
-        objects.pages += visitor.pages;
-        objects.decisions += visitor.decisions;
-        objects.events += usage.eventsAccepted;
-        objects.rowsWritten += usage.rowsWritten - usage.profileReads.rowsWritten;
-        objects.profileReads += usage.profileReads.calls;
-        objects.profileRowsRead += usage.profileReads.rowsRead;
-        objects.profileRowsWritten += usage.profileReads.rowsWritten;
-      }),
-    );
+  for (let start = 0; start < withEvents.length; start += 8)
+    await Promise.all(withEvents.slice(start, start + 8).map((visitor) => readUsage(visitor.id)));
+  for (const visitor of withEvents) {
+    const usage = ledgers.get(visitor.id)?.ledger.total();
+    if (usage === undefined || usage.eventsAccepted !== visitor.accepted) continue;
+    covered++;
+    objects.pages += visitor.pages;
+    objects.decisions += visitor.decisions;
+    objects.events += usage.eventsAccepted;
+    objects.rowsWritten += usage.rowsWritten - usage.profileReads.rowsWritten;
+    objects.profileReads += usage.profileReads.calls;
+    objects.profileRowsRead += usage.profileReads.rowsRead;
+    objects.profileRowsWritten += usage.profileReads.rowsWritten;
   }
   const kinds = Object.fromEntries(REQUEST_KINDS.map((kind) => [kind, summarizeKind(kind, result.logs[kind], result.seconds)]));
   const pages = ["home", "category", "product", "decide"].reduce((sum, kind) => sum + (kinds[kind]?.requests ?? 0), 0);

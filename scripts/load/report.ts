@@ -239,3 +239,72 @@ export function formatUnitRows(rows: readonly UnitRow[]): string[] {
     ...rows.map((row) => `  ${row.name.padEnd(40)} ${cell(row.measured).padStart(9)} ${cell(row.model).padStart(9)}   ${row.note}`),
   ];
 }
+
+/** A visitor object's counts as its `usage()` answers them (`durable-objects/user-session.rpc.ts`, `StorageUsage`). */
+export interface ObjectUsage {
+  rowsRead: number;
+  rowsWritten: number;
+  eventsAccepted: number;
+  profileReads: { calls: number; rowsRead: number; rowsWritten: number };
+}
+
+const NO_USAGE: ObjectUsage = { rowsRead: 0, rowsWritten: 0, eventsAccepted: 0, profileReads: { calls: 0, rowsRead: 0, rowsWritten: 0 } };
+
+function addUsage(a: ObjectUsage, b: ObjectUsage): ObjectUsage {
+  return {
+    rowsRead: a.rowsRead + b.rowsRead,
+    rowsWritten: a.rowsWritten + b.rowsWritten,
+    eventsAccepted: a.eventsAccepted + b.eventsAccepted,
+    profileReads: {
+      calls: a.profileReads.calls + b.profileReads.calls,
+      rowsRead: a.profileReads.rowsRead + b.profileReads.rowsRead,
+      rowsWritten: a.profileReads.rowsWritten + b.profileReads.rowsWritten,
+    },
+  };
+}
+
+/**
+ * One visitor object's counts over the run, from snapshots taken as its sessions start and end.
+ * The counts live in the object's memory: an object evicted while its visitor is away starts again
+ * from zero when it is next used, which shows as a snapshot lower than the one before; what the
+ * earlier life counted is kept aside and added.
+ */
+export class UsageLedger {
+  #banked: ObjectUsage = NO_USAGE;
+  #last: ObjectUsage = NO_USAGE;
+
+  record(snapshot: ObjectUsage): void {
+    const reloaded =
+      snapshot.eventsAccepted < this.#last.eventsAccepted ||
+      snapshot.rowsWritten < this.#last.rowsWritten ||
+      snapshot.rowsRead < this.#last.rowsRead ||
+      snapshot.profileReads.calls < this.#last.profileReads.calls;
+    if (reloaded) this.#banked = addUsage(this.#banked, this.#last);
+    this.#last = snapshot;
+  }
+
+  total(): ObjectUsage {
+    return addUsage(this.#banked, this.#last);
+  }
+}
+
+/** What the driver prints on stdout, one JSON line each: sessions starting and ending (by visitor cookie id), then its result. */
+export type DriverLine<Result> =
+  | { type: "session-start"; visitor: string }
+  | { type: "session-end"; visitor: string }
+  | { type: "result"; result: Result };
+
+/** Parses one line of the driver's stdout; null for anything else (a stray line is ignored). */
+export function parseDriverLine<Result>(line: string): DriverLine<Result> | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== "object" || parsed === null) return null;
+  const { type, visitor, result } = parsed as { type?: unknown; visitor?: unknown; result?: unknown };
+  if ((type === "session-start" || type === "session-end") && typeof visitor === "string") return { type, visitor };
+  if (type === "result" && typeof result === "object" && result !== null) return { type, result: result as Result };
+  return null;
+}

@@ -22,7 +22,17 @@ import {
   type Step,
   type TrackerEvent,
 } from "../../scripts/load/mix.ts";
-import { backlog, isFallback, progressLine, summarizeKind, type Totals, unitRows } from "../../scripts/load/report.ts";
+import {
+  backlog,
+  isFallback,
+  type ObjectUsage,
+  parseDriverLine,
+  progressLine,
+  summarizeKind,
+  type Totals,
+  UsageLedger,
+  unitRows,
+} from "../../scripts/load/report.ts";
 import { seededRandom } from "../../scripts/simulate/model.ts";
 import { RulesDocument } from "../../shared/rules/document.ts";
 
@@ -274,6 +284,48 @@ describe("the report's arithmetic", () => {
       kafkaRecords: 0,
     };
     for (const row of unitRows(empty, DEFAULT_COUNTS, DEFAULT_TRAFFIC)) expect(row.measured).toBeNull();
+  });
+});
+
+describe("a visitor object's counts over the run", () => {
+  const usage = (events: number, rowsWritten: number, reads = 0): ObjectUsage => ({
+    rowsRead: reads,
+    rowsWritten,
+    eventsAccepted: events,
+    profileReads: { calls: reads, rowsRead: 0, rowsWritten: 0 },
+  });
+
+  it("takes the latest snapshot while the object stays loaded", () => {
+    const ledger = new UsageLedger();
+    for (const snapshot of [usage(0, 0), usage(3, 5, 1), usage(8, 11, 2)]) ledger.record(snapshot);
+    expect(ledger.total()).toEqual(usage(8, 11, 2));
+  });
+
+  it.each([
+    // Evicted between sessions: the next session starts from zero, the earlier life is kept.
+    ["evicted between sessions", [usage(4, 6, 1), usage(0, 0), usage(5, 7, 1)], usage(9, 13, 2)],
+    // Evicted after the last session: the final read finds an empty meter.
+    ["evicted after the last session", [usage(4, 6, 1), usage(0, 0)], usage(4, 6, 1)],
+    ["evicted twice", [usage(2, 3), usage(1, 2), usage(0, 0), usage(6, 9)], usage(9, 14)],
+  ] as [string, ObjectUsage[], ObjectUsage][])("adds up the lives of an object %s", (_name, snapshots, expected) => {
+    const ledger = new UsageLedger();
+    for (const snapshot of snapshots) ledger.record(snapshot);
+    expect(ledger.total()).toEqual(expected);
+  });
+});
+
+describe("the driver's lines", () => {
+  it.each([
+    ['{"type":"session-start","visitor":"abc"}', { type: "session-start", visitor: "abc" }],
+    ['{"type":"session-end","visitor":"abc"}', { type: "session-end", visitor: "abc" }],
+    ['{"type":"result","result":{"seconds":3}}', { type: "result", result: { seconds: 3 } }],
+    ["load: 5/75 s  requests 12", null],
+    ['{"type":"session-end"}', null],
+    ['{"type":"result","result":null}', null],
+    ["[1,2]", null],
+    ["", null],
+  ])("reads %s", (line, expected) => {
+    expect(parseDriverLine(line)).toEqual(expected);
   });
 });
 
