@@ -14,6 +14,7 @@ import {
   afterBeacon,
   EMPTY_HISTORY,
   expectedRules,
+  MAX_EVENTS_PER_BEACON,
   MEAN_STEPS_PER_SESSION,
   personalizedSlots,
   planSession,
@@ -208,7 +209,7 @@ export async function drive(
     const clicked = slots[Math.floor(random() * slots.length)];
     if (step.interaction === "click-slot" && clicked !== undefined) {
       const last = beacons.at(-1);
-      if (last !== undefined && last.length < 5) last.push(promotionClicked(clicked));
+      if (last !== undefined && last.length < MAX_EVENTS_PER_BEACON) last.push(promotionClicked(clicked));
       else beacons.push([promotionClicked(clicked)]);
     }
     for (const events of beacons) {
