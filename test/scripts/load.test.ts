@@ -342,3 +342,93 @@ describe("npm run load", () => {
     expect(result.stdout).not.toContain("building the Worker");
   });
 });
+
+/**
+ * A stand-in for Tailor that keeps what each visitor sent and personalizes the homepage as the demo
+ * rules would (`honest`), or never does (a page that lost its personalization).
+ */
+async function standIn(honest: boolean) {
+  const { createServer } = await import("node:http");
+  const events = new Map<string, TrackerEvent[]>();
+  let issued = 0;
+  const server = createServer((request, response) => {
+    const cookie = /tailor_vid=([A-Za-z0-9_-]{22})/.exec(request.headers.cookie ?? "")?.[1];
+    const visitor = cookie ?? `visitor${String(++issued).padStart(15, "0")}`;
+    if (cookie === undefined) response.setHeader("set-cookie", `tailor_vid=${visitor}; Path=/; HttpOnly`);
+    let body = "";
+    request.on("data", (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    request.on("end", () => {
+      const url = new URL(request.url ?? "/", "http://stand-in");
+      if (request.method === "POST" && url.pathname === "/v1/events") {
+        const batch = (JSON.parse(body) as { batch: TrackerEvent[] }).batch;
+        events.set(visitor, [...(events.get(visitor) ?? []), ...batch]);
+        response.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify({ accepted: batch.length, duplicates: 0 }));
+        return;
+      }
+      const seen = events.get(visitor) ?? [];
+      const rules = honest ? expectedRules(afterBeacon(EMPTY_HISTORY, seen)) : [];
+      if (url.pathname === "/v1/decide") {
+        const slots = rules.map((ruleId) => ({ slot: ruleId, ruleId, experiment: null, variant: null }));
+        response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ decisionId: "d", slots }));
+        return;
+      }
+      const marked = rules.map((rule) => `<div data-slot="${rule}" data-p13n-rule="${rule}" data-p13n-slot="${rule}"></div>`).join("");
+      response.writeHead(200, { "content-type": "text/html" }).end(`<html><body>${marked}</body></html>`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    events,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe("the driver against a stand-in", () => {
+  const plan = { durationSeconds: 4, rate: 40, visitors: 4, seed: 3, maxSessions: 8 };
+
+  it("keeps each visitor's cookie, counts what was accepted, and reports each session's start and end", async () => {
+    const { drive } = await import("../../scripts/load/driver.ts");
+    const server = await standIn(true);
+    const sessions: [string, string][] = [];
+    try {
+      const result = await drive(
+        { ...plan, url: server.url },
+        () => undefined,
+        (event, visitor) => sessions.push([event, visitor]),
+      );
+      const received = [...server.events.values()].reduce((sum, list) => sum + list.length, 0);
+      expect(result.beacons.accepted).toBe(received);
+      expect(result.beacons.events).toBe(received);
+      // At most the pool's visitors, each with the one cookie the stand-in issued to it.
+      expect(result.visitors.length).toBeLessThanOrEqual(plan.visitors);
+      for (const visitor of result.visitors) expect(visitor.accepted).toBe(server.events.get(visitor.id)?.length ?? 0);
+      expect(result.sessions.returning).toBeGreaterThan(0);
+      expect(sessions.filter(([event]) => event === "session-start").length).toBe(result.sessions.returning);
+      expect(sessions.filter(([event]) => event === "session-end").length).toBeGreaterThanOrEqual(result.sessions.returning);
+      // Pages that carry what the visitor's events call for are not reported.
+      expect(result.decisions.checked).toBeGreaterThan(0);
+      expect(result.problems).toMatchObject({ count: 0, notOk: 0, lostPersonalization: 0 });
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
+
+  it("reports every checked page that lost its personalization", async () => {
+    const { drive } = await import("../../scripts/load/driver.ts");
+    const server = await standIn(false);
+    try {
+      const result = await drive({ ...plan, url: server.url }, () => undefined);
+      expect(result.decisions.checked).toBeGreaterThan(0);
+      expect(result.problems.lostPersonalization).toBe(result.decisions.checked);
+      expect(result.problems.lostToFallback).toBe(0);
+      expect(result.problems.notOk).toBe(0);
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
+});
