@@ -16,6 +16,7 @@ import {
   expectedRules,
   MAX_EVENTS_PER_BEACON,
   MEAN_STEPS_PER_SESSION,
+  type PersonalizedSlot,
   personalizedSlots,
   planSession,
   promotionClicked,
@@ -27,6 +28,7 @@ import {
 } from "./mix.ts";
 import { isFallback, type KindLog, progressLine } from "./report.ts";
 
+/** What the driver is asked to do (passed as JSON on its command line). */
 export interface DriverPlan {
   url: string;
   durationSeconds: number;
@@ -50,6 +52,7 @@ export interface PageProblem {
   serverTiming: string | null;
 }
 
+/** What the driver saw, printed as its last line: per-kind timings, beacons, decisions checked, problems, visitors. */
 export interface DriverResult {
   seconds: number;
   sessions: { started: number; returning: number; shed: number };
@@ -85,6 +88,10 @@ function sleep(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
+/**
+ * Plays sessions against `plan.url` until `plan.durationSeconds` have passed, then lets the sessions
+ * under way finish the page they are on; `report` gets the progress line every few seconds.
+ */
 export async function drive(
   plan: DriverPlan,
   report: (line: string) => void,
@@ -180,7 +187,7 @@ export async function drive(
     const expected = visitor.cookie === null ? [] : expectedRules(visitor.history);
     const path = step.kind === "decide" ? `/v1/decide?path=${encodeURIComponent(step.path)}` : step.path;
     const answer = await send(visitor, step.kind, path);
-    let slots: ReturnType<typeof personalizedSlots> = [];
+    let slots: PersonalizedSlot[] = [];
     if (answer.status === 200 && step.kind === "decide") {
       const decision = JSON.parse(answer.text) as {
         slots?: { slot: string; ruleId: string; experiment: string | null; variant: string | null }[];

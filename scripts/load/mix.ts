@@ -16,6 +16,7 @@ export type Random = () => number;
 
 /** The requests the load sends, reported separately. */
 export const REQUEST_KINDS = ["home", "category", "product", "decide", "beacon"] as const;
+/** What a request is, for the report: a page (by kind), a decide call, or a tracker beacon. */
 export type RequestKind = (typeof REQUEST_KINDS)[number];
 
 /** One tracker call, as the tracker queues it (Segment Spec `page` or `track`). */
@@ -145,6 +146,7 @@ export interface VisitorHistory {
   viewedAnyProduct: boolean;
 }
 
+/** A visitor Tailor has accepted nothing from yet. */
 export const EMPTY_HISTORY: VisitorHistory = { viewedElectronics: false, viewedAnyProduct: false };
 
 /** The history after a beacon Tailor accepted (answered 202 with every event accepted or a duplicate). */
@@ -168,9 +170,17 @@ export function expectedRules(history: VisitorHistory): string[] {
   return [...(history.viewedElectronics ? ["electronics-hero"] : []), ...(history.viewedAnyProduct ? ["recently-viewed-recs"] : [])];
 }
 
+/** A personalized slot as the page (or `/v1/decide`) shows it. */
+export interface PersonalizedSlot {
+  rule: string;
+  slot: string;
+  experiment: string | null;
+  variant: string | null;
+}
+
 /** Rules the page carries (`data-p13n-rule`, set by Tailor's rewriter on each personalized slot), with their slots. */
-export function personalizedSlots(html: string): { rule: string; slot: string; experiment: string | null; variant: string | null }[] {
-  const slots: { rule: string; slot: string; experiment: string | null; variant: string | null }[] = [];
+export function personalizedSlots(html: string): PersonalizedSlot[] {
+  const slots: PersonalizedSlot[] = [];
   for (const match of html.matchAll(/<[a-z][^>]*\sdata-p13n-rule="([^"]+)"[^>]*>/g)) {
     const tag = match[0];
     const attribute = (name: string) => new RegExp(`\\s${name}="([^"]+)"`).exec(tag)?.[1] ?? null;
@@ -185,7 +195,7 @@ export function personalizedSlots(html: string): { rule: string; slot: string; e
 }
 
 /** The tracker's `Promotion Clicked` for a personalized slot (`workers/ingest/tracker/tracker.ts`, `onClick`). */
-export function promotionClicked(slot: ReturnType<typeof personalizedSlots>[number]): TrackerEvent {
+export function promotionClicked(slot: PersonalizedSlot): TrackerEvent {
   return {
     type: "track",
     event: "Promotion Clicked",

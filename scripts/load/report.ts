@@ -16,6 +16,7 @@ export interface KindLog {
   statuses: Record<string, number>;
 }
 
+/** One request kind over the run, as the report prints it. */
 export interface KindSummary {
   requests: number;
   perSecond: number;
@@ -135,6 +136,7 @@ export interface Totals {
   kafkaRecords: number;
 }
 
+/** One per-unit count: measured in the run (null when not observable locally) and the cost model's (null when it has none). */
 export interface UnitRow {
   name: string;
   measured: number | null;
