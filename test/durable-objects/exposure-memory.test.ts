@@ -5,15 +5,18 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
+  type ExposureMemory,
   exposureShard,
   forgetExposures,
-  PRUNE_STEP_ROWS,
+  MAX_ROW_BYTES,
+  PRUNE_STEP_BUCKET_ROWS,
   type RememberedDecision,
   recallExposures,
   rememberExposures,
 } from "../../durable-objects/exposure-memory.ts";
 
-const HOUR = 60 * 60 * 1_000;
+const MINUTE = 60 * 1_000;
+const HOUR = 60 * MINUTE;
 
 function pseudonym(): string {
   return `memory${crypto.randomUUID().replaceAll("-", "")}`;
@@ -77,33 +80,40 @@ describe("ExposureMemory", () => {
 });
 
 describe("ExposureMemory prune", () => {
-  it("deletes expired rows in bounded steps, one alarm run each, until none is left, and keeps the live ones", async () => {
+  it("deletes expired bucket rows in bounded steps, one alarm run each, until none is left, and keeps the live ones", async () => {
     const shard = env.EXPOSURE_MEMORY.getByName(`prune-${crypto.randomUUID()}`);
-    const expired = PRUNE_STEP_ROWS * 2 + 345;
+    const expired = PRUNE_STEP_BUCKET_ROWS * 2 + 45;
     const visitors = Array.from({ length: 50 }, () => pseudonym());
-    const old = Array.from({ length: expired }, (_, index) =>
-      entry(visitors[index % visitors.length] ?? "", `old-${index}`, 8 * 24 + (index % 50)),
-    );
+    // One decision a minute, eight days ago: each in a bucket of its own, so one row each.
+    const old = Array.from({ length: expired }, (_, index) => ({
+      ...entry(visitors[index % visitors.length] ?? "", `old-${index}`, 8 * 24),
+      at: new Date(Date.now() - 8 * 24 * HOUR - index * MINUTE).toISOString(),
+    }));
     const live = Array.from({ length: 30 }, (_, index) => entry(visitors[index] ?? "", `live-${index}`, 1));
-    for (let start = 0; start < old.length; start += 1_000) await shard.remember(old.slice(start, start + 1_000));
+    await shard.remember(old);
     await shard.remember(live);
 
     const count = () =>
       runInDurableObject(shard, async (_, state) => ({
-        rows: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM decisions").one().n,
+        rows: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches").one().n,
+        live: state.storage.sql
+          .exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches WHERE bucket >= ?", Math.floor((Date.now() - 2 * HOUR) / MINUTE))
+          .one().n,
         alarm: await state.storage.getAlarm(),
       }));
-    expect((await count()).rows).toBe(expired + live.length);
-    expect((await count()).alarm).not.toBeNull();
+    const start = await count();
+    expect(start.rows).toBe(expired + start.live);
+    expect(start.live).toBeLessThanOrEqual(2);
+    expect(start.alarm).not.toBeNull();
 
     // One run deletes one step of the oldest expired rows, not all of them.
     expect(await runDurableObjectAlarm(shard)).toBe(true);
-    expect((await count()).rows).toBe(expired + live.length - PRUNE_STEP_ROWS);
+    expect((await count()).rows).toBe(expired + start.live - PRUNE_STEP_BUCKET_ROWS);
     // It re-armed itself and goes on (here run by hand; the alarm may also fire on its own) until none is left.
-    for (let run = 0; run < 50 && (await count()).rows > live.length; run++) {
+    for (let run = 0; run < 50 && (await count()).rows > start.live; run++) {
       if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect((await count()).rows).toBe(live.length);
+    expect((await count()).rows).toBe(start.live);
     for (let run = 0; run < 50 && (await count()).alarm !== null; run++) {
       if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -113,6 +123,84 @@ describe("ExposureMemory prune", () => {
     // The next write arms the next prune.
     await shard.remember([entry(visitors[0] ?? "", "later", 0)]);
     expect((await count()).alarm).not.toBeNull();
+  });
+});
+
+describe("ExposureMemory, rows per batch", () => {
+  it("keeps a batch's decisions of one minute in one row, and splits a bucket past the row size bound", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`rows-${crypto.randomUUID()}`);
+    const rows = () =>
+      runInDurableObject(shard, (_, state) =>
+        state.storage.sql.exec<{ bytes: number }>("SELECT length(decisions) AS bytes FROM batches").toArray(),
+      );
+    const at = new Date().toISOString();
+    const small = Array.from({ length: 100 }, (_, index) => ({ ...entry(pseudonym(), `s-${index}`, 0), at }));
+    await shard.remember(small);
+    expect(await rows()).toHaveLength(1);
+
+    // A full queue batch's worth for one minute: 6,400 decisions of three slots (about 1.5 MB as JSON).
+    const visitors = Array.from({ length: 6_400 }, () => pseudonym());
+    const big = visitors.map((visitor) => ({
+      visitor,
+      decisionId: crypto.randomUUID(),
+      at,
+      assignments: ["hero", "banner", "footer"].map((slot) => ({
+        ruleId: `${slot}-rule-with-a-longer-name`,
+        slot,
+        experiment: "copy",
+        variant: "b",
+      })),
+    }));
+    await shard.remember(big);
+    const sizes = (await rows()).map(({ bytes }) => bytes);
+    expect(sizes.length).toBeGreaterThan(10);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(MAX_ROW_BYTES);
+    // Every decision is still found, wherever its row was split.
+    for (const index of [0, 3_199, 6_399]) {
+      const recalled = await shard.recall([visitors[index] ?? ""]);
+      expect(recalled.map((exposure) => exposure.decisionId)).toEqual([
+        big[index]?.decisionId,
+        big[index]?.decisionId,
+        big[index]?.decisionId,
+      ]);
+    }
+  });
+});
+
+describe("ExposureMemory lookups read a bounded number of rows", () => {
+  // A bot loading pages all day, or a busy minute of everyone's pages, must not make one click or
+  // conversion (or a flood of forged ones, each a lookup) read the shard's whole window.
+  const cases = [
+    {
+      name: "one visitor with a decision every minute of the last 16 hours",
+      fill: async (shard: DurableObjectStub<ExposureMemory>, visitor: string) => {
+        await shard.remember(
+          Array.from({ length: 1_000 }, (_, index) => ({
+            ...entry(visitor, `bot-${index}`, 0),
+            at: new Date(Date.now() - index * MINUTE).toISOString(),
+          })),
+        );
+      },
+    },
+    {
+      name: "hundreds of other visitors' batches in the current minute, before and after the visitor's",
+      fill: async (shard: DurableObjectStub<ExposureMemory>, visitor: string) => {
+        const others = () => shard.remember([entry(pseudonym(), crypto.randomUUID(), 0)]);
+        for (let batch = 0; batch < 400; batch++) await others();
+        await shard.remember([entry(visitor, "bot-0", 0)]);
+        for (let batch = 0; batch < 100; batch++) await others();
+      },
+    },
+  ];
+  it.each(cases)("$name: a lookup reads at most 300 rows and still finds the latest exposure", async ({ fill }) => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`reads-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    await fill(shard, visitor);
+    const before = await shard.usage();
+    const recalled = await shard.recall([visitor]);
+    const after = await shard.usage();
+    expect(after.rowsRead - before.rowsRead).toBeLessThanOrEqual(300);
+    expect(recalled[0]?.decisionId).toBe("bot-0");
   });
 });
 
@@ -137,5 +225,52 @@ describe("ExposureMemory, rows kept before one row per decision", () => {
     await shard.forget([visitor]);
     expect(await left()).toBe(0);
     expect(await shard.recall([visitor])).toEqual([]);
+  });
+});
+
+describe("ExposureMemory, rows kept one per decision before bucket rows", () => {
+  it("recalls a visitor's version-2 rows next to the bucket rows until they expire, and prunes and forgets them", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`v2-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    await shard.remember([entry(visitor, "d-new", 1)]);
+    await runInDurableObject(shard, (_, state) => {
+      const insert = "INSERT INTO decisions (visitor, decision_id, at, slots) VALUES (?, ?, ?, ?)";
+      const slots = JSON.stringify([
+        ["hero", "electronics-hero", "hero-copy", "b"],
+        ["banner", "basket-banner", null, null],
+      ]);
+      state.storage.sql.exec(insert, visitor, "d-old", Date.now() - 2 * HOUR, slots);
+      state.storage.sql.exec(insert, visitor, "d-expired", Date.now() - 9 * 24 * HOUR, slots);
+    });
+    const recalled = (await shard.recall([visitor])).map((exposure) => `${exposure.decisionId}/${exposure.slot}/${exposure.variant}`);
+    expect(recalled[0]).toBe("d-new/hero/null");
+    expect(recalled.slice(1).sort()).toEqual(["d-old/banner/null", "d-old/hero/b"]);
+    for (let run = 0; run < 10 && (await runDurableObjectAlarm(shard)); run++);
+    const left = () =>
+      runInDurableObject(shard, (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM decisions").one().n);
+    expect(await left()).toBe(1);
+    await shard.forget([visitor]);
+    expect(await left()).toBe(0);
+    expect(await shard.recall([visitor])).toEqual([]);
+  });
+
+  it("forgets a visitor out of shared bucket rows and keeps the others' decisions in them", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`forget-${crypto.randomUUID()}`);
+    const [visitor, other] = [pseudonym(), pseudonym()];
+    const at = new Date().toISOString();
+    await shard.remember([
+      { ...entry(visitor, "d-1", 0), at },
+      { ...entry(other, "d-2", 0), at },
+    ]);
+    await shard.remember([{ ...entry(visitor, "d-3", 0), at }]);
+    await shard.forget([visitor]);
+    expect(await shard.recall([visitor])).toEqual([]);
+    expect((await shard.recall([other])).map((exposure) => exposure.decisionId)).toEqual(["d-2"]);
+    const stored = await runInDurableObject(shard, (_, state) =>
+      state.storage.sql.exec<{ decisions: string }>("SELECT decisions FROM batches").toArray(),
+    );
+    // Nothing of the forgotten visitor is left in storage, not even in a row shared with others.
+    expect(stored).toHaveLength(1);
+    expect(JSON.stringify(stored)).not.toContain(visitor);
   });
 });
