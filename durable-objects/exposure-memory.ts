@@ -5,11 +5,13 @@
  *
  * Visitors are spread over `EXPOSURE_MEMORY_SHARDS` objects by pseudonym, and a consumer batch
  * writes one row per shard and minute bucket, holding the batch's decisions of that minute as JSON
- * (docs/decisions/0022-exposure-bucket-rows.md): about 0.02 rows per exposure, expiry included, where
- * a row per decision cost 1. A lookup (a click, a conversion, a profile export) reads at most
- * `MAX_ROWS_PER_RECALL` bucket rows, the newest first, and takes the visitor's decisions from them;
- * at most `MAX_RECALLED` exposures are returned. Rows are kept for the attribution window only and
- * deleted by the object's alarm in bounded steps, whole bucket rows at a time.
+ * (docs/decisions/0022-exposure-bucket-rows.md): about 0.013 rows per exposure, expiry included,
+ * where a row per decision cost 1. Once a shard holds more than `COMPACT_ABOVE` bucket rows (a busy
+ * site), its alarm regroups the closed minutes into rows per visitors' part (`PARTS`, by a hash of
+ * the pseudonym) and hour. A lookup (a click, a conversion, a profile export) reads at most
+ * `MAX_ROWS_PER_RECALL` rows: the newest bucket rows and its visitor's part rows, the newest hours
+ * first; at most `MAX_RECALLED` exposures are returned. Rows are kept for the attribution window
+ * only and deleted by the alarm in bounded steps, whole rows at a time.
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
@@ -62,6 +64,15 @@ const MIGRATIONS: Migrations = [
       decisions TEXT NOT NULL,
       PRIMARY KEY (bucket, seq)
     ) WITHOUT ROWID`,
+    // A busy shard's closed minutes, regrouped by the visitors' part (a hash of the pseudonym) and
+    // hour, so a lookup reads its visitor's part for the day instead of every minute's rows.
+    `CREATE TABLE parts (
+      part INTEGER NOT NULL,
+      hour INTEGER NOT NULL,
+      seq INTEGER NOT NULL,
+      decisions TEXT NOT NULL,
+      PRIMARY KEY (part, hour, seq)
+    ) WITHOUT ROWID`,
   ],
 ];
 
@@ -95,6 +106,25 @@ export const MAX_ROW_BYTES = 100 * 1_000;
 export const MAX_ROWS_PER_RECALL = 256;
 
 /**
+ * Bucket rows a lookup reads at most (the newest), and part rows: together `MAX_ROWS_PER_RECALL`.
+ * A shard compacts its closed minutes once it holds more than `COMPACT_ABOVE` bucket rows, so on a
+ * busy site the newest bucket rows cover the minutes not yet compacted, the part rows the rest of
+ * the window.
+ */
+const RECENT_ROWS_PER_RECALL = MAX_ROWS_PER_RECALL / 2;
+const PART_ROWS_PER_RECALL = MAX_ROWS_PER_RECALL - RECENT_ROWS_PER_RECALL;
+/** Bucket rows a shard keeps before its alarm regroups the closed minutes' rows into part rows. */
+export const COMPACT_ABOVE = RECENT_ROWS_PER_RECALL / 2;
+/** Bucket rows regrouped per alarm run at most. */
+const COMPACT_STEP_ROWS = 512;
+/**
+ * Visitors' parts per shard: a compaction step writes at most this many rows per hour it covers; a
+ * lookup reads only its visitor's part (about 1/64 of a busy shard's day).
+ */
+export const PARTS = 64;
+const HOUR_MS = 60 * 60 * 1_000;
+
+/**
  * The tables the prune clears, oldest layout first so they drain: each with its key, its time
  * column and the value of that column below which a row has expired (from the cutoff in ms).
  */
@@ -109,7 +139,20 @@ const PRUNED = [
     step: PRUNE_STEP_BUCKET_ROWS,
     expiredBelow: (cutoff: number) => Math.floor(cutoff / BUCKET_MS),
   },
+  // A part row goes once its whole hour has left the window.
+  {
+    table: "parts",
+    key: "part, hour, seq",
+    time: "hour",
+    step: PRUNE_STEP_BUCKET_ROWS,
+    expiredBelow: (cutoff: number) => Math.floor(cutoff / HOUR_MS),
+  },
 ] as const;
+
+/** The part of a shard that keeps `visitor`'s compacted decisions. */
+function partOf(visitor: string): number {
+  return Math.min(PARTS - 1, Math.floor((hash("tailor-exposure-part", visitor, 2) ?? 0) * PARTS));
+}
 
 /** One decision's exposures, as the consumer delivered them: kept in its batch's bucket row. */
 export const RememberedDecision = z.strictObject({
@@ -172,6 +215,10 @@ export class ExposureMemory extends DurableObject<Env> {
   readonly #meter: RowMeter;
   /** Whether an alarm is known to be set (checked once per load, then kept here). */
   #pruneArmed = false;
+  /** Whether an alarm is set to compact soon. */
+  #compactArmed = false;
+  /** Bucket rows held (counted once per load, then kept here). */
+  #bucketRows: number | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -200,6 +247,7 @@ export class ExposureMemory extends DurableObject<Env> {
     const sql = this.#meter.sql;
     const now = Date.now();
     const rows = bucketRows(decisions, now);
+    const held = this.#countBucketRows();
     this.#storage.transactionSync(() => {
       for (const { bucket, decisions: json } of rows) {
         // The next number within the bucket: one read of the key, no counter row to write.
@@ -207,19 +255,94 @@ export class ExposureMemory extends DurableObject<Env> {
         sql.exec("INSERT INTO batches (bucket, seq, decisions) VALUES (?, ?, ?)", bucket, seq, json);
       }
     });
+    this.#bucketRows = held + rows.length;
+    if (this.#bucketRows > COMPACT_ABOVE && !this.#compactArmed) {
+      // A busy shard: its closed minutes are regrouped soon, so lookups keep reaching the whole window.
+      const alarm = await this.#storage.getAlarm();
+      if (alarm === null || alarm > now + PRUNE_STEP_PAUSE_MS) await this.#storage.setAlarm(now + PRUNE_STEP_PAUSE_MS);
+      this.#compactArmed = true;
+      this.#pruneArmed = true;
+    }
     if (!this.#pruneArmed) {
       if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(now + PRUNE_INTERVAL_MS);
       this.#pruneArmed = true;
     }
   }
 
+  #countBucketRows(): number {
+    this.#bucketRows ??= this.#meter.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches").one().n;
+    return this.#bucketRows;
+  }
+
   /**
-   * Deletes up to one step of the oldest expired rows (of one table per run); runs again shortly
-   * while expired rows are left, else an hour after the next write.
+   * Regroups up to `COMPACT_STEP_ROWS` bucket rows of closed minutes, the oldest first, into part
+   * rows (one per part and hour, more only past `MAX_ROW_BYTES`), dropping what has expired and
+   * repeated decisions. True when it did; false when no closed minute is left.
+   */
+  #compact(now: number, since: number): boolean {
+    const sql = this.#meter.sql;
+    const closed = Math.floor(now / BUCKET_MS);
+    let done = false;
+    this.#storage.transactionSync(() => {
+      const rows = sql
+        .exec<{ decisions: string }>(
+          "SELECT decisions FROM batches WHERE bucket < ? ORDER BY bucket, seq LIMIT ?",
+          closed,
+          COMPACT_STEP_ROWS,
+        )
+        .toArray();
+      if (rows.length === 0) return;
+      const groups = new Map<string, { part: number; hour: number; items: string[] }>();
+      const seen = new Set<string>();
+      for (const row of rows) {
+        const parsed = StoredDecisions.safeParse(parseJsonOrNull(row.decisions));
+        if (!parsed.success) continue;
+        for (const decision of parsed.data) {
+          const [visitor, decisionId, at] = decision;
+          const key = `${visitor}\u0000${decisionId}`;
+          if (at < since || seen.has(key)) continue;
+          seen.add(key);
+          const part = partOf(visitor);
+          const hour = Math.floor(at / HOUR_MS);
+          const group = groups.get(`${part}:${hour}`) ?? { part, hour, items: [] };
+          group.items.push(JSON.stringify(decision));
+          groups.set(`${part}:${hour}`, group);
+        }
+      }
+      for (const { part, hour, items } of groups.values())
+        for (const json of chunked(items)) {
+          const { seq } = sql
+            .exec<{ seq: number }>("SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM parts WHERE part = ? AND hour = ?", part, hour)
+            .one();
+          sql.exec("INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)", part, hour, seq, json);
+        }
+      sql.exec(
+        "DELETE FROM batches WHERE (bucket, seq) IN (SELECT bucket, seq FROM batches WHERE bucket < ? ORDER BY bucket, seq LIMIT ?)",
+        closed,
+        COMPACT_STEP_ROWS,
+      );
+      this.#bucketRows = Math.max(0, this.#countBucketRows() - rows.length);
+      done = true;
+    });
+    return done;
+  }
+
+  /**
+   * Compacts one step of a busy shard's closed minutes, or else deletes up to one step of the
+   * oldest expired rows (of one table per run); runs again shortly while there is more to do, else
+   * an hour after the next write (or soon after the write that makes the shard busy).
    */
   override async alarm(): Promise<void> {
     const sql = this.#meter.sql;
-    const cutoff = Date.now() - attributionWindowMs(this.env);
+    const now = Date.now();
+    const cutoff = now - attributionWindowMs(this.env);
+    // Compacting first: it also drops the expired decisions of the rows it takes.
+    if (this.#countBucketRows() > COMPACT_ABOVE && this.#compact(now, cutoff)) {
+      await this.#storage.setAlarm(Date.now() + PRUNE_STEP_PAUSE_MS);
+      this.#pruneArmed = true;
+      return;
+    }
+    this.#compactArmed = false;
     const expired = ({ table, time, expiredBelow }: (typeof PRUNED)[number]) =>
       sql.exec(`SELECT 1 FROM ${table} WHERE ${time} < ? LIMIT 1`, expiredBelow(cutoff)).toArray().length > 0;
     const step = PRUNED.find(expired);
@@ -229,6 +352,7 @@ export class ExposureMemory extends DurableObject<Env> {
         step.expiredBelow(cutoff),
         step.step,
       );
+    if (step?.table === "batches") this.#bucketRows = undefined;
     if (PRUNED.some(expired)) {
       await this.#storage.setAlarm(Date.now() + PRUNE_STEP_PAUSE_MS);
       this.#pruneArmed = true;
@@ -258,6 +382,7 @@ export class ExposureMemory extends DurableObject<Env> {
     // row read, which would make a lookup cost one read per decision scanned. `instr` only skips
     // rows that cannot hold the visitors (a pseudonym is stored quoted).
     const mentions = names.map(() => "instr(decisions, ?) > 0").join(" OR ");
+    const quoted = names.map((name) => JSON.stringify(name));
     const rows = sql
       .exec<{ decisions: string }>(
         `SELECT decisions FROM (
@@ -265,10 +390,28 @@ export class ExposureMemory extends DurableObject<Env> {
          ) WHERE ${mentions}`,
         Math.floor(since / BUCKET_MS),
         Math.floor(now / BUCKET_MS),
-        MAX_ROWS_PER_RECALL,
-        ...names.map((name) => JSON.stringify(name)),
+        RECENT_ROWS_PER_RECALL,
+        ...quoted,
       )
       .toArray();
+    // The compacted rest of the window: only the visitors' parts, the newest hours first.
+    const parts = [...new Set(names.map(partOf))];
+    const perPart = Math.max(1, Math.floor(PART_ROWS_PER_RECALL / parts.length));
+    for (const part of parts)
+      rows.push(
+        ...sql
+          .exec<{ decisions: string }>(
+            `SELECT decisions FROM (
+               SELECT decisions FROM parts WHERE part = ? AND hour BETWEEN ? AND ? ORDER BY hour DESC, seq DESC LIMIT ?
+             ) WHERE ${mentions}`,
+            part,
+            Math.floor(since / HOUR_MS),
+            Math.floor(now / HOUR_MS),
+            perPart,
+            ...quoted,
+          )
+          .toArray(),
+      );
     for (const row of rows) {
       const parsed = StoredDecisions.safeParse(parseJsonOrNull(row.decisions));
       if (!parsed.success) continue;
@@ -325,7 +468,20 @@ export class ExposureMemory extends DurableObject<Env> {
         ...names,
       );
       sql.exec("DELETE FROM batches WHERE json_array_length(decisions) = 0");
-      for (const { table } of PRUNED) if (table !== "batches") sql.exec(`DELETE FROM ${table} WHERE visitor IN (${list})`, ...names);
+      const parts = [...new Set(names.map(partOf))];
+      for (const part of parts)
+        sql.exec(
+          `UPDATE parts SET decisions = (
+             SELECT json_group_array(json(d.value)) FROM json_each(parts.decisions) AS d WHERE d.value ->> 0 NOT IN (${list})
+           ) WHERE part = ? AND (${names.map(() => "instr(decisions, ?) > 0").join(" OR ")})`,
+          ...names,
+          part,
+          ...names.map((name) => JSON.stringify(name)),
+        );
+      sql.exec(`DELETE FROM parts WHERE part IN (${parts.map(() => "?").join(", ")}) AND json_array_length(decisions) = 0`, ...parts);
+      this.#bucketRows = undefined;
+      for (const { table } of PRUNED)
+        if (table === "exposures" || table === "decisions") sql.exec(`DELETE FROM ${table} WHERE visitor IN (${list})`, ...names);
     });
   }
 }
@@ -368,21 +524,24 @@ export function bucketRows(decisions: readonly RememberedDecision[], now: number
     list.push(JSON.stringify(stored));
     buckets.set(bucket, list);
   }
-  const rows: { bucket: number; decisions: string }[] = [];
-  for (const [bucket, list] of buckets) {
-    let chunk: string[] = [];
-    let bytes = 2;
-    for (const item of list) {
-      // Sizes as UTF-16 length: names are mostly ASCII, and a bound that is off by a small factor still bounds.
-      if (chunk.length > 0 && bytes + item.length + 1 > MAX_ROW_BYTES) {
-        rows.push({ bucket, decisions: `[${chunk.join(",")}]` });
-        chunk = [];
-        bytes = 2;
-      }
-      chunk.push(item);
-      bytes += item.length + 1;
+  return [...buckets].flatMap(([bucket, list]) => chunked(list).map((json) => ({ bucket, decisions: json })));
+}
+
+/** JSON arrays of the items (each already JSON), each below `MAX_ROW_BYTES`. */
+function chunked(items: readonly string[]): string[] {
+  const chunks: string[] = [];
+  let chunk: string[] = [];
+  let bytes = 2;
+  for (const item of items) {
+    // Sizes as UTF-16 length: names are mostly ASCII, and a bound that is off by a small factor still bounds.
+    if (chunk.length > 0 && bytes + item.length + 1 > MAX_ROW_BYTES) {
+      chunks.push(`[${chunk.join(",")}]`);
+      chunk = [];
+      bytes = 2;
     }
-    if (chunk.length > 0) rows.push({ bucket, decisions: `[${chunk.join(",")}]` });
+    chunk.push(item);
+    bytes += item.length + 1;
   }
-  return rows;
+  if (chunk.length > 0) chunks.push(`[${chunk.join(",")}]`);
+  return chunks;
 }

@@ -5,10 +5,12 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
+  COMPACT_ABOVE,
   type ExposureMemory,
   exposureShard,
   forgetExposures,
   MAX_ROW_BYTES,
+  PARTS,
   PRUNE_STEP_BUCKET_ROWS,
   type RememberedDecision,
   recallExposures,
@@ -80,49 +82,78 @@ describe("ExposureMemory", () => {
 });
 
 describe("ExposureMemory prune", () => {
-  it("deletes expired bucket rows in bounded steps, one alarm run each, until none is left, and keeps the live ones", async () => {
-    const shard = env.EXPOSURE_MEMORY.getByName(`prune-${crypto.randomUUID()}`);
-    const expired = PRUNE_STEP_BUCKET_ROWS * 2 + 45;
-    const visitors = Array.from({ length: 50 }, () => pseudonym());
-    // One decision a minute, eight days ago: each in a bucket of its own, so one row each.
-    const old = Array.from({ length: expired }, (_, index) => ({
-      ...entry(visitors[index % visitors.length] ?? "", `old-${index}`, 8 * 24),
-      at: new Date(Date.now() - 8 * 24 * HOUR - index * MINUTE).toISOString(),
+  const rowsOf = (shard: DurableObjectStub<ExposureMemory>) =>
+    runInDurableObject(shard, async (_, state) => ({
+      batches: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches").one().n,
+      parts: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM parts").one().n,
+      alarm: await state.storage.getAlarm(),
     }));
-    const live = Array.from({ length: 30 }, (_, index) => entry(visitors[index] ?? "", `live-${index}`, 1));
-    await shard.remember(old);
-    await shard.remember(live);
+  const runAlarms = async (shard: DurableObjectStub<ExposureMemory>) => {
+    for (let run = 0; run < 100 && (await rowsOf(shard)).alarm !== null; run++)
+      if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
+  };
 
-    const count = () =>
-      runInDurableObject(shard, async (_, state) => ({
-        rows: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches").one().n,
-        live: state.storage.sql
-          .exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches WHERE bucket >= ?", Math.floor((Date.now() - 2 * HOUR) / MINUTE))
-          .one().n,
-        alarm: await state.storage.getAlarm(),
-      }));
-    const start = await count();
-    expect(start.rows).toBe(expired + start.live);
-    expect(start.live).toBeLessThanOrEqual(2);
-    expect(start.alarm).not.toBeNull();
-
-    // One run deletes one step of the oldest expired rows, not all of them.
+  it("deletes a quiet shard's expired bucket rows and keeps the live ones", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`prune-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    // One decision a minute, eight days ago: each in a bucket of its own, so one row each.
+    await shard.remember(
+      Array.from({ length: COMPACT_ABOVE - 5 }, (_, index) => ({
+        ...entry(pseudonym(), `old-${index}`, 0),
+        at: new Date(Date.now() - 8 * 24 * HOUR - index * MINUTE).toISOString(),
+      })),
+    );
+    await shard.remember([entry(visitor, "live", 1)]);
+    expect((await rowsOf(shard)).batches).toBe(COMPACT_ABOVE - 4);
+    expect((await rowsOf(shard)).alarm).not.toBeNull();
     expect(await runDurableObjectAlarm(shard)).toBe(true);
-    expect((await count()).rows).toBe(expired + start.live - PRUNE_STEP_BUCKET_ROWS);
-    // It re-armed itself and goes on (here run by hand; the alarm may also fire on its own) until none is left.
-    for (let run = 0; run < 50 && (await count()).rows > start.live; run++) {
-      if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect((await count()).rows).toBe(start.live);
-    for (let run = 0; run < 50 && (await count()).alarm !== null; run++) {
-      if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect((await count()).alarm).toBeNull();
-    expect(await shard.recall([visitors[0] ?? ""])).toHaveLength(1);
-
+    await runAlarms(shard);
+    expect(await rowsOf(shard)).toEqual({ batches: 1, parts: 0, alarm: null });
+    expect((await shard.recall([visitor])).map((exposure) => exposure.decisionId)).toEqual(["live"]);
     // The next write arms the next prune.
-    await shard.remember([entry(visitors[0] ?? "", "later", 0)]);
-    expect((await count()).alarm).not.toBeNull();
+    await shard.remember([entry(visitor, "later", 0)]);
+    expect((await rowsOf(shard)).alarm).not.toBeNull();
+  });
+
+  it("regroups a busy shard's closed minutes into part rows, dropping what expired, and deletes expired part rows in bounded steps", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`compact-${crypto.randomUUID()}`);
+    const visitors = Array.from({ length: 50 }, () => pseudonym());
+    const expired = 245;
+    await shard.remember(
+      Array.from({ length: expired }, (_, index) => ({
+        ...entry(visitors[index % visitors.length] ?? "", `old-${index}`, 0),
+        at: new Date(Date.now() - 8 * 24 * HOUR - index * MINUTE).toISOString(),
+      })),
+    );
+    await shard.remember(visitors.map((visitor, index) => entry(visitor, `live-${index}`, 2)));
+    expect((await rowsOf(shard)).batches).toBeGreaterThan(COMPACT_ABOVE);
+    // Armed to run soon, not in an hour.
+    expect((await rowsOf(shard)).alarm).toBeLessThan(Date.now() + 60_000);
+    await runAlarms(shard);
+    const after = await rowsOf(shard);
+    expect(after.batches).toBe(0);
+    // The live decisions only, one row per visitors' part at most (all in one hour here).
+    expect(after.parts).toBeGreaterThan(0);
+    expect(after.parts).toBeLessThanOrEqual(PARTS * 2);
+    for (const [index, visitor] of visitors.entries())
+      expect((await shard.recall([visitor])).map((exposure) => exposure.decisionId)).toEqual([`live-${index}`]);
+
+    // Part rows past the window go in steps of at most PRUNE_STEP_BUCKET_ROWS, whole rows at a time.
+    await runInDurableObject(shard, (_, state) => {
+      for (let index = 0; index < 250; index++)
+        state.storage.sql.exec(
+          "INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)",
+          index % PARTS,
+          Math.floor(Date.now() / HOUR) - 9 * 24,
+          index,
+          "[]",
+        );
+      return state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await runDurableObjectAlarm(shard)).toBe(true);
+    expect((await rowsOf(shard)).parts).toBe(after.parts + 250 - PRUNE_STEP_BUCKET_ROWS);
+    await runAlarms(shard);
+    expect((await rowsOf(shard)).parts).toBe(after.parts);
   });
 });
 
@@ -189,6 +220,28 @@ describe("ExposureMemory lookups read a bounded number of rows", () => {
         for (let batch = 0; batch < 400; batch++) await others();
         await shard.remember([entry(visitor, "bot-0", 0)]);
         for (let batch = 0; batch < 100; batch++) await others();
+      },
+    },
+    {
+      name: "a busy shard's whole day, the visitor's page view ten hours ago, once the shard has compacted",
+      fill: async (shard: DurableObjectStub<ExposureMemory>, visitor: string) => {
+        // Two batches of 5,000 decisions, each spread over every minute of the last 20 hours: 2,400 bucket rows.
+        for (let batch = 0; batch < 2; batch++)
+          await shard.remember(
+            Array.from({ length: 5_000 }, (_, index) => ({
+              ...entry(pseudonym(), `other-${batch}-${index}`, 0),
+              at: new Date(Date.now() - (index % 1_200) * MINUTE - 1_000).toISOString(),
+            })),
+          );
+        await shard.remember([entry(visitor, "bot-0", 10)]);
+        for (let run = 0; run < 50; run++) {
+          const left = await runInDurableObject(
+            shard,
+            (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches").one().n,
+          );
+          if (left <= COMPACT_ABOVE) break;
+          if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
+        }
       },
     },
   ];
