@@ -103,7 +103,7 @@ export const MAX_ROW_BYTES = 100 * 1_000;
  * (a bot's thousands of page views, a busy site's day), a click or conversion costs at most this
  * many row reads and this much JSON to scan.
  */
-export const MAX_ROWS_PER_RECALL = 256;
+export const MAX_ROWS_PER_RECALL = 1_024;
 
 /**
  * Bucket rows a lookup reads at most (the newest), and part rows: together `MAX_ROWS_PER_RECALL`.
@@ -113,8 +113,12 @@ export const MAX_ROWS_PER_RECALL = 256;
  */
 const RECENT_ROWS_PER_RECALL = MAX_ROWS_PER_RECALL / 2;
 const PART_ROWS_PER_RECALL = MAX_ROWS_PER_RECALL - RECENT_ROWS_PER_RECALL;
-/** Bucket rows a shard keeps before its alarm regroups the closed minutes' rows into part rows. */
-export const COMPACT_ABOVE = RECENT_ROWS_PER_RECALL / 2;
+/**
+ * Bucket rows a shard keeps before its alarm regroups the closed minutes' rows into part rows: few
+ * large steps, since each step writes up to `PARTS` rows per hour it covers (at the shop's scale of
+ * docs/scaling.md, about 12 steps an hour, so a part holds about 12 rows an hour).
+ */
+export const COMPACT_ABOVE = 384;
 /** Bucket rows regrouped per alarm run at most. */
 const COMPACT_STEP_ROWS = 512;
 /**
