@@ -86,7 +86,7 @@ const PRUNE_INTERVAL_MS = 60 * 60 * 1_000;
  * done), so no single step keeps the shard from answering recalls and remembering the next batch.
  */
 export const PRUNE_STEP_ROWS = 1_000;
-/** Bucket rows deleted per alarm run at most (each holds up to `MAX_ROW_BYTES` of decisions). */
+/** Bucket or part rows deleted per alarm run at most (each holds up to `MAX_ROW_BYTES` of decisions). */
 export const PRUNE_STEP_BUCKET_ROWS = 100;
 /** Pause between prune steps, so writes and recalls queued behind a step run first. */
 const PRUNE_STEP_PAUSE_MS = 1_000;
@@ -99,7 +99,7 @@ export const BUCKET_MS = 60 * 1_000;
  */
 export const MAX_ROW_BYTES = 100 * 1_000;
 /**
- * Bucket rows one lookup reads at most, the newest first: however many decisions a shard holds
+ * Rows (bucket and part rows) one lookup reads at most: however many decisions a shard holds
  * (a bot's thousands of page views, a busy site's day), a click or conversion costs at most this
  * many row reads and this much JSON to scan.
  */
@@ -513,7 +513,7 @@ function parseJsonOrNull(text: string): unknown {
  * The decisions grouped into bucket rows: by the minute of their time (a time ahead of the
  * shard's clock counts as now, so no row outlives the window), each row's JSON below `MAX_ROW_BYTES`.
  */
-export function bucketRows(decisions: readonly RememberedDecision[], now: number): { bucket: number; decisions: string }[] {
+function bucketRows(decisions: readonly RememberedDecision[], now: number): { bucket: number; decisions: string }[] {
   const buckets = new Map<number, string[]>();
   for (const { visitor, decisionId, at, assignments } of decisions) {
     const time = Date.parse(at);
