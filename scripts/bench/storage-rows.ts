@@ -105,7 +105,9 @@ export interface ExposureRowTotals {
   /**
    * All of it plus the expiry deletes to come, counted by design as one row per deleted row (what
    * the objects' meters show when the prunes run: `test/workers/feedback/exposure-rows.test.ts`):
-   * each decision's row in the exposure memory, and each remembered delivery id in the experiments'
+   * each bucket row of the exposure memory (one per consumer batch, shard and minute; deleted once,
+   * by the prune or by a busy shard's compaction, whose part rows add about an eighth more at the
+   * shop's scale: docs/scaling.md), and each remembered delivery id in the experiments'
    * objects, which is written as two rows (the id and its expiry index entry). Counting every
    * experiment row written as half an id makes that part an upper bound (the count upserts are
    * never deleted).
@@ -172,7 +174,7 @@ export async function measureExposureRows(
     decisions,
     memoryRowsWritten,
     statsRowsWritten,
-    rowsWrittenWithExpiry: memoryRowsWritten + decisions + statsRowsWritten * 1.5,
+    rowsWrittenWithExpiry: memoryRowsWritten * 2 + statsRowsWritten * 1.5,
   };
 }
 

@@ -76,9 +76,10 @@ export interface Counts {
   rowsReadPerPageDecision: number;
   rowsWrittenPerPageDecision: number;
   /**
-   * Rows written per exposure once delivered, the later expiry deletes included: the decision's one
-   * ExposureMemory row (and its time index entry) shared by its slots, and its deletion; the
-   * experiments' delivery ids, count upserts and id expiry, shared by a queue message's decisions.
+   * Rows written per exposure once delivered, the later expiry deletes included: the ExposureMemory
+   * bucket row a consumer batch writes per shard and minute, shared by the batch's decisions, and its
+   * deletion (and a busy shard's part rows); the experiments' delivery ids, count upserts and id
+   * expiry, shared by a queue message's decisions.
    */
   rowsWrittenPerExposure: number;
   /** Decisions per feedback queue message (decisions within `EXPOSURE_BATCH_MS` in one isolate share one). */
@@ -93,7 +94,7 @@ export interface Counts {
   messagesPerBatch: number;
   /** Analytics Engine points per page view besides exposures: the decision, and fallbacks now and then. */
   analyticsPointsPerPage: number;
-  /** Analytics Engine points per exposure (1 before the consumer merged equal points; an upper bound after). */
+  /** Analytics Engine points per exposure: one per rule, slot, variant and holdout flag per consumer invocation. */
   analyticsPointsPerExposure: number;
   /** Analytics Engine points per consumer invocation (delivery outcomes). */
   analyticsPointsPerBatch: number;
@@ -112,7 +113,7 @@ export const COUNT_SOURCES: Record<keyof Counts, string> = {
   rowsReadPerPageDecision: "durable-objects/user-session*.ts: the profile's counters and totals read on a page (estimate)",
   rowsWrittenPerPageDecision: "durable-objects/user-session.ts: reading a profile writes nothing",
   rowsWrittenPerExposure:
-    "exposure-memory.ts one row per decision (3 slots) + its expiry delete; experiment-stats.ts delivery id + variants upsert + id expiry per message (1.03 measured by test/workers/feedback/exposure-rows.test.ts)",
+    "exposure-memory.ts one bucket row per consumer batch, shard and minute + its deletion; experiment-stats.ts delivery id + variants upsert + id expiry per message (0.18 measured by bench:ingest's small batches; 0.013 for the memory at full batches of 100 messages, test/workers/feedback/exposure-rows.test.ts)",
   decisionsPerFeedbackMessage: "workers/decide/exposure-log.ts: decisions within EXPOSURE_BATCH_MS share a message (1: no sharing assumed)",
   feedbackMessagesPerEvent: "durable-objects/user-session.outbox.ts: attributed clicks and conversions (assumed 5% of events)",
   queueOperationsPerMessage: "Queues pricing: write + read + delete per 64 KB",
@@ -120,7 +121,8 @@ export const COUNT_SOURCES: Record<keyof Counts, string> = {
     "workers/feedback/consumer.ts: one ExposureMemory call per shard (4) + one ExperimentStats call per experiment (1)",
   messagesPerBatch: "wrangler.toml max_batch_size",
   analyticsPointsPerPage: "workers/decide/app.ts: recordDecision, plus recordFallback on about 1 page in 100",
-  analyticsPointsPerExposure: "workers/feedback/merged-points.ts: at most one per exposure (merging only lowers it)",
+  analyticsPointsPerExposure:
+    "workers/common/analytics.ts + merged-points.ts: one point per rule, slot, variant and holdout flag per consumer batch (0.03 measured on 100 messages of 3 slots by test/workers/feedback/analytics-points.test.ts)",
   analyticsPointsPerBatch: "workers/feedback/consumer.ts: delivered / retried / dead-lettered outcomes",
   kvReadsPerSecond: "workers/common/rules-store.ts: pointer re-read every 5 s per warm isolate (assumed 300 isolates)",
   cpuMsPerPage: "BRIEF.md: 1.45 ms CPU per personalized page (December 2026)",
@@ -135,14 +137,14 @@ export const DEFAULT_COUNTS: Counts = {
   rowsWrittenPerEvent: 6.5,
   rowsReadPerPageDecision: 20,
   rowsWrittenPerPageDecision: 0,
-  rowsWrittenPerExposure: 1.03,
+  rowsWrittenPerExposure: 0.18,
   decisionsPerFeedbackMessage: 1,
   feedbackMessagesPerEvent: 0.05,
   queueOperationsPerMessage: 3,
   doRequestsPerFeedbackBatch: 5,
   messagesPerBatch: 100,
   analyticsPointsPerPage: 1.01,
-  analyticsPointsPerExposure: 1,
+  analyticsPointsPerExposure: 0.03,
   analyticsPointsPerBatch: 2,
   kvReadsPerSecond: 60,
   cpuMsPerPage: 1.45,

@@ -5,15 +5,20 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
+  COMPACT_ABOVE,
+  type ExposureMemory,
   exposureShard,
   forgetExposures,
-  PRUNE_STEP_ROWS,
+  MAX_ROW_BYTES,
+  PARTS,
+  PRUNE_STEP_BUCKET_ROWS,
   type RememberedDecision,
   recallExposures,
   rememberExposures,
 } from "../../durable-objects/exposure-memory.ts";
 
-const HOUR = 60 * 60 * 1_000;
+const MINUTE = 60 * 1_000;
+const HOUR = 60 * MINUTE;
 
 function pseudonym(): string {
   return `memory${crypto.randomUUID().replaceAll("-", "")}`;
@@ -77,42 +82,178 @@ describe("ExposureMemory", () => {
 });
 
 describe("ExposureMemory prune", () => {
-  it("deletes expired rows in bounded steps, one alarm run each, until none is left, and keeps the live ones", async () => {
+  const rowsOf = (shard: DurableObjectStub<ExposureMemory>) =>
+    runInDurableObject(shard, async (_, state) => ({
+      batches: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches").one().n,
+      parts: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM parts").one().n,
+      alarm: await state.storage.getAlarm(),
+    }));
+  const runAlarms = async (shard: DurableObjectStub<ExposureMemory>) => {
+    for (let run = 0; run < 100 && (await rowsOf(shard)).alarm !== null; run++)
+      if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
+  };
+
+  it("deletes a quiet shard's expired bucket rows and keeps the live ones", async () => {
     const shard = env.EXPOSURE_MEMORY.getByName(`prune-${crypto.randomUUID()}`);
-    const expired = PRUNE_STEP_ROWS * 2 + 345;
-    const visitors = Array.from({ length: 50 }, () => pseudonym());
-    const old = Array.from({ length: expired }, (_, index) =>
-      entry(visitors[index % visitors.length] ?? "", `old-${index}`, 8 * 24 + (index % 50)),
+    const visitor = pseudonym();
+    // One decision a minute, eight days ago: each in a bucket of its own, so one row each.
+    await shard.remember(
+      Array.from({ length: COMPACT_ABOVE - 5 }, (_, index) => ({
+        ...entry(pseudonym(), `old-${index}`, 0),
+        at: new Date(Date.now() - 8 * 24 * HOUR - index * MINUTE).toISOString(),
+      })),
     );
-    const live = Array.from({ length: 30 }, (_, index) => entry(visitors[index] ?? "", `live-${index}`, 1));
-    for (let start = 0; start < old.length; start += 1_000) await shard.remember(old.slice(start, start + 1_000));
-    await shard.remember(live);
-
-    const count = () =>
-      runInDurableObject(shard, async (_, state) => ({
-        rows: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM decisions").one().n,
-        alarm: await state.storage.getAlarm(),
-      }));
-    expect((await count()).rows).toBe(expired + live.length);
-    expect((await count()).alarm).not.toBeNull();
-
-    // One run deletes one step of the oldest expired rows, not all of them.
+    await shard.remember([entry(visitor, "live", 1)]);
+    expect((await rowsOf(shard)).batches).toBe(COMPACT_ABOVE - 4);
+    expect((await rowsOf(shard)).alarm).not.toBeNull();
     expect(await runDurableObjectAlarm(shard)).toBe(true);
-    expect((await count()).rows).toBe(expired + live.length - PRUNE_STEP_ROWS);
-    // It re-armed itself and goes on (here run by hand; the alarm may also fire on its own) until none is left.
-    for (let run = 0; run < 50 && (await count()).rows > live.length; run++) {
-      if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect((await count()).rows).toBe(live.length);
-    for (let run = 0; run < 50 && (await count()).alarm !== null; run++) {
-      if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect((await count()).alarm).toBeNull();
-    expect(await shard.recall([visitors[0] ?? ""])).toHaveLength(1);
-
+    await runAlarms(shard);
+    expect(await rowsOf(shard)).toEqual({ batches: 1, parts: 0, alarm: null });
+    expect((await shard.recall([visitor])).map((exposure) => exposure.decisionId)).toEqual(["live"]);
     // The next write arms the next prune.
-    await shard.remember([entry(visitors[0] ?? "", "later", 0)]);
-    expect((await count()).alarm).not.toBeNull();
+    await shard.remember([entry(visitor, "later", 0)]);
+    expect((await rowsOf(shard)).alarm).not.toBeNull();
+  });
+
+  it("regroups a busy shard's closed minutes into part rows, dropping what expired, and deletes expired part rows in bounded steps", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`compact-${crypto.randomUUID()}`);
+    const visitors = Array.from({ length: 50 }, () => pseudonym());
+    const expired = COMPACT_ABOVE + 45;
+    await shard.remember(
+      Array.from({ length: expired }, (_, index) => ({
+        ...entry(visitors[index % visitors.length] ?? "", `old-${index}`, 0),
+        at: new Date(Date.now() - 8 * 24 * HOUR - index * MINUTE).toISOString(),
+      })),
+    );
+    await shard.remember(visitors.map((visitor, index) => entry(visitor, `live-${index}`, 2)));
+    expect((await rowsOf(shard)).batches).toBeGreaterThan(COMPACT_ABOVE);
+    // Armed to run soon, not in an hour.
+    expect((await rowsOf(shard)).alarm).toBeLessThan(Date.now() + 60_000);
+    await runAlarms(shard);
+    const after = await rowsOf(shard);
+    expect(after.batches).toBe(0);
+    // The live decisions only, one row per visitors' part at most (all in one hour here).
+    expect(after.parts).toBeGreaterThan(0);
+    expect(after.parts).toBeLessThanOrEqual(PARTS * 2);
+    for (const [index, visitor] of visitors.entries())
+      expect((await shard.recall([visitor])).map((exposure) => exposure.decisionId)).toEqual([`live-${index}`]);
+
+    // Part rows past the window go in steps of at most PRUNE_STEP_BUCKET_ROWS, whole rows at a time.
+    await runInDurableObject(shard, (_, state) => {
+      for (let index = 0; index < 250; index++)
+        state.storage.sql.exec(
+          "INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)",
+          index % PARTS,
+          Math.floor(Date.now() / HOUR) - 9 * 24,
+          index,
+          "[]",
+        );
+      return state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await runDurableObjectAlarm(shard)).toBe(true);
+    expect((await rowsOf(shard)).parts).toBe(after.parts + 250 - PRUNE_STEP_BUCKET_ROWS);
+    await runAlarms(shard);
+    expect((await rowsOf(shard)).parts).toBe(after.parts);
+  });
+});
+
+describe("ExposureMemory, rows per batch", () => {
+  it("keeps a batch's decisions of one minute in one row, and splits a bucket past the row size bound", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`rows-${crypto.randomUUID()}`);
+    const rows = () =>
+      runInDurableObject(shard, (_, state) =>
+        state.storage.sql.exec<{ bytes: number }>("SELECT length(decisions) AS bytes FROM batches").toArray(),
+      );
+    const at = new Date().toISOString();
+    const small = Array.from({ length: 100 }, (_, index) => ({ ...entry(pseudonym(), `s-${index}`, 0), at }));
+    await shard.remember(small);
+    expect(await rows()).toHaveLength(1);
+
+    // A full queue batch's worth for one minute: 6,400 decisions of three slots (about 1.5 MB as JSON).
+    const visitors = Array.from({ length: 6_400 }, () => pseudonym());
+    const big = visitors.map((visitor) => ({
+      visitor,
+      decisionId: crypto.randomUUID(),
+      at,
+      assignments: ["hero", "banner", "footer"].map((slot) => ({
+        ruleId: `${slot}-rule-with-a-longer-name`,
+        slot,
+        experiment: "copy",
+        variant: "b",
+      })),
+    }));
+    await shard.remember(big);
+    const sizes = (await rows()).map(({ bytes }) => bytes);
+    expect(sizes.length).toBeGreaterThan(10);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(MAX_ROW_BYTES);
+    // Every decision is still found, wherever its row was split.
+    for (const index of [0, 3_199, 6_399]) {
+      const recalled = await shard.recall([visitors[index] ?? ""]);
+      expect(recalled.map((exposure) => exposure.decisionId)).toEqual([
+        big[index]?.decisionId,
+        big[index]?.decisionId,
+        big[index]?.decisionId,
+      ]);
+    }
+  });
+});
+
+describe("ExposureMemory lookups read a bounded number of rows", () => {
+  // A bot loading pages all day, or a busy minute of everyone's pages, must not make one click or
+  // conversion (or a flood of forged ones, each a lookup) read the shard's whole window.
+  const cases = [
+    {
+      name: "one visitor with two decisions a minute for the last 23 hours",
+      fill: async (shard: DurableObjectStub<ExposureMemory>, visitor: string) => {
+        await shard.remember(
+          Array.from({ length: 2_760 }, (_, index) => ({
+            ...entry(visitor, `bot-${index}`, 0),
+            at: new Date(Date.now() - Math.floor(index / 2) * MINUTE - (index % 2) * 1_000).toISOString(),
+          })),
+        );
+      },
+    },
+    {
+      name: "hundreds of other visitors' batches in the current minute, before and after the visitor's",
+      fill: async (shard: DurableObjectStub<ExposureMemory>, visitor: string) => {
+        const others = () => shard.remember([entry(pseudonym(), crypto.randomUUID(), 0)]);
+        for (let batch = 0; batch < 400; batch++) await others();
+        await shard.remember([entry(visitor, "bot-0", 0)]);
+        for (let batch = 0; batch < 100; batch++) await others();
+      },
+    },
+    {
+      name: "a busy shard's whole day, the visitor's page view ten hours ago, once the shard has compacted",
+      fill: async (shard: DurableObjectStub<ExposureMemory>, visitor: string) => {
+        // Two batches of 5,000 decisions, each spread over every minute of the last 20 hours: 2,400 bucket rows.
+        for (let batch = 0; batch < 2; batch++)
+          await shard.remember(
+            Array.from({ length: 5_000 }, (_, index) => ({
+              ...entry(pseudonym(), `other-${batch}-${index}`, 0),
+              at: new Date(Date.now() - (index % 1_200) * MINUTE - 1_000).toISOString(),
+            })),
+          );
+        await shard.remember([entry(visitor, "bot-0", 10)]);
+        for (let run = 0; run < 50; run++) {
+          const left = await runInDurableObject(
+            shard,
+            (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches").one().n,
+          );
+          if (left <= COMPACT_ABOVE) break;
+          if (!(await runDurableObjectAlarm(shard))) await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      },
+    },
+  ];
+  it.each(cases)("$name: a lookup reads at most 1,100 rows and still finds the latest exposure", async ({ fill }) => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`reads-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    await fill(shard, visitor);
+    const before = await shard.usage();
+    const recalled = await shard.recall([visitor]);
+    const after = await shard.usage();
+    expect(after.rowsRead - before.rowsRead).toBeLessThanOrEqual(1_100);
+    expect(recalled[0]?.decisionId).toBe("bot-0");
   });
 });
 
@@ -137,5 +278,52 @@ describe("ExposureMemory, rows kept before one row per decision", () => {
     await shard.forget([visitor]);
     expect(await left()).toBe(0);
     expect(await shard.recall([visitor])).toEqual([]);
+  });
+});
+
+describe("ExposureMemory, rows kept one per decision before bucket rows", () => {
+  it("recalls a visitor's version-2 rows next to the bucket rows until they expire, and prunes and forgets them", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`v2-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    await shard.remember([entry(visitor, "d-new", 1)]);
+    await runInDurableObject(shard, (_, state) => {
+      const insert = "INSERT INTO decisions (visitor, decision_id, at, slots) VALUES (?, ?, ?, ?)";
+      const slots = JSON.stringify([
+        ["hero", "electronics-hero", "hero-copy", "b"],
+        ["banner", "basket-banner", null, null],
+      ]);
+      state.storage.sql.exec(insert, visitor, "d-old", Date.now() - 2 * HOUR, slots);
+      state.storage.sql.exec(insert, visitor, "d-expired", Date.now() - 9 * 24 * HOUR, slots);
+    });
+    const recalled = (await shard.recall([visitor])).map((exposure) => `${exposure.decisionId}/${exposure.slot}/${exposure.variant}`);
+    expect(recalled[0]).toBe("d-new/hero/null");
+    expect(recalled.slice(1).sort()).toEqual(["d-old/banner/null", "d-old/hero/b"]);
+    for (let run = 0; run < 10 && (await runDurableObjectAlarm(shard)); run++);
+    const left = () =>
+      runInDurableObject(shard, (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM decisions").one().n);
+    expect(await left()).toBe(1);
+    await shard.forget([visitor]);
+    expect(await left()).toBe(0);
+    expect(await shard.recall([visitor])).toEqual([]);
+  });
+
+  it("forgets a visitor out of shared bucket rows and keeps the others' decisions in them", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`forget-${crypto.randomUUID()}`);
+    const [visitor, other] = [pseudonym(), pseudonym()];
+    const at = new Date().toISOString();
+    await shard.remember([
+      { ...entry(visitor, "d-1", 0), at },
+      { ...entry(other, "d-2", 0), at },
+    ]);
+    await shard.remember([{ ...entry(visitor, "d-3", 0), at }]);
+    await shard.forget([visitor]);
+    expect(await shard.recall([visitor])).toEqual([]);
+    expect((await shard.recall([other])).map((exposure) => exposure.decisionId)).toEqual(["d-2"]);
+    const stored = await runInDurableObject(shard, (_, state) =>
+      state.storage.sql.exec<{ decisions: string }>("SELECT decisions FROM batches").toArray(),
+    );
+    // Nothing of the forgotten visitor is left in storage, not even in a row shared with others.
+    expect(stored).toHaveLength(1);
+    expect(JSON.stringify(stored)).not.toContain(visitor);
   });
 });

@@ -29,10 +29,16 @@ export function recordFallback(dataset: Dataset, reason: string, path: string): 
   dataset.writeDataPoint({ indexes: ["fallback"], blobs: ["fallback", reason.slice(0, 128), pathBlob(path)], doubles: [1] });
 }
 
-/** An exposure delivered upstream: blobs kind, rule, slot, experiment, variant, holdout flag, path (rule..variant line up with clicks and conversions). */
+/**
+ * An exposure delivered upstream: blobs kind, rule, slot, experiment, variant, holdout flag (rule..variant
+ * line up with clicks and conversions). No path: the dashboards and alerts count exposures per rule
+ * and variant, and without it the consumer's `MergedPoints` folds a batch's exposures into one point
+ * per rule, slot, variant and holdout flag instead of one per page (each exposure's path is in its
+ * Kafka record).
+ */
 export function recordExposure(
   dataset: Dataset,
-  exposure: { ruleId: string; slot: string; path: string; experiment: string | null; variant: string | null; holdout: boolean },
+  exposure: { ruleId: string; slot: string; experiment: string | null; variant: string | null; holdout: boolean },
 ): void {
   dataset.writeDataPoint({
     indexes: [exposure.ruleId],
@@ -43,7 +49,6 @@ export function recordExposure(
       exposure.experiment ?? "",
       exposure.variant ?? "",
       exposure.holdout ? "holdout" : "treated",
-      pathBlob(exposure.path),
     ],
     doubles: [1],
   });

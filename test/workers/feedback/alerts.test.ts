@@ -26,7 +26,7 @@ function healthyShop(dataset: Dataset): void {
   recordFallback(dataset, "model-missing:recs", "/");
   for (let index = 0; index < 3; index++) recordFallback(dataset, "origin-timeout", "/slow");
   for (let index = 0; index < 100; index++)
-    recordExposure(dataset, { ruleId: "hero", slot: "hero", path: "/", experiment: "hero_test", variant: "a", holdout: false });
+    recordExposure(dataset, { ruleId: "hero", slot: "hero", experiment: "hero_test", variant: "a", holdout: false });
   recordDelivery(dataset, "delivered", "tailor-feedback", 100);
   recordDelivery(dataset, "delivered", "tailor-events", 1_000);
   recordDelivery(dataset, "claims-dropped", "tailor-feedback", 4);
