@@ -1,8 +1,10 @@
 /**
- * Live counts for one experiment: per variant, trials (exposures), successes (clicks in the
- * experiment's slots), conversions and revenue — updated by the feedback consumer as each batch is
- * delivered, read by the decision step (cached for seconds) for the bandit, and by the report. Both
- * read the same rows, so the bandit learns from the totals the report shows.
+ * Live counts for one experiment, or one shard of them: per variant, trials (exposures), successes
+ * (clicks in the experiment's slots), conversions and revenue — updated by the feedback consumer as
+ * each batch is delivered, read by the decision step (cached for seconds) for the bandit, and by the
+ * report. Both read the same rows, summed over the experiment's shards
+ * (`workers/common/experiment-shards.ts`), so the bandit learns from the totals the report shows.
+ * Each queue message is counted by one shard, so everything below holds per shard.
  *
  * Queue delivery is at least once, so updates are applied once, without remembering every record
  * for days (at 200 page views a second that filled the object in under a week):
