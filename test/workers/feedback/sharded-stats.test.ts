@@ -17,6 +17,7 @@ import { experimentReport } from "../../../workers/admin/experiment-report.ts";
 import { readExperimentRows, statsObjectName } from "../../../workers/common/experiment-shards.ts";
 import { liveCounts } from "../../../workers/decide/experiment-counts.ts";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
+import { recordingAnalytics } from "../../support/worker/fixtures.ts";
 
 const SHARDS = 8;
 
@@ -305,6 +306,32 @@ describe("sharded experiment counts", () => {
     // A partial sum never replaces what the bandit held: it would look like fewer trials.
     expect(await banditCounts(failing, experiment)).toEqual(before);
     expect(await banditCounts(on, experiment)).toEqual(countsOfReport(whole));
+  });
+
+  it("raises the sample-ratio alert from the summed counts, never from a partial sum", async () => {
+    const experiment = `srm_${crypto.randomUUID().slice(0, 8)}`;
+    const stream = STREAMS.find((candidate) => candidate.flagged === true);
+    if (stream === undefined) throw new Error("no flagged stream");
+    const on = withShards(SHARDS);
+    for (const batch of messagesOf(stream, experiment)) await consume(batch, on);
+    const whole = recordingAnalytics();
+    expect((await experimentReport({ ...on, ANALYTICS: whole.dataset }, experiment, definition(stream))).srm.flagged).toBe(true);
+    expect(whole.points.filter((point) => point.blobs?.[0] === "srm").map((point) => [point.blobs?.[1], point.doubles?.[2]])).toEqual([
+      [experiment, stream.expected.trials],
+    ]);
+    const partial = recordingAnalytics();
+    const missingOne: Env = {
+      ...on,
+      ANALYTICS: partial.dataset,
+      EXPERIMENT_STATS: {
+        getByName: (name: string) =>
+          name === statsObjectName(experiment, 1)
+            ? ({ rows: () => Promise.reject(new Error("Durable Object reset")) } as unknown as DurableObjectStub<ExperimentStats>)
+            : env.EXPERIMENT_STATS.getByName(name),
+      } as unknown as Env["EXPERIMENT_STATS"],
+    };
+    expect((await experimentReport(missingOne, experiment, definition(stream))).shards.complete).toBe(false);
+    expect(partial.points.filter((point) => point.blobs?.[0] === "srm")).toEqual([]);
   });
 
   it("spreads one visitor's exposures over every shard: a visitor cannot pick where its traffic lands", async () => {
