@@ -17,7 +17,7 @@ import { experimentReport } from "../../../workers/admin/experiment-report.ts";
 import { readExperimentRows, statsObjectName } from "../../../workers/common/experiment-shards.ts";
 import { liveCounts } from "../../../workers/decide/experiment-counts.ts";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
-import { recordingAnalytics } from "../../support/worker/fixtures.ts";
+import { publishRules, recordingAnalytics, request } from "../../support/worker/fixtures.ts";
 
 const SHARDS = 8;
 
@@ -283,21 +283,7 @@ describe("sharded experiment counts", () => {
     await consume(first, on);
     const before = await banditCounts(on, experiment);
     await consume(second, on);
-    const down = new Set([statsObjectName(experiment, 2), statsObjectName(experiment, 5)]);
-    const failing: Env = {
-      ...on,
-      EXPERIMENT_STATS: {
-        getByName: (name: string) => {
-          const real = env.EXPERIMENT_STATS.getByName(name);
-          if (!down.has(name)) return real;
-          return {
-            rows: async () => {
-              throw new Error("Durable Object is overloaded");
-            },
-          } as unknown as DurableObjectStub<ExperimentStats>;
-        },
-      } as unknown as Env["EXPERIMENT_STATS"],
-    };
+    const failing: Env = { ...on, EXPERIMENT_STATS: failingShards([statsObjectName(experiment, 2), statsObjectName(experiment, 5)]) };
     const report = await experimentReport(failing, experiment, definition(stream));
     expect(report.shards).toEqual({ count: SHARDS, missing: [2, 5], complete: false });
     const whole = await experimentReport(on, experiment, definition(stream));
@@ -306,6 +292,30 @@ describe("sharded experiment counts", () => {
     // A partial sum never replaces what the bandit held: it would look like fewer trials.
     expect(await banditCounts(failing, experiment)).toEqual(before);
     expect(await banditCounts(on, experiment)).toEqual(countsOfReport(whole));
+  });
+
+  it("tells the marketer which shards are missing, on the API and the dashboard, rather than silently low totals", async () => {
+    const experiment = `dash_${crypto.randomUUID().slice(0, 8)}`;
+    const stream = STREAMS[0];
+    if (stream === undefined) throw new Error("no stream");
+    const on = withShards(SHARDS);
+    for (const batch of messagesOf(stream, experiment)) await consume(batch, on);
+    await publishRules({
+      version: 1,
+      slots: { hero: { selector: "#hero" } },
+      experiments: { [experiment]: { variants: VARIANTS } },
+      rules: [{ id: "hero-test", experiment: { id: experiment, variants: { a: {}, b: {} } } }],
+    });
+    const admin = { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } };
+    const down = { EXPERIMENT_STATS: failingShards([statsObjectName(experiment, 3)]) };
+    const api = await request(`/admin/api/experiments/${experiment}`, admin, down);
+    expect(api.status).toBe(200);
+    expect(((await api.json()) as { shards: unknown }).shards).toEqual({ count: SHARDS, missing: [3], complete: false });
+    const page = await (await request("/admin", admin, down)).text();
+    expect(page).toContain('data-missing-shards="3"');
+    expect(page).toContain("1 of 8 count shards did not answer");
+    const whole = await (await request("/admin", admin)).text();
+    expect(whole).not.toContain("data-missing-shards");
   });
 
   it("raises the sample-ratio alert from the summed counts, never from a partial sum", async () => {
@@ -320,16 +330,7 @@ describe("sharded experiment counts", () => {
       [experiment, stream.expected.trials],
     ]);
     const partial = recordingAnalytics();
-    const missingOne: Env = {
-      ...on,
-      ANALYTICS: partial.dataset,
-      EXPERIMENT_STATS: {
-        getByName: (name: string) =>
-          name === statsObjectName(experiment, 1)
-            ? ({ rows: () => Promise.reject(new Error("Durable Object reset")) } as unknown as DurableObjectStub<ExperimentStats>)
-            : env.EXPERIMENT_STATS.getByName(name),
-      } as unknown as Env["EXPERIMENT_STATS"],
-    };
+    const missingOne: Env = { ...on, ANALYTICS: partial.dataset, EXPERIMENT_STATS: failingShards([statsObjectName(experiment, 1)]) };
     expect((await experimentReport(missingOne, experiment, definition(stream))).shards.complete).toBe(false);
     expect(partial.points.filter((point) => point.blobs?.[0] === "srm")).toEqual([]);
   });
@@ -360,6 +361,16 @@ describe("sharded experiment counts", () => {
     expect((await readExperimentRows(env, experiment)).missing).toEqual([]);
   });
 });
+
+/** The experiment objects as bound, except that the objects named in `down` fail every read. */
+function failingShards(down: readonly string[]): Env["EXPERIMENT_STATS"] {
+  return {
+    getByName: (name: string) =>
+      down.includes(name)
+        ? ({ rows: () => Promise.reject(new Error("Durable Object is overloaded")) } as unknown as DurableObjectStub<ExperimentStats>)
+        : env.EXPERIMENT_STATS.getByName(name),
+  } as unknown as Env["EXPERIMENT_STATS"];
+}
 
 /** A `decisions` or `exposures` message's updates as the consumer sent them before shards existed. */
 function legacyDelivery(body: unknown): StatsDelivery {
