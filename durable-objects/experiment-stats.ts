@@ -92,6 +92,8 @@ export const StatsDelivery = z.strictObject({
 });
 export type StatsDelivery = Omit<z.infer<typeof StatsDelivery>, "updates"> & { updates: StatsUpdate[] };
 const StatsDeliveries = z.array(StatsDelivery).check(z.maxLength(1_000));
+/** A layout proposed by the consumer (`EXPERIMENT_STATS_SHARDS`, already bounded by the settings). */
+const ShardCount = z.int().check(z.gte(1), z.lte(MAX_EXPERIMENT_SHARDS));
 
 export type { ExperimentReport, SrmCheck, VariantRow, VariantStats } from "../shared/experiments/stats-report.ts";
 
@@ -220,7 +222,7 @@ export class ExperimentStats extends DurableObject<Env> {
    * so a redelivered message always meets the shard that remembers it.
    */
   async layout(proposed: number): Promise<number> {
-    const shards = Math.min(MAX_EXPERIMENT_SHARDS, Math.max(1, Math.trunc(proposed)));
+    const shards = z.parse(ShardCount, proposed);
     const sql = this.#meter.sql;
     return this.#storage.transactionSync(() => {
       const stored = this.#storedLayout();
