@@ -1,8 +1,10 @@
 /**
- * Live counts for one experiment: per variant, trials (exposures), successes (clicks in the
- * experiment's slots), conversions and revenue — updated by the feedback consumer as each batch is
- * delivered, read by the decision step (cached for seconds) for the bandit, and by the report. Both
- * read the same rows, so the bandit learns from the totals the report shows.
+ * Live counts for one experiment, or one shard of them: per variant, trials (exposures), successes
+ * (clicks in the experiment's slots), conversions and revenue — updated by the feedback consumer as
+ * each batch is delivered, read by the decision step (cached for seconds) for the bandit, and by the
+ * report. Both read the same rows, summed over the experiment's shards
+ * (`workers/common/experiment-shards.ts`), so the bandit learns from the totals the report shows.
+ * Each queue message is counted by one shard, so everything below holds per shard.
  *
  * Queue delivery is at least once, so updates are applied once, without remembering every record
  * for days (at 200 page views a second that filled the object in under a week):
@@ -20,7 +22,14 @@
  */
 
 import { DurableObject } from "cloudflare:workers";
-import { type SrmResult, sampleRatioMismatch } from "../shared/experiments/srm.ts";
+import {
+  countsOf,
+  type ExperimentReport,
+  MAX_EXPERIMENT_SHARDS,
+  reportOf,
+  type VariantRow,
+  type VariantStats,
+} from "../shared/experiments/stats-report.ts";
 import { MAX_CONVERSION_VALUE } from "../shared/feedback/attribution.ts";
 import { VariantShares } from "../shared/feedback/messages.ts";
 import * as z from "../shared/zod.ts";
@@ -43,6 +52,11 @@ const MIGRATIONS: Migrations = [
     // read; its rows are deleted by later writes, step by step, rather than in this migration.
     "CREATE TABLE seen (key BLOB PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX seen_by_expiry ON seen (until)",
+  ],
+  [
+    // Over how many objects the experiment's counts are spread; kept by shard 0 (the object named
+    // after the experiment) from the first write on, and never changed (`layout`).
+    "CREATE TABLE layout (only INTEGER PRIMARY KEY CHECK (only = 0), shards INTEGER NOT NULL)",
   ],
 ];
 
@@ -78,27 +92,10 @@ export const StatsDelivery = z.strictObject({
 });
 export type StatsDelivery = Omit<z.infer<typeof StatsDelivery>, "updates"> & { updates: StatsUpdate[] };
 const StatsDeliveries = z.array(StatsDelivery).check(z.maxLength(1_000));
+/** A layout proposed by the consumer (`EXPERIMENT_STATS_SHARDS`, already bounded by the settings). */
+const ShardCount = z.int().check(z.gte(1), z.lte(MAX_EXPERIMENT_SHARDS));
 
-export type VariantStats = {
-  trials: number;
-  successes: number;
-  conversions: number;
-  revenue: number;
-};
-
-/** How the sample ratio check was made, named in the report. */
-export type SrmCheck = "chi-square against the planned weights" | "chi-square against the bandit's shares at each assignment";
-
-export interface ExperimentReport {
-  variants: Record<string, VariantStats>;
-  /** Sums over the variants: each conversion is credited to one variant of the experiment. */
-  totals: VariantStats;
-  srm: SrmResult & {
-    check: SrmCheck;
-    /** Exposures the check looked at (for a bandit, those with recorded shares). */
-    exposures: number;
-  };
-}
+export type { ExperimentReport, SrmCheck, VariantRow, VariantStats } from "../shared/experiments/stats-report.ts";
 
 type Totals = VariantStats & { planned: number; plannedTrials: number };
 
@@ -218,22 +215,39 @@ export class ExperimentStats extends DurableObject<Env> {
     return applied;
   }
 
-  /** The live totals per variant, as the bandit reads them. */
-  async counts(): Promise<Record<string, VariantStats>> {
-    const rows = this.#meter.sql
-      .exec<{ variant: string; trials: number; successes: number; conversions: number; revenue: number }>(
-        "SELECT variant, trials, successes, conversions, revenue FROM variants",
-      )
-      .toArray();
-    return Object.fromEntries(rows.map(({ variant, ...stats }) => [variant, stats]));
+  /**
+   * Over how many objects this experiment's counts are spread, fixed at its first write: `proposed`
+   * (the deployment's `EXPERIMENT_STATS_SHARDS`) unless the object already holds counts written
+   * before shards existed, which stay in one object. Asked of shard 0 only. Never changes once set,
+   * so a redelivered message always meets the shard that remembers it.
+   */
+  async layout(proposed: number): Promise<number> {
+    const shards = z.parse(ShardCount, proposed);
+    const sql = this.#meter.sql;
+    return this.#storage.transactionSync(() => {
+      const stored = this.#storedLayout();
+      if (stored !== null) return stored;
+      const counted = sql
+        .exec("SELECT EXISTS (SELECT 1 FROM variants) OR EXISTS (SELECT 1 FROM seen) OR EXISTS (SELECT 1 FROM applied) AS counted")
+        .one();
+      const chosen = counted.counted === 1 ? 1 : shards;
+      sql.exec("INSERT INTO layout (only, shards) VALUES (0, ?)", chosen);
+      return chosen;
+    });
   }
 
-  /**
-   * Counts per planned variant and the sample ratio check: a fixed split against its weights (equal
-   * when not given); a bandit's exposures against the sum of the shares each was assigned with.
-   */
-  async report(variants: string[], weights?: number[], allocation: "fixed" | "bandit" = "fixed"): Promise<ExperimentReport> {
-    const rows = this.#meter.sql
+  /** The layout fixed by the first write, or null before it (then shard 0 holds all there is). */
+  async storedLayout(): Promise<number | null> {
+    return this.#storedLayout();
+  }
+
+  #storedLayout(): number | null {
+    return this.#meter.sql.exec<{ shards: number }>("SELECT shards FROM layout").toArray()[0]?.shards ?? null;
+  }
+
+  /** This object's rows, one per variant, for a reader that sums the experiment's shards. */
+  async rows(): Promise<VariantRow[]> {
+    return this.#meter.sql
       .exec<{
         variant: string;
         trials: number;
@@ -241,52 +255,25 @@ export class ExperimentStats extends DurableObject<Env> {
         conversions: number;
         revenue: number;
         planned: number;
-        planned_trials: number;
-      }>("SELECT variant, trials, successes, conversions, revenue, planned, planned_trials FROM variants")
+        plannedTrials: number;
+      }>("SELECT variant, trials, successes, conversions, revenue, planned, planned_trials AS plannedTrials FROM variants")
       .toArray();
-    const byVariant = new Map(rows.map((row) => [row.variant, row]));
-    const all = Object.fromEntries(
-      variants.map((variant): [string, VariantStats] => {
-        const row = byVariant.get(variant);
-        return [
-          variant,
-          { trials: row?.trials ?? 0, successes: row?.successes ?? 0, conversions: row?.conversions ?? 0, revenue: row?.revenue ?? 0 },
-        ];
-      }),
-    );
-    const totals = Object.values(all).reduce(
-      (sum, row) => ({
-        trials: sum.trials + row.trials,
-        successes: sum.successes + row.successes,
-        conversions: sum.conversions + row.conversions,
-        revenue: sum.revenue + row.revenue,
-      }),
-      { trials: 0, successes: 0, conversions: 0, revenue: 0 },
-    );
-    const srm =
-      allocation === "bandit"
-        ? this.#banditCheck(
-            variants.map((variant) => byVariant.get(variant)?.planned_trials ?? 0),
-            variants.map((variant) => byVariant.get(variant)?.planned ?? 0),
-          )
-        : {
-            ...sampleRatioMismatch(
-              variants.map((variant) => all[variant]?.trials ?? 0),
-              weights,
-            ),
-            check: "chi-square against the planned weights" as const,
-            exposures: totals.trials,
-          };
-    // The "sample ratio mismatch" alert counts these (docs/analytics.md).
-    if (srm.flagged) recordSampleRatioMismatch(this.env.ANALYTICS, this.ctx.id.name ?? "", srm.pValue, srm.exposures);
-    return { variants: all, totals, srm };
   }
 
-  #banditCheck(observed: number[], planned: number[]) {
-    return {
-      ...sampleRatioMismatch(observed, planned),
-      check: "chi-square against the bandit's shares at each assignment" as const,
-      exposures: observed.reduce((sum, count) => sum + count, 0),
-    };
+  /** This object's totals per variant (all of an unsharded experiment's). */
+  async counts(): Promise<Record<string, VariantStats>> {
+    return countsOf(await this.rows());
+  }
+
+  /**
+   * This object's counts per planned variant and the sample ratio check (`reportOf`): the whole
+   * report for an experiment in one object; a sharded one is reported by
+   * `workers/common/experiment-shards.ts`, which sums the shards first.
+   */
+  async report(variants: string[], weights?: number[], allocation: "fixed" | "bandit" = "fixed"): Promise<ExperimentReport> {
+    const report = reportOf(await this.rows(), variants, weights, allocation);
+    // The "sample ratio mismatch" alert counts these (docs/analytics.md).
+    if (report.srm.flagged) recordSampleRatioMismatch(this.env.ANALYTICS, this.ctx.id.name ?? "", report.srm.pValue, report.srm.exposures);
+    return report;
   }
 }

@@ -257,3 +257,21 @@ it.each(hostile)("counts the rest of a batch beside one bad update: $name", asyn
     revenue: 80 + counted.revenue,
   });
 });
+
+it.each([Number.NaN, 0, -3, 2.5, 65, Number.POSITIVE_INFINITY])(
+  "refuses a malformed layout (%s) and records none, so the next proper one is kept",
+  async (proposed) => {
+    const stats = newStats();
+    await expect(stats.layout(proposed)).rejects.toThrow();
+    expect(await stats.storedLayout()).toBeNull();
+    expect(await stats.layout(8)).toBe(8);
+    expect(await stats.layout(3)).toBe(8);
+  },
+);
+
+it("keeps an object that already holds counts at one shard, whatever is proposed", async () => {
+  const stats = newStats();
+  await stats.add([{ delivery: "decisions:before-shards", updates: [exposure("e1", "a")] }]);
+  expect(await stats.layout(8)).toBe(1);
+  expect(await stats.storedLayout()).toBe(1);
+});

@@ -5,10 +5,11 @@
  * @module
  */
 
-import type { ExperimentReport } from "../../durable-objects/experiment-stats.ts";
+import { type ExperimentReport, reportOf } from "../../shared/experiments/stats-report.ts";
 import type { Experiment } from "../../shared/rules/document.ts";
+import { recordSampleRatioMismatch } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
-import { placed } from "../common/placement.ts";
+import { readExperimentRows } from "../common/experiment-shards.ts";
 
 /** The report of one experiment, as `GET /admin/api/experiments/:id` returns it. */
 export type ExperimentReportView = ExperimentReport & {
@@ -19,13 +20,20 @@ export type ExperimentReportView = ExperimentReport & {
   reward: "clicks" | "conversions" | null;
   /** How a click or conversion is credited: to one variant, the experiment's last exposure before it. */
   attribution: { model: "last-exposure"; windowHours: number; description: string };
+  /**
+   * The objects the counts were summed from: `complete` is false when some shards did not answer,
+   * and then `missing` names them and every count above lacks their share.
+   */
+  shards: { count: number; missing: number[]; complete: boolean };
 };
 
 /** Reads the live counts of experiment `id` and describes them. */
 export async function experimentReport(env: Env, id: string, experiment: Experiment): Promise<ExperimentReportView> {
-  const report = await placed(env.EXPERIMENT_STATS, env)
-    .getByName(id)
-    .report(experiment.variants, experiment.weights, experiment.allocation);
+  const { rows, shards, missing } = await readExperimentRows(env, id);
+  const report = reportOf(rows, experiment.variants, experiment.weights, experiment.allocation);
+  const complete = missing.length === 0;
+  // The "sample ratio mismatch" alert counts these (docs/analytics.md); not from a partial sum.
+  if (complete && report.srm.flagged) recordSampleRatioMismatch(env.ANALYTICS, id, report.srm.pValue, report.srm.exposures);
   const windowHours = settings(env).ATTRIBUTION_WINDOW_HOURS;
   return {
     id,
@@ -34,5 +42,6 @@ export async function experimentReport(env: Env, id: string, experiment: Experim
     reward: experiment.allocation === "bandit" ? (experiment.reward ?? "clicks") : null,
     attribution: { model: "last-exposure", windowHours, description: `last exposure within ${windowHours} h` },
     ...report,
+    shards: { count: shards, missing, complete },
   };
 }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { MAX_EXPERIMENT_SHARDS } from "../../shared/experiments/stats-report.ts";
 import { type ExcludedNames, excludedNames } from "../../shared/redact.ts";
 import * as z from "../../shared/zod.ts";
 import { SETTING_DEFAULTS } from "./config-defaults.ts";
@@ -76,6 +77,17 @@ const Settings = z.object({
   DELIVERY_RETRY_BASE_SECONDS: z.prefault(number(1, 300), defaults.DELIVERY_RETRY_BASE_SECONDS),
   /** How old (milliseconds) the bandit counts a decision uses may get before they are re-read. */
   EXPERIMENT_STATS_TTL_MS: z.prefault(number(0, 3_600_000), defaults.EXPERIMENT_STATS_TTL_MS),
+  /**
+   * Over how many `ExperimentStats` objects a new experiment's counts are spread; at most 64. Read
+   * at an experiment's first write and kept with it: changing it applies to experiments started after.
+   */
+  EXPERIMENT_STATS_SHARDS: z.prefault(
+    z.pipe(
+      z.coerce.number().check(z.int(), z.gt(0)),
+      z.transform((shards) => Math.min(shards, MAX_EXPERIMENT_SHARDS)),
+    ),
+    defaults.EXPERIMENT_STATS_SHARDS,
+  ),
   /** Decisions within this many milliseconds share one exposures message (0: one each); at most 1 s. */
   EXPOSURE_BATCH_MS: z.prefault(
     z.pipe(

@@ -1,16 +1,17 @@
 /**
  * Live success/trial counts for bandit experiments, as the decision step sees them: read from the
- * experiment's `ExperimentStats` object in the background and held in isolate memory, never
- * waited for on the page path. A decision uses counts at most `EXPERIMENT_STATS_TTL_MS` old (plus
+ * experiment's `ExperimentStats` shards (all in parallel, summed) in the background and held in
+ * isolate memory, never waited for on the page path. When a shard does not answer, the counts held
+ * are kept rather than replaced by a partial sum. A decision uses counts at most `EXPERIMENT_STATS_TTL_MS` old (plus
  * one refresh); before the first read, the prior counts in the rules document.
  * @module
  */
-import type { VariantStats } from "../../durable-objects/experiment-stats.ts";
+import { countsOf, type VariantStats } from "../../shared/experiments/stats-report.ts";
 import type { VariantCounts } from "../../shared/models/thompson.ts";
 import type { CompiledRules } from "../../shared/rules/compile.ts";
 import { prepareBanditShares } from "../../shared/rules/decide.ts";
 import { settings } from "../common/config.ts";
-import { placed } from "../common/placement.ts";
+import { readExperimentRows } from "../common/experiment-shards.ts";
 
 interface Held {
   /** Successes as the experiment's `reward` says, per reward (built once per read, not per page). */
@@ -36,7 +37,10 @@ const refreshing = new Set<string>();
 async function refresh(env: Env, rules: CompiledRules, experiment: string, now: number): Promise<void> {
   refreshing.add(experiment);
   try {
-    const rows = await placed(env.EXPERIMENT_STATS, env).getByName(experiment).counts();
+    const merged = await readExperimentRows(env, experiment);
+    // A partial sum would look like fewer trials and successes than the bandit has already seen.
+    if (merged.missing.length > 0) return;
+    const rows = countsOf(merged.rows);
     const counts = { clicks: countsFor(rows, "clicks"), conversions: countsFor(rows, "conversions") };
     // The bandit's shares for these counts, estimated here, after the response, not on a page.
     const compiled = rules.rules.find((rule) => rule.experiment?.id === experiment)?.experiment;

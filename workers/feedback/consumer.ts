@@ -28,6 +28,7 @@ import {
 } from "../../shared/feedback/messages.ts";
 import { recordDelivery, recordExposure, recordFeedback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
+import { addExperimentUpdates } from "../common/experiment-shards.ts";
 import { placed } from "../common/placement.ts";
 import { produceRecords, producerOptions, type RecordOutcome } from "./kafka-rest.ts";
 import { MergedPoints } from "./merged-points.ts";
@@ -223,9 +224,7 @@ async function afterDelivery(env: Env, analytics: MergedPoints, delivered: reado
   for (const [experiment, { deliveries, owners }] of statsUpdates(delivered))
     work.push({
       owners,
-      done: placed(env.EXPERIMENT_STATS, env)
-        .getByName(experiment)
-        .add([...deliveries.values()]),
+      done: addExperimentUpdates(env, experiment, [...deliveries.values()]),
     });
   if (memories.length > 0) work.push({ owners: remembering, done: rememberExposures(env, memories) });
   const results = await Promise.allSettled(work.map(({ done }) => done));

@@ -10,6 +10,7 @@ import type { ExposureOutbox } from "../../../durable-objects/exposure-outbox.ts
 import type { DecisionBatchMessage, ExposureBatchMessage } from "../../../shared/feedback/messages.ts";
 import { type BatchOutcome, logExposures, SEND_RETRY_DELAYS_MS } from "../../../workers/decide/exposure-log.ts";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
+import { experimentCounts } from "../../support/worker/experiment-stats.ts";
 
 /**
  * What the queue does with each send, in order; after the plan, it takes every send.
@@ -72,7 +73,7 @@ async function consume(taken: readonly DecisionBatchMessage[], batches: "one" | 
 }
 
 async function trials(experiment: string): Promise<number> {
-  const counts = await env.EXPERIMENT_STATS.getByName(experiment).counts();
+  const counts = await experimentCounts(experiment);
   return Object.values(counts).reduce((sum, variant) => sum + variant.trials, 0);
 }
 

@@ -14,6 +14,7 @@ import {
   exposureRecords,
 } from "../../../shared/feedback/messages.ts";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
+import { experimentCounts } from "../../support/worker/experiment-stats.ts";
 import { eventually, kafkaRecords } from "../../support/worker/fixtures.ts";
 
 /** A decision with one exposure, as the page path queues it, and the Kafka record it becomes. */
@@ -205,6 +206,6 @@ describe("holdout exposures", () => {
       at: new Date().toISOString(),
     };
     expect((await consume("tailor-feedback", [claim])).explicitAcks).toEqual(["message-0"]);
-    expect(await env.EXPERIMENT_STATS.getByName(experiment).counts()).toEqual({});
+    expect(await experimentCounts(experiment)).toEqual({});
   });
 });

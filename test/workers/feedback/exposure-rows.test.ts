@@ -10,7 +10,9 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { RowCounts } from "../../../durable-objects/row-meter.ts";
 import type { DecisionBatchMessage, ExposureBatchMessage } from "../../../shared/feedback/messages.ts";
+import { statsObjectName } from "../../../workers/common/experiment-shards.ts";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
+import { experimentCounts } from "../../support/worker/experiment-stats.ts";
 
 const DAY = 24 * 60 * 60 * 1_000;
 // A full consumer batch (`max_batch_size` 100) of messages holding one or two decisions each, as
@@ -48,7 +50,10 @@ async function written(stubs: { usage(): Promise<RowCounts> }[]): Promise<number
 describe("rows written per delivered exposure", () => {
   it("stays under the figure the cost model uses, expiry deletes included", async () => {
     const experiment = `rows-${crypto.randomUUID()}`;
-    const stats = env.EXPERIMENT_STATS.getByName(experiment);
+    // Every shard of the experiment's counts (workers/common/experiment-shards.ts).
+    const stats = Array.from({ length: Number(env.EXPERIMENT_STATS_SHARDS) }, (_, shard) =>
+      env.EXPERIMENT_STATS.getByName(statsObjectName(experiment, shard)),
+    );
     const bodies: DecisionBatchMessage[] = Array.from({ length: MESSAGES }, (_, message) => ({
       v: 1,
       kind: "decisions",
@@ -56,7 +61,7 @@ describe("rows written per delivered exposure", () => {
       decisions: Array.from({ length: DECISIONS_PER_MESSAGE }, (_, index) => decision(experiment, message * DECISIONS_PER_MESSAGE + index)),
     }));
     const exposures = MESSAGES * DECISIONS_PER_MESSAGE * SLOTS.length;
-    const objects = [...shards(), stats];
+    const objects = [...shards(), ...stats];
     const before = await written(objects);
     const memoryBefore = await written(shards());
 
@@ -67,7 +72,7 @@ describe("rows written per delivered exposure", () => {
     await consumeQueue(batch, env);
     const outcome = (await getQueueResult(batch, createExecutionContext())) as { explicitAcks: string[] };
     expect(outcome.explicitAcks).toHaveLength(MESSAGES);
-    expect((await stats.counts()).a?.trials).toBe((MESSAGES * DECISIONS_PER_MESSAGE) / 2);
+    expect((await experimentCounts(experiment)).a?.trials).toBe((MESSAGES * DECISIONS_PER_MESSAGE) / 2);
 
     // The windows pass: stored times move back (outside the meters), then each object prunes as it would.
     for (const shard of shards()) {
@@ -82,14 +87,16 @@ describe("rows written per delivered exposure", () => {
       });
       for (let run = 0; run < 20 && (await runDurableObjectAlarm(shard)); run++);
     }
-    await runInDurableObject(stats, (_, state) => {
-      state.storage.sql.exec("UPDATE seen SET until = 0");
-    });
-    // The next write to the experiment deletes what expired (here a redelivery, which adds nothing).
-    await stats.add([{ delivery: `decisions:${bodies[0]?.id}`, updates: [] }]);
-    await runInDurableObject(stats, (_, state) => {
-      expect(state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM seen").one().n).toBe(0);
-    });
+    for (const shard of stats) {
+      await runInDurableObject(shard, (_, state) => {
+        state.storage.sql.exec("UPDATE seen SET until = 0");
+      });
+      // The next write to the shard deletes what expired (here one that adds nothing).
+      await shard.add([]);
+      await runInDurableObject(shard, (_, state) => {
+        expect(state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM seen").one().n).toBe(0);
+      });
+    }
     for (const shard of shards())
       await runInDurableObject(shard, (_, state) => {
         for (const table of ["exposures", "decisions", "batches"])

@@ -7,6 +7,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
+import { experimentCounts } from "../../support/worker/experiment-stats.ts";
 import { eventually } from "../../support/worker/fixtures.ts";
 
 const FAULTY = inject("kafkaRestFaultyUrl");
@@ -112,8 +113,10 @@ describe("consumer when the learning loop fails", () => {
     return {
       getByName: (name: string) => {
         const real = env.EXPERIMENT_STATS.getByName(name);
-        if (name !== experiment) return real;
+        // Every shard of the experiment's counts (`<experiment>` and `<experiment>#<n>`).
+        if (name !== experiment && !name.startsWith(`${experiment}#`)) return real;
         return {
+          layout: (proposed: number) => real.layout(proposed),
           add: async (updates: Parameters<typeof real.add>[0]) => {
             if (left-- > 0) throw new Error("Durable Object overloaded");
             return real.add(updates);
@@ -140,7 +143,7 @@ describe("consumer when the learning loop fails", () => {
     expect(failing.retried).toEqual(["m-1"]);
     const again = await consume([message]);
     expect(again.acked).toEqual(["m-0"]);
-    expect(await env.EXPERIMENT_STATS.getByName(experiment).counts()).toEqual({
+    expect(await experimentCounts(experiment)).toEqual({
       a: { trials: 1, successes: 0, conversions: 0, revenue: 0 },
     });
   });

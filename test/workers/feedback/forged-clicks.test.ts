@@ -11,6 +11,7 @@ import { MAX_CONVERSION_VALUE } from "../../../shared/feedback/attribution.ts";
 import type { ExposureBatchMessage } from "../../../shared/feedback/messages.ts";
 import { thompsonChoice } from "../../../shared/models/thompson.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
+import { experimentCounts } from "../../support/worker/experiment-stats.ts";
 import { eventually, kafkaRecords, postEvents, publishRules, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0" };
@@ -82,7 +83,7 @@ async function feedbackDrained(): Promise<void> {
     assignments: [{ ruleId: "marker", slot: "hero", experiment, variant: "only" }],
   };
   await env.FEEDBACK_QUEUE.send(marker, { contentType: "json" });
-  await eventually(async () => ((await env.EXPERIMENT_STATS.getByName(experiment).counts()).only?.trials ? true : undefined), 120_000);
+  await eventually(async () => ((await experimentCounts(experiment)).only?.trials ? true : undefined), 120_000);
 }
 
 function countsOf(stats: Record<string, VariantStats>): Record<string, { trials: number; successes: number }> {
@@ -124,7 +125,7 @@ it("2,000 forged clicks move the bandit only by one click per exposure Tailor lo
       },
     ],
   });
-  const stats = env.EXPERIMENT_STATS.getByName(experiment);
+  const stats = { counts: () => experimentCounts(experiment) };
 
   // Real traffic: visitors who each saw the homepage once, remembered by Tailor.
   const exposed: { cookie: string; pseudonym: string; variant: string }[] = [];
@@ -217,13 +218,13 @@ it("a click sent right after the page counts once its exposure is remembered, on
   const clicks = forgedClicks(20, experiment, variant === "calm" ? "bold" : "calm");
   expect((await post({ batch: clicks }, visitor.cookie)).status).toBe(202);
   const counted = await eventually(async () => {
-    const counts = countsOf(await env.EXPERIMENT_STATS.getByName(experiment).counts());
+    const counts = countsOf(await experimentCounts(experiment));
     return (counts[variant]?.successes ?? 0) >= 1 ? counts : undefined;
   }, 120_000);
   expect(counted[variant]).toEqual({ trials: 1, successes: 1 });
   await feedbackDrained();
   const other = variant === "calm" ? "bold" : "calm";
-  expect(countsOf(await env.EXPERIMENT_STATS.getByName(experiment).counts())).toEqual({
+  expect(countsOf(await experimentCounts(experiment))).toEqual({
     [variant]: { trials: 1, successes: 1 },
     [other]: { trials: 0, successes: 0 },
   });
@@ -258,6 +259,6 @@ it("20 forged orders after one exposure count one conversion, its revenue capped
   expect((await post({ batch: orders }, visitor.cookie)).status).toBe(202);
   await forwarded(orders.map((order) => order.messageId));
   await feedbackDrained();
-  const counts = await env.EXPERIMENT_STATS.getByName(experiment).counts();
+  const counts = await experimentCounts(experiment);
   expect(counts[variant]).toEqual({ trials: 1, successes: 0, conversions: 1, revenue: MAX_CONVERSION_VALUE });
 });

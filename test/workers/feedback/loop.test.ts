@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { recallExposures } from "../../../durable-objects/exposure-memory.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
+import { experimentCounts } from "../../support/worker/experiment-stats.ts";
 import { eventually, kafkaRecords, postEvents, publishRules, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0" };
@@ -39,7 +40,7 @@ it("attributes clicks and orders to the personalization shown, and counts them p
     ),
   );
   await eventually(async () => {
-    const stats = await env.EXPERIMENT_STATS.getByName(experiment).counts();
+    const stats = await experimentCounts(experiment);
     return (stats[variant ?? ""]?.trials ?? 0) >= 1 ? stats : undefined;
   });
   // The visitor's memory is updated by the consumer; a click or order placed after that is attributed.
@@ -74,7 +75,7 @@ it("attributes clicks and orders to the personalization shown, and counts them p
   expect(clicked.value).toMatchObject({ id: `${exposure.value.decisionId}:hero:click`, ruleId: "hero-test", variant, experiment });
 
   const stats = await eventually(async () => {
-    const counts = await env.EXPERIMENT_STATS.getByName(experiment).counts();
+    const counts = await experimentCounts(experiment);
     const row = counts[variant ?? ""];
     return row !== undefined && row.successes >= 1 && row.conversions >= 1 ? row : undefined;
   }, 60_000);

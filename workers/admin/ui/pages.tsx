@@ -105,6 +105,12 @@ const ExperimentResults: FC<{ id: string; report: ExperimentReportView | null }>
   const top = Math.max(0.01, ...rows.map((row) => row.interval[1]));
   return (
     <div class="experiment" data-experiment={id}>
+      {report.shards.complete ? null : (
+        <p class="warning" data-missing-shards={report.shards.missing.join(" ")}>
+          Incomplete: {report.shards.missing.length} of {report.shards.count} count shards did not answer (shards{" "}
+          {report.shards.missing.join(", ")}). Every number below lacks their share; reload to try again.
+        </p>
+      )}
       {report.srm.flagged ? (
         <p class="warning">
           Sample ratio mismatch: visitors are not split as planned (p = {report.srm.pValue.toExponential(1)}). Don't trust these results
