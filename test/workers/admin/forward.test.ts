@@ -82,6 +82,11 @@ describe("/admin through the visitors' Worker", () => {
   });
 
   it("reaches the admin Worker through the real service binding, redirects and all", async () => {
+    // The binding itself is the admin Worker: it answers /admin paths, and only those.
+    const direct = await env.ADMIN.fetch(new Request(`${BASE}/admin/api/openapi.json`, { headers: ADMIN }));
+    expect(direct.status).toBe(200);
+    const notAdmin = await env.ADMIN.fetch(new Request(`${BASE}/`, { headers: BROWSER }));
+    expect([notAdmin.status, notAdmin.headers.get("content-type")]).toEqual([404, "application/problem+json"]);
     const openApi = await send("/admin/api/openapi.json", { headers: ADMIN }, env);
     expect(openApi.status).toBe(200);
     expect(((await openApi.json()) as { openapi?: string }).openapi).toMatch(/^3\./);
