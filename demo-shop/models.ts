@@ -4,9 +4,7 @@
  * on a shop this small), and a small logistic "purchase intent" scorer.
  * @module
  */
-import { RulesDocument } from "../shared/rules/document.ts";
-import { checkDocumentMarkup } from "../shared/rules/markup-checks.ts";
-import { signedVersion } from "../shared/rules/signature.ts";
+import { signedVersionEntry } from "../scripts/lib/signed-version.ts";
 import { CATEGORIES, PRODUCTS, productsIn } from "./catalog.ts";
 
 export const DEMO_RELATED_KEY = "models:related:demo-1";
@@ -40,17 +38,10 @@ export async function demoKvEntries(
   signingKey: string,
 ): Promise<{ key: string; value: string; metadata?: Record<string, unknown> }[]> {
   // Stored as a publish stores it: signed, with the card templates compiled (shared/rules/signature.ts).
-  const parsed = RulesDocument.safeParse(rules);
-  if (!parsed.success) throw new Error(`the demo rules do not parse: ${parsed.error.issues[0]?.message ?? ""}`);
-  const stored = await signedVersion(
-    signingKey,
-    rules.version,
-    { document: { ...rules }, templates: checkDocumentMarkup(parsed.data).templates },
-    { author: "demo", message: "the demo rules", publishedAt: new Date().toISOString() },
-  );
+  const stored = await signedVersionEntry(rules, signingKey);
   return [
     { key: DEMO_RELATED_KEY, value: JSON.stringify(demoRelatedModel()) },
-    { key: stored.key, value: stored.text, metadata: stored.metadata },
+    stored,
     { key: "rules:live", value: JSON.stringify({ version: rules.version }) },
   ];
 }

@@ -4,10 +4,11 @@
  * request and leaks under sustained load in wrangler 4.86, so it is for development only.
  * @module
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { promisify } from "node:util";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { demoKvEntries } from "../../demo-shop/models.ts";
@@ -53,6 +54,16 @@ export function buildWorker(config = "wrangler.toml"): { outdir: string; scriptP
   return { outdir, scriptPath: join(outdir, "index.js"), cleanUp: () => rmSync(outdir, { recursive: true, force: true }) };
 }
 
+/** `buildWorker` without blocking, so two builds can run side by side. */
+async function buildWorkerInBackground(config: string): Promise<{ outdir: string; scriptPath: string; cleanUp(): void }> {
+  const outdir = mkdtempSync(join(tmpdir(), "tailor-build-"));
+  await promisify(execFile)("npx", ["wrangler", "deploy", "--dry-run", "-c", config, "--outdir", outdir], {
+    env: OFFLINE_ENV,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return { outdir, scriptPath: join(outdir, "index.js"), cleanUp: () => rmSync(outdir, { recursive: true, force: true }) };
+}
+
 /** The signing key `startLocalTailor` gives both Workers (rules it seeds are signed with it). */
 export const LOCAL_RULES_SIGNING_KEY = "local-rules-signing-key-for-tests-and-benchmarks";
 
@@ -63,11 +74,11 @@ export const LOCAL_RULES_SIGNING_KEY = "local-rules-signing-key-for-tests-and-be
  * without ADMIN (its /admin answers 503).
  */
 export async function startLocalTailor(options: LocalTailorOptions): Promise<LocalTailor> {
-  const build =
+  // Both bundles at once: each build is a wrangler process of its own.
+  const [build, adminBuild] =
     options.scriptPath === undefined
-      ? buildWorker()
-      : { outdir: dirname(options.scriptPath), scriptPath: options.scriptPath, cleanUp: () => undefined };
-  const adminBuild = options.scriptPath === undefined ? buildWorker("wrangler.admin.toml") : undefined;
+      ? await Promise.all([buildWorkerInBackground("wrangler.toml"), buildWorkerInBackground("wrangler.admin.toml")])
+      : [{ outdir: dirname(options.scriptPath), scriptPath: options.scriptPath, cleanUp: () => undefined }, undefined];
   const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
   const consumers = Object.fromEntries(
     Object.entries(workerOptions.queueConsumers ?? {}).filter(([queue]) => !(options.unconsumedQueues ?? []).includes(queue)),

@@ -164,7 +164,7 @@ export async function runSetup(options: SetupOptions, run: Runner): Promise<numb
         found = dryRun ? undefined : KV_ID.exec(created.stdout)?.[0];
         if (!dryRun && found === undefined) throw new SetupStopped(`could not read the new namespace's id from:\n${created.stdout}`);
       } else log(`   ${title} exists: ${found}`);
-      if (dryRun) log(`   would write the id of "${title}" into ${options.configPath} in place of "${id}"`);
+      if (dryRun) log(`   would write the id of "${title}" into ${options.configPath} and ${options.adminConfigPath} in place of "${id}"`);
       else if (found !== undefined) {
         toml = writeNamespaceId(toml, id, found);
         writeFileSync(options.configPath, toml);

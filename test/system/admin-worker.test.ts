@@ -13,7 +13,7 @@ describe("the visitors' Worker and the admin Worker", () => {
   let system: System;
   beforeAll(async () => {
     system = await startSystem(rules, { RULES_REFRESH_MS: "0" });
-  }, 120_000);
+  }, 180_000);
   afterAll(async () => {
     await system?.close();
   });
@@ -58,7 +58,7 @@ describe("the visitors' Worker and the admin Worker", () => {
       await liveVersion();
       const body = (await (await admin("/admin/api/rules")).json()) as { refused: { version: number } | null };
       return body.refused?.version === forged;
-    }, 60_000);
+    }, 180_000);
     expect(refusedSeen).toBe(true);
     for (let page = 0; page < 5; page++) expect(await liveVersion()).toBe(version);
   });
