@@ -1,4 +1,5 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { kCurrentWorker } from "miniflare";
 import { defineConfig } from "vitest/config";
 
 /** Fixed test-only secrets; real ones live in `.dev.vars` (local) or `wrangler secret` (deployed). */
@@ -6,6 +7,7 @@ const TEST_SECRETS = {
   VISITOR_ID_SECRET: "test-visitor-id-secret-0123456789abcdef",
   ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
   IDENTITY_SECRET: "test-identity-secret-0123456789abcdef",
+  RULES_SIGNING_KEY: "test-rules-signing-key-0123456789abcdef",
 };
 
 /**
@@ -26,9 +28,12 @@ export default defineConfig({
       {
         plugins: [
           cloudflareTest(({ inject }) => ({
-            main: "./workers/index.ts",
+            // The visitors' Worker, with the admin Worker as an entrypoint of the same script for
+            // the ADMIN binding (test/support/worker/main.ts says why).
+            main: "./test/support/worker/main.ts",
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
+              serviceBindings: { ADMIN: { name: kCurrentWorker, entrypoint: "AdminWorker" } },
               bindings: {
                 ...TEST_SECRETS,
                 ...TEST_DEADLINES,

@@ -4,6 +4,7 @@
  * on a shop this small), and a small logistic "purchase intent" scorer.
  * @module
  */
+import { signedVersionEntry } from "../scripts/lib/signed-version.ts";
 import { CATEGORIES, PRODUCTS, productsIn } from "./catalog.ts";
 
 export const DEMO_RELATED_KEY = "models:related:demo-1";
@@ -32,10 +33,15 @@ export function demoRelatedModel() {
 }
 
 /** Everything `npm run dev` puts into the local KV namespace: the demo rules, their pointer, the models. */
-export function demoKvEntries(rules: { version: number }): { key: string; value: string }[] {
+export async function demoKvEntries(
+  rules: { version: number },
+  signingKey: string,
+): Promise<{ key: string; value: string; metadata?: Record<string, unknown> }[]> {
+  // Stored as a publish stores it: signed, with the card templates compiled (shared/rules/signature.ts).
+  const stored = await signedVersionEntry(rules, signingKey);
   return [
     { key: DEMO_RELATED_KEY, value: JSON.stringify(demoRelatedModel()) },
-    { key: `rules:version:${rules.version}`, value: JSON.stringify(rules) },
+    stored,
     { key: "rules:live", value: JSON.stringify({ version: rules.version }) },
   ];
 }

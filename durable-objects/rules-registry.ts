@@ -11,16 +11,17 @@
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
+import type { CompiledTemplate } from "../shared/html/template-render.ts";
 import { CountsReport } from "../shared/rollout/counts.ts";
 import { judgeRollout } from "../shared/rollout/guard.ts";
+import { type KillSwitchState, LivePointer, RolloutRequest, type RolloutState, RULES_LIVE_KEY } from "../shared/rules/document.ts";
 import {
-  type KillSwitchState,
-  LivePointer,
-  RolloutRequest,
-  type RolloutState,
-  RULES_LIVE_KEY,
-  rulesVersionKey,
-} from "../shared/rules/document.ts";
+  MIN_SIGNING_KEY_LENGTH,
+  StoredVersionValue,
+  signedVersion,
+  usableSigningKey,
+  type VersionMetadata,
+} from "../shared/rules/signature.ts";
 import * as z from "../shared/zod.ts";
 import { recordRollback } from "../workers/common/analytics.ts";
 import { type Migrations, migrate } from "./sql-migrations.ts";
@@ -110,6 +111,8 @@ export interface HealthFigures {
 
 interface PublishInput {
   document: Record<string, unknown>;
+  /** The document's recommendation card templates, compiled by the caller's validation (by source). */
+  templates?: Readonly<Record<string, CompiledTemplate>> | undefined;
   actor: string;
   message: string;
   rollout?: { percent: number; minutes: number } | undefined;
@@ -125,12 +128,6 @@ interface KillSwitchInput {
 }
 
 /** Metadata stored with each version in KV, so `wrangler kv key list` shows it too. */
-interface VersionMetadata {
-  author: string;
-  message: string;
-  publishedAt: string;
-}
-
 export class RulesRegistry extends DurableObject<Env> {
   readonly #storage: DurableObjectStorage;
 
@@ -158,7 +155,8 @@ export class RulesRegistry extends DurableObject<Env> {
 
   /**
    * Publishes an already validated document as the next version and makes it live. The caller
-   * validates; this object only orders and records.
+   * validates; this object orders, signs (so the page path can trust the stored bytes without
+   * validating them again: shared/rules/signature.ts) and records.
    */
   publish(input: PublishInput): Promise<PublishOutcome> {
     return this.#serialised(() => this.#publish(input));
@@ -168,15 +166,23 @@ export class RulesRegistry extends DurableObject<Env> {
     const actor = Actor.parse(input.actor);
     const message = z.string().check(z.maxLength(500)).parse(input.message);
     const rollout = z.optional(RolloutRequest).parse(input.rollout);
+    const templates = StoredVersionValue.shape.templates.parse(input.templates ?? {});
+    if (!usableSigningKey(this.env.RULES_SIGNING_KEY))
+      return { refused: `RULES_SIGNING_KEY is not set (or shorter than ${MIN_SIGNING_KEY_LENGTH} characters): nothing can be published` };
     const pointer = await this.#pointer();
     if (pointer?.rollout !== undefined)
       return { refused: `version ${pointer.rollout.version} is still rolling out; wait for it to end or roll back first` };
     const version = (await this.#highestVersion()) + 1;
     const replaced = pointer?.version ?? null;
     const publishedAt = new Date().toISOString();
-    const metadata: VersionMetadata = { author: actor, message, publishedAt };
+    const stored = await signedVersion(
+      this.env.RULES_SIGNING_KEY,
+      version,
+      { document: { ...input.document, version }, templates },
+      { author: actor, message, publishedAt },
+    );
     // The version first, the pointer last.
-    await this.env.RULES.put(rulesVersionKey(version), JSON.stringify({ ...input.document, version }), { metadata });
+    await this.env.RULES.put(stored.key, stored.text, { metadata: stored.metadata });
     // A rollout needs a live version to compare with; the first publish goes to everyone.
     const guarded = rollout !== undefined && replaced !== null && rollout.percent < 100 ? rollout : undefined;
     if (guarded === undefined || replaced === null)

@@ -5,8 +5,10 @@
  * 2. starts the demo shop (the origin, :8788) and the Kafka REST double (:8082), each on a free
  *    port instead when its own is taken, and wires Tailor to where they really listen;
  * 3. puts the demo rules into the local KV namespace unless rules are already published there;
- * 4. runs `wrangler dev` on http://127.0.0.1:8787 (or `--port`) with every outbound call to the
- *    internet off, and writes its address to `.wrangler/dev-url` for the other scripts.
+ * 4. runs `wrangler dev` on http://127.0.0.1:8787 (or `--port`) with both Workers in one process
+ *    (the visitors' Worker first, then the admin Worker its ADMIN binding reaches) and every
+ *    outbound call to the internet off, and writes its address to `.wrangler/dev-url` for the
+ *    other scripts.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -45,19 +47,33 @@ function wrangler(args: string[]): string {
   return execFileSync("npx", ["wrangler", ...args], { env: OFFLINE_ENV, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
-function seedDemoRules(): void {
-  let live = "";
+function localKvValue(key: string): string | null {
   try {
-    live = wrangler(["kv", "key", "get", "--local", "--binding", "RULES", RULES_LIVE_KEY]).trim();
+    const value = wrangler(["kv", "key", "get", "--local", "--binding", "RULES", key]).trim();
+    return value === "" || value.includes("Value not found") ? null : value;
   } catch {
     // Not found: wrangler exits non-zero.
+    return null;
   }
-  if (live !== "" && !live.includes("Value not found")) {
+}
+
+async function seedDemoRules(): Promise<void> {
+  const live = localKvValue(RULES_LIVE_KEY);
+  if (live !== null) {
     console.log(`dev: local KV already has published rules (${live}); leaving them as they are`);
+    const version = (JSON.parse(live) as { version?: unknown }).version;
+    const stored = typeof version === "number" ? localKvValue(`rules:version:${version}`) : null;
+    // Versions stored before publishes were signed are bare documents; the page path refuses them.
+    if (stored !== null && !stored.startsWith('{"document":'))
+      console.log(
+        'dev: the live version was stored before rules were signed, so pages ignore it: publish it again (`npm run rules -- publish <file>` with the document from `wrangler kv key get`), see docs/operations.md, "Re-signing rules"',
+      );
     return;
   }
   const document = JSON.parse(readFileSync("demo-shop/rules.json", "utf8")) as { version: number };
-  const entries = demoKvEntries(document);
+  const signingKey = devVar("RULES_SIGNING_KEY");
+  if (signingKey === undefined) throw new Error("dev: RULES_SIGNING_KEY is missing from .dev.vars (see .dev.vars.example)");
+  const entries = await demoKvEntries(document, signingKey);
   const file = ".wrangler/demo-rules.json";
   execFileSync("mkdir", ["-p", ".wrangler"]);
   writeFileSync(file, JSON.stringify(entries));
@@ -128,7 +144,7 @@ const kafka = await onUsualPort("Kafka REST double", KAFKA_PORT, (port) =>
   startKafkaRestDouble({ port, dataDir: ".kafka-rest", log: (line) => console.log(line) }),
 );
 console.log(`dev: Kafka REST double on ${kafka.url}, records in .kafka-rest/<topic>.ndjson`);
-seedDemoRules();
+await seedDemoRules();
 
 // Tailor talks to where the shop and the double really listen, unless .dev.vars points elsewhere.
 const wired = { ORIGIN_URL: devVar("ORIGIN_URL") ?? shop.url, KAFKA_REST_URL: devVar("KAFKA_REST_URL") ?? kafka.url };
@@ -138,6 +154,11 @@ const worker = spawn(
   [
     "wrangler",
     "dev",
+    // Both Workers in one process: the first config is the one that serves the port.
+    "-c",
+    "wrangler.toml",
+    "-c",
+    "wrangler.admin.toml",
     "--ip",
     "127.0.0.1",
     "--port",

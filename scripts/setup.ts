@@ -1,7 +1,8 @@
 /**
  * `npm run setup -- --env staging|production [--dry-run] [--url https://…] [--rules FILE]
  * [--retention-secs 345600]`: creates what a Cloudflare account still lacks for that environment,
- * writes the KV id into wrangler.toml, deploys, checks the secrets and publishes the first rules.
+ * writes the KV id into wrangler.toml and wrangler.admin.toml, deploys both Workers, checks the
+ * secrets of each and publishes the first rules.
  * `--dry-run` prints every command without running any. The steps are in `lib/setup.ts`.
  */
 import { execFile } from "node:child_process";
@@ -60,6 +61,7 @@ process.exit(
       environment: values.env,
       config,
       configPath: CONFIG,
+      adminConfigPath: "wrangler.admin.toml",
       dryRun: values["dry-run"],
       requiredSecrets,
       rulesFile: values.rules,

@@ -6,7 +6,8 @@
  *  - ingest: an event batch is accepted (with the consent cookie, in case consent is required);
  *  - personalization: the test visitor's events are in their profile, and the decision API answers
  *    for them against live rules;
- *  - `/admin` refuses the unauthenticated (401, or Cloudflare Access's sign-in redirect or 403).
+ *  - `/admin` is the admin Worker (reached through the visitors' Worker's ADMIN binding, not a 503)
+ *    and refuses the unauthenticated (401, or Cloudflare Access's sign-in redirect or 403).
  *
  * Tailor is found as every tool finds it (`--url`, `TAILOR_URL`, the running `npm run dev`). Exit
  * code 0 when every check passes, 1 otherwise, 2 when Tailor cannot be reached.
@@ -96,16 +97,19 @@ await check("GET /v1/decide decides for the test visitor against live rules", as
   const response = await call("/v1/decide?path=/");
   if (response.status !== 200) return `status ${response.status}`;
   const decision = (await response.json()) as { rulesVersion?: number; slots?: unknown[] };
-  if (typeof decision.rulesVersion !== "number") return "no live rules for / (publish rules, or / is not targeted)";
+  if (typeof decision.rulesVersion !== "number")
+    return "no live rules for / (publish rules, or / is not targeted, or the live version is not signed: publish it again, docs/operations.md)";
   console.log(`        rules version ${decision.rulesVersion}, ${decision.slots?.length ?? 0} slot(s) personalized`);
   return true;
 });
 
-await check("/admin refuses the unauthenticated", async () => {
+await check("/admin is the admin Worker and refuses the unauthenticated", async () => {
   for (const path of ["/admin/api/rules", "/admin/api/audit"]) {
     const response = await call(path);
     await response.body?.cancel();
     const location = response.headers.get("location") ?? "";
+    if (response.status === 503)
+      return `${path} answered 503: the admin Worker is not reachable through the ADMIN binding (deploy both Workers: npm run deploy)`;
     const refused =
       response.status === 401 ||
       response.status === 403 ||

@@ -1,10 +1,12 @@
 /**
- * Tailor's single Worker: wires the role sub-apps together and exports the queue consumer and
- * the Durable Object classes. Each role lives in its own folder under `workers/`.
+ * Tailor's visitors' Worker: wires the ingest and decision roles together, exports the queue
+ * consumer and the Durable Object classes, and forwards `/admin` to the admin Worker
+ * (`workers/admin/index.ts`) through the `ADMIN` service binding. Each role lives in its own
+ * folder under `workers/`.
  * @module
  */
 import { Hono } from "hono";
-import { adminApp } from "./admin/app.tsx";
+import { forwardToAdmin } from "./admin-forward.ts";
 import { ADMIN_PREFIX, INTERNAL_API_PREFIX, INTERNAL_TRACKER_PATH, type Settings, settings } from "./common/config.ts";
 import { handleError, Problem, problemResponse } from "./common/problem.ts";
 import { decideApi, pageProxy } from "./decide/app.ts";
@@ -22,7 +24,6 @@ export { UserSession } from "../durable-objects/user-session.ts";
 const tailorApp = new Hono<{ Bindings: Env }>();
 tailorApp.onError(handleError);
 tailorApp.route("/", ingestApp);
-tailorApp.route("/", adminApp);
 tailorApp.route("/", decideApi);
 tailorApp.notFound((context) =>
   problemResponse(
@@ -65,6 +66,12 @@ function route(request: Request, env: Env, context: ExecutionContext): Response 
   const url = new URL(request.url);
   const internal = tailorPath(url.pathname, settings(env));
   if (internal === null) return proxyApp.fetch(request, env, context);
+  // The admin Worker sees the path as Tailor's routes know it, as the admin routes here did.
+  if (isUnder(internal, ADMIN_PREFIX)) {
+    if (internal === url.pathname) return forwardToAdmin(request, env);
+    url.pathname = internal;
+    return forwardToAdmin(new Request(url, request), env);
+  }
   if (internal !== url.pathname) {
     url.pathname = internal;
     return tailorApp.fetch(new Request(url, request), env, context);

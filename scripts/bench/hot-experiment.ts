@@ -28,7 +28,7 @@ import { statsShard } from "../../shared/experiments/stats-report.ts";
 import type { DecisionBatchMessage, ExposureBatchMessage } from "../../shared/feedback/messages.ts";
 import { SETTING_DEFAULTS } from "../../workers/common/config-defaults.ts";
 import { startKafkaRestDouble } from "../kafka-rest/server.ts";
-import { buildWorker } from "../lib/local-tailor.ts";
+import { buildWorker, LOCAL_RULES_SIGNING_KEY } from "../lib/local-tailor.ts";
 import { formatNumber, percentile } from "./stats.ts";
 
 const { values: options } = parseArgs({
@@ -157,6 +157,12 @@ export default {
   },
 };`;
 
+function withoutAdmin(services: unknown): Record<string, never> | undefined {
+  if (services === undefined || typeof services !== "object" || services === null) return undefined;
+  const { ADMIN: _admin, ...others } = services as Record<string, never>;
+  return others;
+}
+
 /** The built Worker on Miniflare with its real bindings and queues, plus the timer Worker. */
 async function startTailorWithTimer(kafkaRestUrl: string) {
   const build = buildWorker();
@@ -170,12 +176,15 @@ async function startTailorWithTimer(kafkaRestUrl: string) {
         ...workerOptions,
         name: "tailor",
         modules: true,
+        // The admin Worker is not needed here: /admin answers 503 without the ADMIN binding.
+        serviceBindings: withoutAdmin(workerOptions.serviceBindings),
         scriptPath: build.scriptPath,
         modulesRoot: build.outdir,
         bindings: {
           ...workerOptions.bindings,
           VISITOR_ID_SECRET: "local-visitor-id-secret-for-tests-and-benchmarks",
           ADMIN_TOKEN,
+          RULES_SIGNING_KEY: LOCAL_RULES_SIGNING_KEY,
           ORIGIN_URL: "http://127.0.0.1:9",
           KAFKA_REST_URL: kafkaRestUrl,
           EXPERIMENT_STATS_SHARDS: String(SHARDS),
@@ -192,7 +201,7 @@ async function startTailorWithTimer(kafkaRestUrl: string) {
   });
   const url = (await miniflare.ready).toString().replace(/\/$/, "");
   const kv = await miniflare.getKVNamespace("RULES", "tailor");
-  for (const { key, value } of demoKvEntries(rules)) await kv.put(key, value);
+  for (const { key, value, metadata } of await demoKvEntries(rules, LOCAL_RULES_SIGNING_KEY)) await kv.put(key, value, { metadata });
   return {
     url,
     miniflare,

@@ -4,11 +4,12 @@
  * request and leaks under sustained load in wrangler 4.86, so it is for development only.
  * @module
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Miniflare } from "miniflare";
+import { promisify } from "node:util";
+import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { demoKvEntries } from "../../demo-shop/models.ts";
 
@@ -46,47 +47,89 @@ export interface LocalTailor {
 
 const OFFLINE_ENV = { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_HIDE_BANNER: "true", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
 
-/** Bundles the Worker exactly as `wrangler deploy` would, into a temporary folder. */
-export function buildWorker(): { outdir: string; scriptPath: string; cleanUp(): void } {
+/** Bundles a Worker (the visitors' one unless `config` names another) exactly as `wrangler deploy` would, into a temporary folder. */
+export function buildWorker(config = "wrangler.toml"): { outdir: string; scriptPath: string; cleanUp(): void } {
   const outdir = mkdtempSync(join(tmpdir(), "tailor-build-"));
-  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", outdir], { env: OFFLINE_ENV, stdio: "ignore" });
+  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "-c", config, "--outdir", outdir], { env: OFFLINE_ENV, stdio: "ignore" });
   return { outdir, scriptPath: join(outdir, "index.js"), cleanUp: () => rmSync(outdir, { recursive: true, force: true }) };
 }
 
-/** Builds the Worker and starts it on Miniflare with in-memory storage, listening on 127.0.0.1. */
+/** `buildWorker` without blocking, so two builds can run side by side. */
+async function buildWorkerInBackground(config: string): Promise<{ outdir: string; scriptPath: string; cleanUp(): void }> {
+  const outdir = mkdtempSync(join(tmpdir(), "tailor-build-"));
+  await promisify(execFile)("npx", ["wrangler", "deploy", "--dry-run", "-c", config, "--outdir", outdir], {
+    env: OFFLINE_ENV,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return { outdir, scriptPath: join(outdir, "index.js"), cleanUp: () => rmSync(outdir, { recursive: true, force: true }) };
+}
+
+/** The signing key `startLocalTailor` gives both Workers (rules it seeds are signed with it). */
+export const LOCAL_RULES_SIGNING_KEY = "local-rules-signing-key-for-tests-and-benchmarks";
+
+/**
+ * Builds both Workers and starts them on Miniflare with in-memory storage, the visitors' Worker
+ * listening on 127.0.0.1 and reaching the admin Worker through its ADMIN service binding, as
+ * deployed. With `scriptPath` (an earlier build, for benchmarks) only the visitors' Worker runs,
+ * without ADMIN (its /admin answers 503).
+ */
 export async function startLocalTailor(options: LocalTailorOptions): Promise<LocalTailor> {
-  const build =
+  // Both bundles at once: each build is a wrangler process of its own.
+  const [build, adminBuild] =
     options.scriptPath === undefined
-      ? buildWorker()
-      : { outdir: dirname(options.scriptPath), scriptPath: options.scriptPath, cleanUp: () => undefined };
+      ? await Promise.all([buildWorkerInBackground("wrangler.toml"), buildWorkerInBackground("wrangler.admin.toml")])
+      : [{ outdir: dirname(options.scriptPath), scriptPath: options.scriptPath, cleanUp: () => undefined }, undefined];
   const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
   const consumers = Object.fromEntries(
     Object.entries(workerOptions.queueConsumers ?? {}).filter(([queue]) => !(options.unconsumedQueues ?? []).includes(queue)),
   );
+  const secrets = {
+    VISITOR_ID_SECRET: "local-visitor-id-secret-for-tests-and-benchmarks",
+    ADMIN_TOKEN: "local-admin-token-for-tests-and-benchmarks",
+    RULES_SIGNING_KEY: LOCAL_RULES_SIGNING_KEY,
+    ...options.bindings,
+    ORIGIN_URL: options.originUrl,
+    KAFKA_REST_URL: options.kafkaRestUrl,
+  };
+  const { ADMIN: _admin, ...otherServices } = (workerOptions.serviceBindings ?? {}) as Record<string, unknown>;
+  const workers: WorkerOptions[] = [
+    {
+      ...workerOptions,
+      name: "tailor",
+      modules: true,
+      scriptPath: build.scriptPath,
+      modulesRoot: build.outdir,
+      queueConsumers: consumers,
+      serviceBindings: {
+        ...(otherServices as WorkerOptions["serviceBindings"]),
+        ...(adminBuild === undefined ? {} : { ADMIN: "tailor-admin" }),
+      },
+      bindings: { ...workerOptions.bindings, ...secrets },
+    },
+  ];
+  if (adminBuild !== undefined) {
+    const admin = unstable_getMiniflareWorkerOptions("wrangler.admin.toml").workerOptions;
+    workers.push({
+      ...admin,
+      name: "tailor-admin",
+      modules: true,
+      scriptPath: adminBuild.scriptPath,
+      modulesRoot: adminBuild.outdir,
+      bindings: { ...admin.bindings, ...secrets },
+    });
+  }
   const miniflare = new Miniflare({
-    ...workerOptions,
-    name: "tailor",
-    modules: true,
-    scriptPath: build.scriptPath,
-    modulesRoot: build.outdir,
-    queueConsumers: consumers,
+    workers,
     host: "127.0.0.1",
     port: options.port ?? 0,
     cf: false,
     ...(options.durableObjectsDir === undefined ? {} : { durableObjectsPersist: options.durableObjectsDir }),
-    bindings: {
-      ...workerOptions.bindings,
-      VISITOR_ID_SECRET: "local-visitor-id-secret-for-tests-and-benchmarks",
-      ADMIN_TOKEN: "local-admin-token-for-tests-and-benchmarks",
-      ...options.bindings,
-      ORIGIN_URL: options.originUrl,
-      KAFKA_REST_URL: options.kafkaRestUrl,
-    },
   });
   const url = (await miniflare.ready).toString().replace(/\/$/, "");
   if (options.rules !== undefined) {
     const kv = await miniflare.getKVNamespace("RULES");
-    for (const { key, value } of demoKvEntries(options.rules)) await kv.put(key, value);
+    for (const { key, value, metadata } of await demoKvEntries(options.rules, LOCAL_RULES_SIGNING_KEY))
+      await kv.put(key, value, metadata === undefined ? {} : { metadata });
   }
   return {
     url,
@@ -94,6 +137,7 @@ export async function startLocalTailor(options: LocalTailorOptions): Promise<Loc
     dispose: async () => {
       await miniflare.dispose();
       build.cleanUp();
+      adminBuild?.cleanUp();
     },
   };
 }

@@ -5,19 +5,25 @@
  *
  *  1. KV namespace: each `[[env.<name>.kv_namespaces]]` whose id is still the `setup:` placeholder
  *     is found by title (`wrangler kv namespace list`) or created, and its id written into
- *     wrangler.toml in place of that exact placeholder (nothing else in the file is touched).
+ *     wrangler.toml and wrangler.admin.toml in place of that exact placeholder (nothing else in
+ *     either file is touched).
  *  2. Queues: each queue the environment produces to or consumes is looked up
  *     (`wrangler queues info`) and created when missing, with the chosen retention.
- *  3. Deploy: `wrangler deploy --env <name>` (Durable Objects are created on first use, in
- *     `DATA_JURISDICTION`).
- *  4. Secrets: `wrangler secret list` must name every required secret; missing ones are listed
- *     with the `wrangler secret put` commands that set them, and setup stops there.
+ *  3. Deploy both Workers (Durable Objects are created on first use, in `DATA_JURISDICTION`): the
+ *     admin Worker, then the visitors' Worker. Each binds the other (the ADMIN service binding; the
+ *     admin's Durable Object bindings), and Cloudflare refuses a binding to a Worker that does not
+ *     exist: so when the admin Worker is not deployed yet (`wrangler deployments list`), the
+ *     visitors' Worker is first deployed once without its ADMIN binding (a copy of wrangler.toml
+ *     without that block, removed afterwards).
+ *  4. Secrets: `wrangler secret list` of each Worker must name every required secret; missing ones
+ *     are listed with the `wrangler secret put` commands that set them, and setup stops there.
  *  5. First rules: when nothing is published yet, the rules file is published through the admin
  *     API (`npm run rules -- publish`), with the CLI's credentials (an Access service token when
  *     the deployment is Access-only).
  * @module
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 
 /** Runs one command; never throws for a non-zero exit. */
 export type Runner = (command: string, args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
@@ -36,6 +42,8 @@ export interface SetupOptions {
   config: EnvironmentConfig;
   /** Path of wrangler.toml, where KV ids are written. */
   configPath: string;
+  /** Path of wrangler.admin.toml (the admin Worker), where the same KV ids are written. */
+  adminConfigPath: string;
   dryRun: boolean;
   /** Secrets every deployment needs. */
   requiredSecrets: readonly string[];
@@ -84,6 +92,21 @@ export function writeNamespaceId(text: string, placeholder: string, id: string):
 }
 
 const KV_ID = /\b[0-9a-f]{32}\b/;
+
+/** The file the first deploy uses: wrangler.toml beside it, for the same relative paths. */
+export const FIRST_DEPLOY_CONFIG = "wrangler.first-deploy.toml";
+
+/**
+ * wrangler.toml without the environment's ADMIN service binding, for the one deploy before the
+ * admin Worker exists. Fails unless the block is there exactly once, as written.
+ */
+export function withoutAdminBinding(text: string, environment: string): string {
+  const block = new RegExp(`\\[\\[env\\.${environment}\\.services\\]\\]\\nbinding = "ADMIN"\\nservice = "[^"\\n]+"\\n`, "g");
+  const found = text.match(block) ?? [];
+  if (found.length !== 1)
+    throw new Error(`expected the ADMIN service binding of [env.${environment}] once in wrangler.toml, found it ${found.length} times`);
+  return text.replace(block, "");
+}
 
 class SetupStopped extends Error {}
 
@@ -141,11 +164,13 @@ export async function runSetup(options: SetupOptions, run: Runner): Promise<numb
         found = dryRun ? undefined : KV_ID.exec(created.stdout)?.[0];
         if (!dryRun && found === undefined) throw new SetupStopped(`could not read the new namespace's id from:\n${created.stdout}`);
       } else log(`   ${title} exists: ${found}`);
-      if (dryRun) log(`   would write the id of "${title}" into ${options.configPath} in place of "${id}"`);
+      if (dryRun) log(`   would write the id of "${title}" into ${options.configPath} and ${options.adminConfigPath} in place of "${id}"`);
       else if (found !== undefined) {
         toml = writeNamespaceId(toml, id, found);
         writeFileSync(options.configPath, toml);
-        log(`   wrote ${namespace.binding} = ${found} into ${options.configPath} (commit it)`);
+        const admin = readFileSync(options.adminConfigPath, "utf8");
+        if (admin.includes(`"${id}"`)) writeFileSync(options.adminConfigPath, writeNamespaceId(admin, id, found));
+        log(`   wrote ${namespace.binding} = ${found} into ${options.configPath} and ${options.adminConfigPath} (commit them)`);
       }
     }
 
@@ -165,24 +190,43 @@ export async function runSetup(options: SetupOptions, run: Runner): Promise<numb
       );
     }
 
-    log("\n3. Deploy");
+    log("\n3. Deploy (the admin Worker, then the visitors' Worker)");
+    const admin = ["-c", options.adminConfigPath] as const;
+    const adminDeployed = await step(wrangler("deployments", "list", ...admin, "--env", environment));
+    if (dryRun || adminDeployed.code !== 0) {
+      if (dryRun) log("   (the next command runs only when the admin Worker does not exist yet)");
+      const firstDeploy = join(dirname(options.configPath), FIRST_DEPLOY_CONFIG);
+      if (dryRun) log(`   would write ${firstDeploy}: wrangler.toml without [[env.${environment}.services]] ADMIN`);
+      else writeFileSync(firstDeploy, withoutAdminBinding(readFileSync(options.configPath, "utf8"), environment));
+      try {
+        must(await step(wrangler("deploy", "-c", firstDeploy, "--env", environment)), "the first deploy of the visitors' Worker");
+      } finally {
+        if (!dryRun) rmSync(firstDeploy, { force: true });
+      }
+    }
+    must(await step(wrangler("deploy", ...admin, "--env", environment)), "wrangler deploy of the admin Worker");
     must(await step(wrangler("deploy", "--env", environment)), "wrangler deploy");
 
-    log("\n4. Secrets");
-    const listed = await step(wrangler("secret", "list", "--env", environment, "--format", "json"));
-    must(listed, "listing secrets");
-    if (!dryRun) {
+    log("\n4. Secrets (each Worker has its own; the same values)");
+    const missingCommands: string[] = [];
+    for (const worker of [[], admin] as const) {
+      const listed = await step(wrangler("secret", "list", ...worker, "--env", environment, "--format", "json"));
+      must(listed, "listing secrets");
+      if (dryRun) continue;
       const present = new Set(
         (JSON.parse(listed.stdout.slice(listed.stdout.indexOf("["))) as { name: string }[]).map((secret) => secret.name),
       );
-      const missing = options.requiredSecrets.filter((name) => !present.has(name));
-      if (missing.length > 0) {
-        log(`   missing: ${missing.join(", ")}. Set each, then run setup again:`);
-        for (const name of missing) log(`   npx wrangler secret put ${name} --env ${environment}`);
-        return 1;
-      }
-      log(`   all set: ${options.requiredSecrets.join(", ")}`);
-    } else log(`   must include: ${options.requiredSecrets.join(", ")} (setup stops and names any that are missing)`);
+      for (const name of options.requiredSecrets.filter((secret) => !present.has(secret)))
+        missingCommands.push(
+          `   npx wrangler secret put ${name}${worker.length === 0 ? "" : ` -c ${options.adminConfigPath}`} --env ${environment}`,
+        );
+    }
+    if (dryRun) log(`   must include: ${options.requiredSecrets.join(", ")} (setup stops and names any that are missing)`);
+    else if (missingCommands.length > 0) {
+      log("   missing; set each, then run setup again:");
+      for (const command of missingCommands) log(command);
+      return 1;
+    } else log(`   all set on both Workers: ${options.requiredSecrets.join(", ")}`);
 
     log(`\n5. First rules (${options.rulesFile} at ${options.url})`);
     const tool = ["tsx", "scripts/rules.ts"];

@@ -18,7 +18,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startDemoShop } from "../../demo-shop/server.ts";
 import { startKafkaRestDouble } from "../kafka-rest/server.ts";
-import { startLocalTailor } from "../lib/local-tailor.ts";
+import { LOCAL_RULES_SIGNING_KEY, startLocalTailor } from "../lib/local-tailor.ts";
+import { putLiveVersion } from "../lib/signed-version.ts";
 import { Progress, simulatedVisitor, TailorClient, waitFor } from "./client.ts";
 import { liftChart, regretChart } from "./figures.ts";
 import {
@@ -108,9 +109,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
   });
 
 async function publish(document: { version: number }): Promise<void> {
-  const kv = await tailor.miniflare.getKVNamespace("RULES");
-  await kv.put(`rules:version:${document.version}`, JSON.stringify(document));
-  await kv.put("rules:live", JSON.stringify({ version: document.version }));
+  // Signed as a publish signs it: pages serve nothing else.
+  await putLiveVersion(await tailor.miniflare.getKVNamespace("RULES"), document, LOCAL_RULES_SIGNING_KEY);
 }
 
 /** Waits until the Worker decides with the given rules version (the isolate re-reads the pointer in the background). */

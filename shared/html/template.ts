@@ -9,23 +9,13 @@
  * @module
  */
 
-import { decodeHTMLAttribute } from "entities/decode";
 import { err, ok, type Result } from "../result.ts";
-import { isSafeSrcset, isSafeUrl, parseMarkup, URL_ATTRIBUTES } from "./markup.ts";
+import { parseMarkup, URL_ATTRIBUTES } from "./markup.ts";
+import type { CompiledTemplate, Part, Piece, PlaceholderKey } from "./template-render.ts";
 
-const PLACEHOLDER_KEYS = ["id", "name", "url", "price", "category"] as const;
-export type PlaceholderKey = (typeof PLACEHOLDER_KEYS)[number];
+export { type CompiledTemplate, escapeHtml, type PlaceholderKey, renderTemplate } from "./template-render.ts";
 
 const PLACEHOLDER = /\{\{\s*(id|name|url|price|category)\s*\}\}/g;
-
-type Piece = string | { readonly key: PlaceholderKey };
-/** A literal run of the template, an escaped value, or a URL attribute's whole value. */
-type Part = string | { readonly key: PlaceholderKey } | { readonly url: "url" | "srcset"; readonly pieces: readonly Piece[] };
-
-/** A template ready to render: literal source and the holes between, each with its context. */
-export interface CompiledTemplate {
-  readonly parts: readonly Part[];
-}
 
 interface Occurrence {
   start: number;
@@ -37,11 +27,6 @@ interface Region {
   start: number;
   end: number;
   part: Part;
-}
-
-/** Escapes for text and for single- or double-quoted attribute values alike. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
 }
 
 /** Splits `source[start, end)` into literal runs and placeholders. */
@@ -126,19 +111,4 @@ export function compileTemplate(template: string): Result<CompiledTemplate, stri
   }
   if (at < template.length) parts.push(template.slice(at));
   return ok({ parts });
-}
-
-/** Renders one card: values escaped for where they stand; an unsafe URL attribute becomes `#`. */
-export function renderTemplate(template: CompiledTemplate, values: Readonly<Record<PlaceholderKey, string>>): string {
-  let html = "";
-  for (const part of template.parts) {
-    if (typeof part === "string") html += part;
-    else if ("key" in part) html += escapeHtml(values[part.key]);
-    else {
-      const source = part.pieces.map((piece) => (typeof piece === "string" ? piece : escapeHtml(values[piece.key]))).join("");
-      const safe = part.url === "srcset" ? isSafeSrcset(decodeHTMLAttribute(source)) : isSafeUrl(source);
-      html += safe ? source : "#";
-    }
-  }
-  return html;
 }

@@ -4,8 +4,7 @@
  * @module
  */
 
-import { type CompiledTemplate, compileTemplate, renderTemplate } from "../html/template.ts";
-import { LruCache } from "../lru.ts";
+import { type CompiledTemplate, renderTemplate } from "../html/template-render.ts";
 
 export interface ItemToItemDefinition {
   related: Readonly<Record<string, readonly string[]>>;
@@ -35,27 +34,11 @@ export function recommend(model: ItemToItemDefinition, recentViews: readonly str
   return chosen;
 }
 
-/** Compiled templates by source: a rules version uses a handful, and compiling parses HTML. */
-const compiledTemplates = new LruCache<string, CompiledTemplate | null>(100);
-
-function compiled(template: string): CompiledTemplate | null {
-  let entry = compiledTemplates.get(template);
-  if (entry === undefined) {
-    const result = compileTemplate(template);
-    entry = result.ok ? result.value : null;
-    compiledTemplates.set(template, entry);
-  }
-  return entry;
-}
-
 /**
- * Renders items through a template with `{{id}} {{name}} {{url}} {{price}} {{category}}`, each value
- * escaped for the context it stands in (see shared/html/template.ts). Null when the template cannot be compiled
- * (a document that passed validation never has one).
+ * Renders items through a compiled template (`{{id}} {{name}} {{url}} {{price}} {{category}}`), each
+ * value escaped for the context it stands in (see shared/html/template-render.ts).
  */
-export function renderItems(model: ItemToItemDefinition, ids: readonly string[], template: string): string | null {
-  const card = compiled(template);
-  if (card === null) return null;
+export function renderItems(model: ItemToItemDefinition, ids: readonly string[], card: CompiledTemplate): string {
   return ids
     .map((id) => {
       const item = model.items[id];

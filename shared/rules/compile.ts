@@ -3,14 +3,20 @@
  * audiences compiled to closures, rules sorted by priority, page patterns and schedules turned
  * into checks, experiments into bucket ranges, models into scorers, and the list of profile
  * attributes the rules and models read. This happens once per rules version per isolate.
+ *
+ * What it needs from outside is passed in (`CompileOptions`): how `$regex` patterns are built and
+ * where a recommendation card's compiled template comes from. The admin checks both as it compiles
+ * (checked.ts); the page path takes them from a signed rules version, so neither the regex analyser
+ * nor the HTML parser is in the visitors' Worker (docs/decisions/0016-admin-worker-signed-rules.md).
  * @module
  */
 import { getBucketRanges, type VariationRange } from "../experiments/bucketing.ts";
+import type { CompiledTemplate } from "../html/template-render.ts";
 import { LruCache } from "../lru.ts";
 import { compileLogistic, type Scorer } from "../models/logistic.ts";
 import type { ItemToItemDefinition } from "../models/recommendations.ts";
 import { profileAttributeFor } from "../profile/state.ts";
-import { type CompiledCondition, compileCondition, conditionPaths, type SavedGroups } from "./condition.ts";
+import { type CompiledCondition, compileConditionWith, conditionPaths, type RegexFactory, type SavedGroups } from "./condition-compiler.ts";
 import type { Experiment, Model, PageActions, Rule, RulesDocument, SlotActions } from "./document.ts";
 
 export interface CompiledExperiment {
@@ -40,6 +46,13 @@ export type CompiledModel =
   | { kind: "itemToItem"; model: ItemToItemDefinition; rendered: LruCache<string, string> }
   | { kind: "kv"; key: string };
 
+/** How patterns and card templates are made ready: checked (admin) or taken from a signed version (page path). */
+export interface CompileOptions {
+  regex: RegexFactory;
+  /** The compiled form of a recommendation card's template; null when it cannot be used. */
+  template: (source: string) => CompiledTemplate | null;
+}
+
 export interface CompiledRules {
   version: number;
   document: RulesDocument;
@@ -57,6 +70,8 @@ export interface CompiledRules {
   bandits: readonly string[];
   /** The top-level attribute names the rules read (`geo`, `utm`, `behavior`, ...), so requests compute only those. */
   groups: ReadonlySet<string>;
+  /** Recommendation card templates by source, compiled; a template missing here renders nothing (default content). */
+  templates: ReadonlyMap<string, CompiledTemplate>;
 }
 
 function compilePages(patterns: readonly string[]): (path: string) => boolean {
@@ -84,18 +99,20 @@ function slotsOf(rule: Rule): string[] {
   return [...new Set(sets.flatMap((actions) => Object.keys(actions)))];
 }
 
-export function compileRules(document: RulesDocument): CompiledRules {
+export function compileRules(document: RulesDocument, options: CompileOptions): CompiledRules {
   // Audiences double as GrowthBook saved groups, so conditions can also say {"$savedGroup": {"id": ...}}.
   const groups: SavedGroups = Object.fromEntries(
     Object.entries(document.audiences).map(([name, condition]) => [name, { type: "condition", condition }]),
   );
-  const audiences = new Map(Object.entries(document.audiences).map(([name, condition]) => [name, compileCondition(condition, groups)]));
+  const audiences = new Map(
+    Object.entries(document.audiences).map(([name, condition]) => [name, compileConditionWith(condition, groups, options.regex)]),
+  );
 
   const rules = document.rules
     .map((rule, index) => ({ rule, index }))
     .sort((a, b) => b.rule.priority - a.rule.priority || a.index - b.index)
     .map(({ rule }): CompiledRule => {
-      const condition = compileCondition(rule.condition, groups);
+      const condition = compileConditionWith(rule.condition, groups, options.regex);
       const audience = rule.audience === undefined ? undefined : audiences.get(rule.audience);
       const definition = rule.experiment === undefined ? undefined : document.experiments[rule.experiment.id];
       return {
@@ -134,11 +151,16 @@ export function compileRules(document: RulesDocument): CompiledRules {
     if (reference !== undefined && !("kv" in reference) && reference.type === "logistic")
       for (const path of Object.keys(reference.weights)) paths.add(path);
   }
-  const recommends = document.rules.some((rule) =>
-    [rule.actions, ...Object.values(rule.experiment?.variants ?? {})].some((actions) =>
-      Object.values(actions).some((action) => action.type === "recommendations"),
-    ),
-  );
+  const templates = new Map<string, CompiledTemplate>();
+  let recommends = false;
+  for (const rule of document.rules)
+    for (const actions of [rule.actions, ...Object.values(rule.experiment?.variants ?? {})])
+      for (const action of Object.values(actions)) {
+        if (action.type !== "recommendations") continue;
+        recommends = true;
+        const template = templates.has(action.template) ? null : options.template(action.template);
+        if (template !== null) templates.set(action.template, template);
+      }
   if (recommends) paths.add("recency.last_products");
   const attributePaths = [...paths];
 
@@ -153,6 +175,7 @@ export function compileRules(document: RulesDocument): CompiledRules {
     holdout: document.holdout,
     groups: new Set(attributePaths.map((path) => path.split(".")[0] ?? path)),
     bandits: rules.flatMap((rule) => (rule.experiment?.allocation === "bandit" ? [rule.experiment.id] : [])),
+    templates,
   };
 }
 

@@ -173,7 +173,12 @@ function applyModelScores(rules: CompiledRules, input: DecisionInput, fallbacks:
   return scores;
 }
 
-function resolveAction(action: SlotAction, input: DecisionInput, fallbacks: string[]): AppliedAction | null {
+function resolveAction(
+  action: SlotAction,
+  templates: CompiledRules["templates"],
+  input: DecisionInput,
+  fallbacks: string[],
+): AppliedAction | null {
   if (action.type !== "recommendations") return action;
   const model = input.model(action.model);
   if (model?.kind !== "itemToItem") {
@@ -191,7 +196,8 @@ function resolveAction(action: SlotAction, input: DecisionInput, fallbacks: stri
   const key = `${ids.join(",")}\u0000${action.template}`;
   let rendered = model.rendered.get(key);
   if (rendered === undefined) {
-    const html = renderItems(model.model, ids, action.template);
+    const card = templates.get(action.template);
+    const html = card === undefined ? null : renderItems(model.model, ids, card);
     if (html === null) {
       fallbacks.push(`template-invalid:${action.model}`);
       return null;
@@ -268,7 +274,7 @@ export function decide(rules: CompiledRules, input: DecisionInput): Decision {
       const action = actions[slot];
       const selector = rules.document.slots[slot]?.selector;
       if (action === undefined || selector === undefined) continue;
-      const applied = resolveAction(action, input, fallbacks);
+      const applied = resolveAction(action, rules.templates, input, fallbacks);
       if (applied !== null)
         slots.push({ slot, selector, ruleId: rule.id, experiment: compiled.experiment?.id ?? null, variant, action: applied });
     }

@@ -25,6 +25,7 @@
 import type { AST } from "@eslint-community/regexpp";
 import { RegExpParser } from "@eslint-community/regexpp";
 import { err, ok, type Result } from "../result.ts";
+import { MAX_REGEX_INPUT, regexSource } from "./condition-compiler.ts";
 
 /** Longest `$regex`/`$regexi` pattern accepted, in characters. */
 export const MAX_PATTERN_LENGTH = 256;
@@ -32,9 +33,9 @@ export const MAX_PATTERN_LENGTH = 256;
 /**
  * How much of a value a regular expression sees: longer values are cut to their first 1,024
  * characters before matching (so `^…` prefixes still work on long URLs; a `…$` suffix test sees
- * the cut, not the real end).
+ * the cut, not the real end). Defined beside the condition compiler, which cuts them.
  */
-export const MAX_REGEX_INPUT = 1_024;
+export { MAX_REGEX_INPUT };
 
 /** Largest repeat count (`{n}`, `{n,m}`) accepted: no value a regex sees is longer. */
 const MAX_REPEAT_COUNT = MAX_REGEX_INPUT;
@@ -428,14 +429,6 @@ export function checkRegex(pattern: string, flags: "" | "i"): Result<RegExp, str
   const problem = sequenceProblem(tree, analysis);
   if (problem !== null) return err(`the regular expression could backtrack catastrophically: ${problem}`);
   return ok(regex);
-}
-
-/**
- * GrowthBook builds `$regex` patterns with every unescaped `/` escaped (they come from a `/.../`
- * literal in its editor); Tailor does the same so both match identically.
- */
-function regexSource(pattern: string): string {
-  return pattern.replace(/([^\\])\//g, "$1\\/");
 }
 
 /** A refused `$regex`/`$regexi` inside a condition: where it is (a path from the condition) and why. */

@@ -15,7 +15,7 @@ let browser: Browser;
 beforeAll(async () => {
   system = await startSystem(rules, { RULES_REFRESH_MS: "200" });
   browser = await launchChromium();
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await browser.close();

@@ -26,7 +26,7 @@ beforeAll(async () => {
     shop.close,
     kafka.close,
   );
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   for (const close of closers) await close();

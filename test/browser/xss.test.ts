@@ -80,7 +80,7 @@ beforeAll(async () => {
   };
   system = await startSystem(rules);
   browser = await launchChromium();
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await browser?.close();

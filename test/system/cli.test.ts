@@ -16,7 +16,7 @@ let folder: string;
 beforeAll(async () => {
   system = await startSystem(rules);
   folder = await mkdtemp(join(tmpdir(), "tailor-cli-"));
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await system.close();

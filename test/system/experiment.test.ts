@@ -6,6 +6,8 @@
  * fair fixed split and flag a skewed one. Figures are printed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LOCAL_RULES_SIGNING_KEY } from "../../scripts/lib/local-tailor.ts";
+import { putLiveVersion } from "../../scripts/lib/signed-version.ts";
 import { inParallel, type System, startSystem, visitorCookie } from "../support/system.ts";
 
 const TRUE_RATES: Record<string, number> = { calm: 0.04, bold: 0.2 };
@@ -41,16 +43,15 @@ beforeAll(async () => {
   system = await startSystem(document(1, { hero_bandit: { variants: ["calm", "bold"], allocation: "bandit" } }, "hero_bandit"), {
     EXPERIMENT_STATS_TTL_MS: "300",
   });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await system.close();
 });
 
 async function publish(version: number, body: unknown): Promise<void> {
-  const kv = await system.tailor.miniflare.getKVNamespace("RULES");
-  await kv.put(`rules:version:${version}`, JSON.stringify(body));
-  await kv.put("rules:live", JSON.stringify({ version }));
+  // Signed as a publish signs it: pages serve nothing else.
+  await putLiveVersion(await system.tailor.miniflare.getKVNamespace("RULES"), { ...(body as object), version }, LOCAL_RULES_SIGNING_KEY);
 }
 
 async function visit(index: number, prefix: string): Promise<string | undefined> {

@@ -16,7 +16,7 @@ let system: System;
 
 beforeAll(async () => {
   system = await startSystem(rules, { DELIVERY_RETRY_BASE_SECONDS: "1", KAFKA_REST_TIMEOUT_MS: "500" });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await system.close();

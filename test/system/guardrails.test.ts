@@ -13,7 +13,7 @@ let system: System;
 
 beforeAll(async () => {
   system = await startSystem(rules, { RULES_REFRESH_MS: "1000" });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await system.close();

@@ -23,7 +23,7 @@ describe.each([
   let system: System;
   beforeAll(async () => {
     system = await startSystem(rules, bindings);
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     await system.close();
   });

@@ -7,9 +7,10 @@
 import { type Context, Hono } from "hono";
 import { pointerOf } from "../../shared/json-pointer.ts";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
-import { compileRules } from "../../shared/rules/compile.ts";
+import { compileCheckedRules } from "../../shared/rules/checked.ts";
 import { decide, type SlotDecision } from "../../shared/rules/decide.ts";
 import { diffDocuments } from "../../shared/rules/diff.ts";
+import { checkDocumentMarkup } from "../../shared/rules/markup-checks.ts";
 import type * as z from "../../shared/zod.ts";
 import { parseJson, readTextBody } from "../common/body.ts";
 import { settings } from "../common/config.ts";
@@ -64,7 +65,7 @@ export async function body<T extends z.ZodMiniType>(context: AdminContext, schem
 
 /** A stored version's document, or a 404/422 problem saying why it cannot be read. */
 async function storedDocument(env: Env, version: number, label: string): Promise<unknown> {
-  const stored = await readVersion(env.RULES, version);
+  const stored = await readVersion(env, version);
   if (stored.ok) return stored.value;
   if (stored.reason === "missing")
     throw new Problem(404, { slug: "unknown-version", title: "Unknown version", detail: `There is no version ${label}.` });
@@ -110,6 +111,11 @@ function check(document: unknown): {
   return { valid: !problems.some((problem) => problem.severity === "error"), problems, parsed };
 }
 
+/** The card templates of a valid document, compiled, for the registry to store (and sign) beside it. */
+function compiledTemplates(parsed: ReturnType<typeof validateDocument>) {
+  return parsed.ok ? checkDocumentMarkup(parsed.value).templates : {};
+}
+
 function registry(env: Env) {
   return placed(env.RULES_REGISTRY, env).getByName("registry");
 }
@@ -142,7 +148,7 @@ adminApi.post("/admin/api/rules/validate", async (context) => {
 
 adminApi.post("/admin/api/rules", async (context) => {
   const { document, message, rollout } = await body(context, PublishRequest);
-  const { valid, problems } = check(asDraft(document));
+  const { valid, problems, parsed } = check(asDraft(document));
   const actor = context.get("actor");
   if (!valid) {
     await registry(context.env).note({
@@ -158,7 +164,13 @@ adminApi.post("/admin/api/rules", async (context) => {
       extensions: { problems },
     });
   }
-  const published = await registry(context.env).publish({ document: document as Record<string, unknown>, actor, message, rollout });
+  const published = await registry(context.env).publish({
+    document: document as Record<string, unknown>,
+    templates: compiledTemplates(parsed),
+    actor,
+    message,
+    rollout,
+  });
   if ("refused" in published)
     throw new Problem(409, { slug: "rollout-in-progress", title: "A rollout is in progress", detail: published.refused });
   // This isolate serves the new version from its next request; others within RULES_REFRESH_MS.
@@ -186,6 +198,14 @@ adminApi.get("/admin/api/rules/diff", async (context) => {
 adminApi.post("/admin/api/rules/rollback", async (context) => {
   const { version } = await body(context, RollbackRequest);
   const raw = await storedDocument(context.env, version, String(version));
+  const stored = await readVersion(context.env, version);
+  if (stored.ok && !stored.signed)
+    throw new Problem(422, {
+      slug: "unsigned-version",
+      title: "That version is not signed",
+      detail:
+        "It was not stored by a publish (written into KV by hand, altered since, or signed with another key), so visitors would not be served it; publish its document instead.",
+    });
   const { valid, problems } = check(raw);
   if (!valid)
     throw new Problem(422, {
@@ -235,7 +255,7 @@ adminApi.post("/admin/api/rules/pause", async (context) => {
   if (paused) target.paused = true;
   else delete target.paused;
   const { version: _replaced, ...draft } = document as Record<string, unknown>;
-  const { valid, problems } = check(asDraft(draft));
+  const { valid, problems, parsed } = check(asDraft(draft));
   if (!valid)
     throw new Problem(422, {
       slug: "invalid-rules",
@@ -245,6 +265,7 @@ adminApi.post("/admin/api/rules/pause", async (context) => {
     });
   const published = await registry(context.env).publish({
     document: draft,
+    templates: compiledTemplates(parsed),
     actor: context.get("actor"),
     message: `${paused ? "pause" : "resume"} ${kind} ${id}: ${reason}`,
   });
@@ -339,7 +360,7 @@ adminApi.post("/admin/api/preview", async (context) => {
       detail: "Fix the errors to preview.",
       extensions: { problems },
     });
-  const rules = compileRules(parsed.value);
+  const rules = compileCheckedRules(parsed.value);
   const now = Date.now();
   const timings = new Timings();
   let unit = "preview-visitor";

@@ -129,15 +129,15 @@ adminApp.get("/admin/versions", async (context) => {
   const registry = placed(context.env.RULES_REGISTRY, context.env).getByName("registry");
   const [versions, replaced] = await Promise.all([registry.versions(), registry.replacedVersions()]);
   const stored = new Map(
-    await Promise.all(versions.map(async ({ version }) => [version, await readVersion(context.env.RULES, version)] as const)),
+    await Promise.all(versions.map(async ({ version }) => [version, await readVersion(context.env, version)] as const)),
   );
-  // Refused: what the loader would not serve (not JSON, or not a valid document); such a version
+  // Refused: what the loader would not serve (not JSON, not signed by a publish, or not a valid document); such a version
   // never served, so it is no base for a comparison and cannot be made live again.
   const refused = new Set(
     versions
       .filter(({ version }) => {
         const raw = stored.get(version);
-        return raw === undefined || !raw.ok || !validateDocument(raw.value).ok;
+        return raw === undefined || !raw.ok || !raw.signed || !validateDocument(raw.value).ok;
       })
       .map(({ version }) => version),
   );

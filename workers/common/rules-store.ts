@@ -1,20 +1,31 @@
 /**
  * The live rules, held in isolate memory and compiled once per version. A request never waits on
  * KV except the very first in a fresh isolate: after `REFRESH_INTERVAL_MS` the next request still
- * uses the rules it has and checks the KV pointer in the background. A pointer or document that
- * fails validation is reported and the last good version keeps serving. The pointer also carries
+ * uses the rules it has and checks the KV pointer in the background. A pointer that does not parse,
+ * or a version that is not signed by this deployment's publish (shared/rules/signature.ts) or does not parse,
+ * is reported and the last good version keeps serving. Signed versions were validated in full at
+ * publish, so they are only parsed for shape here, and their patterns and card templates compiled
+ * without the regex analyser or the HTML parser (docs/decisions/0016-admin-worker-signed-rules.md). The pointer also carries
  * the kill switch and a guarded rollout (decision 0013); they are held and refreshed with the rules.
  * @module
  */
 
-import { err } from "../../shared/result.ts";
+import { pointerOf } from "../../shared/json-pointer.ts";
+import { err, ok, type Result } from "../../shared/result.ts";
 import { type CompiledRules, compileRules } from "../../shared/rules/compile.ts";
-import { type KillSwitchState, LivePointer, type RolloutState, RULES_LIVE_KEY, rulesVersionKey } from "../../shared/rules/document.ts";
+import { trustedRegex } from "../../shared/rules/condition-compiler.ts";
+import { type KillSwitchState, LivePointer, type RolloutState, RULES_LIVE_KEY, RulesDocument } from "../../shared/rules/document.ts";
 import { recordRulesRefused } from "./analytics.ts";
-import { type DocumentProblem, validateDocument } from "./validate.ts";
+import { readStoredVersion, type StoredVersion } from "./signed-rules.ts";
 
-/** Where the rules come from and where a refused document is counted. */
-export type RulesSource = Pick<Env, "RULES" | "ANALYTICS">;
+/** Where the rules come from, the key their signatures are checked with, and where a refused document is counted. */
+export type RulesSource = Pick<Env, "RULES" | "ANALYTICS" | "RULES_SIGNING_KEY">;
+
+/** Why a stored document is not used: a JSON pointer into it (empty for the whole) and the reason. */
+export interface DocumentProblem {
+  pointer: string;
+  message: string;
+}
 
 /** How old the isolate's copy of the live pointer may get before it is re-read (`RULES_REFRESH_MS`). */
 const REFRESH_INTERVAL_MS = 5_000;
@@ -53,24 +64,36 @@ function parseOrUndefined(text: string | null): unknown {
   }
 }
 
-/** A stored version as read from KV: its parsed JSON, or why it cannot be read. */
-export type StoredVersion = { ok: true; value: unknown } | { ok: false; reason: "missing" | "not-json" };
-
 /** The problem reported for a version that cannot be read at all. */
 function unreadableVersion(reason: "missing" | "not-json"): DocumentProblem {
   return { pointer: "", message: reason === "missing" ? "the version is not in KV" : "the stored value is not JSON" };
 }
 
 /**
- * Reads one version's JSON from KV without trusting it to be JSON (a hand-written key may hold
- * anything). Validation of the document is the caller's.
+ * Reads one version from KV: its document unwrapped and whether its signature holds. Anything may
+ * sit under the key (a hand edit), so nothing is trusted before the signature is checked.
  */
-export async function readVersion(kv: KVNamespace, version: number): Promise<StoredVersion> {
-  if (!Number.isInteger(version) || version <= 0) return { ok: false, reason: "missing" };
-  const text = await kv.get(rulesVersionKey(version), "text");
-  if (text === null) return { ok: false, reason: "missing" };
-  const value = parseOrUndefined(text);
-  return value === undefined ? { ok: false, reason: "not-json" } : { ok: true, value };
+export function readVersion(source: Pick<Env, "RULES" | "RULES_SIGNING_KEY">, version: number): Promise<StoredVersion> {
+  return readStoredVersion(source, version);
+}
+
+const UNSIGNED: DocumentProblem = {
+  pointer: "",
+  message:
+    "the version does not carry this deployment's publish signature (written into KV by hand, altered after publish, or signed with another key); publish it through the admin to serve it",
+};
+
+/**
+ * A signed version ready to compile, or why it is refused. Only the shape is parsed: the signature
+ * vouches for the rest of the validation, which ran at publish.
+ */
+function trustedDocument(stored: StoredVersion, version: number): Result<RulesDocument, DocumentProblem[]> {
+  if (!stored.ok) return err([unreadableVersion(stored.reason)]);
+  if (!stored.signed) return err([UNSIGNED]);
+  const parsed = RulesDocument.safeParse(stored.value);
+  if (!parsed.success) return err(parsed.error.issues.map((issue) => ({ pointer: pointerOf(issue.path), message: issue.message })));
+  if (parsed.data.version !== version) return err([{ pointer: "/version", message: `the document says version ${parsed.data.version}` }]);
+  return ok(parsed.data);
 }
 
 /** A version compiled, reusing what this isolate holds; null (reported) when it is missing or invalid. */
@@ -82,8 +105,8 @@ async function compiledVersion(
 ) {
   const reuse = held.find((rules) => rules?.version === version);
   if (reuse) return reuse;
-  const raw = await readVersion(source.RULES, version);
-  const document = raw.ok ? validateDocument(raw.value) : err([unreadableVersion(raw.reason)]);
+  const stored = await readVersion(source, version);
+  const document = trustedDocument(stored, version);
   if (!document.ok) {
     lastProblem = { version, problems: document.error.slice(0, 20), at: new Date().toISOString() };
     console.error(JSON.stringify({ message: "rules document invalid; keeping last good version", ...lastProblem, serving }));
@@ -91,7 +114,11 @@ async function compiledVersion(
     recordRulesRefused(source.ANALYTICS, version, serving, first ? `${first.pointer}: ${first.message}` : "missing");
     return null;
   }
-  return compileRules(document.value);
+  const templates = stored.ok ? stored.templates : {};
+  return compileRules(document.value, {
+    regex: trustedRegex,
+    template: (source) => (Object.hasOwn(templates, source) ? (templates[source] ?? null) : null),
+  });
 }
 
 async function readLive(source: RulesSource, current: LiveState): Promise<LiveState> {

@@ -1,8 +1,10 @@
 /**
- * Validation of a rules document as the Worker sees it: the zod schema (shapes, references,
- * selectors, URLs, HTML), every condition compiled, every `$regex` pattern parsed and refused if it
- * could backtrack catastrophically, and every slot selector accepted by HTMLRewriter itself. Used
- * when loading from KV and by the admin API.
+ * Validation of a rules document in full: the zod schema (shapes, references, selectors, URLs),
+ * every inserted HTML string and card template parsed against the allowlist, every condition
+ * compiled, every `$regex` pattern parsed and refused if it could backtrack catastrophically, and
+ * every slot selector accepted by HTMLRewriter itself. The admin runs it before a publish (which
+ * then signs the version) and on every version it shows; the page path does not run it at all: it
+ * serves only versions whose signature says this ran (shared/rules/signature.ts).
  * @module
  */
 
@@ -10,15 +12,13 @@ import { pointerOf } from "../../shared/json-pointer.ts";
 import { err, ok, type Result } from "../../shared/result.ts";
 import { compileCondition } from "../../shared/rules/condition.ts";
 import { RulesDocument } from "../../shared/rules/document.ts";
+import { checkDocumentMarkup } from "../../shared/rules/markup-checks.ts";
 import { conditionRegexProblems } from "../../shared/rules/regex-safety.ts";
 import type * as z from "../../shared/zod.ts";
 import { selectorProblem } from "./rewrite.ts";
+import type { DocumentProblem } from "./rules-store.ts";
 
-export interface DocumentProblem {
-  /** JSON pointer into the document, e.g. `/rules/2/condition`. */
-  pointer: string;
-  message: string;
-}
+export type { DocumentProblem };
 
 /** One problem per zod issue, pointing at the field it is about. */
 function zodProblems(error: z.core.$ZodError): DocumentProblem[] {
@@ -30,7 +30,10 @@ export function validateDocument(raw: unknown): Result<RulesDocument, DocumentPr
   const parsed = RulesDocument.safeParse(raw);
   if (!parsed.success) return err(zodProblems(parsed.error));
   const document = parsed.data;
-  const problems: DocumentProblem[] = [];
+  const problems: DocumentProblem[] = checkDocumentMarkup(document).problems.map((problem) => ({
+    pointer: pointerOf(problem.path),
+    message: problem.message,
+  }));
   for (const [name, slot] of Object.entries(document.slots)) {
     const problem = selectorProblem(slot.selector);
     if (problem !== null) problems.push({ pointer: pointerOf(["slots", name, "selector"]), message: problem });

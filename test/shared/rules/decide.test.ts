@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { chooseVariation, getBucketRanges, hash } from "../../../shared/experiments/bucketing.ts";
 import { sampleRatioMismatch } from "../../../shared/experiments/srm.ts";
 import { type AttributeTree, nestAttributes } from "../../../shared/profile/behavior.ts";
-import { compileRules } from "../../../shared/rules/compile.ts";
+import { compileCheckedRules as compileRules } from "../../../shared/rules/checked.ts";
 import { type DecisionInput, decide } from "../../../shared/rules/decide.ts";
 import { RulesDocument, type RulesDocumentInput } from "../../../shared/rules/document.ts";
 

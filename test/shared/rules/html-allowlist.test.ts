@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { checkHtml, isSafeUrl } from "../../../shared/html/markup.ts";
 import { compileTemplate, renderTemplate } from "../../../shared/html/template.ts";
 import { RulesDocument, type RulesDocumentInput } from "../../../shared/rules/document.ts";
+import { checkDocumentMarkup } from "../../../shared/rules/markup-checks.ts";
 
 function documentWith(actions: Record<string, unknown>, page?: unknown): RulesDocumentInput {
   return {
@@ -19,9 +20,14 @@ function documentWith(actions: Record<string, unknown>, page?: unknown): RulesDo
 }
 
 /** The problems a document has, as `pointer: message`. */
+/** The schema's problems, then (for a document of the right shape) the parser's, as a publish checks them. */
 function problems(document: unknown): { pointer: string; message: string }[] {
   const parsed = RulesDocument.safeParse(document);
-  if (parsed.success) return [];
+  if (parsed.success)
+    return checkDocumentMarkup(parsed.data).problems.map((problem) => ({
+      pointer: `/${problem.path.join("/")}`,
+      message: problem.message,
+    }));
   return parsed.error.issues.map((issue) => ({ pointer: `/${issue.path.join("/")}`, message: issue.message }));
 }
 

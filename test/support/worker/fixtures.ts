@@ -8,18 +8,63 @@ import { DEMO_RELATED_KEY, demoRelatedModel } from "../../../demo-shop/models.ts
 import demoRules from "../../../demo-shop/rules.json";
 import { importIdentityKey, signIdentityProof } from "../../../shared/identity/proof.ts";
 import type { ProfileExport } from "../../../shared/profile/export.ts";
-import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
+import { RULES_LIVE_KEY, RulesDocument } from "../../../shared/rules/document.ts";
+import { checkDocumentMarkup } from "../../../shared/rules/markup-checks.ts";
+import { signedVersion } from "../../../shared/rules/signature.ts";
+import admin from "../../../workers/admin/index.ts";
 import { forgetRules } from "../../../workers/common/rules-store.ts";
 import worker from "../../../workers/index.ts";
 
 export const BASE = "http://shop.test";
 
-/** Publishes a rules document into KV and makes the isolate read it on the next request. */
+/**
+ * Stores a rules document in KV as a publish does (signed, its card templates compiled) without
+ * going through the admin, and returns what was stored. A document that does not validate is
+ * stored signed all the same, with no templates: tests use that to show what signing vouches for.
+ */
+export async function storeSignedVersion(document: unknown, version: number): Promise<{ key: string; text: string }> {
+  const parsed = RulesDocument.safeParse(document);
+  const templates = parsed.success ? checkDocumentMarkup(parsed.data).templates : {};
+  const stored = await signedVersion(
+    env.RULES_SIGNING_KEY,
+    version,
+    { document: document as Record<string, unknown>, templates },
+    {
+      author: "test",
+      message: "stored by a test",
+      publishedAt: new Date(0).toISOString(),
+    },
+  );
+  await env.RULES.put(stored.key, stored.text, { metadata: stored.metadata });
+  return stored;
+}
+
+/** Publishes a rules document into KV (signed, as a publish stores it) and makes the isolate read it on the next request. */
 export async function publishRules(document: unknown = demoRules, version = 1): Promise<void> {
   await env.RULES.put(DEMO_RELATED_KEY, JSON.stringify(demoRelatedModel()));
-  await env.RULES.put(rulesVersionKey(version), JSON.stringify(document));
+  await storeSignedVersion(document, version);
   await env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
   forgetRules();
+}
+
+/**
+ * The environment with `ADMIN` calling the admin Worker's handler in this isolate with that same
+ * environment: for tests that change settings (`overrides`), which a real service binding would
+ * not carry to the admin Worker. Without overrides, tests use the real binding.
+ */
+type IncomingRequest = Request<unknown, IncomingRequestCfProperties>;
+
+export function withInProcessAdmin(testEnv: Env): Env {
+  const merged: Env = { ...testEnv };
+  const fetcher = {
+    fetch: (input: RequestInfo | URL, init?: RequestInit) =>
+      Promise.resolve(admin.fetch(new Request(input, init) as IncomingRequest, merged, createExecutionContext())),
+    connect: () => {
+      throw new Error("not supported");
+    },
+  } satisfies Fetcher;
+  merged.ADMIN = fetcher;
+  return merged;
 }
 
 /**
@@ -29,7 +74,8 @@ export async function publishRules(document: unknown = demoRules, version = 1): 
  * tests call the handler directly.)
  */
 export function request(path: string, init: RequestInit = {}, overrides: Partial<Env> = {}): Promise<Response> {
-  return Promise.resolve(worker.fetch(new Request(new URL(path, BASE), init), { ...env, ...overrides }, createExecutionContext()));
+  const testEnv = Object.keys(overrides).length === 0 ? env : withInProcessAdmin({ ...env, ...overrides });
+  return Promise.resolve(worker.fetch(new Request(new URL(path, BASE), init), testEnv, createExecutionContext()));
 }
 
 /** Messages the Worker put on the feedback queue, recorded on their way to the real queue. */

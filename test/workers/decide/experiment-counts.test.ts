@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { compileRules } from "../../../shared/rules/compile.ts";
+import { compileCheckedRules as compileRules } from "../../../shared/rules/checked.ts";
 import { decide } from "../../../shared/rules/decide.ts";
 import { RulesDocument } from "../../../shared/rules/document.ts";
 import { liveCounts } from "../../../workers/decide/experiment-counts.ts";

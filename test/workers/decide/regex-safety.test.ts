@@ -1,7 +1,7 @@
 /**
  * On the page path: a rules document written straight into KV with a catastrophic `$regex` is
- * refused when it is loaded (the last good version keeps serving), and a visitor's long value is
- * cut to 1,024 characters before any regex sees it.
+ * refused when it is loaded, for want of a publish signature (the last good version keeps
+ * serving), and a visitor's long value is cut to 1,024 characters before any regex sees it.
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -59,11 +59,10 @@ describe("a document written straight into KV", () => {
       };
       expect(status.version).toBe(1);
       expect(status.refused?.version).toBe(2);
+      // Written past the publish, it has no signature, and that is why it is refused: the page
+      // path no longer analyses patterns (a publish refuses this one, test/workers/admin/regex-safety.test.ts).
       expect(status.refused?.problems).toContainEqual(
-        expect.objectContaining({
-          pointer: "/rules/0/condition/utm.campaign/$regex",
-          message: expect.stringMatching(/backtrack|backreference/),
-        }),
+        expect.objectContaining({ pointer: "", message: expect.stringMatching(/publish signature/) }),
       );
     },
   );

@@ -11,7 +11,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ExperimentStats, StatsDelivery } from "../../../durable-objects/experiment-stats.ts";
 import type { BanditAllocations, DecisionBatchMessage, ExposureBatchMessage } from "../../../shared/feedback/messages.ts";
-import { compileRules } from "../../../shared/rules/compile.ts";
+import { compileCheckedRules as compileRules } from "../../../shared/rules/checked.ts";
 import { Experiment, RulesDocument } from "../../../shared/rules/document.ts";
 import { experimentReport } from "../../../workers/admin/experiment-report.ts";
 import { readExperimentRows, statsObjectName } from "../../../workers/common/experiment-shards.ts";
