@@ -25,7 +25,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { verifyWithJwks } from "hono/jwt";
-import { encodeBase64Url } from "hono/utils/encode";
+import { encodeUnpaddedBase64Url } from "../../shared/base64url.ts";
 import * as z from "../../shared/zod.ts";
 import { settings } from "../common/config.ts";
 import { ADMIN_SESSION_COOKIE } from "../common/cookies.ts";
@@ -128,7 +128,7 @@ export async function closeSession(context: AdminContext, now: number): Promise<
  */
 async function csrfToken(sessionId: string, secret: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return encodeBase64Url(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(sessionId)));
+  return encodeUnpaddedBase64Url(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(sessionId)));
 }
 
 /** One signing key from the Access certs document; only RSA keys are kept (Access signs with RS256). */

@@ -7,6 +7,7 @@
 
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
+import { encodeUnpaddedBase64Url } from "../../shared/base64url.ts";
 import { LruCache } from "../../shared/lru.ts";
 import { VISITOR_COOKIE } from "./cookies.ts";
 
@@ -23,15 +24,8 @@ export interface Visitor {
   isNew: boolean;
 }
 
-function base64url(bytes: ArrayBuffer | Uint8Array): string {
-  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  let binary = "";
-  for (const byte of view) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
 function newVisitorId(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(16)));
+  return encodeUnpaddedBase64Url(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 const keys = new Map<string, Promise<CryptoKey>>();
@@ -69,7 +63,7 @@ export async function pseudonymFor(id: string, secret: string | undefined): Prom
   const known = cache.get(id);
   if (known !== undefined) return known;
   const signature = await crypto.subtle.sign("HMAC", await key, new TextEncoder().encode(id));
-  const pseudonym = base64url(signature).slice(0, 32);
+  const pseudonym = encodeUnpaddedBase64Url(signature).slice(0, 32);
   cache.set(id, pseudonym);
   return pseudonym;
 }

@@ -5,9 +5,10 @@
  * shop's pages.
  */
 import { env } from "cloudflare:workers";
-import { encodeBase64, encodeBase64Url } from "hono/utils/encode";
+import { encodeBase64 } from "hono/utils/encode";
 import { beforeEach, describe, expect, it } from "vitest";
 import demoRules from "../../../demo-shop/rules.json";
+import { encodeTextBase64Url, encodeUnpaddedBase64Url } from "../../../shared/base64url.ts";
 import { placed } from "../../../workers/common/placement.ts";
 import { accessAssertion, accessSettings } from "../../support/worker/access.ts";
 import { type EditorSession, FORM, signIn } from "../../support/worker/admin-session.ts";
@@ -196,10 +197,8 @@ describe("the signed session cookie (hono/cookie)", () => {
       "a cookie in the format used before Hono signed them, validly signed, its session open",
       async () => {
         const sid = await openRegistrySession("Old Format", Date.now() + 3_600_000);
-        const payload = encodeBase64Url(
-          new TextEncoder().encode(JSON.stringify({ sid, actor: "Old Format", exp: Date.now() + 3_600_000 })).buffer,
-        ).replace(/=+$/, "");
-        return `${payload}.${encodeBase64Url(await hmac(SESSION_KEY, payload)).replace(/=+$/, "")}`;
+        const payload = encodeTextBase64Url(JSON.stringify({ sid, actor: "Old Format", exp: Date.now() + 3_600_000 }));
+        return `${payload}.${encodeUnpaddedBase64Url(await hmac(SESSION_KEY, payload))}`;
       },
     ],
     [
