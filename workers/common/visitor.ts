@@ -7,6 +7,7 @@
 
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
+import { type CookieOptions, serialize } from "hono/utils/cookie";
 import { encodeUnpaddedBase64Url } from "../../shared/base64url.ts";
 import { LruCache } from "../../shared/lru.ts";
 import { VISITOR_COOKIE } from "./cookies.ts";
@@ -83,14 +84,21 @@ export async function readVisitor(context: Context, secret: string | undefined):
   return { id: cookie, pseudonym: await pseudonymFor(cookie, secret), isNew: false };
 }
 
-/** The `Set-Cookie` value that stores a visitor id (HttpOnly, SameSite=Lax, Secure over HTTPS). */
+/**
+ * The visitor cookie's attributes: first-party, HttpOnly, SameSite=Lax, Secure over HTTPS. Written
+ * with Hono's serializer rather than `setCookie` because the page path sets it on a streamed
+ * response it builds itself, outside Hono's context.
+ */
+function visitorCookieOptions(requestUrl: string, maxAge: number): CookieOptions {
+  return { path: "/", maxAge, httpOnly: true, sameSite: "Lax", secure: new URL(requestUrl).protocol === "https:" };
+}
+
+/** The `Set-Cookie` value that stores a visitor id. */
 export function visitorCookie(id: string, requestUrl: string): string {
-  const secure = new URL(requestUrl).protocol === "https:" ? "; Secure" : "";
-  return `${VISITOR_COOKIE}=${id}; Path=/; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Lax${secure}`;
+  return serialize(VISITOR_COOKIE, id, visitorCookieOptions(requestUrl, COOKIE_MAX_AGE_SECONDS));
 }
 
 /** The `Set-Cookie` value that removes the visitor cookie from the browser. */
 export function expiredVisitorCookie(requestUrl: string): string {
-  const secure = new URL(requestUrl).protocol === "https:" ? "; Secure" : "";
-  return `${VISITOR_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`;
+  return serialize(VISITOR_COOKIE, "", visitorCookieOptions(requestUrl, 0));
 }

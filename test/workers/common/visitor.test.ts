@@ -1,13 +1,14 @@
 /**
  * Visitor ids and pseudonyms are written with `hono/utils/encode` instead of a hand-written
- * base64url. Every visitor's Durable Object is named by its pseudonym, so the encoding must not
- * change by a single character: these known answers were taken from the hand-written version.
+ * base64url, and the cookie with Hono's serializer. Every visitor's Durable Object is named by its
+ * pseudonym, so the encoding must not change by a single character: these known answers were
+ * taken from the hand-written version.
  */
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { identifyVisitor, pseudonymFor } from "../../../workers/common/visitor.ts";
+import { expiredVisitorCookie, identifyVisitor, pseudonymFor, visitorCookie } from "../../../workers/common/visitor.ts";
 
 const SECRET = "known-answer-secret-known-answer-secret";
 
@@ -38,5 +39,19 @@ describe("visitor encoding", () => {
     for (let index = 0; index < 200; index++) await app.fetch(new Request("http://shop.test/"), env, createExecutionContext());
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it.each([
+    ["http://shop.test/", false],
+    ["https://shop.test/", true],
+  ] as const)("sets and removes the cookie at %s with the same attributes as before (Secure: %s)", (url, secure) => {
+    const attributes = (cookie: string) => new Set(cookie.split(/;\s*/).slice(1));
+    const expected = ["Path=/", "HttpOnly", "SameSite=Lax", ...(secure ? ["Secure"] : [])];
+    const set = visitorCookie("AAAAAAAAAAAAAAAAAAAAAA", url);
+    expect(set.split(";")[0]).toBe("tailor_vid=AAAAAAAAAAAAAAAAAAAAAA");
+    expect(attributes(set)).toEqual(new Set([...expected, "Max-Age=31536000"]));
+    const removed = expiredVisitorCookie(url);
+    expect(removed.split(";")[0]).toBe("tailor_vid=");
+    expect(attributes(removed)).toEqual(new Set([...expected, "Max-Age=0"]));
   });
 });
