@@ -72,25 +72,43 @@ async function auditDetails(): Promise<string[]> {
   return audit.entries.map((entry) => entry.detail);
 }
 
-describe("cross-site changes (hono/csrf)", () => {
-  it.each(CHANGES.map(([path, body], index) => [path, body, index] as const))(
-    "refuses %s with a signed-in editor's cookie and CSRF token from another origin, and takes it from Tailor's own page",
-    async (path, body, index) => {
+/** Credentials a browser attaches by itself, so a page on another site could borrow them. */
+const AMBIENT: [label: string, credentials: (index: number) => Promise<{ headers: Record<string, string>; env: Partial<Env> }>][] = [
+  [
+    "a signed-in editor's cookie and CSRF token",
+    async (index) => {
       const session: EditorSession = await signIn(`Cross ${index}`, `192.0.2.${100 + index}`);
-      const credentials = { cookie: session.cookie, "x-csrf-token": session.csrf };
+      return { headers: { cookie: session.cookie, "x-csrf-token": session.csrf }, env: {} };
+    },
+  ],
+  [
+    "a Cloudflare Access assertion",
+    async () => ({ headers: { "cf-access-jwt-assertion": await accessAssertion() }, env: accessSettings() }),
+  ],
+];
+
+describe("cross-site changes (hono/csrf)", () => {
+  const cases = AMBIENT.flatMap(([label, credentials]) =>
+    CHANGES.map(([path, body], index) => [path, label, body, credentials, index] as const),
+  );
+
+  it.each(cases)(
+    "refuses %s with %s from another origin, and takes it from Tailor's own page",
+    async (path, _, body, credentials, index) => {
+      const { headers: ambient, env: overrides } = await credentials(index);
       const audit = await auditDetails();
       for (const [label, headers] of CROSS_ORIGIN) {
         for (const type of FORM_TYPES) {
-          const response = await request(path, change(body, { ...credentials, ...headers }, type));
+          const response = await request(path, change(body, { ...ambient, ...headers }, type), overrides);
           expect(response.status, `${label}, ${type}`).toBe(403);
           expect(await problemType(response)).toBe("/problems/cross-site");
         }
       }
       // Nothing was done: the audit log is as it was.
       expect(await auditDetails()).toEqual(audit);
-      // Sign-out last: it ends the session the other variants need.
+      // Sign-out comes last in each variant's run: it ends the session the later variants present.
       for (const [label, headers] of SAME_ORIGIN) {
-        const response = await request(path, change(body, { ...credentials, ...headers }, "text/plain"));
+        const response = await request(path, change(body, { ...ambient, ...headers }, "text/plain"), overrides);
         expect(response.status, label).not.toBe(403);
         expect(response.status, label).toBeLessThan(500);
         await response.arrayBuffer();
@@ -98,52 +116,23 @@ describe("cross-site changes (hono/csrf)", () => {
     },
   );
 
-  it.each(CHANGES.filter(([path]) => path !== "/admin/logout"))(
-    "refuses %s with a Cloudflare Access assertion from another origin, and takes it from Tailor's own page",
-    async (path, body) => {
-      const assertion = await accessAssertion();
-      const audit = await auditDetails();
-      for (const [label, headers] of CROSS_ORIGIN) {
-        for (const type of FORM_TYPES) {
-          const response = await request(path, change(body, { "cf-access-jwt-assertion": assertion, ...headers }, type), accessSettings());
-          expect(response.status, `${label}, ${type}`).toBe(403);
-          expect(await problemType(response)).toBe("/problems/cross-site");
-        }
-      }
-      // Nothing was done: the audit log is as it was.
-      expect(await auditDetails()).toEqual(audit);
-      for (const [label, headers] of SAME_ORIGIN) {
-        const response = await request(
-          path,
-          change(body, { "cf-access-jwt-assertion": assertion, ...headers }, "text/plain"),
-          accessSettings(),
-        );
-        expect(response.status, label).not.toBe(403);
-        expect(response.status, label).toBeLessThan(500);
-        await response.arrayBuffer();
-      }
-    },
-  );
+  /** A browser's sign-in form post with `headers` saying where it comes from. */
+  function signInFrom(headers: Record<string, string>, address: string): Promise<Response> {
+    const form = new URLSearchParams({ name: "Signer", token: env.ADMIN_TOKEN }).toString();
+    return request("/admin/login", {
+      method: "POST",
+      headers: { "content-type": FORM, "cf-connecting-ip": address, ...headers },
+      body: form,
+    });
+  }
 
   it("refuses a sign-in form posted from another origin, and signs in from Tailor's own page", async () => {
-    const form = new URLSearchParams({ name: "Signer", token: env.ADMIN_TOKEN }).toString();
     for (const [label, headers] of CROSS_ORIGIN) {
-      const response = await request("/admin/login", {
-        method: "POST",
-        headers: { "content-type": FORM, "cf-connecting-ip": "192.0.2.150", ...headers },
-        body: form,
-      });
+      const response = await signInFrom(headers, "192.0.2.150");
       expect(response.status, label).toBe(403);
       expect(await problemType(response)).toBe("/problems/cross-site");
     }
-    for (const [label, headers] of SAME_ORIGIN) {
-      const response = await request("/admin/login", {
-        method: "POST",
-        headers: { "content-type": FORM, "cf-connecting-ip": "192.0.2.151", ...headers },
-        body: form,
-      });
-      expect(response.status, label).toBe(303);
-    }
+    for (const [label, headers] of SAME_ORIGIN) expect((await signInFrom(headers, "192.0.2.151")).status, label).toBe(303);
   });
 
   it("keeps the admin token working from the command line, whatever the body type and without Origin", async () => {
