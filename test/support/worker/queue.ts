@@ -5,6 +5,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
+import type { ExposureBatchMessage } from "../../../shared/feedback/messages.ts";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
 
 /** What the consumer did with one batch. Message ids are `message-0`, `message-1`, … in the order given. */
@@ -52,5 +53,24 @@ export function productViewedEvent(visitor: string, properties: Record<string, u
     receivedAt: new Date().toISOString(),
     clientTime: null,
     properties,
+  };
+}
+
+/**
+ * The exposures of one homepage view as the page path queues them: by default one rule on the hero
+ * slot, outside any experiment and holdout, just now.
+ */
+export function homepageExposure(visitor: string, overrides: Partial<ExposureBatchMessage> = {}): ExposureBatchMessage {
+  return {
+    v: 1,
+    kind: "exposures",
+    id: crypto.randomUUID(),
+    visitor,
+    path: "/",
+    rulesVersion: 1,
+    holdout: false,
+    at: new Date().toISOString(),
+    assignments: [{ ruleId: "hero", slot: "hero", experiment: null, variant: null }],
+    ...overrides,
   };
 }

@@ -8,26 +8,17 @@ import { recallExposures } from "../../../durable-objects/exposure-memory.ts";
 import {
   type ClickClaimMessage,
   type DecisionBatchMessage,
-  type ExposureBatchMessage,
   type ExposureMessage,
   exposureRecords,
 } from "../../../shared/feedback/messages.ts";
 import { eventually, kafkaRecords } from "../../support/worker/fixtures.ts";
-import { deliverBatch, productViewedEvent } from "../../support/worker/queue.ts";
+import { deliverBatch, homepageExposure, productViewedEvent } from "../../support/worker/queue.ts";
 
 /** A decision with one exposure, as the page path queues it, and the Kafka record it becomes. */
 function exposure(ruleId = "electronics-hero"): { message: DecisionBatchMessage; record: ExposureMessage } {
-  const decision: ExposureBatchMessage = {
-    v: 1,
-    kind: "exposures",
-    id: crypto.randomUUID(),
-    visitor: "pseudonymAAAAAAAAAAAAAAAAAAAAAAAAA".slice(0, 32),
-    path: "/",
-    rulesVersion: 1,
-    holdout: false,
-    at: new Date().toISOString(),
+  const decision = homepageExposure("pseudonymAAAAAAAAAAAAAAAAAAAAAAAAA".slice(0, 32), {
     assignments: [{ ruleId, slot: "hero", experiment: null, variant: null }],
-  };
+  });
   const [record] = exposureRecords(decision);
   if (record === undefined) throw new Error("one assignment makes one record");
   return { message: { v: 1, kind: "decisions", id: crypto.randomUUID(), decisions: [decision] }, record };
@@ -140,17 +131,11 @@ describe("holdout exposures", () => {
   it("are remembered without experiment and variant, so a holdout visitor's click credits no variant", async () => {
     const visitor = `holdout${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
     const experiment = `holdout_${crypto.randomUUID().slice(0, 8)}`;
-    const decision: ExposureBatchMessage = {
-      v: 1,
-      kind: "exposures",
-      id: crypto.randomUUID(),
-      visitor,
-      path: "/",
-      rulesVersion: 1,
+    const decision = homepageExposure(visitor, {
       holdout: true,
       at: new Date(Date.now() - 1_000).toISOString(),
       assignments: [{ ruleId: "hero-test", slot: "hero", experiment, variant: "bold" }],
-    };
+    });
     await deliverBatch("tailor-feedback", [decision]);
     const remembered = await eventually(async () => {
       const exposures = await recallExposures(env, [visitor]);

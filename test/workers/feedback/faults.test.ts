@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
 import { eventually } from "../../support/worker/fixtures.ts";
-import { deliverBatch } from "../../support/worker/queue.ts";
+import { deliverBatch, homepageExposure } from "../../support/worker/queue.ts";
 
 const FAULTY = inject("kafkaRestFaultyUrl");
 
@@ -24,20 +24,9 @@ async function received(): Promise<{ value: { id: string } }[]> {
 }
 
 function exposures(count: number) {
-  return Array.from({ length: count }, () => {
-    const id = crypto.randomUUID();
-    return {
-      v: 1,
-      kind: "exposures",
-      id,
-      visitor: "faultyVisitorPseudonym0000000000",
-      path: "/",
-      rulesVersion: 1,
-      holdout: false,
-      at: new Date().toISOString(),
-      assignments: [{ ruleId: "r", slot: "hero", experiment: null, variant: null }],
-    };
-  });
+  return Array.from({ length: count }, () =>
+    homepageExposure("faultyVisitorPseudonym0000000000", { assignments: [{ ruleId: "r", slot: "hero", experiment: null, variant: null }] }),
+  );
 }
 
 /** One delivery of `bodies` on the feedback queue, with the Kafka REST proxy at the faulty double. */

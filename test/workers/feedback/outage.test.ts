@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { QUEUE_MAX_RETRIES, QUEUE_RETENTION_SECONDS } from "../../../workers/feedback/retry-policy.ts";
-import { deliverBatch, productViewedEvent } from "../../support/worker/queue.ts";
+import { deliverBatch, homepageExposure, productViewedEvent } from "../../support/worker/queue.ts";
 
 /** The platform's longest retry delay (12 hours). */
 const PLATFORM_MAX_DELAY_SECONDS = 43_200;
@@ -15,17 +15,7 @@ const DAY = 24 * 3600;
 function bodies(): { queue: string; body: unknown }[] {
   const visitor = "outagevisitorCCCCCCCCCCCCCCCCCCC";
   const event = productViewedEvent(visitor);
-  const decision = {
-    v: 1,
-    kind: "exposures",
-    id: crypto.randomUUID(),
-    visitor,
-    path: "/",
-    rulesVersion: 1,
-    holdout: false,
-    at: new Date().toISOString(),
-    assignments: [{ ruleId: "hero", slot: "hero", experiment: null, variant: null }],
-  };
+  const decision = homepageExposure(visitor);
   return [
     { queue: "tailor-events", body: { v: 1, kind: "events", id: event.id, visitor, events: [event] } },
     { queue: "tailor-feedback", body: { v: 1, kind: "decisions", id: crypto.randomUUID(), decisions: [decision] } },
