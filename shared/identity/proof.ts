@@ -10,7 +10,8 @@
  * site mistakenly signed it for longer. See docs/decisions/0009-identity-proof.md.
  * @module
  */
-import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
+import { decodeBase64Url } from "hono/utils/encode";
+import { encodeUnpaddedBase64Url } from "../base64url.ts";
 import { err, ok, type Result } from "../result.ts";
 
 /** The longest a proof may be valid for, counted from the moment it is checked. */
@@ -22,10 +23,6 @@ const PROOF_FORMAT = /^([1-9][0-9]{0,11})\.([A-Za-z0-9_-]{43})$/;
 
 /** Why a proof does not prove anything; logged and returned to the caller, never a reason to fail the request. */
 export type ProofError = "malformed" | "expired" | "too-long-lived" | "wrong-signature";
-
-function unpadded(bytes: ArrayBuffer): string {
-  return encodeBase64Url(bytes).replace(/=+$/, "");
-}
 
 /** The exact bytes a proof signs. */
 function identityProofMessage(userId: string, expires: number): Uint8Array {
@@ -40,7 +37,7 @@ export function importIdentityKey(secret: string): Promise<CryptoKey> {
 /** Signs a proof for `userId` valid until `expires` (Unix seconds): what the site's server does. */
 export async function signIdentityProof(key: CryptoKey, userId: string, expires: number): Promise<string> {
   const signature = await crypto.subtle.sign("HMAC", key, identityProofMessage(userId, expires));
-  return `${expires}.${unpadded(signature)}`;
+  return `${expires}.${encodeUnpaddedBase64Url(signature)}`;
 }
 
 /**
@@ -59,7 +56,7 @@ export async function verifyIdentityProof(
   if (expiresText === undefined || signatureText === undefined) return err("malformed");
   const signature = decodeBase64Url(signatureText);
   // The last character carries two unused bits; only the one canonical spelling is accepted.
-  if (unpadded(signature.buffer) !== signatureText) return err("malformed");
+  if (encodeUnpaddedBase64Url(signature) !== signatureText) return err("malformed");
   const expires = Number(expiresText);
   if (expires <= nowSeconds) return err("expired");
   if (expires > nowSeconds + MAX_PROOF_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS) return err("too-long-lived");

@@ -9,6 +9,7 @@ import { type AddressInfo, createServer as createTcpServer } from "node:net";
 import type { TestProject } from "vitest/node";
 import { startDemoShop } from "../../demo-shop/server.ts";
 import { startKafkaRestDouble } from "../../scripts/kafka-rest/server.ts";
+import { CACHING_ORIGIN_HEADERS } from "./caching-origin.ts";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const shop = await startDemoShop();
@@ -130,24 +131,7 @@ async function startGarbageOrigin(): Promise<{ url: string; close(): Promise<voi
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((done) => server.close(() => done())) };
 }
 
-/** Every shared-cache directive and validator an origin might send with a page. */
-const CACHING_ORIGIN_HEADERS = {
-  "cache-control": "public, max-age=600, s-maxage=3600, stale-while-revalidate=60",
-  "cdn-cache-control": "max-age=3600",
-  "cloudflare-cdn-cache-control": "max-age=3600",
-  "surrogate-control": "max-age=3600",
-  "surrogate-key": "homepage",
-  "cache-tag": "homepage",
-  expires: "Thu, 01 Jan 2099 00:00:00 GMT",
-  etag: '"page-v1"',
-  "last-modified": "Wed, 01 Jan 2025 00:00:00 GMT",
-  age: "42",
-  "content-md5": "Q2hlY2sgSW50ZWdyaXR5IQ==",
-  digest: "sha-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=",
-  pragma: "public",
-};
-
-/** An origin whose pages (any path) carry every caching header above and a hero slot. */
+/** An origin whose pages (any path) carry every caching header there is (`CACHING_ORIGIN_HEADERS`) and a hero slot. */
 async function startCachingOrigin(): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((_, response) => {
     response.writeHead(200, { "content-type": "text/html; charset=utf-8", ...CACHING_ORIGIN_HEADERS });

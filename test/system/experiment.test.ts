@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_RULES_SIGNING_KEY } from "../../scripts/lib/local-tailor.ts";
 import { putLiveVersion } from "../../scripts/lib/signed-version.ts";
+import { heroExperimentDocument } from "../support/hero-experiment.ts";
 import { inParallel, type System, startSystem, visitorCookie } from "../support/system.ts";
 
 const TRUE_RATES: Record<string, number> = { calm: 0.04, bold: 0.2 };
@@ -19,30 +20,15 @@ function random(): number {
   return seed / 4_294_967_296;
 }
 
-function document(version: number, experiments: Record<string, unknown>, experiment: string) {
-  return {
-    version,
-    slots: { hero: { selector: '[data-slot="hero"]' } },
-    experiments,
-    rules: [
-      {
-        id: "hero-test",
-        pages: ["/"],
-        experiment: {
-          id: experiment,
-          variants: { calm: { hero: { type: "setText", text: "Calm" } }, bold: { hero: { type: "setText", text: "BOLD" } } },
-        },
-      },
-    ],
-  };
-}
-
 let system: System;
 
 beforeAll(async () => {
-  system = await startSystem(document(1, { hero_bandit: { variants: ["calm", "bold"], allocation: "bandit" } }, "hero_bandit"), {
-    EXPERIMENT_STATS_TTL_MS: "300",
-  });
+  system = await startSystem(
+    heroExperimentDocument("hero_bandit", { hero_bandit: { variants: ["calm", "bold"], allocation: "bandit" } }, 1),
+    {
+      EXPERIMENT_STATS_TTL_MS: "300",
+    },
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -136,7 +122,7 @@ describe("simulated experiment", () => {
 
   it("passes a fair split and flags a skewed one in the sample ratio check", { timeout: 240_000 }, async () => {
     const fairExperiment = { variants: ["calm", "bold"], weights: [0.5, 0.5] };
-    await publish(2, document(2, { hero_fair: fairExperiment }, "hero_fair"));
+    await publish(2, heroExperimentDocument("hero_fair", { hero_fair: fairExperiment }, 2));
     await pickedUp("hero_fair");
     await inParallel(1_000, 6, async (index) => {
       await visit(index, "fair");
@@ -144,7 +130,11 @@ describe("simulated experiment", () => {
     // A split that is not what was planned: assign 65/35 ...
     await publish(
       3,
-      document(3, { hero_fair: fairExperiment, hero_skewed: { variants: ["calm", "bold"], weights: [0.65, 0.35] } }, "hero_skewed"),
+      heroExperimentDocument(
+        "hero_skewed",
+        { hero_fair: fairExperiment, hero_skewed: { variants: ["calm", "bold"], weights: [0.65, 0.35] } },
+        3,
+      ),
     );
     await pickedUp("hero_skewed");
     await inParallel(1_000, 6, async (index) => {
@@ -153,7 +143,11 @@ describe("simulated experiment", () => {
     // ... while the plan says 50/50, as when assignment or logging is broken.
     await publish(
       4,
-      document(4, { hero_fair: fairExperiment, hero_skewed: { variants: ["calm", "bold"], weights: [0.5, 0.5] } }, "hero_skewed"),
+      heroExperimentDocument(
+        "hero_skewed",
+        { hero_fair: fairExperiment, hero_skewed: { variants: ["calm", "bold"], weights: [0.5, 0.5] } },
+        4,
+      ),
     );
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const fair = await report("hero_fair");

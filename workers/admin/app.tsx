@@ -7,31 +7,20 @@
  */
 
 import { type Context, Hono } from "hono";
-import { deleteCookie, getCookie } from "hono/cookie";
 import { diffDocuments } from "../../shared/rules/diff.ts";
 import { versionsLiveBefore } from "../../shared/rules/history.ts";
 import { readTextBody } from "../common/body.ts";
-import { ADMIN_SESSION_COOKIE } from "../common/cookies.ts";
 import { placed } from "../common/placement.ts";
 import { Problem } from "../common/problem.ts";
 import { readLiveDocument, readVersion, rulesStatus } from "../common/rules-store.ts";
 import { validateDocument } from "../common/validate.ts";
 import { pseudonymFor } from "../common/visitor.ts";
 import { adminApi, guardSummary, healthReport, liveWarnings } from "./api.ts";
-import {
-  type AdminVariables,
-  adminSecurityHeaders,
-  createSession,
-  endSession,
-  isAdminToken,
-  isCrossSite,
-  refuseSignInWhenAccessOnly,
-  requireAdmin,
-  sessionCookie,
-} from "./auth.ts";
+import { type AdminVariables, closeSession, isAdminToken, openSession, refuseSignInWhenAccessOnly, requireAdmin } from "./auth.ts";
 import { erasureApi } from "./erasure.ts";
 import { type ExperimentReportView, experimentReport } from "./experiment-report.ts";
 import { openApiDocument, openApiPage } from "./openapi.ts";
+import { adminSecurityHeaders, refuseCrossSiteChanges } from "./security.ts";
 import { ADMIN_SCRIPT } from "./ui/client.generated.ts";
 import { DashboardPage, HealthPage, JsonEditorPage, LoginPage, RuleEditorPage, type VersionRow, VersionsPage } from "./ui/pages.tsx";
 import { ADMIN_CSS } from "./ui/styles.ts";
@@ -62,10 +51,8 @@ async function signInLimited(context: Context<{ Bindings: Env; Variables: AdminV
   return !byAddress.success || !byName.success;
 }
 
-adminApp.post("/admin/login", async (context) => {
-  // The form must come from this site (no cross-site sign-in).
-  if (isCrossSite(context.req.raw))
-    throw new Problem(403, { slug: "cross-site", title: "Cross-site request", detail: "Sign in from Tailor's own page." });
+// The form must come from this origin (no cross-site sign-in).
+adminApp.post("/admin/login", refuseCrossSiteChanges("Sign in from Tailor's own page."), async (context) => {
   const form = new URLSearchParams(await readTextBody(context.req.raw, MAX_FORM_BYTES));
   const token = form.get("token") ?? "";
   const name = (form.get("name") ?? "")
@@ -83,7 +70,7 @@ adminApp.post("/admin/login", async (context) => {
   if (!(await isAdminToken(token, context.env.ADMIN_TOKEN)) || name === "") {
     return context.html(<LoginPage error="That token is not right, or the name is missing." />, 401);
   }
-  context.header("set-cookie", sessionCookie(await createSession(context.env, name, Date.now()), context.req.url));
+  await openSession(context, name, Date.now());
   return context.redirect("/admin", 303);
 });
 
@@ -92,8 +79,7 @@ adminApp.use("/admin", requireAdmin());
 
 adminApp.post("/admin/logout", async (context) => {
   // Server-side: the session is closed in the registry, so a copy of the cookie stops working too.
-  await endSession(getCookie(context, ADMIN_SESSION_COOKIE), context.env, Date.now());
-  deleteCookie(context, ADMIN_SESSION_COOKIE, { path: "/admin" });
+  await closeSession(context, Date.now());
   return context.redirect("/admin/login", 303);
 });
 

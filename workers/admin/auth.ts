@@ -4,12 +4,13 @@
  * 1. `Authorization: Bearer <ADMIN_TOKEN>` — the API, the command line, CI;
  * 2. Cloudflare Access, when `ACCESS_TEAM_DOMAIN` and `ACCESS_AUD` are set: the
  *    `Cf-Access-Jwt-Assertion` JWT is verified (RS256) against the team's published keys;
- * 3. the web editor's session cookie, issued after signing in with the token and listed in the
- *    `RulesRegistry` until sign-out or expiry. Requests that change something with only the cookie
+ * 3. the web editor's session cookie, signed with `hono/cookie`, issued after signing in with the
+ *    token and listed in the `RulesRegistry` until sign-out or expiry. Requests that change something with only the cookie
  *    must also carry the page's CSRF token (`x-csrf-token`, or a form's `csrf` field).
  *
  * Changes made with an Access assertion or a cookie are refused when a browser says they come
- * from another site (`isCrossSite`).
+ * from another origin (`hono/csrf`, in `security.ts`). The bearer token needs no such check: no
+ * browser attaches it by itself.
  *
  * With `ADMIN_AUTH = "access-only"` only the second way is open: the token and the sign-in cookie
  * are refused, and `/admin/login` is closed. People come through Access with their identity
@@ -22,15 +23,16 @@
  */
 
 import type { Context, MiddlewareHandler } from "hono";
-import { getCookie } from "hono/cookie";
+import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { verifyWithJwks } from "hono/jwt";
-import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
+import { encodeUnpaddedBase64Url } from "../../shared/base64url.ts";
 import * as z from "../../shared/zod.ts";
 import { settings } from "../common/config.ts";
 import { ADMIN_SESSION_COOKIE } from "../common/cookies.ts";
 import { placed } from "../common/placement.ts";
 import { Problem } from "../common/problem.ts";
 import { isAdminBearer, MIN_ADMIN_TOKEN_LENGTH, secretsEqual } from "../common/secrets.ts";
+import { refuseCrossSite } from "./security.ts";
 
 export interface AdminVariables {
   /** Who is acting, for the audit log: "admin-token", an Access e-mail, or the editor's name. */
@@ -39,13 +41,9 @@ export interface AdminVariables {
   csrf: string;
 }
 
-const SESSION_HOURS = 12;
-const encoder = new TextEncoder();
+type AdminContext = Context<{ Bindings: Env; Variables: AdminVariables }>;
 
-/** base64url without padding, as JWTs write it (tokens travel in URLs and cookies). */
-function unpadded(bytes: ArrayBuffer): string {
-  return encodeBase64Url(bytes).replace(/=+$/, "");
-}
+const SESSION_HOURS = 12;
 
 /** Whether a sign-in form's token is the admin token (compared in constant time). */
 export async function isAdminToken(candidate: string | undefined, token: string | undefined): Promise<boolean> {
@@ -53,97 +51,84 @@ export async function isAdminToken(candidate: string | undefined, token: string 
   return secretsEqual(candidate, token);
 }
 
-async function sign(secret: string, purpose: string, payload: string): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(`tailor-${purpose}:${secret}`),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  return unpadded(await crypto.subtle.sign("HMAC", key, encoder.encode(payload)));
+/**
+ * The key a purpose's values are signed with, derived from the admin token: rotating the token
+ * ends every session and every CSRF token at once. Null when the token is too short to admit anyone.
+ */
+function signingSecret(token: string | undefined, purpose: "session" | "csrf"): string | null {
+  return token === undefined || token.length < MIN_ADMIN_TOKEN_LENGTH ? null : `tailor-${purpose}:${token}`;
 }
 
-/** What a session cookie says, once its signature is checked. */
+/** What a session cookie says, once `getSignedCookie` has checked its signature. */
 const SessionPayload = z.object({
   sid: z.string().check(z.minLength(16), z.maxLength(64)),
   actor: z.string().check(z.minLength(1), z.maxLength(100)),
   exp: z.number(),
 });
+type SessionPayload = z.infer<typeof SessionPayload>;
 
 /**
  * Opens an editor session: a random id listed in the `RulesRegistry` (so sign-out can end it) and
- * a cookie value naming it, signed with a key derived from the admin token.
+ * a cookie naming it, signed by `hono/cookie` with a key derived from the admin token.
  */
-export async function createSession(env: Env, actor: string, now: number): Promise<string> {
-  const sid = crypto.randomUUID();
-  const exp = now + SESSION_HOURS * 3_600_000;
+export async function openSession(context: AdminContext, actor: string, now: number): Promise<void> {
+  const { env } = context;
+  const secret = signingSecret(env.ADMIN_TOKEN, "session");
+  if (secret === null) throw new Error("ADMIN_TOKEN is too short to sign sessions");
+  const session: SessionPayload = { sid: crypto.randomUUID(), actor: actor.slice(0, 100), exp: now + SESSION_HOURS * 3_600_000 };
   await placed(env.RULES_REGISTRY, env)
     .getByName("registry")
-    .openSession({ id: sid, actor: actor.slice(0, 100), expiresAt: exp });
-  const payload = unpadded(encoder.encode(JSON.stringify({ sid, actor: actor.slice(0, 100), exp })).buffer as ArrayBuffer);
-  return `${payload}.${await sign(env.ADMIN_TOKEN, "session", payload)}`;
+    .openSession({ id: session.sid, actor: session.actor, expiresAt: session.exp });
+  await setSignedCookie(context, ADMIN_SESSION_COOKIE, JSON.stringify(session), secret, {
+    path: "/admin",
+    maxAge: SESSION_HOURS * 3_600,
+    httpOnly: true,
+    sameSite: "Strict",
+    secure: new URL(context.req.url).protocol === "https:",
+  });
 }
 
-export function sessionCookie(value: string, requestUrl: string): string {
-  const secure = new URL(requestUrl).protocol === "https:" ? "; Secure" : "";
-  return `${ADMIN_SESSION_COOKIE}=${value}; Path=/admin; Max-Age=${SESSION_HOURS * 3_600}; HttpOnly; SameSite=Strict${secure}`;
-}
-
-/** The session a cookie value names, if its signature holds and it has not expired; not yet checked against the registry. */
-async function readSessionCookie(value: string | undefined, token: string | undefined, now: number): Promise<SessionPayload | null> {
-  if (value === undefined || token === undefined || token.length < MIN_ADMIN_TOKEN_LENGTH || value.length > 1_024) return null;
-  const [payload, signature, extra] = value.split(".");
-  if (payload === undefined || signature === undefined || extra !== undefined) return null;
-  if (!(await secretsEqual(signature, await sign(token, "session", payload)))) return null;
+/**
+ * The session the request's cookie names, if its signature holds and it has not expired; not yet
+ * checked against the registry. A cookie in the format used before `hono/cookie` signed them (or
+ * anything else unsigned or tampered with) reads as no session: the editor signs in again.
+ */
+async function readSessionCookie(context: AdminContext, now: number): Promise<SessionPayload | null> {
+  const secret = signingSecret(context.env.ADMIN_TOKEN, "session");
+  if (secret === null) return null;
+  const value = await getSignedCookie(context, secret, ADMIN_SESSION_COOKIE);
+  if (typeof value !== "string" || value.length > 1_024) return null;
   try {
-    const session = SessionPayload.safeParse(JSON.parse(new TextDecoder().decode(decodeBase64Url(payload))));
+    const session = SessionPayload.safeParse(JSON.parse(value));
     return session.success && session.data.exp > now ? session.data : null;
   } catch {
     return null;
   }
 }
-type SessionPayload = z.infer<typeof SessionPayload>;
 
-/** The open session behind a cookie value: signed by us, unexpired, and not signed out. */
-async function readSession(value: string | undefined, env: Env, now: number): Promise<SessionPayload | null> {
-  const session = await readSessionCookie(value, env.ADMIN_TOKEN, now);
+/** The open session behind the request's cookie: signed by us, unexpired, and not signed out. */
+async function readSession(context: AdminContext, now: number): Promise<SessionPayload | null> {
+  const session = await readSessionCookie(context, now);
   if (session === null) return null;
+  const { env } = context;
   return (await placed(env.RULES_REGISTRY, env).getByName("registry").isSessionOpen(session.sid)) ? session : null;
 }
 
-/** Ends the session a cookie names, server-side (no-op for anything that is not one of our sessions). */
-export async function endSession(value: string | undefined, env: Env, now: number): Promise<void> {
-  const session = await readSessionCookie(value, env.ADMIN_TOKEN, now);
+/** Ends the session the request's cookie names, server-side, and removes the cookie (no-op for anything that is not one of our sessions). */
+export async function closeSession(context: AdminContext, now: number): Promise<void> {
+  const session = await readSessionCookie(context, now);
+  const { env } = context;
   if (session !== null) await placed(env.RULES_REGISTRY, env).getByName("registry").closeSession(session.sid);
+  deleteCookie(context, ADMIN_SESSION_COOKIE, { path: "/admin" });
 }
 
 /**
- * Whether a browser sent this request from another site. Browsers say where a request came from
- * in `Sec-Fetch-Site`; where it is missing (older browsers, command-line clients) a present
- * `Origin` must name this host. `Origin` is "null" under our no-referrer policy, so it only
- * decides when `Sec-Fetch-Site` is absent.
- * @see https://www.w3.org/TR/fetch-metadata/
+ * The CSRF token for a session: only a page rendered for that session knows it. `hono/csrf`
+ * already refuses changes from other origins; the token is a second lock for the cookie session.
  */
-export function isCrossSite(request: Request): boolean {
-  const site = request.headers.get("sec-fetch-site");
-  if (site !== null) return site !== "same-origin" && site !== "none";
-  const origin = request.headers.get("origin");
-  if (origin === null || origin === "null") return false;
-  try {
-    return new URL(origin).host !== new URL(request.url).host;
-  } catch {
-    return true;
-  }
-}
-
-function crossSiteProblem(): Problem {
-  return new Problem(403, { slug: "cross-site", title: "Cross-site request", detail: "Changes must come from Tailor's own pages." });
-}
-
-/** The CSRF token for a session: only a page rendered for that session knows it. */
-function csrfToken(session: string, token: string): Promise<string> {
-  return sign(token, "csrf", session);
+async function csrfToken(sessionId: string, secret: string): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return encodeUnpaddedBase64Url(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(sessionId)));
 }
 
 /** One signing key from the Access certs document; only RSA keys are kept (Access signs with RS256). */
@@ -254,19 +239,19 @@ export async function authenticate(context: Context<{ Bindings: Env; Variables: 
     if (email !== null) {
       // Access adds the assertion to every request the browser makes with its CF_Authorization
       // cookie, including one forged by another site: a change must come from our own pages.
-      if (changes && isCrossSite(context.req.raw)) throw crossSiteProblem();
+      if (changes) await refuseCrossSite(context);
       context.set("actor", email);
       context.set("csrf", "");
       return;
     }
   }
   if (accessOnly) throw accessRequired();
-  const cookie = getCookie(context, ADMIN_SESSION_COOKIE);
-  const session = await readSession(cookie, env, now);
-  if (session !== null && cookie !== undefined) {
-    const csrf = await csrfToken(cookie, env.ADMIN_TOKEN);
+  const session = await readSession(context, now);
+  const csrfSecret = signingSecret(env.ADMIN_TOKEN, "csrf");
+  if (session !== null && csrfSecret !== null) {
+    const csrf = await csrfToken(session.sid, csrfSecret);
     if (changes) {
-      if (isCrossSite(context.req.raw)) throw crossSiteProblem();
+      await refuseCrossSite(context);
       // A cookie alone does not authorize a change: the page's CSRF token must come with it.
       if (!(await secretsEqual(await presentedCsrf(context), csrf))) {
         throw new Problem(403, {
@@ -298,24 +283,6 @@ export function requireAdmin(): MiddlewareHandler<{ Bindings: Env; Variables: Ad
       throw error;
     }
     await next();
-  };
-}
-
-/** Security headers for every admin response. */
-export function adminSecurityHeaders(): MiddlewareHandler<{ Bindings: Env; Variables: AdminVariables }> {
-  return async function setAdminSecurityHeaders(context, next) {
-    await next();
-    const headers = context.res.headers;
-    headers.set(
-      "content-security-policy",
-      // Inline styles only for the previewed shop page inside a sandboxed frame; no inline script anywhere.
-      "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
-    headers.set("x-frame-options", "DENY");
-    headers.set("x-content-type-options", "nosniff");
-    headers.set("referrer-policy", "no-referrer");
-    headers.set("cross-origin-opener-policy", "same-origin");
-    headers.set("cache-control", "no-store");
   };
 }
 

@@ -116,6 +116,27 @@ export const ACTION_FAILURE_REASONS = ["model-missing:%", "recommendations-empty
 
 const actionFailure = `(${ACTION_FAILURE_REASONS.map((reason) => (reason.endsWith("%") ? `blob2 LIKE '${reason}'` : `blob2 = '${reason}'`)).join(" OR ")})`;
 
+/**
+ * Alert SQL: the share of decisions that had a fallback matching `which`. A window without
+ * decisions answers 0 rather than dividing by zero.
+ */
+function fallbackShare(which: string): string {
+  return `SELECT if(sumIf(_sample_interval, blob1 = 'decision') = 0, 0,
+  sumIf(_sample_interval, ${which}) / sumIf(_sample_interval, blob1 = 'decision')) AS value
+FROM ${DATASET}
+WHERE blob1 IN ('fallback', 'decision') AND timestamp > NOW() - INTERVAL {since}`;
+}
+
+/**
+ * Alert SQL: how many events the data points matching `where` stand for in the window. `weight` is
+ * `_sample_interval`, times `double1` for points the consumer merged (each then counts `double1` events).
+ */
+function countOf(where: string, weight: "_sample_interval" | "_sample_interval * double1" = "_sample_interval"): string {
+  return `SELECT SUM(${weight}) AS value
+FROM ${DATASET}
+WHERE ${where} AND timestamp > NOW() - INTERVAL {since}`;
+}
+
 export const ALERT_RULES: readonly AlertRule[] = [
   {
     id: "fallback-rate",
@@ -126,10 +147,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     above: 0.05,
     pendingFor: "5m",
     severity: "page",
-    sql: `SELECT if(sumIf(_sample_interval, blob1 = 'decision') = 0, 0,
-  sumIf(_sample_interval, blob1 = 'fallback') / sumIf(_sample_interval, blob1 = 'decision')) AS value
-FROM ${DATASET}
-WHERE blob1 IN ('fallback', 'decision') AND timestamp > NOW() - INTERVAL {since}`,
+    sql: fallbackShare("blob1 = 'fallback'"),
   },
   {
     id: "actions-failing",
@@ -140,10 +158,7 @@ WHERE blob1 IN ('fallback', 'decision') AND timestamp > NOW() - INTERVAL {since}
     above: 0.01,
     pendingFor: "5m",
     severity: "ticket",
-    sql: `SELECT if(sumIf(_sample_interval, blob1 = 'decision') = 0, 0,
-  sumIf(_sample_interval, blob1 = 'fallback' AND ${actionFailure}) / sumIf(_sample_interval, blob1 = 'decision')) AS value
-FROM ${DATASET}
-WHERE blob1 IN ('fallback', 'decision') AND timestamp > NOW() - INTERVAL {since}`,
+    sql: fallbackShare(`blob1 = 'fallback' AND ${actionFailure}`),
   },
   {
     id: "origin-errors",
@@ -153,9 +168,7 @@ WHERE blob1 IN ('fallback', 'decision') AND timestamp > NOW() - INTERVAL {since}
     above: 10,
     pendingFor: "0s",
     severity: "page",
-    sql: `SELECT SUM(_sample_interval) AS value
-FROM ${DATASET}
-WHERE blob1 = 'fallback' AND blob2 IN ('origin-timeout', 'origin-unavailable') AND timestamp > NOW() - INTERVAL {since}`,
+    sql: countOf("blob1 = 'fallback' AND blob2 IN ('origin-timeout', 'origin-unavailable')"),
   },
   {
     id: "delivery-retries",
@@ -166,9 +179,7 @@ WHERE blob1 = 'fallback' AND blob2 IN ('origin-timeout', 'origin-unavailable') A
     above: 0,
     pendingFor: "15m",
     severity: "page",
-    sql: `SELECT SUM(_sample_interval * double1) AS value
-FROM ${DATASET}
-WHERE blob1 = 'delivery' AND blob2 = 'retried' AND timestamp > NOW() - INTERVAL {since}`,
+    sql: countOf("blob1 = 'delivery' AND blob2 = 'retried'", "_sample_interval * double1"),
   },
   {
     id: "dead-letters",
@@ -179,9 +190,7 @@ WHERE blob1 = 'delivery' AND blob2 = 'retried' AND timestamp > NOW() - INTERVAL 
     above: 0,
     pendingFor: "0s",
     severity: "ticket",
-    sql: `SELECT SUM(_sample_interval * double1) AS value
-FROM ${DATASET}
-WHERE blob1 = 'delivery' AND blob2 IN ('dead-lettered', 'malformed') AND timestamp > NOW() - INTERVAL {since}`,
+    sql: countOf("blob1 = 'delivery' AND blob2 IN ('dead-lettered', 'malformed')", "_sample_interval * double1"),
   },
   {
     id: "sample-ratio-mismatch",
@@ -192,9 +201,7 @@ WHERE blob1 = 'delivery' AND blob2 IN ('dead-lettered', 'malformed') AND timesta
     above: 0,
     pendingFor: "0s",
     severity: "ticket",
-    sql: `SELECT SUM(_sample_interval) AS value
-FROM ${DATASET}
-WHERE blob1 = 'srm' AND timestamp > NOW() - INTERVAL {since}`,
+    sql: countOf("blob1 = 'srm'"),
   },
   {
     id: "rollbacks",
@@ -204,9 +211,7 @@ WHERE blob1 = 'srm' AND timestamp > NOW() - INTERVAL {since}`,
     above: 0,
     pendingFor: "0s",
     severity: "page",
-    sql: `SELECT SUM(_sample_interval) AS value
-FROM ${DATASET}
-WHERE blob1 = 'rollback' AND timestamp > NOW() - INTERVAL {since}`,
+    sql: countOf("blob1 = 'rollback'"),
   },
   {
     id: "decision-p99",
@@ -229,8 +234,6 @@ WHERE blob1 = 'decision' AND timestamp > NOW() - INTERVAL {since}`,
     above: 0,
     pendingFor: "0s",
     severity: "page",
-    sql: `SELECT SUM(_sample_interval) AS value
-FROM ${DATASET}
-WHERE blob1 = 'rules' AND blob2 = 'refused' AND timestamp > NOW() - INTERVAL {since}`,
+    sql: countOf("blob1 = 'rules' AND blob2 = 'refused'"),
   },
 ];

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
+import { decodeBase64Url } from "hono/utils/encode";
+import { encodeTextBase64Url, encodeUnpaddedBase64Url } from "../../shared/base64url.ts";
 import * as z from "../../shared/zod.ts";
 
 export const PREVIEW_PARAMETER = "tailor_preview";
@@ -26,11 +27,6 @@ export type PreviewGrant = z.infer<typeof PreviewGrant>;
 
 const encoder = new TextEncoder();
 
-/** base64url without padding, as JWTs write it (tokens travel in URLs and cookies). */
-function unpadded(bytes: ArrayBuffer): string {
-  return encodeBase64Url(bytes).replace(/=+$/, "");
-}
-
 async function previewKey(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", encoder.encode(`tailor-preview:${secret}`), { name: "HMAC", hash: "SHA-256" }, false, [
     "sign",
@@ -40,9 +36,9 @@ async function previewKey(secret: string): Promise<CryptoKey> {
 
 /** A token granting `grant` (used by the admin API and tests). */
 export async function signPreview(grant: z.input<typeof PreviewGrant>, secret: string): Promise<string> {
-  const payload = unpadded(encoder.encode(JSON.stringify(PreviewGrant.parse(grant))).buffer as ArrayBuffer);
+  const payload = encodeTextBase64Url(JSON.stringify(PreviewGrant.parse(grant)));
   const signature = new Uint8Array(await crypto.subtle.sign("HMAC", await previewKey(secret), encoder.encode(payload)));
-  return `${payload}.${unpadded(signature.buffer)}`;
+  return `${payload}.${encodeUnpaddedBase64Url(signature)}`;
 }
 
 /** The longest a preview link may live: QA links are for a release, not forever. */

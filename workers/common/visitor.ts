@@ -7,6 +7,8 @@
 
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
+import { type CookieOptions, serialize } from "hono/utils/cookie";
+import { encodeUnpaddedBase64Url } from "../../shared/base64url.ts";
 import { LruCache } from "../../shared/lru.ts";
 import { VISITOR_COOKIE } from "./cookies.ts";
 
@@ -23,15 +25,8 @@ export interface Visitor {
   isNew: boolean;
 }
 
-function base64url(bytes: ArrayBuffer | Uint8Array): string {
-  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  let binary = "";
-  for (const byte of view) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
 function newVisitorId(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(16)));
+  return encodeUnpaddedBase64Url(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 const keys = new Map<string, Promise<CryptoKey>>();
@@ -69,7 +64,7 @@ export async function pseudonymFor(id: string, secret: string | undefined): Prom
   const known = cache.get(id);
   if (known !== undefined) return known;
   const signature = await crypto.subtle.sign("HMAC", await key, new TextEncoder().encode(id));
-  const pseudonym = base64url(signature).slice(0, 32);
+  const pseudonym = encodeUnpaddedBase64Url(signature).slice(0, 32);
   cache.set(id, pseudonym);
   return pseudonym;
 }
@@ -89,14 +84,21 @@ export async function readVisitor(context: Context, secret: string | undefined):
   return { id: cookie, pseudonym: await pseudonymFor(cookie, secret), isNew: false };
 }
 
-/** The `Set-Cookie` value that stores a visitor id (HttpOnly, SameSite=Lax, Secure over HTTPS). */
+/**
+ * The visitor cookie's attributes: first-party, HttpOnly, SameSite=Lax, Secure over HTTPS. Written
+ * with Hono's serializer rather than `setCookie` because the page path sets it on a streamed
+ * response it builds itself, outside Hono's context.
+ */
+function visitorCookieOptions(requestUrl: string, maxAge: number): CookieOptions {
+  return { path: "/", maxAge, httpOnly: true, sameSite: "Lax", secure: new URL(requestUrl).protocol === "https:" };
+}
+
+/** The `Set-Cookie` value that stores a visitor id. */
 export function visitorCookie(id: string, requestUrl: string): string {
-  const secure = new URL(requestUrl).protocol === "https:" ? "; Secure" : "";
-  return `${VISITOR_COOKIE}=${id}; Path=/; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Lax${secure}`;
+  return serialize(VISITOR_COOKIE, id, visitorCookieOptions(requestUrl, COOKIE_MAX_AGE_SECONDS));
 }
 
 /** The `Set-Cookie` value that removes the visitor cookie from the browser. */
 export function expiredVisitorCookie(requestUrl: string): string {
-  const secure = new URL(requestUrl).protocol === "https:" ? "; Secure" : "";
-  return `${VISITOR_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`;
+  return serialize(VISITOR_COOKIE, "", visitorCookieOptions(requestUrl, 0));
 }

@@ -2,16 +2,12 @@
  * Cloudflare Access assertions for tests: RS256 JWTs signed with the key whose public half the
  * global setup publishes at `accessCertsUrl`, and the settings that make the Worker trust it.
  */
-import { encodeBase64Url } from "hono/utils/encode";
 import { inject } from "vitest";
+import { encodeUnpaddedBase64Url } from "../../../shared/base64url.ts";
 
 /** Settings that turn on Access verification against the test key set. */
 export function accessSettings(): Partial<Env> {
   return { ACCESS_TEAM_DOMAIN: "tailor.cloudflareaccess.com", ACCESS_AUD: "tailor-admin-aud", ACCESS_CERTS_URL: inject("accessCertsUrl") };
-}
-
-function segment(bytes: ArrayBuffer | Uint8Array): string {
-  return encodeBase64Url(bytes instanceof Uint8Array ? bytes.buffer : bytes).replace(/=+$/, "");
 }
 
 /** Claims of an assertion for `email` that the Worker accepts, valid for ten minutes. */
@@ -31,9 +27,9 @@ export async function signAccessToken(
     false,
     ["sign"],
   );
-  const json = (value: unknown) => segment(new TextEncoder().encode(JSON.stringify(value)));
+  const json = (value: unknown) => encodeUnpaddedBase64Url(new TextEncoder().encode(JSON.stringify(value)));
   const unsigned = `${json(header)}.${json(claims)}`;
-  return `${unsigned}.${segment(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, new TextEncoder().encode(unsigned)))}`;
+  return `${unsigned}.${encodeUnpaddedBase64Url(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, new TextEncoder().encode(unsigned)))}`;
 }
 
 /** A valid assertion for `email`, expiring in ten minutes. */

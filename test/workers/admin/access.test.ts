@@ -2,13 +2,13 @@
  * Cloudflare Access assertions, now verified by `hono/jwt` `verifyWithJwks` with the team's cached
  * keys: everything the hand-written check refused is still refused.
  */
-import { encodeBase64Url } from "hono/utils/encode";
 import { describe, expect, it } from "vitest";
+import { encodeTextBase64Url } from "../../../shared/base64url.ts";
 import { accessSettings, signAccessToken } from "../../support/worker/access.ts";
 import { request } from "../../support/worker/fixtures.ts";
 
 const ACCESS = accessSettings();
-const encode = (value: unknown) => encodeBase64Url(new TextEncoder().encode(JSON.stringify(value)).buffer).replace(/=+$/, "");
+const encode = (value: unknown) => encodeTextBase64Url(JSON.stringify(value));
 const sign = signAccessToken;
 
 const status = async (assertion: string) =>

@@ -9,29 +9,14 @@ import demoRules from "../../../demo-shop/rules.json";
 import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
 import { forgetRules } from "../../../workers/common/rules-store.ts";
 import { accessAssertion, accessSettings } from "../../support/worker/access.ts";
+import { FORM, signIn } from "../../support/worker/admin-session.ts";
 import { publishRules, request } from "../../support/worker/fixtures.ts";
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" };
-const FORM = "application/x-www-form-urlencoded";
 
 async function problemOf(response: Response): Promise<{ type: string; title: string; status: number }> {
   expect(response.headers.get("content-type")).toBe("application/problem+json");
   return (await response.json()) as { type: string; title: string; status: number };
-}
-
-/** Signs in through the form as a browser does; the session cookie (`name=value`) and the page's CSRF token. */
-async function signIn(name = "Maria", address = "192.0.2.10"): Promise<{ cookie: string; csrf: string; page: string }> {
-  const response = await request("/admin/login", {
-    method: "POST",
-    headers: { "content-type": FORM, "sec-fetch-site": "same-origin", "cf-connecting-ip": address },
-    body: new URLSearchParams({ name, token: env.ADMIN_TOKEN }).toString(),
-  });
-  expect(response.status).toBe(303);
-  const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
-  const page = await (await request("/admin", { headers: { cookie, accept: "text/html" } })).text();
-  const csrf = /name="csrf-token" content="([^"]+)"/.exec(page)?.[1] ?? "";
-  expect(csrf).not.toBe("");
-  return { cookie, csrf, page };
 }
 
 beforeEach(async () => {
@@ -53,10 +38,12 @@ describe("changes with a Cloudflare Access assertion", () => {
     ["both cross-site", { "sec-fetch-site": "cross-site", origin: "https://evil.example" }],
   ];
 
-  it.each(crossSite)("refuses a cross-site change (%s) with 403, whatever the route or body type", async (_, headers) => {
+  // The body types a page on another site can send without a CORS preflight; JSON needs one, and
+  // `/admin` grants none (browser-defences.test.ts).
+  it.each(crossSite)("refuses a cross-site change (%s) with 403, whatever the route or body type a form can send", async (_, headers) => {
     const assertion = await accessAssertion();
     for (const [path, body] of changes) {
-      for (const type of ["application/json", "text/plain", FORM]) {
+      for (const type of ["text/plain", FORM, "multipart/form-data; boundary=x"]) {
         const response = await request(
           path,
           {
@@ -139,26 +126,13 @@ describe("editor sessions", () => {
     expect((await request("/admin/api/rules", { headers: { cookie: other.cookie } })).status).toBe(200);
   });
 
-  it("refuses a session cookie whose signature or contents were changed", async () => {
-    const { cookie } = await signIn("Tamper", "192.0.2.14");
-    const [name, value] = cookie.split("=");
-    const [payload, signature] = (value ?? "").split(".");
-    const forged = btoa(JSON.stringify({ sid: crypto.randomUUID(), actor: "Mallory", exp: Date.now() + 3_600_000 }))
-      .replace(/\+/g, "-")
-      .replace(/\//g, "_")
-      .replace(/=+$/, "");
-    for (const variant of [`${payload}.${signature}x`, `${forged}.${signature}`, `${payload}`, `${payload}.${signature}.x`, ""]) {
-      expect((await request("/admin/api/rules", { headers: { cookie: `${name}=${variant}` } })).status).toBe(401);
-    }
-  });
-
   it("refuses a cross-site change even with the session cookie and its CSRF token", async () => {
     const { cookie, csrf } = await signIn("Cross", "192.0.2.15");
     const crossSite: Record<string, string>[] = [{ "sec-fetch-site": "cross-site" }, { origin: "https://evil.example" }];
     for (const headers of crossSite) {
       const response = await request("/admin/api/rules/validate", {
         method: "POST",
-        headers: { cookie, "x-csrf-token": csrf, "content-type": "application/json", ...headers },
+        headers: { cookie, "x-csrf-token": csrf, "content-type": "text/plain", ...headers },
         body: JSON.stringify({ document: demoRules }),
       });
       expect(response.status).toBe(403);

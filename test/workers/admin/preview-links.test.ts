@@ -5,6 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { encodeTextBase64Url } from "../../../shared/base64url.ts";
 import { PREVIEW_PARAMETER, signPreview } from "../../../workers/common/preview.ts";
 import { publishRules, request } from "../../support/worker/fixtures.ts";
 
@@ -114,7 +115,7 @@ describe("using a link", () => {
     const now = Math.floor(Date.now() / 1000);
     const good = await signPreview({ forced: { "hero-test": "bold" }, path: "/", exp: now + 600 }, env.VISITOR_ID_SECRET);
     const [payload, signature] = good.split(".");
-    const reencode = (grant: unknown) => btoa(JSON.stringify(grant)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const reencode = (grant: unknown) => encodeTextBase64Url(JSON.stringify(grant));
     const tokens: [string, string, string][] = [
       ["expired", "/", await signPreview({ forced: { "hero-test": "bold" }, path: "/", exp: now - 1 }, env.VISITOR_ID_SECRET)],
       ["minted for another page", "/c/electronics", good],

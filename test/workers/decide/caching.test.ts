@@ -7,25 +7,13 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, inject, it } from "vitest";
 import worker from "../../../workers/index.ts";
+import { CACHING_ORIGIN_HEADERS } from "../../support/caching-origin.ts";
 import { publishRules } from "../../support/worker/fixtures.ts";
 
 const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36" };
 
-/** What the caching origin sends (see test/support/global-setup.ts) that a shared cache or CDN acts on. */
-const SHARED_DIRECTIVES = [
-  "cdn-cache-control",
-  "cloudflare-cdn-cache-control",
-  "surrogate-control",
-  "surrogate-key",
-  "cache-tag",
-  "expires",
-  "pragma",
-  "age",
-  "etag",
-  "last-modified",
-  "content-md5",
-  "digest",
-];
+/** What the caching origin sends that a shared cache or CDN acts on (`Cache-Control` is checked on its own). */
+const SHARED_DIRECTIVES = Object.keys(CACHING_ORIGIN_HEADERS).filter((name) => name !== "cache-control");
 
 /** Requests that get the origin's page unpersonalized, on a path rules target. */
 const UNPERSONALIZED: { what: string; path: string; method: string; headers: Record<string, string> }[] = [

@@ -5,10 +5,11 @@
  */
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, inject, it, vi } from "vitest";
+import { afterEach, describe, expect, inject, it } from "vitest";
 import { consumeQueue } from "../../../workers/feedback/consumer.ts";
 import { experimentCounts } from "../../support/worker/experiment-stats.ts";
 import { eventually } from "../../support/worker/fixtures.ts";
+import { deliverBatch, homepageExposure } from "../../support/worker/queue.ts";
 
 const FAULTY = inject("kafkaRestFaultyUrl");
 
@@ -24,39 +25,14 @@ async function received(): Promise<{ value: { id: string } }[]> {
 }
 
 function exposures(count: number) {
-  return Array.from({ length: count }, () => {
-    const id = crypto.randomUUID();
-    return {
-      v: 1,
-      kind: "exposures",
-      id,
-      visitor: "faultyVisitorPseudonym0000000000",
-      path: "/",
-      rulesVersion: 1,
-      holdout: false,
-      at: new Date().toISOString(),
-      assignments: [{ ruleId: "r", slot: "hero", experiment: null, variant: null }],
-    };
-  });
+  return Array.from({ length: count }, () =>
+    homepageExposure("faultyVisitorPseudonym0000000000", { assignments: [{ ruleId: "r", slot: "hero", experiment: null, variant: null }] }),
+  );
 }
 
-async function consume(bodies: unknown[], overrides: Partial<Env> = {}) {
-  const batch = createMessageBatch(
-    "tailor-feedback",
-    bodies.map((body, index) => ({ id: `m-${index}`, timestamp: new Date(), attempts: 1, body })),
-  );
-  const delays: Record<string, number | undefined> = {};
-  for (const message of batch.messages) {
-    const retry = message.retry.bind(message);
-    vi.spyOn(message, "retry").mockImplementation((options) => {
-      delays[message.id] = options?.delaySeconds;
-      retry(options);
-    });
-  }
-  const context = createExecutionContext();
-  await consumeQueue(batch, { ...env, KAFKA_REST_URL: FAULTY, ...overrides });
-  const result = (await getQueueResult(batch, context)) as { explicitAcks: string[]; retryMessages: { msgId: string }[] };
-  return { acked: result.explicitAcks.sort(), retried: result.retryMessages.map((message) => message.msgId).sort(), delays };
+/** One delivery of `bodies` on the feedback queue, with the Kafka REST proxy at the faulty double. */
+function consume(bodies: unknown[], overrides: Partial<Env> = {}) {
+  return deliverBatch("tailor-feedback", bodies, { KAFKA_REST_URL: FAULTY, ...overrides });
 }
 
 afterEach(async () => {
@@ -69,10 +45,10 @@ describe("consumer under faults", () => {
     const bodies = exposures(3);
     const failing = await consume(bodies);
     expect(failing.acked).toEqual([]);
-    expect(failing.retried).toEqual(["m-0", "m-1", "m-2"]);
+    expect(failing.retried).toEqual(["message-0", "message-1", "message-2"]);
     await setFaults({ mode: "none" });
     const recovered = await consume(bodies);
-    expect(recovered.acked).toEqual(["m-0", "m-1", "m-2"]);
+    expect(recovered.acked).toEqual(["message-0", "message-1", "message-2"]);
     const ids = new Set((await received()).map((record) => record.value.id));
     for (const body of bodies) expect(ids.has(`${body.id}:hero`)).toBe(true);
   });
@@ -80,7 +56,7 @@ describe("consumer under faults", () => {
   it("treats a proxy that does not answer in time as unavailable", async () => {
     await setFaults({ mode: "hang" });
     const { retried } = await consume(exposures(2), { KAFKA_REST_TIMEOUT_MS: "200" });
-    expect(retried).toEqual(["m-0", "m-1"]);
+    expect(retried).toEqual(["message-0", "message-1"]);
   });
 
   it("retries only the messages whose records failed inside a 200 response", async () => {
@@ -97,7 +73,7 @@ describe("consumer under faults", () => {
     // An exposures message whose path the proxy cannot take: a topic name Kafka forbids makes the whole request 404.
     const { acked, retried } = await consume(bodies, { KAFKA_TOPIC_FEEDBACK: "not a valid topic!" });
     expect(retried).toEqual([]);
-    expect(acked).toEqual(["m-0", "m-1", "m-2"]);
+    expect(acked).toEqual(["message-0", "message-1", "message-2"]);
     // Dead letters travel through the dead-letter queue to the DeadLetters object.
     await eventually(async () => {
       const summary = await env.DEAD_LETTERS.getByName("all").summary();
@@ -139,10 +115,10 @@ describe("consumer when the learning loop fails", () => {
     const sent = [bodies[0], message, bodies[2]];
     const failing = await consume(sent, { EXPERIMENT_STATS: flakyStats(experiment, 1) });
     // The others are done; the one whose counts failed comes back rather than being lost.
-    expect(failing.acked).toEqual(["m-0", "m-2"]);
-    expect(failing.retried).toEqual(["m-1"]);
+    expect(failing.acked).toEqual(["message-0", "message-2"]);
+    expect(failing.retried).toEqual(["message-1"]);
     const again = await consume([message]);
-    expect(again.acked).toEqual(["m-0"]);
+    expect(again.acked).toEqual(["message-0"]);
     expect(await experimentCounts(experiment)).toEqual({
       a: { trials: 1, successes: 0, conversions: 0, revenue: 0 },
     });

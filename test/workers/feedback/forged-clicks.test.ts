@@ -11,11 +11,12 @@ import { MAX_CONVERSION_VALUE } from "../../../shared/feedback/attribution.ts";
 import type { ExposureBatchMessage } from "../../../shared/feedback/messages.ts";
 import { thompsonChoice } from "../../../shared/models/thompson.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
+import { HERO_VARIANTS, heroExperimentDocument } from "../../support/hero-experiment.ts";
 import { experimentCounts } from "../../support/worker/experiment-stats.ts";
 import { eventually, kafkaRecords, postEvents, publishRules, request, track, visitorCookieFrom } from "../../support/worker/fixtures.ts";
 
 const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0" };
-const VARIANTS = ["calm", "bold"] as const;
+const VARIANTS = HERO_VARIANTS;
 const CLICKS_PER_VISITOR = 100;
 const VISITORS_PER_KIND = 10;
 
@@ -110,21 +111,7 @@ function allocation(counts: Record<string, { trials: number; successes: number }
 
 it("2,000 forged clicks move the bandit only by one click per exposure Tailor logged", { timeout: 600_000 }, async () => {
   const experiment = `forged_${crypto.randomUUID().slice(0, 8)}`;
-  await publishRules({
-    version: 1,
-    slots: { hero: { selector: '[data-slot="hero"]' } },
-    experiments: { [experiment]: { variants: [...VARIANTS], allocation: "bandit" } },
-    rules: [
-      {
-        id: "hero-test",
-        pages: ["/"],
-        experiment: {
-          id: experiment,
-          variants: { calm: { hero: { type: "setText", text: "Calm" } }, bold: { hero: { type: "setText", text: "BOLD" } } },
-        },
-      },
-    ],
-  });
+  await publishRules(heroExperimentDocument(experiment, { [experiment]: { variants: [...VARIANTS], allocation: "bandit" } }));
   const stats = { counts: () => experimentCounts(experiment) };
 
   // Real traffic: visitors who each saw the homepage once, remembered by Tailor.
@@ -196,21 +183,7 @@ it("a click sent right after the page counts once its exposure is remembered, on
   timeout: 300_000,
 }, async () => {
   const experiment = `quick_${crypto.randomUUID().slice(0, 8)}`;
-  await publishRules({
-    version: 1,
-    slots: { hero: { selector: '[data-slot="hero"]' } },
-    experiments: { [experiment]: { variants: [...VARIANTS], allocation: "bandit" } },
-    rules: [
-      {
-        id: "hero-test",
-        pages: ["/"],
-        experiment: {
-          id: experiment,
-          variants: { calm: { hero: { type: "setText", text: "Calm" } }, bold: { hero: { type: "setText", text: "BOLD" } } },
-        },
-      },
-    ],
-  });
+  await publishRules(heroExperimentDocument(experiment, { [experiment]: { variants: [...VARIANTS], allocation: "bandit" } }));
   const visitor = await newVisitor();
   const page = await (await request("/", { headers: { ...BROWSER, cookie: visitor.cookie } })).text();
   const variant = /data-p13n-variant="(\w+)"/.exec(page)?.[1] ?? "";
@@ -232,21 +205,7 @@ it("a click sent right after the page counts once its exposure is remembered, on
 
 it("20 forged orders after one exposure count one conversion, its revenue capped", { timeout: 300_000 }, async () => {
   const experiment = `orders_${crypto.randomUUID().slice(0, 8)}`;
-  await publishRules({
-    version: 1,
-    slots: { hero: { selector: '[data-slot="hero"]' } },
-    experiments: { [experiment]: { variants: [...VARIANTS] } },
-    rules: [
-      {
-        id: "hero-test",
-        pages: ["/"],
-        experiment: {
-          id: experiment,
-          variants: { calm: { hero: { type: "setText", text: "Calm" } }, bold: { hero: { type: "setText", text: "BOLD" } } },
-        },
-      },
-    ],
-  });
+  await publishRules(heroExperimentDocument(experiment, { [experiment]: { variants: [...VARIANTS] } }));
   const visitor = await newVisitor();
   const page = await (await request("/", { headers: { ...BROWSER, cookie: visitor.cookie } })).text();
   const variant = /data-p13n-variant="(\w+)"/.exec(page)?.[1] ?? "";

@@ -3,11 +3,10 @@
  * dead-letter, and the retries at the queue's `max_retries` span days, inside the queue's retention,
  * so delivery pauses for the outage instead of everything being dead-lettered minutes in.
  */
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { consumeQueue } from "../../../workers/feedback/consumer.ts";
 import { QUEUE_MAX_RETRIES, QUEUE_RETENTION_SECONDS } from "../../../workers/feedback/retry-policy.ts";
+import { deliverBatch, homepageExposure, productViewedEvent } from "../../support/worker/queue.ts";
 
 /** The platform's longest retry delay (12 hours). */
 const PLATFORM_MAX_DELAY_SECONDS = 43_200;
@@ -15,52 +14,17 @@ const DAY = 24 * 3600;
 
 function bodies(): { queue: string; body: unknown }[] {
   const visitor = "outagevisitorCCCCCCCCCCCCCCCCCCC";
-  const event = {
-    v: 1,
-    kind: "event",
-    id: `event-${crypto.randomUUID()}`,
-    visitor,
-    type: "track",
-    event: "Product Viewed",
-    category: "home",
-    productId: "hm-01",
-    path: "/p/hm-01",
-    receivedAt: new Date().toISOString(),
-    clientTime: null,
-    properties: {},
-  };
-  const decision = {
-    v: 1,
-    kind: "exposures",
-    id: crypto.randomUUID(),
-    visitor,
-    path: "/",
-    rulesVersion: 1,
-    holdout: false,
-    at: new Date().toISOString(),
-    assignments: [{ ruleId: "hero", slot: "hero", experiment: null, variant: null }],
-  };
+  const event = productViewedEvent(visitor);
+  const decision = homepageExposure(visitor);
   return [
     { queue: "tailor-events", body: { v: 1, kind: "events", id: event.id, visitor, events: [event] } },
     { queue: "tailor-feedback", body: { v: 1, kind: "decisions", id: crypto.randomUUID(), decisions: [decision] } },
   ];
 }
 
-/** One delivery attempt of a batch; the delays asked for and what was acked. */
-async function attempt(queue: string, body: unknown, attempts: number, overrides: Partial<Env> = {}) {
-  const batch = createMessageBatch(queue, [{ id: "m", timestamp: new Date(), attempts, body }]);
-  const delays: (number | undefined)[] = [];
-  for (const message of batch.messages) {
-    const retry = message.retry.bind(message);
-    vi.spyOn(message, "retry").mockImplementation((options) => {
-      delays.push(options?.delaySeconds);
-      retry(options);
-    });
-  }
-  const context = createExecutionContext();
-  await consumeQueue(batch, { ...env, ...overrides });
-  const result = (await getQueueResult(batch, context)) as { explicitAcks: string[]; retryMessages: { msgId: string }[] };
-  return { acked: result.explicitAcks, retried: result.retryMessages.map((message) => message.msgId), delays };
+/** One delivery attempt of a single message (`message-0`); the delay asked for and what was acked. */
+function attempt(queue: string, body: unknown, attempts: number, overrides: Partial<Env> = {}) {
+  return deliverBatch(queue, [body], overrides, attempts);
 }
 
 type Outage = { name: string; proxy: () => Promise<Response> };
@@ -85,7 +49,7 @@ describe("a Kafka outage", () => {
       for (const attempts of [1, 2, 10, 11, 50, QUEUE_MAX_RETRIES]) {
         const outcome = await attempt(queue, body, attempts);
         expect(outcome.acked).toEqual([]);
-        expect(outcome.retried).toEqual(["m"]);
+        expect(outcome.retried).toEqual(["message-0"]);
       }
     }
     expect(send).not.toHaveBeenCalled();
@@ -99,7 +63,7 @@ describe("a Kafka outage", () => {
     // The queue delivers a message QUEUE_MAX_RETRIES + 1 times before it dead-letters it.
     for (let attempts = 1; attempts <= QUEUE_MAX_RETRIES; attempts++) {
       const { delays } = await attempt("tailor-feedback", feedback?.body, attempts);
-      const delay = delays[0] ?? 0;
+      const delay = delays["message-0"] ?? 0;
       expect(delay).toBeGreaterThan(0);
       expect(delay).toBeLessThanOrEqual(PLATFORM_MAX_DELAY_SECONDS);
       waited += delay;
@@ -112,6 +76,6 @@ describe("a Kafka outage", () => {
   it("once the proxy is back, the waiting message is delivered and acked", async () => {
     const [events] = bodies();
     const outcome = await attempt(events?.queue ?? "", events?.body, QUEUE_MAX_RETRIES);
-    expect(outcome.acked).toEqual(["m"]);
+    expect(outcome.acked).toEqual(["message-0"]);
   });
 });
