@@ -5,13 +5,29 @@
  */
 import type { Migrations } from "./sql-migrations.ts";
 
-const BATCHES = `CREATE TABLE batches (
+/** The `batches` table as migration 4 created it (one row per accepted batch, a `forwarded` flag). */
+const BATCHES_4 = `CREATE TABLE batches (
   seq INTEGER PRIMARY KEY,
   received_at INTEGER NOT NULL,
   size INTEGER NOT NULL,
   events TEXT NOT NULL,
   counts TEXT NOT NULL,
   forwarded INTEGER NOT NULL DEFAULT 0
+)`;
+/**
+ * The `batches` table as it is now (docs/storage.md): a row holds one or more accepted batches
+ * received within a day (`first_at` to `received_at`), `sent` counts its leading events the queue
+ * has taken, and the newest row carries the visitor's profile state.
+ */
+const BATCHES = `CREATE TABLE batches (
+  seq INTEGER PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  events TEXT NOT NULL,
+  counts TEXT NOT NULL,
+  sent INTEGER NOT NULL DEFAULT 0,
+  state TEXT,
+  first_at INTEGER
 )`;
 const MINUTES = "CREATE TABLE minutes (minute INTEGER PRIMARY KEY, counts TEXT NOT NULL)";
 const META = "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID";
@@ -74,7 +90,7 @@ export const USER_SESSION_MIGRATIONS: Migrations = [
   //    what expired minutes held. The rows of migration 1 are carried over: one batch per old event
   //    (its counts already in the old counters), one minute row per old minute.
   [
-    BATCHES,
+    BATCHES_4,
     MINUTES,
     `INSERT INTO batches (seq, received_at, size, counts, events, forwarded)
      SELECT seq, received_at, 1, '{}', json_array(json_object(
@@ -95,10 +111,22 @@ export const USER_SESSION_MIGRATIONS: Migrations = [
     "DROP TABLE counters",
     "DROP TABLE totals",
   ],
+  // 5: about one row written per batch (docs/decisions/0021): a row may take further batches
+  //    received within a day of its first, so the forwarded flag becomes a count of the row's leading
+  //    events sent (a flagged row was sent in full), and the profile state moves from `meta` into the
+  //    newest row. Rows from before have no `first_at`: their `received_at` stands in.
+  [
+    "ALTER TABLE batches RENAME COLUMN forwarded TO sent",
+    "UPDATE batches SET sent = size WHERE sent = 1 AND size <> 1",
+    "ALTER TABLE batches ADD COLUMN state TEXT",
+    "ALTER TABLE batches ADD COLUMN first_at INTEGER",
+    "UPDATE batches SET state = (SELECT value FROM meta WHERE name = 'state') WHERE seq = (SELECT MAX(seq) FROM batches)",
+    "DELETE FROM meta WHERE name = 'state' AND EXISTS (SELECT 1 FROM batches)",
+  ],
 ];
 
 /**
- * The schema migrations 1–4 leave, created directly in an object that has none yet: a new visitor
+ * The schema migrations 1–5 leave, created directly in an object that has none yet: a new visitor
  * costs three tables rather than four migrations' worth of creating and dropping.
  */
 export const USER_SESSION_SCHEMA: readonly string[] = [BATCHES, MINUTES, META];

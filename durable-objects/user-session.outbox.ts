@@ -1,8 +1,9 @@
 /**
  * Sending what `UserSession` recorded onward: events to the events queue and the clicks and
- * conversions they stand for to the feedback queue. The `events` table is the outbox: the object
- * marks rows forwarded only after a send succeeds, and its alarm retries the rest, so a send that
- * fails loses nothing (upstream sees a retry as a duplicate with the same ids).
+ * conversions they stand for to the feedback queue. The `batches` table is the outbox: a batch is
+ * sent before it is stored and stored as sent only when the send succeeded in time; the alarm
+ * sends the rest, so a send that fails loses nothing (upstream sees a retry as a duplicate with
+ * the same ids).
  * @module
  */
 import type { RecordedEvent } from "../shared/events/recorded.ts";
@@ -12,6 +13,12 @@ import { settings } from "../workers/common/config.ts";
 
 /** When the events queue refused a send, the alarm tries again after this long. */
 export const FORWARD_RETRY_MS = 30_000;
+
+/**
+ * How long `record` waits for the queues before it stores a batch as not yet sent and answers: a
+ * slow queue delays the answer by this much at most, and the alarm sends the batch again.
+ */
+export const SEND_WAIT_MS = 2_000;
 
 /** Queue batches hold at most 100 messages. */
 const MAX_BATCH_MESSAGES = 100;
@@ -43,5 +50,21 @@ export async function sendToQueues(env: Env, visitor: string, items: readonly Ou
   } catch (error) {
     console.error(JSON.stringify({ message: "queue send failed; will retry from the outbox", count: items.length, error: String(error) }));
     return false;
+  }
+}
+
+/**
+ * `sendToQueues`, but false once `waitMs` has passed without an answer. A send that completes
+ * later is sent again from the outbox: a duplicate with the same ids, which upstream recognizes.
+ */
+export async function sendWithin(env: Env, visitor: string, items: readonly Outgoing[], waitMs: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), waitMs);
+  });
+  try {
+    return await Promise.race([sendToQueues(env, visitor, items), late]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
   }
 }

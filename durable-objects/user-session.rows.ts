@@ -10,7 +10,7 @@ import { ClickClaimMessage, ClickMessage, ConversionMessage } from "../shared/fe
 import { emptyState, VisitorState } from "../shared/profile/state.ts";
 import * as z from "../shared/zod.ts";
 
-/** A row of the `batches` table (docs/storage.md): the new events of one accepted batch. */
+/** A row of the `batches` table (docs/storage.md): the new events of one or more accepted batches received within a day. */
 export type BatchRow = {
   seq: number;
   received_at: number;
@@ -18,7 +18,12 @@ export type BatchRow = {
   events: string;
   /** The events' per-minute counts (`user-session.counters.ts`). */
   counts: string;
-  forwarded: number;
+  /** How many of the row's leading events the queue has taken; the rest wait in the outbox. */
+  sent: number;
+  /** The profile state after the row's last write; read from the newest row only. */
+  state: string | null;
+  /** When the row's first event was received (null in rows from before migration 5). */
+  first_at: number | null;
 };
 
 function parseJsonOrUndefined(text: string): unknown {

@@ -60,4 +60,6 @@ export interface StorageUsage {
   eventsAccepted: number;
   /** Profile reads (the page path) answered, and the rows they read and wrote. */
   profileReads: { calls: number; rowsRead: number; rowsWritten: number };
+  /** Rows held now: each will be written once more when deleted (prune, retention or erasure). */
+  rowsStored: number;
 }

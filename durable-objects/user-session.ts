@@ -6,10 +6,12 @@
  * recency, cart, traits, consent) held in memory. A profile read for the page path is therefore a
  * few indexed sums over only the attributes the live rules use, never a scan of the event log.
  *
- * The events table doubles as the outbox for the events queue: an event is sent to the queue just
- * after it is stored (after the caller has its answer), and one the queue did not take is sent
- * again by the alarm, so no accepted event is lost. The same alarm deletes everything once the
- * visitor has been idle for `RETENTION_DAYS`.
+ * Accepted events are stored in `batches` rows, about one row written per batch: a batch is put
+ * on the queues first and then stored, already marked sent, in the same write that carries its
+ * counts and the new profile state (appended to the newest row while it has room). The rows are the
+ * outbox too: what the queues did not take in time is sent again by the alarm, so no accepted event
+ * is lost. The same alarm deletes everything once the visitor has been idle for `RETENTION_DAYS`.
+ * Why it is laid out so: docs/decisions/0014 and 0021.
  *
  * After a proven `identify` (the Worker checks the site's identity proof), an anonymous visitor's
  * object hands its state to the known user's object and becomes an alias of it: calls that reach
@@ -58,7 +60,7 @@ import {
   withinKeyLimits,
 } from "./user-session.counters.ts";
 import { USER_SESSION_MIGRATIONS, USER_SESSION_SCHEMA } from "./user-session.migrations.ts";
-import { FORWARD_RETRY_MS, type Outgoing, sendToQueues } from "./user-session.outbox.ts";
+import { FORWARD_RETRY_MS, type Outgoing, SEND_WAIT_MS, sendToQueues, sendWithin } from "./user-session.outbox.ts";
 import { type BatchRow, itemsJson, storedItems, storedState } from "./user-session.rows.ts";
 import {
   type EraseOutcome,
@@ -78,6 +80,16 @@ const MAX_EVENTS = 1_000;
  * each prune's row writes over a quarter of `MAX_EVENTS` events.
  */
 const PRUNE_SLACK = MAX_EVENTS / 4;
+/**
+ * Most events one row takes before the next batch starts a new one: rows are deleted whole, so a
+ * row of many small batches is one delete, while a row rewritten on every append stays small.
+ */
+const ROW_EVENTS = 50;
+/**
+ * Longest time from a row's first event to the last one appended: rows are pruned by their newest
+ * event, so a raw event is kept at most this much longer than `EVENT_RETENTION_MS`.
+ */
+const ROW_SPAN_MS = 86_400_000;
 /** How long raw events are kept; as long as the longest window. */
 const EVENT_RETENTION_MS = LONGEST_WINDOW_MINUTES * MINUTE_MS;
 
@@ -98,6 +110,15 @@ function parseJsonOrNull(text: string): unknown {
   } catch {
     return null;
   }
+}
+
+/** What memory keeps of the newest `batches` row, to append to it without reading it back. */
+interface NewestRow {
+  seq: number;
+  size: number;
+  sent: number;
+  counts: Buckets;
+  firstAt: number;
 }
 
 /** Which exposure a click claim asks for: its rule and slot. */
@@ -125,6 +146,10 @@ export class UserSession extends DurableObject<Env> {
   #known: { ids: Set<string>; stored: number } | undefined;
   /** The distinct counts keys of `#buckets` (`of`), for the key limits. */
   #keys: { of: Buckets; keys: Set<string> } | undefined;
+  /** The newest batch row (null: none), loaded on first record and kept in step with every write. */
+  #newest: NewestRow | null | undefined;
+  /** `messageId`s of batches waiting for the queues before they are stored. */
+  readonly #inFlight = new Set<string>();
   /** Remembered bandit arms (`meta.assignments`), loaded on first use. */
   #arms: Record<string, string> | undefined;
   /** Behaviour counts read in the current minute; cleared by any write. */
@@ -141,10 +166,35 @@ export class UserSession extends DurableObject<Env> {
    * profile reads it answered: what `npm run bench:ingest` and the tests measure storage by.
    */
   async usage(): Promise<StorageUsage> {
-    return { ...this.#meter.settle(), eventsAccepted: this.#eventsAccepted, profileReads: { ...this.#profileReads } };
+    return {
+      ...this.#meter.settle(),
+      eventsAccepted: this.#eventsAccepted,
+      profileReads: { ...this.#profileReads },
+      rowsStored: this.#rowsStored(),
+    };
   }
 
-  /** Records a batch of accepted events; resolves once they are durably stored. */
+  /**
+   * Rows held now in this object's tables: each is a row written again when it is deleted (by a
+   * prune, by retention or by erasure), so the benchmark counts them with the rows written. Read
+   * past the meter: counting is not part of what the object costs.
+   */
+  #rowsStored(): number {
+    const sql = this.#storage.sql;
+    if (schemaVersion(sql) === 0) return 0;
+    const tables = sql
+      .exec<{ name: string }>(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('batches', 'minutes', 'meta', 'schema_migrations')",
+      )
+      .toArray();
+    return tables.reduce((sum, { name }) => sum + sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${name}`).one().n, 0);
+  }
+
+  /**
+   * Records a batch of accepted events; resolves once they are durably stored. The batch goes to
+   * the queues first, so it is stored already marked sent: one row written per batch, with no mark
+   * to write after the answer (docs/decisions/0021).
+   */
   async record(input: RecordRequest): Promise<RecordOutcome> {
     const { visitor, events, aliases = [] } = RecordRequest.parse(input);
     const linked = this.#linkedUser();
@@ -160,17 +210,14 @@ export class UserSession extends DurableObject<Env> {
     const exposures = attributable ? await this.#recall([visitor, ...aliases]) : [];
     const windowMs = attributionWindowMs(this.env);
     this.#sql();
-    const before = this.#profileState();
-    const loadedIds = this.#knownIds();
-    const known = loadedIds.ids;
-    let state = before;
+    const known = this.#knownIds().ids;
     const fresh: Outgoing[] = [];
     const ids = new Set<string>();
     // Click claims already sent from this batch, by rule and slot: every event of a batch has the
     // same receive time, so further claims would resolve to the same exposure and count once anyway.
     const claimed = new Set<string>();
     for (const event of events) {
-      if (known.has(event.messageId) || ids.has(event.messageId)) continue;
+      if (known.has(event.messageId) || this.#inFlight.has(event.messageId) || ids.has(event.messageId)) continue;
       const feedback = attributable
         ? feedbackFor(event, visitor, exposures, windowMs, aliases).filter(
             (message) => message.kind !== "click-claim" || !claimed.has(claimKey(message)),
@@ -179,37 +226,64 @@ export class UserSession extends DurableObject<Env> {
       for (const message of feedback) if (message.kind === "click-claim") claimed.add(claimKey(message));
       ids.add(event.messageId);
       fresh.push({ event, feedback });
-      state = applyEvent(state, event);
     }
     if (fresh.length === 0) return { accepted: 0, duplicates: events.length };
+    // Other calls run while this one waits for the queues: the ids are taken meanwhile, so a retry
+    // arriving now is a duplicate, not a second copy.
+    for (const id of ids) this.#inFlight.add(id);
+    try {
+      const sent = await sendWithin(this.env, visitor, fresh, SEND_WAIT_MS);
+      this.#store(visitor, fresh, sent);
+      // Stored means accepted; a batch the queues did not take waits in the outbox for the alarm.
+      if (!sent) await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
+      else if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(this.#profileState()));
+    } finally {
+      for (const id of ids) this.#inFlight.delete(id);
+    }
+    return { accepted: fresh.length, duplicates: events.length - fresh.length };
+  }
+
+  /**
+   * Stores new events in one transaction: appended to the newest row while it holds the same
+   * session and has room, else as a new row; either way one row written, carrying the counts, the
+   * state and whether the queues took the events. State and counts are read here, after the wait
+   * for the queues, so calls that ran meanwhile are included.
+   */
+  #store(visitor: string, fresh: readonly Outgoing[], sent: boolean): void {
+    // An erasure may have run during the wait: the schema is created again if so.
+    this.#sql();
+    const before = this.#profileState();
+    let state = before;
+    for (const { event } of fresh) state = applyEvent(state, event);
+    const loadedIds = this.#knownIds();
     const loaded = this.#loadedBuckets();
     const keys = this.#keysOf(loaded);
     const increments = withinKeyLimits(bucketIncrements(fresh.map(({ event }) => event)), loaded, new Set(keys));
     const crowded = loadedIds.stored + fresh.length > MAX_EVENTS + PRUNE_SLACK;
-    let seq = 0;
-    // One transaction, so the batch, its counts and the state are stored together before the answer.
+    const newSession = state.sessionCount !== before.sessionCount;
+    const newest = this.#newestRow();
+    const latest = Math.max(...fresh.map(({ event }) => event.receivedAt));
+    const append = newest !== null && newest.size + fresh.length <= ROW_EVENTS && latest - newest.firstAt <= ROW_SPAN_MS;
+    let written: NewestRow | undefined;
     this.#transaction(() => {
-      seq = this.#insertBatch(fresh, increments, false);
+      written = append ? this.#appendToNewest(newest, fresh, increments, sent, state) : this.#insertBatch(fresh, increments, sent, state);
       if (before.lastSeen === null) this.#setName(NAMES.visitor, visitor);
-      this.#setName(NAMES.state, JSON.stringify(state));
       // Housekeeping once per session, and whenever a long session has stored too many events.
-      if (state.sessionCount !== before.sessionCount || crowded) this.#prune(state.lastSeen ?? Date.now());
+      if (newSession || crowded) this.#prune(state.lastSeen ?? Date.now());
     });
     this.#state = state;
     this.#eventsAccepted += fresh.length;
     if (this.#known === loadedIds) {
-      for (const id of ids) known.add(id);
+      for (const { event } of fresh) loadedIds.ids.add(event.messageId);
       loadedIds.stored += fresh.length;
     }
     // A prune in the transaction reset what was loaded; otherwise the batch's counts join memory.
     if (this.#buckets === loaded) {
       addBuckets(loaded, increments);
       for (const counts of increments.values()) for (const id of counts.keys()) keys.add(id);
+      this.#newest = written;
     }
     this.#counts = { minute: -1, values: new Map() };
-    // Stored means accepted: the queue send happens after the answer, and the outbox covers its failure.
-    this.ctx.waitUntil(this.#forward(visitor, fresh, [seq]));
-    return { accepted: fresh.length, duplicates: events.length - fresh.length };
   }
 
   /**
@@ -434,17 +508,19 @@ export class UserSession extends DurableObject<Env> {
           pending.map((event) => ({ event, feedback: [] })),
           new Map(),
           false,
+          null,
         );
       if (sent.length > 0)
         this.#insertBatch(
           sent.map((event) => ({ event, feedback: [] })),
           new Map(),
           true,
+          null,
         );
       addToMinuteRows(this.#meter.sql, added);
       if (before !== this.#before) this.#setName(NAMES.totalsBefore, countsJson(before));
       if (arms !== current) this.#setName(NAMES.assignments, JSON.stringify(arms));
-      this.#setName(NAMES.state, JSON.stringify(state));
+      this.#storeState(state);
       this.#setName(`${NAMES.merged}${source}`, String(Date.now()));
     });
     this.#arms = arms;
@@ -452,6 +528,7 @@ export class UserSession extends DurableObject<Env> {
     this.#before = before;
     // Read again on the next record, with the events just stored counted.
     this.#known = undefined;
+    this.#newest = undefined;
     this.#buckets = undefined;
     this.#counts = { minute: -1, values: new Map() };
     if (unforwarded.size > 0) await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
@@ -473,15 +550,14 @@ export class UserSession extends DurableObject<Env> {
     }
     const visitor = this.#name(NAMES.visitor);
     const pending = sql
-      .exec<Pick<BatchRow, "seq" | "events">>("SELECT seq, events FROM batches WHERE forwarded = 0 ORDER BY seq LIMIT ?", FORWARD_BATCHES)
+      .exec<Pick<BatchRow, "seq" | "size" | "sent" | "events">>(
+        "SELECT seq, size, sent, events FROM batches WHERE sent < size ORDER BY seq LIMIT ?",
+        FORWARD_BATCHES,
+      )
       .toArray();
     if (pending.length > 0 && visitor !== null) {
-      const items = pending.flatMap((row) => storedItems(row.events));
-      const sent = await this.#forward(
-        visitor,
-        items,
-        pending.map((row) => row.seq),
-      );
+      const items = pending.flatMap((row) => storedItems(row.events).slice(row.sent));
+      const sent = await this.#forward(visitor, items, pending);
       if (!sent) return;
       if (pending.length === FORWARD_BATCHES) {
         // More may wait: again at once, in steps of bounded size.
@@ -511,6 +587,7 @@ export class UserSession extends DurableObject<Env> {
   }
 
   #forgetLoaded(): void {
+    this.#newest = undefined;
     this.#arms = undefined;
     this.#buckets = undefined;
     this.#before = undefined;
@@ -528,19 +605,75 @@ export class UserSession extends DurableObject<Env> {
     this.#forgetLoaded();
   }
 
-  /** Stores new events as one batch row (one row written however many events); returns its `seq`. */
-  #insertBatch(items: readonly Outgoing[], counts: Buckets, forwarded: boolean): number {
+  /** Stores events as a new batch row (one row written however many events). */
+  #insertBatch(items: readonly Outgoing[], counts: Buckets, sent: boolean, state: VisitorState | null): NewestRow {
     const receivedAt = Math.max(...items.map(({ event }) => event.receivedAt));
-    return this.#meter.sql
+    const firstAt = Math.min(...items.map(({ event }) => event.receivedAt));
+    const sentCount = sent ? items.length : 0;
+    const { seq } = this.#meter.sql
       .exec<{ seq: number }>(
-        "INSERT INTO batches (received_at, size, events, counts, forwarded) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+        "INSERT INTO batches (received_at, size, events, counts, sent, state, first_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
         receivedAt,
         items.length,
         itemsJson(items),
         bucketsJson(counts),
-        forwarded ? 1 : 0,
+        sentCount,
+        state === null ? null : JSON.stringify(state),
+        firstAt,
       )
-      .one().seq;
+      .one();
+    return { seq, size: items.length, sent: sentCount, counts, firstAt };
+  }
+
+  /**
+   * Appends events to the newest row: one row written. The events text is extended in SQL, so the
+   * stored events are neither read back nor parsed; the row's counts come from memory. Events a
+   * failed send left behind keep the row's `sent` where it was (the alarm sends from there on,
+   * these included).
+   */
+  #appendToNewest(newest: NewestRow, items: readonly Outgoing[], added: Buckets, sent: boolean, state: VisitorState): NewestRow {
+    const counts: Buckets = new Map(newest.counts);
+    addBuckets(counts, added);
+    const size = newest.size + items.length;
+    const sentCount = sent && newest.sent === newest.size ? size : newest.sent;
+    this.#meter.sql.exec(
+      `UPDATE batches SET
+         received_at = MAX(received_at, ?), size = ?, counts = ?, sent = ?, state = ?,
+         events = CASE WHEN events = '[]' THEN ?6 ELSE substr(events, 1, length(events) - 1) || ',' || substr(?6, 2) END
+       WHERE seq = ?`,
+      Math.max(...items.map(({ event }) => event.receivedAt)),
+      size,
+      bucketsJson(counts),
+      sentCount,
+      JSON.stringify(state),
+      itemsJson(items),
+      newest.seq,
+    );
+    return { seq: newest.seq, size, sent: sentCount, counts, firstAt: newest.firstAt };
+  }
+
+  /** The newest batch row as memory keeps it, read once per load; null when there is none. */
+  #newestRow(): NewestRow | null {
+    if (this.#newest === undefined) {
+      const row = this.#readableSql()
+        ?.exec<Pick<BatchRow, "seq" | "size" | "sent" | "counts" | "received_at" | "first_at">>(
+          "SELECT seq, size, sent, counts, received_at, first_at FROM batches ORDER BY seq DESC LIMIT 1",
+        )
+        .toArray()[0];
+      this.#newest =
+        row === undefined
+          ? null
+          : { seq: row.seq, size: row.size, sent: row.sent, counts: parseBuckets(row.counts), firstAt: row.first_at ?? row.received_at };
+    }
+    return this.#newest;
+  }
+
+  /** Stores the profile state where it is read from: the newest batch row, or `meta` when there is none. */
+  #storeState(state: VisitorState): void {
+    const text = JSON.stringify(state);
+    const cursor = this.#meter.sql.exec("UPDATE batches SET state = ? WHERE seq = (SELECT MAX(seq) FROM batches)", text);
+    cursor.toArray();
+    if (cursor.rowsWritten === 0) this.#setName(NAMES.state, text);
   }
 
   /**
@@ -641,7 +774,9 @@ export class UserSession extends DurableObject<Env> {
 
   #profileState(): VisitorState {
     if (this.#state === undefined) {
-      const stored = this.#name(NAMES.state);
+      // The newest batch row carries the state; `meta` holds it only for an object without rows.
+      const newest = this.#readableSql()?.exec<Pick<BatchRow, "state">>("SELECT state FROM batches ORDER BY seq DESC LIMIT 1").toArray()[0];
+      const stored = newest?.state ?? this.#name(NAMES.state);
       // Parsed once per load into memory, not per read: readProfile is on the page's path.
       this.#state = stored === null ? emptyState() : storedState(stored);
     }
@@ -657,29 +792,32 @@ export class UserSession extends DurableObject<Env> {
   }
 
   /**
-   * Drops forwarded batches older than a week or behind the newest `MAX_EVENTS` events, moving their
+   * Drops sent batch rows older than a week or behind the newest `MAX_EVENTS` events, moving their
    * counts into the minute rows (or, past the longest window, into the lifetime totals kept aside),
-   * and minute rows past the longest window into those totals. Memory is read again afterwards.
+   * and minute rows past the longest window into those totals. The newest row, which carries the
+   * state, is emptied rather than deleted. Memory is read again afterwards.
    */
   #prune(now: number): void {
     const sql = this.#meter.sql;
     const oldest = minuteOf(now - EVENT_RETENTION_MS) - 1;
     const rows = sql
-      .exec<Pick<BatchRow, "seq" | "received_at" | "size" | "forwarded" | "counts">>(
-        "SELECT seq, received_at, size, forwarded, counts FROM batches ORDER BY seq DESC",
+      .exec<Pick<BatchRow, "seq" | "received_at" | "size" | "sent" | "counts">>(
+        "SELECT seq, received_at, size, sent, counts FROM batches ORDER BY seq DESC",
       )
       .toArray();
+    const newestSeq = rows[0]?.seq;
     let before = this.#totalsBefore();
     const kept: Buckets = new Map();
     let newer = 0;
     let dropped = 0;
     for (const row of rows) {
-      if (row.forwarded === 1 && (newer >= MAX_EVENTS || row.received_at < now - EVENT_RETENTION_MS)) {
+      if (row.size > 0 && row.sent >= row.size && (newer >= MAX_EVENTS || row.received_at < now - EVENT_RETENTION_MS)) {
         for (const [minute, counts] of parseBuckets(row.counts)) {
           if (minute < oldest) before = addTo(before, counts);
           else kept.set(minute, addTo(kept.get(minute), counts));
         }
-        sql.exec("DELETE FROM batches WHERE seq = ?", row.seq);
+        if (row.seq === newestSeq) sql.exec("UPDATE batches SET size = 0, sent = 0, events = '[]', counts = '{}' WHERE seq = ?", row.seq);
+        else sql.exec("DELETE FROM batches WHERE seq = ?", row.seq);
         dropped++;
       }
       newer += row.size;
@@ -696,19 +834,21 @@ export class UserSession extends DurableObject<Env> {
   }
 
   /**
-   * Puts events on the events queue and the clicks and conversions they stand for on the feedback
-   * queue, then marks their batches sent (one row each); on failure they stay in the outbox and the
+   * Sends what the outbox rows `rows` hold beyond their `sent` count (the alarm's retry), then marks
+   * those rows sent up to the size read (one row each); on failure they stay in the outbox and the
    * alarm retries (duplicates upstream carry the same ids).
    */
-  async #forward(visitor: string, items: readonly Outgoing[], batches: readonly number[]): Promise<boolean> {
+  async #forward(visitor: string, items: readonly Outgoing[], rows: readonly Pick<BatchRow, "seq" | "size">[]): Promise<boolean> {
     if (!(await sendToQueues(this.env, visitor, items))) {
       await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
       return false;
     }
     const sql = this.#meter.sql;
-    this.#storage.transactionSync(() => {
-      for (const seq of batches) sql.exec("UPDATE batches SET forwarded = 1 WHERE seq = ?", seq);
+    this.#transaction(() => {
+      for (const { seq, size } of rows) sql.exec("UPDATE batches SET sent = MAX(sent, ?) WHERE seq = ?", size, seq);
     });
+    // Memory's copy of the newest row may have changed meanwhile: read again on next use.
+    this.#newest = undefined;
     if ((await this.#storage.getAlarm()) === null) await this.#storage.setAlarm(this.#retentionDue(this.#profileState()));
     return true;
   }
@@ -716,9 +856,9 @@ export class UserSession extends DurableObject<Env> {
   #snapshot(): SessionSnapshot {
     const sql = this.#readableSql();
     if (sql === null) return { state: emptyState(), events: [], unforwarded: [], counters: [], totals: [], assignments: {} };
-    const rows = sql.exec<Pick<BatchRow, "events" | "forwarded">>("SELECT events, forwarded FROM batches ORDER BY seq").toArray();
+    const rows = sql.exec<Pick<BatchRow, "events" | "sent">>("SELECT events, sent FROM batches ORDER BY seq").toArray();
     const buckets = this.#loadedBuckets();
-    const events = rows.flatMap((row) => storedItems(row.events).map(({ event }) => ({ event, forwarded: row.forwarded === 1 })));
+    const events = rows.flatMap((row) => storedItems(row.events).map(({ event }, index) => ({ event, forwarded: index < row.sent })));
     return {
       state: this.#profileState(),
       events: events.map(({ event }) => event),

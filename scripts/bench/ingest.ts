@@ -143,8 +143,10 @@ async function throughputAndLatency(): Promise<void> {
 try {
   if (!rowsOnly) await throughputAndLatency();
 
-  // Counted by the objects themselves (`UserSession.usage`): every statement's rowsRead/rowsWritten.
+  // Counted by the objects themselves (`UserSession.usage`): every statement's rowsRead/rowsWritten,
+  // and the rows they hold at the end (each deleted once later, by retention or erasure).
   const rowsPlan = { visitors: 100, batches: 10, eventsPerBatch: EVENTS_PER_BATCH, pages: 10 };
+  const singlePlan = { visitors: 100, batches: 10, eventsPerBatch: 1, pages: 0 };
   let measured: Awaited<ReturnType<typeof measureRows>> | undefined;
   // The homepages' exposures go through the real queue and consumer into the exposure memory and
   // the experiments' counts, whose objects count their rows too.
@@ -158,13 +160,23 @@ try {
   );
   if (measured === undefined) throw new Error("rows were not measured");
   const rows = measured;
+  const single = (await measureRows(tailor.url, tailor.miniflare, singlePlan)).ingest;
   const per = (count: number, of: number) => formatNumber(of === 0 ? 0 : count / of, 3);
+  const ingestLine = (label: string, totals: typeof single, visitors: number) => {
+    const laterEvents = totals.events - totals.first.events;
+    const laterRows = totals.rowsWritten - totals.first.rowsWritten + totals.rowsStored - totals.first.rowsStored;
+    console.log(
+      `  ${label}: ${totals.events} events accepted, rows written per event ${per(totals.rowsWritten, totals.events)} + ${per(totals.rowsStored, totals.events)} deleted later = ${per(totals.rowsWritten + totals.rowsStored, totals.events)}, rows read per event ${per(totals.rowsRead, totals.events)}`,
+    );
+    console.log(
+      `    of which a visitor's first batch (creates the object) ${per(totals.first.rowsWritten + totals.first.rowsStored, visitors)} rows; later batches ${per(laterRows, laterEvents)} rows per event (deletes included)`,
+    );
+  };
   console.log(
-    `\nDurable Object SQLite rows (${rowsPlan.visitors} new visitors, ${rowsPlan.batches} batches of ${rowsPlan.eventsPerBatch} events, then ${rowsPlan.pages} homepages each; counted by each visitor's object)`,
+    `\nDurable Object SQLite rows (${rowsPlan.visitors} new visitors, ${rowsPlan.batches} batches of ${rowsPlan.eventsPerBatch} events, then ${rowsPlan.pages} homepages each; then ${singlePlan.visitors} new visitors, ${singlePlan.batches} single-event batches each; counted by each visitor's object, schema creation included)`,
   );
-  console.log(
-    `  ingest: ${rows.ingest.events} events accepted, rows written per event ${per(rows.ingest.rowsWritten, rows.ingest.events)}, rows read per event ${per(rows.ingest.rowsRead, rows.ingest.events)}`,
-  );
+  ingestLine(`ingest, beacons of ${rowsPlan.eventsPerBatch}`, rows.ingest, rowsPlan.visitors);
+  ingestLine("ingest, single-event beacons", single, singlePlan.visitors);
   console.log(
     `  page decisions: ${rows.pages.pageDecisions}, rows read per decision ${per(rows.pages.pageRowsRead, rows.pages.pageDecisions)}, rows written per decision ${per(rows.pages.pageRowsWritten, rows.pages.pageDecisions)}`,
   );
@@ -174,7 +186,7 @@ try {
   console.log(
     `  rows written per exposure with the expiry deletes to come (one per deleted row, by design): ${per(exposureRows.rowsWrittenWithExpiry, exposureRows.exposures)}; per decision ${per(exposureRows.rowsWrittenWithExpiry, exposureRows.decisions)}`,
   );
-  writeMeasuredCounts(new URL("../cost/measured-counts.json", import.meta.url).pathname, rows.ingest, rows.pages, exposureRows);
+  writeMeasuredCounts(new URL("../cost/measured-counts.json", import.meta.url).pathname, rows.ingest, single, rows.pages, exposureRows);
   console.log("  written to scripts/cost/measured-counts.json");
 } finally {
   await tailor.dispose();

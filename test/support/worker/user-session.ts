@@ -13,7 +13,7 @@ export async function forwarded(stub: DurableObjectStub<UserSession>, deadlineMs
   while (Date.now() - started < deadlineMs) {
     const pending = await runInDurableObject(
       stub,
-      (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches WHERE forwarded = 0").one().n,
+      (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches WHERE sent < size").one().n,
     );
     if (pending === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
