@@ -14,6 +14,7 @@
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
+import { LruCache } from "../../shared/lru.ts";
 import { DIGEST_VERSION, type ProfileDigest } from "../../shared/profile/digest.ts";
 import { DIGEST_COOKIE } from "./cookies.ts";
 
@@ -23,6 +24,13 @@ export const MAX_DIGEST_COOKIE_BYTES = 1_024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const keys = new Map<string, Promise<CryptoKey>>();
+
+/**
+ * Cookie values that verified in this isolate, by secret, pseudonym and value: a visitor's next
+ * pages send the same value until their next batch, and skip the HMAC and the decoding. Expiry is
+ * still checked on every use. Bounded by count (a value is at most 1 KB).
+ */
+const verified = new Map<string, LruCache<string, ProfileDigest>>();
 
 function digestKey(secret: string): Promise<CryptoKey> {
   let key = keys.get(secret);
@@ -65,6 +73,14 @@ export async function openDigest(value: string, pseudonym: string, secret: strin
   const dot = value.indexOf(".");
   if (dot === -1) return null;
   const payload = value.slice(0, dot);
+  let cache = verified.get(secret);
+  if (cache === undefined) {
+    cache = new LruCache(2_048);
+    verified.set(secret, cache);
+  }
+  const cacheKey = `${pseudonym}.${value}`;
+  const known = cache.get(cacheKey);
+  if (known !== undefined) return known.e > now ? known : null;
   try {
     const valid = await crypto.subtle.verify(
       "HMAC",
@@ -75,7 +91,9 @@ export async function openDigest(value: string, pseudonym: string, secret: strin
     if (!valid) return null;
     // Signed by this deployment, so it is Tailor's own output: no schema parse on the page's path.
     const digest = JSON.parse(decoder.decode(decodeBase64Url(payload))) as ProfileDigest;
-    return digest.v === DIGEST_VERSION && digest.e > now ? digest : null;
+    if (digest.v !== DIGEST_VERSION) return null;
+    cache.set(cacheKey, digest);
+    return digest.e > now ? digest : null;
   } catch {
     return null;
   }
