@@ -46,6 +46,19 @@ const REQUESTS = 2_000;
 const CONCURRENCY = 8;
 const VISITORS = 200;
 
+/** Whether `pid` is this process or one it started (other people's workerd may run on a shared machine). */
+function isOwn(pid: number): boolean {
+  for (let current = pid, depth = 0; current > 1 && depth < 16; depth++) {
+    if (current === process.pid) return true;
+    try {
+      current = Number(readFileSync(`/proc/${current}/stat`, "utf8").split(") ")[1]?.split(" ")[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
 function workerdPids(): Set<number> {
   try {
     return new Set(
@@ -53,7 +66,8 @@ function workerdPids(): Set<number> {
         .trim()
         .split("\n")
         .filter((line) => line !== "")
-        .map(Number),
+        .map(Number)
+        .filter(isOwn),
     );
   } catch {
     return new Set();
@@ -151,9 +165,12 @@ async function prepareStatelessVisitors(url: string): Promise<string[]> {
   const cookies: string[] = [];
   for (let index = 0; index < VISITORS; index++) {
     const jar = new Map<string, string>();
-    const response = await fetch(`${url}/`);
-    await response.arrayBuffer();
-    keptCookies(response, jar);
+    // A fresh isolate's first page may pass through while the rules load (no cookie then): try again.
+    for (let attempt = 0; attempt < 5 && !jar.has("tailor_vid"); attempt++) {
+      const response = await fetch(`${url}/`);
+      await response.arrayBuffer();
+      keptCookies(response, jar);
+    }
     if (!jar.has("tailor_vid")) throw new Error(`preparing visitor without state ${index}: no visitor cookie`);
     cookies.push(cookieHeader(jar));
   }
@@ -161,8 +178,13 @@ async function prepareStatelessVisitors(url: string): Promise<string[]> {
 }
 
 async function slotChanges(url: string, cookie: string | undefined): Promise<number> {
-  const html = await (await fetch(`${url}/`, { headers: cookie === undefined ? {} : { cookie } })).text();
-  return (html.match(/data-p13n-rule=/g) ?? []).length;
+  let changes = 0;
+  // A fresh isolate's first page may pass through while the rules load under a deadline: try again.
+  for (let attempt = 0; attempt < 5 && changes < 3; attempt++) {
+    const html = await (await fetch(`${url}/`, { headers: cookie === undefined ? {} : { cookie } })).text();
+    changes = (html.match(/data-p13n-rule=/g) ?? []).length;
+  }
+  return changes;
 }
 
 /** A fresh folder for one Tailor's Durable Object files, in memory when the machine allows. */
