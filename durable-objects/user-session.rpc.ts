@@ -26,6 +26,21 @@ export const ProfileRequest = z.strictObject({
 });
 export type ProfileRequest = z.infer<typeof ProfileRequest>;
 
+/** The profile attributes the live rules read, for the digest answered with a recorded batch (`recordWithDigest`). */
+export const DigestRequest = z.strictObject({
+  attributes: z.array(z.string().check(z.maxLength(256))).check(z.maxLength(500)),
+});
+export type DigestRequest = z.infer<typeof DigestRequest>;
+
+/**
+ * A recorded batch and the digest of the visitor's profile after it, as JSON text (a
+ * `ProfileDigest`) with its expiry; null for a browser linked to a user.
+ */
+export interface DigestedRecordOutcome {
+  outcome: RecordOutcome;
+  digest: { json: string; expires: number } | null;
+}
+
 /** How many events of a batch were new and how many were retries of known `messageId`s. */
 export interface RecordOutcome {
   accepted: number;

@@ -29,6 +29,7 @@ import { DurableObject } from "cloudflare:workers";
 import { CONVERSION_EVENTS, feedbackFor, type RememberedExposure } from "../shared/feedback/attribution.ts";
 import { Pseudonym } from "../shared/feedback/messages.ts";
 import { firstMinuteOf, LONGEST_WINDOW_MINUTES, MINUTE_MS, metricOf, minuteOf, parseBehaviorPath } from "../shared/profile/behavior.ts";
+import { DIGEST_MAX_AGE_MS, makeDigest, type ProfileDigest } from "../shared/profile/digest.ts";
 import type { ProfileExport } from "../shared/profile/export.ts";
 import { applyEvent, emptyState, mergeStates, stateAttribute, type VisitorState } from "../shared/profile/state.ts";
 import { armExperiment, RememberedArms, StoredArms, withNewestArms } from "../shared/rules/sticky.ts";
@@ -63,6 +64,8 @@ import { USER_SESSION_MIGRATIONS, USER_SESSION_SCHEMA } from "./user-session.mig
 import { FORWARD_RETRY_MS, type Outgoing, SEND_WAIT_MS, sendToQueues, sendWithin } from "./user-session.outbox.ts";
 import { type BatchRow, itemsJson, storedItems, storedState } from "./user-session.rows.ts";
 import {
+  type DigestedRecordOutcome,
+  DigestRequest,
   type EraseOutcome,
   type LinkOutcome,
   ProfileRequest,
@@ -284,6 +287,48 @@ export class UserSession extends DurableObject<Env> {
       this.#newest = written;
     }
     this.#counts = { minute: -1, values: new Map() };
+  }
+
+  /**
+   * Records a batch as `record` does, and answers with the digest of what `attributes` read after it
+   * (the ingest hands it to the browser as a signed cookie, so pages can decide without calling this
+   * object). A browser linked to a user gets none: the user's other devices change that profile.
+   */
+  async recordWithDigest(input: RecordRequest, request: DigestRequest): Promise<DigestedRecordOutcome> {
+    const { attributes } = DigestRequest.parse(request);
+    const outcome = await this.record(input);
+    if (this.#linkedUser() !== null) return { outcome, digest: null };
+    const digest = this.#digest(attributes, Date.now());
+    return { outcome, digest: { json: JSON.stringify(digest), expires: digest.e } };
+  }
+
+  #digest(attributes: readonly string[], now: number): ProfileDigest {
+    const state = this.#profileState();
+    return makeDigest(
+      attributes,
+      {
+        state,
+        counts: (path) => this.#countsInWindow(path, now),
+        isArm: (path) => armExperiment(path) !== null,
+      },
+      Math.min(now + DIGEST_MAX_AGE_MS, this.#retentionDue(state)),
+    );
+  }
+
+  /** The per-minute counts of a behaviour attribute inside its window as of `now` (a lifetime one as minute 0). */
+  #countsInWindow(path: string, now: number): [number, number][] | null {
+    const parsed = parseBehaviorPath(path);
+    if (!parsed.ok) return null;
+    const { measure, dimension, key, window } = parsed.value;
+    const id = countKey(metricOf(measure, dimension), key ?? "");
+    const first = firstMinuteOf(window, now);
+    if (first === null) return [[0, sumCount(this.#loadedBuckets(), this.#totalsBefore(), id, null)]];
+    const counts: [number, number][] = [];
+    for (const [minute, bucket] of this.#loadedBuckets()) {
+      const count = bucket.get(id) ?? 0;
+      if (minute >= first && count > 0) counts.push([minute, count]);
+    }
+    return counts;
   }
 
   /**

@@ -8,6 +8,9 @@
 /** The visitor's random id (first-party, `HttpOnly`, one year). */
 export const VISITOR_COOKIE = "tailor_vid";
 
+/** The signed digest of what the live rules read about the visitor (`HttpOnly`, an hour at most). */
+export const DIGEST_COOKIE = "tailor_pd";
+
 /** The editor's signed-in session, scoped to `/admin`. */
 export const ADMIN_SESSION_COOKIE = "tailor_admin";
 

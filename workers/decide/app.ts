@@ -16,10 +16,11 @@ import { compilePath } from "../../shared/attribute-path.ts";
 import { type ExposureBatchMessage, UNTRACKED_VISITORS } from "../../shared/feedback/messages.ts";
 import { LruCache } from "../../shared/lru.ts";
 import { type AttributeTree, nestAttributes } from "../../shared/profile/behavior.ts";
+import { DIGEST_MAX_AGE_MS, digestValues, emptyDigest } from "../../shared/profile/digest.ts";
 import { inRollout } from "../../shared/rollout/guard.ts";
 import { type CompiledRules, targetsPath } from "../../shared/rules/compile.ts";
 import { type Decision, decide } from "../../shared/rules/decide.ts";
-import { armAttribute, armsFromProfile, armsToRemember } from "../../shared/rules/sticky.ts";
+import { armAttribute, armExperiment, armsFromProfile, armsToRemember } from "../../shared/rules/sticky.ts";
 import { recordDecision, recordExposureSend, recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
 import { loadModels, modelResolver } from "../common/models-store.ts";
@@ -28,6 +29,7 @@ import { placed } from "../common/placement.ts";
 import { PREVIEW_PARAMETER, type PreviewGrant, verifyPreview } from "../common/preview.ts";
 import { untrackedReason } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
+import { digestCookie, requestDigest, sealDigest } from "../common/profile-digest.ts";
 import { rewritePage } from "../common/rewrite.ts";
 import { heldLive, liveState } from "../common/rules-store.ts";
 import { isAdminBearer } from "../common/secrets.ts";
@@ -88,6 +90,8 @@ interface Journey {
   fallbacks: string[];
   /** When the decision was made (its time is `decidedAt - startedAt`). */
   decidedAt: number;
+  /** For a new visitor: the `Set-Cookie` value of the empty profile's digest, so their next pages need no read. */
+  digestCookie: string | null;
 }
 
 /**
@@ -154,17 +158,24 @@ async function decideRequest(
   // Bandit arms the visitor already has come back with the profile read, at no extra wait.
   const wanted = rules.bandits.length === 0 ? rules.profileAttributes : [...rules.profileAttributes, ...rules.bandits.map(armAttribute)];
   const needsProfile = !untracked && !visitor.isNew && wanted.length > 0;
-  const profileRead = needsProfile
-    ? timings.measure("profile", () =>
-        withDeadline(
-          sessionFor(env, visitor.pseudonym)
-            .readProfile({ attributes: wanted, now })
-            .then((values) => values as Record<string, unknown>),
-          { milliseconds: config.PROFILE_DEADLINE_MS, startedAt: now, armWhen: originResponse },
-          null,
-        ),
-      )
-    : Promise.resolve({});
+  // A signed digest of this visitor's profile that covers what the rules read answers without the
+  // object; a missing, altered, foreign, expired or too narrow one means a normal read.
+  const digest = needsProfile ? await requestDigest(context, visitor.pseudonym, env.VISITOR_ID_SECRET, now) : null;
+  const digested = digest === null ? null : digestValues(digest, wanted, now, isArm);
+  if (digested !== null) timings.note("profile", "digest");
+  const profileRead = !needsProfile
+    ? Promise.resolve({})
+    : digested !== null
+      ? Promise.resolve(digested)
+      : timings.measure("profile", () =>
+          withDeadline(
+            sessionFor(env, visitor.pseudonym)
+              .readProfile({ attributes: wanted, now })
+              .then((values) => values as Record<string, unknown>),
+            { milliseconds: config.PROFILE_DEADLINE_MS, startedAt: now, armWhen: originResponse },
+            null,
+          ),
+        );
   const modelsLoaded = loadModels(env.RULES, rules, config.MODELS_DEADLINE_MS, timings);
   const [profile] = await Promise.all([profileRead, modelsLoaded]);
   const fallbacks: string[] = [];
@@ -209,6 +220,11 @@ async function decideRequest(
       );
     }
   }
+  // A new visitor has no state until their first batch, whose answer replaces this digest.
+  const sealed =
+    visitor.isNew && !untracked && env.VISITOR_ID_SECRET !== undefined
+      ? await sealDigest(JSON.stringify(emptyDigest(now + DIGEST_MAX_AGE_MS)), visitor.pseudonym, env.VISITOR_ID_SECRET)
+      : null;
   return {
     rules,
     visitor,
@@ -221,7 +237,12 @@ async function decideRequest(
     attributes,
     fallbacks,
     decidedAt: Date.now(),
+    digestCookie: sealed === null ? null : digestCookie(sealed, now + DIGEST_MAX_AGE_MS, now, request.url),
   };
+}
+
+function isArm(path: string): boolean {
+  return armExperiment(path) !== null;
 }
 
 /** After the response: exposures on the feedback queue (not for previews) and the decision metric. */
@@ -309,6 +330,7 @@ function personalizedHeaders(headers: Headers, journey: Journey, requestUrl: str
   headers.set("server-timing", journey.timings.header());
   for (const [name, value] of Object.entries(journey.decision.page.headers)) headers.set(name, value);
   if (journey.visitor.isNew && !journey.untracked) headers.append("set-cookie", visitorCookie(journey.visitor.id, requestUrl));
+  if (journey.digestCookie !== null) headers.append("set-cookie", journey.digestCookie);
 }
 
 /** Counts the page under the version that decided it; the counts leave later, off the page's path. */
@@ -413,6 +435,7 @@ decideApi.get("/v1/decide", async (context) => {
   const { decision } = journey;
   context.header("server-timing", journey.timings.header());
   if (journey.visitor.isNew && !journey.untracked) context.header("set-cookie", visitorCookie(journey.visitor.id, context.req.url));
+  if (journey.digestCookie !== null) context.header("set-cookie", journey.digestCookie, { append: true });
   logDecision(context, journey, path);
   return context.json({
     decisionId: journey.decisionId,

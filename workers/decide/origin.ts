@@ -12,7 +12,7 @@
  */
 import { recordFallback } from "../common/analytics.ts";
 import { settings } from "../common/config.ts";
-import { ACCESS_COOKIES, ADMIN_SESSION_COOKIE, VISITOR_COOKIE } from "../common/cookies.ts";
+import { ACCESS_COOKIES, ADMIN_SESSION_COOKIE, DIGEST_COOKIE, VISITOR_COOKIE } from "../common/cookies.ts";
 import { originTarget } from "../common/origin-target.ts";
 import { PREVIEW_PARAMETER } from "../common/preview.ts";
 import { Problem, problemResponse } from "../common/problem.ts";
@@ -20,7 +20,7 @@ import { secretsEqual } from "../common/secrets.ts";
 
 const ACCESS_HEADERS = ["cf-access-jwt-assertion", "cf-access-client-id", "cf-access-client-secret", "cf-access-token"];
 /** Cookies that belong to Tailor (compared case-sensitively, as cookie names are). */
-const TAILOR_COOKIES = new Set([VISITOR_COOKIE, ADMIN_SESSION_COOKIE, ...ACCESS_COOKIES]);
+const TAILOR_COOKIES = new Set([VISITOR_COOKIE, DIGEST_COOKIE, ADMIN_SESSION_COOKIE, ...ACCESS_COOKIES]);
 
 /** More pieces than any real credential has: such a header is stripped rather than searched further. */
 const MAX_CREDENTIAL_CANDIDATES = 16;

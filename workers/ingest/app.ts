@@ -25,6 +25,8 @@ import { type IdentityRejection, provenUser } from "../common/identity.ts";
 import { placed } from "../common/placement.ts";
 import { untrackedReason } from "../common/privacy.ts";
 import { Problem } from "../common/problem.ts";
+import { digestCookie, expiredDigestCookie, sealDigest } from "../common/profile-digest.ts";
+import { liveState } from "../common/rules-store.ts";
 import { expiredVisitorCookie, identifyVisitor, pseudonymFor, readVisitor, type Visitor, visitorCookie } from "../common/visitor.ts";
 import { TRACKER_SCRIPT } from "./tracker.generated.ts";
 
@@ -143,6 +145,26 @@ async function linkProvenUser(
   return { linked: false, reason: rejection };
 }
 
+/**
+ * The profile attributes the live rules read (the stable version's and, during a rollout, the
+ * candidate's), for the digest; none when the rules are switched off or cannot be loaded.
+ */
+async function digestAttributes(context: IngestContext, now: number): Promise<string[]> {
+  try {
+    const live = await liveState(
+      context.env,
+      now,
+      (promise) => context.executionCtx.waitUntil(promise),
+      settings(context.env).RULES_REFRESH_MS,
+    );
+    if (live.killSwitch !== null) return [];
+    return [...new Set([...(live.rules?.profileAttributes ?? []), ...(live.rollout?.rules.profileAttributes ?? [])])];
+  } catch (error) {
+    console.error(JSON.stringify({ message: "rules unavailable; no profile digest", error: String(error) }));
+    return [];
+  }
+}
+
 ingestApp.post("/v1/events", async (context) => {
   const { env } = context;
   const request = context.req.raw;
@@ -165,9 +187,18 @@ ingestApp.post("/v1/events", async (context) => {
   // Link first, so a browser that just proved who it is records this batch for that user.
   const claims = identityClaims(messages);
   const link = claims.length === 0 ? null : await linkProvenUser(env, session, visitor, claims, receivedAt);
-  const outcome = await session.record({ visitor: visitor.pseudonym, events });
+  const attributes = await digestAttributes(context, receivedAt);
+  const { outcome, digest } = await session.recordWithDigest({ visitor: visitor.pseudonym, events }, { attributes });
 
   if (visitor.isNew) context.header("set-cookie", visitorCookie(visitor.id, request.url));
+  // Whatever digest the browser held is out of date now: replaced, or removed so pages read.
+  const sealed =
+    digest === null || attributes.length === 0 ? null : await sealDigest(digest.json, visitor.pseudonym, env.VISITOR_ID_SECRET ?? "");
+  context.header(
+    "set-cookie",
+    sealed === null || digest === null ? expiredDigestCookie(request.url) : digestCookie(sealed, digest.expires, Date.now(), request.url),
+    { append: true },
+  );
   return context.json({ ...outcome, ...link }, 202);
 });
 
@@ -225,6 +256,7 @@ ingestApp.delete("/v1/profile", async (context) => {
   const erased = await placed(env.USER_SESSION, env).getByName(visitor.pseudonym).erase([visitor.pseudonym], user);
   if (erased === "not-linked-to-user") throw identityRefused("This browser is not linked to that user; nothing was erased.");
   context.header("set-cookie", expiredVisitorCookie(context.req.url));
+  context.header("set-cookie", expiredDigestCookie(context.req.url), { append: true });
   context.header("tailor-erased", erased);
   return context.body(null, 204);
 });

@@ -252,6 +252,8 @@ describe("serving rules", () => {
 
   it("marks personalized responses private, varying by cookie, with stage timings", async () => {
     const cookie = await returningVisitor();
+    // The events' answer loaded the rules into this isolate; the page is to show loading them too.
+    forgetRules();
     const response = await request("/", { headers: { ...BROWSER, cookie } });
     expect(await response.text()).toContain("Electronics for you");
     expect(response.headers.get("cache-control")).toBe("private, no-cache");
