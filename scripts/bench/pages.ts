@@ -5,7 +5,9 @@
  * three changes through their published packages, Optimizely Edge Delivery (edge-snippet mode) and
  * GrowthBook's edge app, each with its own visitor cookies (scripts/bench/peers.ts).
  *
- *   npm run bench:pages             (about seven minutes; bounded by request counts and time limits)
+ *   npm run bench:pages             (about seven minutes on an idle machine, an estimate from the peers'
+ *                                    request rates; 40 minutes measured on a 2-core VM at load 10–16;
+ *                                    bounded by request counts and time limits)
  *   npm run bench:pages -- --quick  (2 rounds of 500 requests: a smoke check of the setup, not a measurement)
  *
  * Each Worker runs on its own Miniflare (one workerd process each, only one under load at a time);
