@@ -204,9 +204,11 @@ function emptyTotals(): RowTotals {
   };
 }
 /**
- * What `npm run cost` reads: rows per accepted event (in beacons of several events, and in
- * single-event beacons), per page decision and per delivered exposure, as measured here. Rows per
- * event include the deletes to come (one per row held), as rows per exposure do.
+ * What `npm run cost` reads: rows per accepted beacon of a visitor whose object exists and rows to
+ * create a new visitor's object (beyond its first beacon's share as a beacon), measured on
+ * `beacons` (beacons of the cost model's size); rows per event (in beacons of several events, and
+ * in single-event beacons), per page decision and per delivered exposure, as measured here. Every
+ * figure includes the deletes to come (one per row held).
  */
 export function writeMeasuredCounts(
   path: string,
@@ -214,11 +216,16 @@ export function writeMeasuredCounts(
   single: RowTotals,
   pages: RowTotals,
   exposures: ExposureRowTotals,
+  beacons: { totals: RowTotals; visitors: number; batches: number; eventsPerBatch: number },
 ): void {
   const per = (rows: number, count: number) => (count === 0 ? 0 : Math.round((rows / count) * 1_000) / 1_000);
+  const perBeacon = beaconRows(beacons);
   const measured = {
     measuredAt: new Date().toISOString(),
     command: "npm run bench:ingest",
+    rowsWrittenPerBeacon: perBeacon.later,
+    rowsToCreateVisitor: Math.round((perBeacon.first - perBeacon.later) * 1_000) / 1_000,
+    eventsPerBeaconMeasured: beacons.eventsPerBatch,
     rowsWrittenPerEvent: per(ingest.rowsWritten + ingest.rowsStored, ingest.events),
     rowsWrittenPerEventSingle: per(single.rowsWritten + single.rowsStored, single.events),
     rowsWrittenPerEventSingleReturning: per(
@@ -230,4 +237,16 @@ export function writeMeasuredCounts(
     rowsWrittenPerExposure: per(exposures.rowsWrittenWithExpiry, exposures.exposures),
   };
   writeFileSync(path, `${JSON.stringify(measured, null, 2)}\n`);
+}
+
+/** Rows (deletes included) of a visitor's first beacon, and per later beacon, averaged over the visitors. */
+export function beaconRows({ totals, visitors, batches }: { totals: RowTotals; visitors: number; batches: number }): {
+  first: number;
+  later: number;
+} {
+  const round = (value: number) => Math.round(value * 1_000) / 1_000;
+  const first = totals.first.rowsWritten + totals.first.rowsStored;
+  const later = totals.rowsWritten + totals.rowsStored - first;
+  const laterBeacons = visitors * Math.max(0, batches - 1);
+  return { first: visitors === 0 ? 0 : round(first / visitors), later: laterBeacons === 0 ? 0 : round(later / laterBeacons) };
 }
