@@ -134,8 +134,14 @@ type Metered = { usage(): Promise<RowCounts> };
 
 /** The rows written so far by the exposure memory's shards and by the named experiments' objects. */
 async function exposureObjectsWritten(miniflare: Miniflare, experiments: readonly string[]): Promise<{ memory: number; stats: number }> {
-  const bindings = await miniflare.getBindings<{ EXPOSURE_MEMORY_SHARDS?: string }>();
+  const bindings = await miniflare.getBindings<{ EXPOSURE_MEMORY_SHARDS?: string; EXPERIMENT_STATS_SHARDS?: string }>();
   const shards = Number(bindings.EXPOSURE_MEMORY_SHARDS ?? "4");
+  // Each experiment's counts are spread over its shards: `<experiment>`, then `<experiment>#1` …
+  // (workers/common/experiment-shards.ts); an experiment's layout never exceeds the setting.
+  const statsShards = Number(bindings.EXPERIMENT_STATS_SHARDS ?? "1");
+  const statsNames = experiments.flatMap((name) =>
+    Array.from({ length: statsShards }, (_, shard) => (shard === 0 ? name : `${name}#${shard}`)),
+  );
   const memory = await miniflare.getDurableObjectNamespace("EXPOSURE_MEMORY");
   const stats = await miniflare.getDurableObjectNamespace("EXPERIMENT_STATS");
   const written = async (stubs: Metered[]) => {
@@ -146,7 +152,7 @@ async function exposureObjectsWritten(miniflare: Miniflare, experiments: readonl
     memory: await written(
       Array.from({ length: shards }, (_, index) => memory.get(memory.idFromName(`shard-${index}`))) as unknown as Metered[],
     ),
-    stats: await written(experiments.map((name) => stats.get(stats.idFromName(name))) as unknown as Metered[]),
+    stats: await written(statsNames.map((name) => stats.get(stats.idFromName(name))) as unknown as Metered[]),
   };
 }
 

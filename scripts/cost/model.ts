@@ -143,7 +143,7 @@ export const COUNT_SOURCES: Record<keyof Counts, string> = {
   rowsReadPerPageDecision: "durable-objects/user-session*.ts: the profile's counters and totals read on a page (estimate)",
   rowsWrittenPerPageDecision: "durable-objects/user-session.ts: reading a profile writes nothing",
   rowsWrittenPerExposure:
-    "exposure-memory.ts one bucket row per consumer batch, shard and minute + its deletion; experiment-stats.ts delivery id + variants upsert + id expiry per message (0.18 measured by bench:ingest's small batches; 0.013 for the memory at full batches of 100 messages, test/workers/feedback/exposure-rows.test.ts)",
+    "exposure-memory.ts one bucket row per consumer batch, shard and minute + its deletion; experiment-stats.ts delivery id + variants upsert + id expiry per message (bench:ingest's small batches of the demo rules, which run no experiment, so its figure has no experiment rows; 0.013 for the memory at full batches of 100 messages, test/workers/feedback/exposure-rows.test.ts)",
   decisionsPerFeedbackMessage: "workers/decide/exposure-log.ts: decisions within EXPOSURE_BATCH_MS share a message (1: no sharing assumed)",
   feedbackMessagesPerEvent: "durable-objects/user-session.outbox.ts: attributed clicks and conversions (assumed 5% of events)",
   queueOperationsPerMessage: "Queues pricing: write + read + delete per 64 KB",
