@@ -171,8 +171,8 @@ export const DEFAULT_TRAFFIC: Traffic = {
 };
 
 export const DEFAULT_COUNTS: Counts = {
-  rowsWrittenPerBeacon: 1.1,
-  rowsToCreateVisitor: 12,
+  rowsWrittenPerBeacon: 1.03,
+  rowsToCreateVisitor: 3,
   rowsReadPerPageDecision: 20,
   rowsWrittenPerPageDecision: 0,
   rowsWrittenPerExposure: 0.18,
