@@ -97,11 +97,13 @@ export function addTo(base: Counts | undefined, added: Counts): Counts {
   return sum;
 }
 
-/** Every count stored: the minute rows plus the counts each batch row carries. */
-export function readBuckets(sql: SqlStorage): Buckets {
+/** Every count stored: the minute rows (when the `minutes` table exists) plus the counts each batch row carries. */
+export function readBuckets(sql: SqlStorage, withMinutes = true): Buckets {
   const buckets: Buckets = new Map();
-  for (const row of sql.exec<{ minute: number; counts: string }>("SELECT minute, counts FROM minutes")) {
-    buckets.set(row.minute, addTo(buckets.get(row.minute), parseCounts(row.counts)));
+  if (withMinutes) {
+    for (const row of sql.exec<{ minute: number; counts: string }>("SELECT minute, counts FROM minutes")) {
+      buckets.set(row.minute, addTo(buckets.get(row.minute), parseCounts(row.counts)));
+    }
   }
   for (const row of sql.exec<{ counts: string }>("SELECT counts FROM batches")) addBuckets(buckets, parseBuckets(row.counts));
   return buckets;

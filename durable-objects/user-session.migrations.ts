@@ -3,7 +3,7 @@
  * Documented table by table in docs/storage.md.
  * @module
  */
-import type { Migrations } from "./sql-migrations.ts";
+import type { Migrations, VersionMark } from "./sql-migrations.ts";
 
 /** The `batches` table as migration 4 created it (one row per accepted batch, a `forwarded` flag). */
 const BATCHES_4 = `CREATE TABLE batches (
@@ -126,7 +126,18 @@ export const USER_SESSION_MIGRATIONS: Migrations = [
 ];
 
 /**
- * The schema migrations 1–5 leave, created directly in an object that has none yet: a new visitor
- * costs three tables rather than four migrations' worth of creating and dropping.
+ * The schema migrations 1–5 leave, created directly in an object that has none yet, as far as a
+ * new visitor needs it: the `batches` table, which carries the schema version (`USER_SESSION_MARK`),
+ * so a new visitor costs one table rather than four (docs/decisions/0021). `minutes` and `meta`
+ * follow when first written (`USER_SESSION_ON_DEMAND`).
  */
-export const USER_SESSION_SCHEMA: readonly string[] = [BATCHES, MINUTES, META];
+export const USER_SESSION_SCHEMA: readonly string[] = [BATCHES];
+
+/** The table whose `CREATE` statement records the schema version of an object created fresh. */
+export const USER_SESSION_MARK: VersionMark = { table: "batches" };
+
+/** Tables of the schema a fresh object creates only when it first writes to them. */
+export const USER_SESSION_ON_DEMAND = {
+  minutes: MINUTES.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"),
+  meta: META.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"),
+} as const;

@@ -60,7 +60,7 @@ import {
   totalRows,
   withinKeyLimits,
 } from "./user-session.counters.ts";
-import { USER_SESSION_MIGRATIONS, USER_SESSION_SCHEMA } from "./user-session.migrations.ts";
+import { USER_SESSION_MARK, USER_SESSION_MIGRATIONS, USER_SESSION_ON_DEMAND, USER_SESSION_SCHEMA } from "./user-session.migrations.ts";
 import { FORWARD_RETRY_MS, type Outgoing, SEND_WAIT_MS, sendToQueues, sendWithin } from "./user-session.outbox.ts";
 import { type BatchRow, itemsJson, storedItems, storedState } from "./user-session.rows.ts";
 import {
@@ -155,6 +155,8 @@ export class UserSession extends DurableObject<Env> {
   readonly #inFlight = new Set<string>();
   /** Remembered bandit arms (`meta.assignments`), loaded on first use. */
   #arms: Record<string, string> | undefined;
+  /** Which of the tables created on demand (`minutes`, `meta`) exist, read once per load. */
+  #tables: Set<keyof typeof USER_SESSION_ON_DEMAND> | undefined;
   /** Behaviour counts read in the current minute; cleared by any write. */
   #counts: { minute: number; values: Map<string, number> } = { minute: -1, values: new Map() };
 
@@ -184,7 +186,7 @@ export class UserSession extends DurableObject<Env> {
    */
   #rowsStored(): number {
     const sql = this.#storage.sql;
-    if (schemaVersion(sql) === 0) return 0;
+    if (schemaVersion(sql, USER_SESSION_MARK) === 0) return 0;
     const tables = sql
       .exec<{ name: string }>(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('batches', 'minutes', 'meta', 'schema_migrations')",
@@ -270,7 +272,9 @@ export class UserSession extends DurableObject<Env> {
     let written: NewestRow | undefined;
     this.#transaction(() => {
       written = append ? this.#appendToNewest(newest, fresh, increments, sent, state) : this.#insertBatch(fresh, increments, sent, state);
-      if (before.lastSeen === null) this.#setName(NAMES.visitor, visitor);
+      // Only the alarm's resend needs the visitor's name: it is stored with events left to send, so
+      // a new visitor whose first beacon the queues took costs no row for it.
+      if (written.sent < written.size) this.#setName(NAMES.visitor, visitor);
       // Housekeeping once per session, and whenever a long session has stored too many events.
       if (newSession || crowded) this.#prune(state.lastSeen ?? Date.now());
     });
@@ -486,6 +490,7 @@ export class UserSession extends DurableObject<Env> {
   #aliases(): string[] {
     const sql = this.#readableSql();
     if (sql === null) return [];
+    if (!this.#hasTable("meta")) return [];
     return sql
       .exec<{ name: string }>("SELECT name FROM meta WHERE name LIKE ?", `${NAMES.merged}%`)
       .toArray()
@@ -505,14 +510,14 @@ export class UserSession extends DurableObject<Env> {
     if (linked === user) return "unchanged";
     if (linked !== null) {
       await placed(this.env.USER_SESSION, this.env).getByName(user).adoptAlias(self);
-      this.#storage.transactionSync(() => this.#setName(NAMES.linkedTo, user));
+      this.#transaction(() => this.#setName(NAMES.linkedTo, user));
       this.#linkedTo = user;
       return "relinked";
     }
     await placed(this.env.USER_SESSION, this.env).getByName(user).absorb(self, this.#snapshot());
     await this.#eraseOwn();
     this.#sql();
-    this.#storage.transactionSync(() => {
+    this.#transaction(() => {
       this.#setName(NAMES.linkedTo, user);
       this.#setName(NAMES.visitor, self);
     });
@@ -544,7 +549,7 @@ export class UserSession extends DurableObject<Env> {
       for (const counts of added.values()) inBuckets += counts.get(id) ?? 0;
       if (count !== inBuckets) before = addTo(before, new Map([[id, count - inBuckets]]));
     }
-    this.#storage.transactionSync(() => {
+    this.#transaction(() => {
       const pending = events.filter((event) => unforwarded.has(event.messageId));
       const sent = events.filter((event) => !unforwarded.has(event.messageId));
       // The snapshot's counts arrive as minute rows, so its events are stored without counts of their own.
@@ -562,7 +567,7 @@ export class UserSession extends DurableObject<Env> {
           true,
           null,
         );
-      addToMinuteRows(this.#meter.sql, added);
+      this.#addToMinutes(added);
       if (before !== this.#before) this.#setName(NAMES.totalsBefore, countsJson(before));
       if (arms !== current) this.#setName(NAMES.assignments, JSON.stringify(arms));
       this.#storeState(state);
@@ -638,6 +643,7 @@ export class UserSession extends DurableObject<Env> {
     this.#before = undefined;
     this.#known = undefined;
     this.#keys = undefined;
+    this.#tables = undefined;
     this.#counts = { minute: -1, values: new Map() };
   }
 
@@ -749,7 +755,7 @@ export class UserSession extends DurableObject<Env> {
   #loadedBuckets(): Buckets {
     if (this.#buckets === undefined) {
       const sql = this.#readableSql();
-      this.#buckets = sql === null ? new Map() : readBuckets(sql);
+      this.#buckets = sql === null ? new Map() : readBuckets(sql, this.#hasTable("minutes"));
     }
     return this.#buckets;
   }
@@ -787,6 +793,7 @@ export class UserSession extends DurableObject<Env> {
         { sql: this.#meter.sql, transactionSync: (body) => this.#storage.transactionSync(body) },
         USER_SESSION_MIGRATIONS,
         USER_SESSION_SCHEMA,
+        USER_SESSION_MARK,
       );
       this.#schemaReady = true;
     }
@@ -796,7 +803,7 @@ export class UserSession extends DurableObject<Env> {
   /** Storage for reading, or null for an object that holds nothing: reads never create tables. */
   #readableSql(): SqlStorage | null {
     if (this.#schemaReady) return this.#meter.sql;
-    const version = schemaVersion(this.#meter.sql);
+    const version = schemaVersion(this.#meter.sql, USER_SESSION_MARK);
     if (version === 0) return null;
     // Current already: no need to run the migrations, which would read the version again.
     if (version === USER_SESSION_MIGRATIONS.length) this.#schemaReady = true;
@@ -804,11 +811,46 @@ export class UserSession extends DurableObject<Env> {
   }
 
   #name(name: string): string | null {
-    return this.#readableSql()?.exec<{ value: string }>("SELECT value FROM meta WHERE name = ?", name).toArray()[0]?.value ?? null;
+    const sql = this.#readableSql();
+    if (sql === null || !this.#hasTable("meta")) return null;
+    return sql.exec<{ value: string }>("SELECT value FROM meta WHERE name = ?", name).toArray()[0]?.value ?? null;
   }
 
   #setName(name: string, value: string): void {
-    this.#sql().exec("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", name, value);
+    this.#sql();
+    this.#createTable("meta");
+    this.#meter.sql.exec(
+      "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+      name,
+      value,
+    );
+  }
+
+  /** Whether a table created on demand exists (a fresh object has neither until it writes to it). */
+  #hasTable(name: keyof typeof USER_SESSION_ON_DEMAND): boolean {
+    if (this.#tables === undefined) {
+      const tables = new Set<keyof typeof USER_SESSION_ON_DEMAND>();
+      for (const row of this.#meter.sql.exec<{ name: string }>(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('minutes', 'meta')",
+      ))
+        if (row.name === "minutes" || row.name === "meta") tables.add(row.name);
+      this.#tables = tables;
+    }
+    return this.#tables.has(name);
+  }
+
+  /** Creates a table of `USER_SESSION_ON_DEMAND` before its first write (in the caller's transaction). */
+  #createTable(name: keyof typeof USER_SESSION_ON_DEMAND): void {
+    if (this.#hasTable(name)) return;
+    this.#meter.sql.exec(USER_SESSION_ON_DEMAND[name]);
+    this.#tables?.add(name);
+  }
+
+  /** Adds counts to the minute rows, creating the `minutes` table on first use. */
+  #addToMinutes(added: Buckets): void {
+    if (added.size === 0) return;
+    this.#createTable("minutes");
+    addToMinuteRows(this.#meter.sql, added);
   }
 
   #linkedUser(): string | null {
@@ -867,11 +909,13 @@ export class UserSession extends DurableObject<Env> {
       }
       newer += row.size;
     }
-    for (const row of sql.exec<{ counts: string }>("SELECT counts FROM minutes WHERE minute < ?", oldest)) {
-      before = addTo(before, parseCounts(row.counts));
+    if (this.#hasTable("minutes")) {
+      for (const row of sql.exec<{ counts: string }>("SELECT counts FROM minutes WHERE minute < ?", oldest)) {
+        before = addTo(before, parseCounts(row.counts));
+      }
+      sql.exec("DELETE FROM minutes WHERE minute < ?", oldest);
     }
-    sql.exec("DELETE FROM minutes WHERE minute < ?", oldest);
-    addToMinuteRows(sql, kept);
+    this.#addToMinutes(kept);
     // Lifetime counts would otherwise gain every key the visitor ever had.
     if (before !== this.#before) before = cappedCounts(before);
     if (before !== this.#before) this.#setName(NAMES.totalsBefore, countsJson(before));

@@ -12,12 +12,13 @@
 
 import rules from "../../demo-shop/rules.json" with { type: "json" };
 import { startDemoShop } from "../../demo-shop/server.ts";
+import { DEFAULT_TRAFFIC } from "../cost/model.ts";
 import { startKafkaRestDouble } from "../kafka-rest/server.ts";
 import { startLocalTailor } from "../lib/local-tailor.ts";
 import type { LoadResult } from "./load-generator.ts";
 import { runLoadInChild } from "./run-load.ts";
 import { formatNumber, median, percentile } from "./stats.ts";
-import { measureExposureRows, measureRows, writeMeasuredCounts } from "./storage-rows.ts";
+import { beaconRows, measureExposureRows, measureRows, writeMeasuredCounts } from "./storage-rows.ts";
 
 const ROUNDS = 3;
 const REQUESTS = 3_000;
@@ -161,6 +162,9 @@ try {
   if (measured === undefined) throw new Error("rows were not measured");
   const rows = measured;
   const single = (await measureRows(tailor.url, tailor.miniflare, singlePlan)).ingest;
+  // The cost model's beacons (2 events), 30 a visitor: enough for a visitor's rows to fill (50 events) and a new one to start.
+  const beaconPlan = { visitors: 50, batches: 30, eventsPerBatch: DEFAULT_TRAFFIC.eventsPerBeacon, pages: 0 };
+  const modelBeacons = (await measureRows(tailor.url, tailor.miniflare, beaconPlan)).ingest;
   const per = (count: number, of: number) => formatNumber(of === 0 ? 0 : count / of, 3);
   const ingestLine = (label: string, totals: typeof single, visitors: number) => {
     const laterEvents = totals.events - totals.first.events;
@@ -177,6 +181,10 @@ try {
   );
   ingestLine(`ingest, beacons of ${rowsPlan.eventsPerBatch}`, rows.ingest, rowsPlan.visitors);
   ingestLine("ingest, single-event beacons", single, singlePlan.visitors);
+  const perBeacon = beaconRows({ totals: modelBeacons, ...beaconPlan });
+  console.log(
+    `  cost model's beacons (${beaconPlan.visitors} new visitors, ${beaconPlan.batches} beacons of ${beaconPlan.eventsPerBatch} events each): a visitor's first beacon ${formatNumber(perBeacon.first, 3)} rows, each later beacon ${formatNumber(perBeacon.later, 3)} rows (deletes included); creating the object ${formatNumber(perBeacon.first - perBeacon.later, 3)} rows`,
+  );
   console.log(
     `  page decisions: ${rows.pages.pageDecisions}, rows read per decision ${per(rows.pages.pageRowsRead, rows.pages.pageDecisions)}, rows written per decision ${per(rows.pages.pageRowsWritten, rows.pages.pageDecisions)}`,
   );
@@ -186,7 +194,10 @@ try {
   console.log(
     `  rows written per exposure with the expiry deletes to come (one per deleted row, by design): ${per(exposureRows.rowsWrittenWithExpiry, exposureRows.exposures)}; per decision ${per(exposureRows.rowsWrittenWithExpiry, exposureRows.decisions)}`,
   );
-  writeMeasuredCounts(new URL("../cost/measured-counts.json", import.meta.url).pathname, rows.ingest, single, rows.pages, exposureRows);
+  writeMeasuredCounts(new URL("../cost/measured-counts.json", import.meta.url).pathname, rows.ingest, single, rows.pages, exposureRows, {
+    totals: modelBeacons,
+    ...beaconPlan,
+  });
   console.log("  written to scripts/cost/measured-counts.json");
 } finally {
   await tailor.dispose();

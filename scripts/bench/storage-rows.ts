@@ -134,8 +134,14 @@ type Metered = { usage(): Promise<RowCounts> };
 
 /** The rows written so far by the exposure memory's shards and by the named experiments' objects. */
 async function exposureObjectsWritten(miniflare: Miniflare, experiments: readonly string[]): Promise<{ memory: number; stats: number }> {
-  const bindings = await miniflare.getBindings<{ EXPOSURE_MEMORY_SHARDS?: string }>();
+  const bindings = await miniflare.getBindings<{ EXPOSURE_MEMORY_SHARDS?: string; EXPERIMENT_STATS_SHARDS?: string }>();
   const shards = Number(bindings.EXPOSURE_MEMORY_SHARDS ?? "4");
+  // Each experiment's counts are spread over its shards: `<experiment>`, then `<experiment>#1` …
+  // (workers/common/experiment-shards.ts); an experiment's layout never exceeds the setting.
+  const statsShards = Number(bindings.EXPERIMENT_STATS_SHARDS ?? "1");
+  const statsNames = experiments.flatMap((name) =>
+    Array.from({ length: statsShards }, (_, shard) => (shard === 0 ? name : `${name}#${shard}`)),
+  );
   const memory = await miniflare.getDurableObjectNamespace("EXPOSURE_MEMORY");
   const stats = await miniflare.getDurableObjectNamespace("EXPERIMENT_STATS");
   const written = async (stubs: Metered[]) => {
@@ -146,7 +152,7 @@ async function exposureObjectsWritten(miniflare: Miniflare, experiments: readonl
     memory: await written(
       Array.from({ length: shards }, (_, index) => memory.get(memory.idFromName(`shard-${index}`))) as unknown as Metered[],
     ),
-    stats: await written(experiments.map((name) => stats.get(stats.idFromName(name))) as unknown as Metered[]),
+    stats: await written(statsNames.map((name) => stats.get(stats.idFromName(name))) as unknown as Metered[]),
   };
 }
 
@@ -204,9 +210,11 @@ function emptyTotals(): RowTotals {
   };
 }
 /**
- * What `npm run cost` reads: rows per accepted event (in beacons of several events, and in
- * single-event beacons), per page decision and per delivered exposure, as measured here. Rows per
- * event include the deletes to come (one per row held), as rows per exposure do.
+ * What `npm run cost` reads: rows per accepted beacon of a visitor whose object exists and rows to
+ * create a new visitor's object (beyond its first beacon's share as a beacon), measured on
+ * `beacons` (beacons of the cost model's size); rows per event (in beacons of several events, and
+ * in single-event beacons), per page decision and per delivered exposure, as measured here. Every
+ * figure includes the deletes to come (one per row held).
  */
 export function writeMeasuredCounts(
   path: string,
@@ -214,11 +222,16 @@ export function writeMeasuredCounts(
   single: RowTotals,
   pages: RowTotals,
   exposures: ExposureRowTotals,
+  beacons: { totals: RowTotals; visitors: number; batches: number; eventsPerBatch: number },
 ): void {
   const per = (rows: number, count: number) => (count === 0 ? 0 : Math.round((rows / count) * 1_000) / 1_000);
+  const perBeacon = beaconRows(beacons);
   const measured = {
     measuredAt: new Date().toISOString(),
     command: "npm run bench:ingest",
+    rowsWrittenPerBeacon: perBeacon.later,
+    rowsToCreateVisitor: Math.round((perBeacon.first - perBeacon.later) * 1_000) / 1_000,
+    eventsPerBeaconMeasured: beacons.eventsPerBatch,
     rowsWrittenPerEvent: per(ingest.rowsWritten + ingest.rowsStored, ingest.events),
     rowsWrittenPerEventSingle: per(single.rowsWritten + single.rowsStored, single.events),
     rowsWrittenPerEventSingleReturning: per(
@@ -230,4 +243,16 @@ export function writeMeasuredCounts(
     rowsWrittenPerExposure: per(exposures.rowsWrittenWithExpiry, exposures.exposures),
   };
   writeFileSync(path, `${JSON.stringify(measured, null, 2)}\n`);
+}
+
+/** Rows (deletes included) of a visitor's first beacon, and per later beacon, averaged over the visitors. */
+export function beaconRows({ totals, visitors, batches }: { totals: RowTotals; visitors: number; batches: number }): {
+  first: number;
+  later: number;
+} {
+  const round = (value: number) => Math.round(value * 1_000) / 1_000;
+  const first = totals.first.rowsWritten + totals.first.rowsStored;
+  const later = totals.rowsWritten + totals.rowsStored - first;
+  const laterBeacons = visitors * Math.max(0, batches - 1);
+  return { first: visitors === 0 ? 0 : round(first / visitors), later: laterBeacons === 0 ? 0 : round(later / laterBeacons) };
 }

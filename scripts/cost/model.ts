@@ -64,6 +64,23 @@ export interface Traffic {
   slots: number;
   /** Events per tracker beacon (one request, one Durable Object call, one events message each). */
   eventsPerBeacon: number;
+  /**
+   * Visitors a second whose object is created (their first beacon): `newVisitorsOf` derives it from
+   * page views when not given.
+   */
+  newVisitors: number;
+}
+
+/** Page views per visit, for the default count of new visitors (an assumption, printed with the bill). */
+export const PAGES_PER_VISIT = 4;
+
+/**
+ * New visitors a second when the shop does not say: the page views of visitors without state
+ * (`1 − returning`), one new visitor per `PAGES_PER_VISIT` of them. An upper bound in that every one
+ * is assumed to send a beacon (a visitor who never does costs no object).
+ */
+export function newVisitorsOf(pages: number, returning: number, pagesPerVisit: number = PAGES_PER_VISIT): number {
+  return (pages * (1 - returning)) / Math.max(1, pagesPerVisit);
 }
 
 /**
@@ -72,7 +89,17 @@ export interface Traffic {
  * the code, where `COUNT_SOURCES` says.
  */
 export interface Counts {
-  rowsWrittenPerEvent: number;
+  /**
+   * Rows written per accepted beacon by a visitor whose object exists, the later deletes included
+   * (the visitor object appends a beacon to its newest row: about one row per beacon, whatever its
+   * events; docs/decisions/0021).
+   */
+  rowsWrittenPerBeacon: number;
+  /**
+   * Rows written to create a new visitor's object, beyond what its first beacon costs as any beacon
+   * does: schema, names and their later deletes.
+   */
+  rowsToCreateVisitor: number;
   rowsReadPerPageDecision: number;
   rowsWrittenPerPageDecision: number;
   /**
@@ -109,11 +136,14 @@ export interface Counts {
 
 /** Where each count comes from, printed with the figures. */
 export const COUNT_SOURCES: Record<keyof Counts, string> = {
-  rowsWrittenPerEvent: "durable-objects/user-session*.ts: event row, counters and totals upserts, forwarded flag, retention deletes",
+  rowsWrittenPerBeacon:
+    "durable-objects/user-session*.ts: the beacon appended to the newest batches row (or a new row), with its share of prunes and retention deletes; measured by bench:ingest for an existing object",
+  rowsToCreateVisitor:
+    "durable-objects/user-session*.ts: a new visitor's first batch beyond a later one's rows (schema and names, deletes included); measured by bench:ingest",
   rowsReadPerPageDecision: "durable-objects/user-session*.ts: the profile's counters and totals read on a page (estimate)",
   rowsWrittenPerPageDecision: "durable-objects/user-session.ts: reading a profile writes nothing",
   rowsWrittenPerExposure:
-    "exposure-memory.ts one bucket row per consumer batch, shard and minute + its deletion; experiment-stats.ts delivery id + variants upsert + id expiry per message (0.18 measured by bench:ingest's small batches; 0.013 for the memory at full batches of 100 messages, test/workers/feedback/exposure-rows.test.ts)",
+    "exposure-memory.ts one bucket row per consumer batch, shard and minute + its deletion; experiment-stats.ts delivery id + variants upsert + id expiry per message (bench:ingest's small batches of the demo rules, which run no experiment, so its figure has no experiment rows; 0.013 for the memory at full batches of 100 messages, test/workers/feedback/exposure-rows.test.ts)",
   decisionsPerFeedbackMessage: "workers/decide/exposure-log.ts: decisions within EXPOSURE_BATCH_MS share a message (1: no sharing assumed)",
   feedbackMessagesPerEvent: "durable-objects/user-session.outbox.ts: attributed clicks and conversions (assumed 5% of events)",
   queueOperationsPerMessage: "Queues pricing: write + read + delete per 64 KB",
@@ -131,10 +161,18 @@ export const COUNT_SOURCES: Record<keyof Counts, string> = {
   gbSecondsPerDoRequest: "estimate: 128 MB for 10 ms per call",
 };
 
-export const DEFAULT_TRAFFIC: Traffic = { pages: 200, events: 1_000, returning: 0.6, slots: 3, eventsPerBeacon: 2 };
+export const DEFAULT_TRAFFIC: Traffic = {
+  pages: 200,
+  events: 1_000,
+  returning: 0.6,
+  slots: 3,
+  eventsPerBeacon: 2,
+  newVisitors: newVisitorsOf(200, 0.6),
+};
 
 export const DEFAULT_COUNTS: Counts = {
-  rowsWrittenPerEvent: 6.5,
+  rowsWrittenPerBeacon: 1.03,
+  rowsToCreateVisitor: 3,
   rowsReadPerPageDecision: 20,
   rowsWrittenPerPageDecision: 0,
   rowsWrittenPerExposure: 0.18,
@@ -202,7 +240,8 @@ export function monthlyBill(traffic: Traffic, counts: Counts): Bill {
     line(
       PRICES.doRowsWritten,
       month(
-        traffic.events * counts.rowsWrittenPerEvent +
+        beacons * counts.rowsWrittenPerBeacon +
+          traffic.newVisitors * counts.rowsToCreateVisitor +
           traffic.pages * counts.rowsWrittenPerPageDecision +
           exposures * counts.rowsWrittenPerExposure,
       ),
@@ -227,4 +266,32 @@ export function monthlyBill(traffic: Traffic, counts: Counts): Bill {
   };
   for (const { product, usd } of lines) byProduct[product] += usd;
   return { lines, byProduct, totalUsd: Object.values(byProduct).reduce((sum, usd) => sum + usd, 0) };
+}
+
+/**
+ * Counts as a file gives them, in either shape: rows per beacon and per new visitor (what
+ * `npm run bench:ingest` writes now), or rows per event alone (`rowsWrittenPerEvent`, files from
+ * before, whose figure already averaged the objects' creation in). The second is converted
+ * explicitly: rows per beacon = rows per event × the traffic's events per beacon, nothing more per
+ * new visitor, so it prices as it did. Other keys keep `base`'s values.
+ */
+export function countsFromFile(
+  file: Partial<Record<keyof Counts | "rowsWrittenPerEvent", number>>,
+  base: Counts,
+  eventsPerBeacon: number,
+): { counts: Counts; converted: string | null } {
+  const counts = { ...base };
+  for (const key of Object.keys(base) as (keyof Counts)[]) {
+    const value = file[key];
+    if (typeof value === "number") counts[key] = value;
+  }
+  const perEvent = file.rowsWrittenPerEvent;
+  if (typeof perEvent !== "number" || typeof file.rowsWrittenPerBeacon === "number") return { counts, converted: null };
+  const perBeacon = perEvent * Math.max(1, eventsPerBeacon);
+  counts.rowsWrittenPerBeacon = perBeacon;
+  counts.rowsToCreateVisitor = 0;
+  return {
+    counts,
+    converted: `rows per event ${perEvent} × ${Math.max(1, eventsPerBeacon)} events a beacon = ${perBeacon} rows per beacon; creating an object already averaged in (0 more per new visitor)`,
+  };
 }

@@ -10,7 +10,7 @@
 import { type Counts, type Line, monthlyBill, type Product, SECONDS_PER_MONTH, type Traffic } from "./model.ts";
 
 export interface PerMillion {
-  /** US dollars per million page views alone: decisions, profile reads, exposures, their queue messages and points. */
+  /** US dollars per million page views alone: decisions, profile reads, exposures, their queue messages and points, new visitors' objects. */
   pageViewsUsd: number;
   /** US dollars per million tracker events: beacons, rows written, events messages, attributed feedback. */
   eventsUsd: number;
@@ -36,8 +36,10 @@ function perMillionOfUnit(lines: readonly Line[]): { total: number; byProduct: P
 
 /** The marginal cost per million page views and per million events for the shop's shape (`traffic`'s returning share, slots, events per beacon). */
 export function costPerMillion(traffic: Traffic, counts: Counts): PerMillion {
-  const pages = perMillionOfUnit(monthlyBill({ ...traffic, pages: 1, events: 0 }, counts).lines);
-  const events = perMillionOfUnit(monthlyBill({ ...traffic, pages: 0, events: 1 }, counts).lines);
+  // New visitors come with page views (a share of them start a visit), not with events.
+  const newVisitorsPerPage = traffic.pages > 0 ? traffic.newVisitors / traffic.pages : 0;
+  const pages = perMillionOfUnit(monthlyBill({ ...traffic, pages: 1, events: 0, newVisitors: newVisitorsPerPage }, counts).lines);
+  const events = perMillionOfUnit(monthlyBill({ ...traffic, pages: 0, events: 1, newVisitors: 0 }, counts).lines);
   const eventsPerPageView = traffic.pages > 0 ? traffic.events / traffic.pages : 0;
   const products: Product[] = ["Workers", "Durable Objects", "Queues", "Workers KV", "Analytics Engine"];
   return {

@@ -185,8 +185,8 @@ export function unitRows(
     {
       name: "rows written per event",
       measured: ratio(totals.objects.rowsWritten, totals.objects.events),
-      model: counts.rowsWrittenPerEvent,
-      note: "UserSession usage(), ingest only",
+      model: counts.rowsWrittenPerBeacon / Math.max(1, traffic.eventsPerBeacon),
+      note: "UserSession usage(), ingest only; the model's rows per beacon of an existing object over its events per beacon",
     },
     {
       name: "rows read per page decision",

@@ -50,3 +50,56 @@ describe("migrate", () => {
     });
   });
 });
+
+describe("migrate with the version kept in a table's definition", () => {
+  it("creates a fresh schema without schema_migrations, reads its version back, and migrates on from it keeping the data", async () => {
+    const stub = env.USER_SESSION.getByName(`migrations-${crypto.randomUUID()}`);
+    const result = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      const mark = { table: "notes" };
+      const fresh = ["CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL, at INTEGER)"];
+      const first = migrate(state.storage, FIRST_TWO, fresh, mark);
+      const tracked = () => sql.exec("SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'").toArray().length > 0;
+      const trackedAtFirst = tracked();
+      const again = migrate(state.storage, FIRST_TWO, fresh, mark);
+      sql.exec("INSERT INTO notes (body, at) VALUES ('kept', 1)");
+      const third = migrate(state.storage, THREE, fresh, mark);
+      return {
+        first,
+        trackedAtFirst,
+        again,
+        third,
+        after: schemaVersion(sql, mark),
+        versions: sql
+          .exec<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")
+          .toArray()
+          .map((row) => row.version),
+        notes: sql.exec<{ body: string }>("SELECT body FROM notes").toArray(),
+        index: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'notes_by_time'").toArray().length,
+      };
+    });
+    expect(result).toEqual({
+      first: 2,
+      trackedAtFirst: false,
+      again: 2,
+      third: 3,
+      after: 3,
+      versions: [2, 3],
+      notes: [{ body: "kept" }],
+      index: 1,
+    });
+  });
+
+  it("leaves objects without a mark as they were: a database tracked by schema_migrations ignores the mark", async () => {
+    const stub = env.USER_SESSION.getByName(`migrations-${crypto.randomUUID()}`);
+    const versions = await runInDurableObject(stub, (_, state) => {
+      migrate(state.storage, FIRST_TWO);
+      migrate(state.storage, THREE, ["CREATE TABLE notes (id INTEGER PRIMARY KEY)"], { table: "notes" });
+      return state.storage.sql
+        .exec<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")
+        .toArray()
+        .map((row) => row.version);
+    });
+    expect(versions).toEqual([1, 2, 3]);
+  });
+});

@@ -2,9 +2,10 @@
  * Remembered bandit arms past the limit of 50: the oldest give way to the newest, so a visitor in
  * many bandits never loses every arm at once (which reset them all and skewed the bandits' counts).
  */
-import { runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { USER_SESSION_ON_DEMAND } from "../../durable-objects/user-session.migrations.ts";
 import type { UserSession } from "../../durable-objects/user-session.ts";
 import type { ProfileExport } from "../../shared/profile/export.ts";
 
@@ -55,7 +56,8 @@ describe("UserSession remembered bandit arms past the limit", () => {
     expect(await armsOf(stub, ["bandit_0", "bandit_1", ...kept])).toEqual({ "assignments.bandit_0": "b", ...expected(kept) });
 
     // An object that stored 70 arms before the limit was kept (memory has not read them yet).
-    const old = env.USER_SESSION.getByName(crypto.randomUUID());
+    const oldName = crypto.randomUUID();
+    const old = env.USER_SESSION.getByName(oldName);
     await old.record({
       visitor: name("old"),
       events: [
@@ -75,12 +77,16 @@ describe("UserSession remembered bandit arms past the limit", () => {
     });
     const stored = experiments(70);
     await runInDurableObject(old, (_, state) => {
+      // A new object creates `meta` only when it first writes to it.
+      state.storage.sql.exec(USER_SESSION_ON_DEMAND.meta);
       state.storage.sql.exec(
         "INSERT INTO meta (name, value) VALUES ('assignments', ?)",
         JSON.stringify(Object.fromEntries(stored.map((experiment) => [experiment, "a"]))),
       );
     });
-    expect(await armsOf(old, stored)).toEqual(expected(stored.slice(-LIMIT)));
+    // Loaded again, as an object that stored them long ago would be.
+    await abortAllDurableObjects();
+    expect(await armsOf(env.USER_SESSION.getByName(oldName), stored)).toEqual(expected(stored.slice(-LIMIT)));
   });
 
   it("a linked device's arms fill the user's up to the limit, the user's own kept", async () => {

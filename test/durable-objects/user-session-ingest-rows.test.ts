@@ -110,6 +110,44 @@ describe("UserSession rows written per accepted event, deletes included", () => 
   });
 });
 
+/**
+ * Rows a new visitor's first beacon costs beyond what the same beacon costs an existing object:
+ * the object's creation (tables, schema version, names), deletes included. A beacon stored as a new
+ * row costs two (the row and its delete), as the second visitor's first beacon below shows.
+ */
+describe("UserSession rows to create a visitor's object, deletes included", () => {
+  const MOST = 3;
+
+  it.each([
+    ["one event", 1],
+    ["five events", 5],
+    ["a hundred events", 100],
+  ])("a new visitor's first beacon of %s costs at most 3 rows more than a new row in an existing object", async (_, size) => {
+    const now = Date.now();
+    const created = session();
+    await created.record({ visitor: VISITOR, events: beacon(now - 2 * DAY, size) });
+    await forwarded(created);
+    const first = await rowsWithDeletes(created);
+    expect(first.events).toBe(size);
+    // The same beacon two days later starts a new row (and a session) in the object that exists now.
+    const before = first;
+    await created.record({ visitor: VISITOR, events: beacon(now, size) });
+    await forwarded(created);
+    const after = await rowsWithDeletes(created);
+    const newRow = after.rows - before.rows;
+    expect(newRow).toBeLessThanOrEqual(2);
+    expect(first.rows - newRow).toBeLessThanOrEqual(MOST);
+  });
+
+  it("a page's bandit arms, the first thing stored, cost at most two tables and their row", async () => {
+    const stub = session();
+    await stub.rememberAssignments({ "exp-1": "b" });
+    const { rows } = await rowsWithDeletes(stub);
+    // The schema's table and `meta` (two rows each to create), the arms' row and its delete.
+    expect(rows).toBeLessThanOrEqual(6);
+  });
+});
+
 const ATTRIBUTES = [
   "behavior.views_10m.category.electronics",
   "behavior.views_24h.total",

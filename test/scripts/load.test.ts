@@ -261,7 +261,10 @@ describe("the report's arithmetic", () => {
     // Reads are taken over the covered visitors' own pages, not all pages.
     expect(rows["visitor-object reads per page view"]?.measured).toBeCloseTo(0.3, 10);
     expect(rows["visitor-object reads per targeted page"]?.measured).toBeCloseTo(0.6, 10);
-    expect(rows["rows written per event"]).toMatchObject({ measured: 1.5, model: DEFAULT_COUNTS.rowsWrittenPerEvent });
+    expect(rows["rows written per event"]).toMatchObject({
+      measured: 1.5,
+      model: DEFAULT_COUNTS.rowsWrittenPerBeacon / DEFAULT_TRAFFIC.eventsPerBeacon,
+    });
     expect(rows["rows read per page decision"]?.measured).toBeCloseTo(0.5, 10);
     expect(rows["rows written per page decision"]?.measured).toBe(0);
     expect(rows["rows written per exposure"]).toMatchObject({ measured: 1.5, model: DEFAULT_COUNTS.rowsWrittenPerExposure });
