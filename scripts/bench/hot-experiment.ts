@@ -22,13 +22,12 @@
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { demoKvEntries } from "../../demo-shop/models.ts";
 import demoRules from "../../demo-shop/rules.json" with { type: "json" };
 import { statsShard } from "../../shared/experiments/stats-report.ts";
 import type { DecisionBatchMessage, ExposureBatchMessage } from "../../shared/feedback/messages.ts";
 import { SETTING_DEFAULTS } from "../../workers/common/config-defaults.ts";
 import { startKafkaRestDouble } from "../kafka-rest/server.ts";
-import { buildWorker, LOCAL_RULES_SIGNING_KEY } from "../lib/local-tailor.ts";
+import { buildWorker, LOCAL_RULES_SIGNING_KEY, seedRules } from "../lib/local-tailor.ts";
 import { formatNumber, percentile } from "./stats.ts";
 
 const { values: options } = parseArgs({
@@ -200,8 +199,7 @@ async function startTailorWithTimer(kafkaRestUrl: string) {
     ],
   });
   const url = (await miniflare.ready).toString().replace(/\/$/, "");
-  const kv = await miniflare.getKVNamespace("RULES", "tailor");
-  for (const { key, value, metadata } of await demoKvEntries(rules, LOCAL_RULES_SIGNING_KEY)) await kv.put(key, value, { metadata });
+  await seedRules(await miniflare.getKVNamespace("RULES", "tailor"), rules);
   return {
     url,
     miniflare,

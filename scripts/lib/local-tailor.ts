@@ -67,6 +67,15 @@ async function buildWorkerInBackground(config: string): Promise<{ outdir: string
 /** The signing key `startLocalTailor` gives both Workers (rules it seeds are signed with it). */
 export const LOCAL_RULES_SIGNING_KEY = "local-rules-signing-key-for-tests-and-benchmarks";
 
+/** Puts `rules` (and the demo models) into a local RULES namespace, signed with the local key as a publish would. */
+export async function seedRules(
+  kv: { put(key: string, value: string, options?: { metadata?: unknown }): Promise<unknown> },
+  rules: Parameters<typeof demoKvEntries>[0],
+): Promise<void> {
+  for (const { key, value, metadata } of await demoKvEntries(rules, LOCAL_RULES_SIGNING_KEY))
+    await kv.put(key, value, metadata === undefined ? {} : { metadata });
+}
+
 /**
  * Builds both Workers and starts them on Miniflare with in-memory storage, the visitors' Worker
  * listening on 127.0.0.1 and reaching the admin Worker through its ADMIN service binding, as
@@ -127,9 +136,7 @@ export async function startLocalTailor(options: LocalTailorOptions): Promise<Loc
   });
   const url = (await miniflare.ready).toString().replace(/\/$/, "");
   if (options.rules !== undefined) {
-    const kv = await miniflare.getKVNamespace("RULES");
-    for (const { key, value, metadata } of await demoKvEntries(options.rules, LOCAL_RULES_SIGNING_KEY))
-      await kv.put(key, value, metadata === undefined ? {} : { metadata });
+    await seedRules(await miniflare.getKVNamespace("RULES"), options.rules);
   }
   return {
     url,

@@ -14,6 +14,18 @@ const FIRST_TWO: Migrations = [
 ];
 const THREE: Migrations = [...FIRST_TWO, ["CREATE INDEX notes_by_time ON notes (at)"]];
 
+/** What the test migrations leave behind: the versions recorded, the notes kept, and whether the index exists. */
+function migratedState(sql: SqlStorage) {
+  return {
+    versions: sql
+      .exec<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")
+      .toArray()
+      .map((row) => row.version),
+    notes: sql.exec<{ body: string }>("SELECT body FROM notes").toArray(),
+    index: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'notes_by_time'").toArray().length,
+  };
+}
+
 describe("migrate", () => {
   it("applies each migration once, in order, and only the new ones later", async () => {
     const stub = env.USER_SESSION.getByName(`migrations-${crypto.randomUUID()}`);
@@ -30,12 +42,7 @@ describe("migrate", () => {
         again,
         third,
         after: schemaVersion(sql),
-        versions: sql
-          .exec<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")
-          .toArray()
-          .map((row) => row.version),
-        notes: sql.exec<{ body: string }>("SELECT body FROM notes").toArray(),
-        index: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'notes_by_time'").toArray().length,
+        ...migratedState(sql),
       };
     });
     expect(result).toEqual({
@@ -70,12 +77,7 @@ describe("migrate with the version kept in a table's definition", () => {
         again,
         third,
         after: schemaVersion(sql, mark),
-        versions: sql
-          .exec<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")
-          .toArray()
-          .map((row) => row.version),
-        notes: sql.exec<{ body: string }>("SELECT body FROM notes").toArray(),
-        index: sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'notes_by_time'").toArray().length,
+        ...migratedState(sql),
       };
     });
     expect(result).toEqual({

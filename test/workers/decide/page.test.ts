@@ -5,10 +5,11 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, inject, it, vi } from "vitest";
 import { type DecisionBatchMessage, MAX_DECISIONS_PER_MESSAGE } from "../../../shared/feedback/messages.ts";
-import { RULES_LIVE_KEY, type RulesDocumentInput, rulesVersionKey } from "../../../shared/rules/document.ts";
+import { RULES_LIVE_KEY, rulesVersionKey } from "../../../shared/rules/document.ts";
 import { signPreview } from "../../../workers/common/preview.ts";
 import { forgetRules } from "../../../workers/common/rules-store.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
+import { documentWith, ELECTRONICS_RULE } from "../../support/slot-documents.ts";
 import {
   postEvents,
   publishRules,
@@ -30,22 +31,6 @@ async function returningVisitor(category = "electronics"): Promise<string> {
   const cookie = visitorCookieFrom(posted);
   if (cookie === null) throw new Error("no cookie");
   return cookie;
-}
-
-const ELECTRONICS_RULE = {
-  id: "electronics-hero",
-  priority: 100,
-  condition: { "behavior.views_10m.category.electronics": { $gte: 1 } },
-  actions: { hero: { type: "setText" as const, text: "Electronics for you" } },
-};
-
-function documentWith(overrides: Partial<RulesDocumentInput> = {}): RulesDocumentInput {
-  return {
-    version: 1,
-    slots: { hero: { selector: '[data-slot="hero"]' }, banner: { selector: '[data-slot="banner"]' } },
-    rules: [ELECTRONICS_RULE],
-    ...overrides,
-  };
 }
 
 beforeEach(async () => {

@@ -5,30 +5,14 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, inject, it } from "vitest";
-import type { RulesDocumentInput } from "../../../shared/rules/document.ts";
 import { sealDigest } from "../../../workers/common/profile-digest.ts";
 import { pseudonymFor } from "../../../workers/common/visitor.ts";
+import { documentWith } from "../../support/slot-documents.ts";
 import { identify, identityProof, postEvents, publishRules, request, track } from "../../support/worker/fixtures.ts";
 
 const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36" };
 const PERSONALIZED = "Electronics for you";
 const DEFAULT_HERO = "Autumn essentials";
-
-const ELECTRONICS_RULE = {
-  id: "electronics-hero",
-  priority: 100,
-  condition: { "behavior.views_10m.category.electronics": { $gte: 1 } },
-  actions: { hero: { type: "setText" as const, text: PERSONALIZED } },
-};
-
-function documentWith(overrides: Partial<RulesDocumentInput> = {}): RulesDocumentInput {
-  return {
-    version: 1,
-    slots: { hero: { selector: '[data-slot="hero"]' }, banner: { selector: '[data-slot="banner"]' } },
-    rules: [ELECTRONICS_RULE],
-    ...overrides,
-  };
-}
 
 /** A browser's cookie jar for Tailor's host: keeps what responses set, drops what they expire. */
 class Browser {
