@@ -200,14 +200,8 @@ async function startTailorWithTimer(kafkaRestUrl: string) {
   });
   const url = (await miniflare.ready).toString().replace(/\/$/, "");
   await seedRules(await miniflare.getKVNamespace("RULES", "tailor"), rules);
-  return {
-    url,
-    miniflare,
-    dispose: async () => {
-      await miniflare.dispose();
-      build.cleanUp();
-    },
-  };
+  const dispose = () => miniflare.dispose().then(() => build.cleanUp());
+  return { url, miniflare, dispose };
 }
 
 const kafka = await startKafkaRestDouble();
