@@ -7,7 +7,7 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import worker from "../../../workers/index.ts";
-import { publishRules, recordingAnalytics } from "../../support/worker/fixtures.ts";
+import { publishRules, recordingAnalytics, withInProcessAdmin } from "../../support/worker/fixtures.ts";
 
 const BROWSER = {
   "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36",
@@ -34,7 +34,13 @@ function send(origin: string, path: string, init: RequestInit, analytics?: Analy
   return Promise.resolve(
     worker.fetch(
       new Request(`http://shop.test${path}`, init),
-      { ...env, ORIGIN_URL: origin, ORIGIN_TIMEOUT_MS: "300", ...(analytics === undefined ? {} : { ANALYTICS: analytics }) },
+      // The admin preview runs in the admin Worker: it gets the same origin settings in-process.
+      withInProcessAdmin({
+        ...env,
+        ORIGIN_URL: origin,
+        ORIGIN_TIMEOUT_MS: "300",
+        ...(analytics === undefined ? {} : { ANALYTICS: analytics }),
+      }),
       createExecutionContext(),
     ),
   );
