@@ -153,6 +153,8 @@ export class UserSession extends DurableObject<Env> {
   #newest: NewestRow | null | undefined;
   /** `messageId`s of batches waiting for the queues before they are stored. */
   readonly #inFlight = new Set<string>();
+  /** How many erasures this object has run since it started: a batch that waited through one is dropped. */
+  #erasures = 0;
   /** Remembered bandit arms (`meta.assignments`), loaded on first use. */
   #arms: Record<string, string> | undefined;
   /** Which of the tables created on demand (`minutes`, `meta`) exist, read once per load. */
@@ -202,6 +204,7 @@ export class UserSession extends DurableObject<Env> {
    */
   async record(input: RecordRequest): Promise<RecordOutcome> {
     const { visitor, events, aliases = [] } = RecordRequest.parse(input);
+    const erasures = this.#erasures;
     const linked = this.#linkedUser();
     if (linked !== null)
       return placed(this.env.USER_SESSION, this.env)
@@ -238,6 +241,9 @@ export class UserSession extends DurableObject<Env> {
     for (const id of ids) this.#inFlight.add(id);
     try {
       const sent = await sendWithin(this.env, visitor, fresh, SEND_WAIT_MS);
+      // The visitor asked to be forgotten while this batch waited: it is not stored, and no state
+      // comes back to life (what the queues already took is named in decision 0021).
+      if (this.#erasures !== erasures) return { accepted: 0, duplicates: events.length - fresh.length };
       this.#store(visitor, fresh, sent);
       // Stored means accepted; a batch the queues did not take waits in the outbox for the alarm.
       if (!sent) await this.#storage.setAlarm(Date.now() + FORWARD_RETRY_MS);
@@ -648,6 +654,7 @@ export class UserSession extends DurableObject<Env> {
   }
 
   async #eraseOwn(): Promise<void> {
+    this.#erasures += 1;
     await this.#storage.deleteAlarm();
     await this.#storage.deleteAll();
     this.#schemaReady = false;
