@@ -45,16 +45,13 @@ import type { LoadPlan, LoadResult } from "./load-generator.ts";
 import { missingEdits, preparePeers } from "./peers.ts";
 import { runLoadInChild } from "./run-load.ts";
 import { formatNumber, median } from "./stats.ts";
+import { cookieHeader, keptCookies, prepareVisitors, USER_AGENT, VISITORS } from "./visitors.ts";
 
 const QUICK = process.argv.includes("--quick");
 // Runs of the same Worker vary by about ±10% on a shared 2-core VM; seven rounds steady the medians.
 const ROUNDS = QUICK ? 2 : 7;
 const REQUESTS = QUICK ? 500 : 2_000;
 const CONCURRENCY = 8;
-const VISITORS = 200;
-// Every page request carries a desktop browser's User-Agent, as a visitor's would: Optimizely's
-// package refuses to decide without one, and Tailor reads the device from it.
-const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36";
 
 /** This process's workerd children (other people's benchmarks on the machine run theirs too). */
 function workerdPids(): Set<number> {
@@ -103,59 +100,6 @@ async function startBaseline(
   const url = (await miniflare.ready).toString().replace(/\/$/, "");
   const pid = [...workerdPids()].find((candidate) => !before.has(candidate));
   return { url, pid, dispose: () => miniflare.dispose() };
-}
-
-/** The `name=value` pairs a response sets, as a browser keeps them (an expired cookie is dropped). */
-function keptCookies(response: Response, jar: Map<string, string>): void {
-  for (const line of response.headers.getSetCookie()) {
-    const [pair = ""] = line.split(";");
-    const equals = pair.indexOf("=");
-    if (/;\s*max-age=0\s*(;|$)/i.test(line)) jar.delete(pair.slice(0, equals));
-    else jar.set(pair.slice(0, equals), pair.slice(equals + 1));
-  }
-}
-
-function cookieHeader(jar: Map<string, string>): string {
-  return [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
-}
-
-/** Visitors with state: each sends events first and keeps the cookies the answer sets, as a browser would. */
-async function prepareVisitors(url: string): Promise<string[]> {
-  const cookies: string[] = [];
-  for (let index = 0; index < VISITORS; index++) {
-    const id = `bench${String(index).padStart(5, "0")}`.padEnd(22, "v");
-    const jar = new Map([["tailor_vid", id]]);
-    const cookie = cookieHeader(jar);
-    const batch = [
-      {
-        type: "track",
-        event: "Product Viewed",
-        messageId: `p-${index}-1`,
-        properties: { product_id: "el-02", category: "electronics", price: 99 },
-      },
-      {
-        type: "track",
-        event: "Product Viewed",
-        messageId: `p-${index}-2`,
-        properties: { product_id: "el-05", category: "electronics", price: 249 },
-      },
-      {
-        type: "track",
-        event: "Product Added",
-        messageId: `p-${index}-3`,
-        properties: { product_id: "el-05", category: "electronics", price: 249 },
-      },
-    ];
-    const response = await fetch(`${url}/v1/events`, {
-      method: "POST",
-      headers: { "content-type": "application/json", cookie, "cf-connecting-ip": `10.9.${index >> 8}.${index & 255}` },
-      body: JSON.stringify({ batch }),
-    });
-    if (response.status !== 202) throw new Error(`preparing visitor ${index}: ${response.status}`);
-    keptCookies(response, jar);
-    cookies.push(cookieHeader(jar));
-  }
-  return cookies;
 }
 
 /** Visitors without state: each has seen one page (and kept its cookies) but never sent an event. */

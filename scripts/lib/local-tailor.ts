@@ -37,6 +37,8 @@ export interface LocalTailorOptions {
    * working tree: the cold-start benchmark compares two builds. Left in place on dispose.
    */
   scriptPath?: string;
+  /** Opens workerd's inspector (Chrome DevTools protocol) on this port, for CPU profiles. */
+  inspectorPort?: number;
 }
 
 export interface LocalTailor {
@@ -132,6 +134,7 @@ export async function startLocalTailor(options: LocalTailorOptions): Promise<Loc
     host: "127.0.0.1",
     port: options.port ?? 0,
     cf: false,
+    ...(options.inspectorPort === undefined ? {} : { inspectorPort: options.inspectorPort }),
     ...(options.durableObjectsDir === undefined ? {} : { durableObjectsPersist: options.durableObjectsDir }),
   });
   const url = (await miniflare.ready).toString().replace(/\/$/, "");
