@@ -106,6 +106,8 @@ type NoDecision = "not-targeted" | "not-personalized";
  */
 async function decideRequest(
   context: DecideContext,
+  /** The request's own URL, parsed once by the caller. */
+  url: URL,
   target: URL,
   explain: (grant: PreviewGrant | null) => boolean,
   /** For a page: the origin's response, which the decision cannot beat anyway (see `withDeadline` in `deadline.ts`). */
@@ -113,7 +115,6 @@ async function decideRequest(
 ): Promise<Journey | NoDecision> {
   const { env } = context;
   const request = context.req.raw;
-  const url = new URL(request.url);
   const path = target.pathname;
   const now = Date.now();
   const timings = new Timings();
@@ -317,14 +318,25 @@ const SHARED_CACHE_HEADERS = [
  * keep this one for them, and a prefetch must not leave the default page in the browser's cache.
  * Its bytes are the origin's, so its length stays.
  */
+const SHARED_CACHE_HEADER_NAMES: ReadonlySet<string> = new Set(SHARED_CACHE_HEADERS);
+
+/** Deletes the `SHARED_CACHE_HEADERS` the response has (one pass over its few headers, not a delete per name). */
+function deleteSharedCacheHeaders(headers: Headers, keepLength: boolean): void {
+  const present: string[] = [];
+  for (const name of headers.keys()) {
+    if (SHARED_CACHE_HEADER_NAMES.has(name) && !(keepLength && name === "content-length")) present.push(name);
+  }
+  for (const name of present) headers.delete(name);
+}
+
 function unpersonalizedHeaders(headers: Headers): void {
-  for (const name of SHARED_CACHE_HEADERS) if (name !== "content-length") headers.delete(name);
+  deleteSharedCacheHeaders(headers, true);
   headers.set("cache-control", "private, no-cache");
   headers.append("vary", "Cookie");
 }
 
 function personalizedHeaders(headers: Headers, journey: Journey, requestUrl: string): void {
-  for (const name of SHARED_CACHE_HEADERS) headers.delete(name);
+  deleteSharedCacheHeaders(headers, false);
   headers.set("cache-control", journey.preview === null ? "private, no-cache" : "private, no-store");
   headers.append("vary", "Cookie");
   headers.set("server-timing", journey.timings.header());
@@ -351,12 +363,12 @@ async function servePage(context: DecideContext): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
   // Never rejects: an origin that fails becomes a 502/504 page, which is not personalizable.
-  const fromOrigin = fetchOrigin(request, context.env, (promise) => context.executionCtx.waitUntil(promise));
+  const fromOrigin = fetchOrigin(request, context.env, (promise) => context.executionCtx.waitUntil(promise), url);
 
   // A failed decision is treated as a targeted path: the page keeps out of shared caches.
   let journey: Journey | NoDecision = "not-personalized";
   try {
-    journey = await decideRequest(context, url, () => false, fromOrigin);
+    journey = await decideRequest(context, url, url, () => false, fromOrigin);
   } catch (error) {
     console.error(JSON.stringify({ message: "decision failed; serving the origin page", path, error: String(error) }));
     recordFallback(context.env.ANALYTICS, "decision-error", path);
@@ -381,18 +393,16 @@ async function servePage(context: DecideContext): Promise<Response> {
     logDecision(context, journey, path);
     return response;
   }
-  const body =
-    decision.slots.length > 0
-      ? rewritePage(origin, decision.slots, (slot, error) => {
-          console.error(JSON.stringify({ message: "slot action failed; element left as the origin sent it", slot, error: String(error) }));
-          recordFallback(context.env.ANALYTICS, "rewrite-error", path);
-          counted?.actionFailed();
-        }).body
-      : origin.body;
-  const response = new Response(body, origin);
-  personalizedHeaders(response.headers, journey, request.url);
+  // The origin's response is this request's own copy (`fetchOrigin`), so its headers are edited in
+  // place and the rewriter's output is the only other response made.
+  personalizedHeaders(origin.headers, journey, request.url);
   logDecision(context, journey, path);
-  return response;
+  if (decision.slots.length === 0) return origin;
+  return rewritePage(origin, decision.slots, (slot, error) => {
+    console.error(JSON.stringify({ message: "slot action failed; element left as the origin sent it", slot, error: String(error) }));
+    recordFallback(context.env.ANALYTICS, "rewrite-error", path);
+    counted?.actionFailed();
+  });
 }
 
 /**
@@ -417,10 +427,12 @@ decideApi.get("/v1/decide", async (context) => {
   const isAdmin =
     settings(context.env).ADMIN_AUTH !== "access-only" &&
     (await isAdminBearer(context.req.header("authorization"), context.env.ADMIN_TOKEN));
+  const url = new URL(context.req.url);
   const journey = await decideRequest(
     context,
+    url,
     // Set on Tailor's own URL, never resolved against it: resolving `//host/x` would be another host.
-    originTargetForPath(new URL(context.req.url).origin, path),
+    originTargetForPath(url.origin, path),
     (grant) => wantsExplain && (isAdmin || grant?.explain === true),
   );
   if (wantsExplain && typeof journey !== "string" && journey.decision.trace === undefined) {

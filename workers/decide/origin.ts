@@ -96,11 +96,16 @@ function withoutPreviewToken(referer: string): string | null {
  * (in the query and in the Referer) and an `Authorization` carrying the admin token. Any other
  * `Authorization` is the shop's own (for example HTTP authentication on a staging site) and is kept.
  */
-async function originRequest(request: Request, env: Pick<Env, "ADMIN_TOKEN">): Promise<Request> {
-  const incoming = new URL(request.url);
+async function originRequest(request: Request, incoming: URL, env: Pick<Env, "ADMIN_TOKEN">): Promise<Request> {
+  let search = incoming.search;
   // Only touched when present: deleting re-encodes the query, which the origin should get as sent.
-  if (incoming.searchParams.has(PREVIEW_PARAMETER)) incoming.searchParams.delete(PREVIEW_PARAMETER);
-  const target = originTarget(settings(env).ORIGIN_URL, incoming.pathname, incoming.search);
+  if (incoming.searchParams.has(PREVIEW_PARAMETER)) {
+    const query = new URLSearchParams(search);
+    query.delete(PREVIEW_PARAMETER);
+    const rest = query.toString();
+    search = rest === "" ? "" : `?${rest}`;
+  }
+  const target = originTarget(settings(env).ORIGIN_URL, incoming.pathname, search);
   // The new request's headers are its own copy (the only one made), edited in place.
   const forwarded = new Request(target, { method: request.method, headers: request.headers, body: request.body, redirect: "manual" });
   const { headers } = forwarded;
@@ -161,13 +166,19 @@ function originFailure(request: Request, timedOut: boolean): Response {
  * `waitUntil`: at the deadline the pipe is aborted, the visitor's body ends with an error and the
  * origin's connection is cancelled. One timer per origin request, cleared when the body completes.
  */
-export async function fetchOrigin(request: Request, env: Env, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
-  const path = new URL(request.url).pathname;
+export async function fetchOrigin(
+  request: Request,
+  env: Env,
+  waitUntil: (promise: Promise<unknown>) => void,
+  /** The request's URL, when the caller has parsed it already. */
+  url = new URL(request.url),
+): Promise<Response> {
+  const path = url.pathname;
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new DOMException("origin deadline", "TimeoutError")), settings(env).ORIGIN_TIMEOUT_MS);
   let response: Response;
   try {
-    const forwarded = await originRequest(request, env);
+    const forwarded = await originRequest(request, url, env);
     response = await fetch(forwarded, { signal: deadline.signal });
   } catch (error) {
     clearTimeout(timer);
