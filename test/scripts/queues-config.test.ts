@@ -19,7 +19,7 @@ function consumers(environment: (typeof ENVIRONMENTS)[number]): Map<string, Reco
   const header = environment === "" ? "[[queues.consumers]]" : `[[env.${environment}.queues.consumers]]`;
   const prefix = environment === "" ? "tailor-" : `tailor-${environment}-`;
   const tables = new Map<string, Record<string, string>>();
-  for (const section of text.split("\n" + header + "\n").slice(1)) {
+  for (const section of text.split(`\n${header}\n`).slice(1)) {
     const table: Record<string, string> = {};
     for (const line of (section.split(/^\[/m)[0] ?? "").split("\n")) {
       const match = /^(\w+)\s*=\s*"?([^"]*)"?\s*$/.exec(line.trim());
