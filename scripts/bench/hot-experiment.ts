@@ -162,10 +162,20 @@ function withoutAdmin(services: unknown): Record<string, never> | undefined {
   return others;
 }
 
-/** The built Worker on Miniflare with its real bindings and queues, plus the timer Worker. */
+/** Both built Workers on Miniflare with their real bindings and queues (the report is the admin's), plus the timer Worker. */
 async function startTailorWithTimer(kafkaRestUrl: string) {
   const build = buildWorker();
+  const adminBuild = buildWorker("wrangler.admin.toml");
   const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
+  const admin = unstable_getMiniflareWorkerOptions("wrangler.admin.toml").workerOptions;
+  const secrets = {
+    VISITOR_ID_SECRET: "local-visitor-id-secret-for-tests-and-benchmarks",
+    ADMIN_TOKEN,
+    RULES_SIGNING_KEY: LOCAL_RULES_SIGNING_KEY,
+    ORIGIN_URL: "http://127.0.0.1:9",
+    KAFKA_REST_URL: kafkaRestUrl,
+    EXPERIMENT_STATS_SHARDS: String(SHARDS),
+  };
   const miniflare = new Miniflare({
     host: "127.0.0.1",
     port: 0,
@@ -175,19 +185,19 @@ async function startTailorWithTimer(kafkaRestUrl: string) {
         ...workerOptions,
         name: "tailor",
         modules: true,
-        // The admin Worker is not needed here: /admin answers 503 without the ADMIN binding.
-        serviceBindings: withoutAdmin(workerOptions.serviceBindings),
+        // The experiment report is the admin Worker's, reached through the ADMIN binding as deployed.
+        serviceBindings: { ...withoutAdmin(workerOptions.serviceBindings), ADMIN: "tailor-admin" },
         scriptPath: build.scriptPath,
         modulesRoot: build.outdir,
-        bindings: {
-          ...workerOptions.bindings,
-          VISITOR_ID_SECRET: "local-visitor-id-secret-for-tests-and-benchmarks",
-          ADMIN_TOKEN,
-          RULES_SIGNING_KEY: LOCAL_RULES_SIGNING_KEY,
-          ORIGIN_URL: "http://127.0.0.1:9",
-          KAFKA_REST_URL: kafkaRestUrl,
-          EXPERIMENT_STATS_SHARDS: String(SHARDS),
-        },
+        bindings: { ...workerOptions.bindings, ...secrets },
+      },
+      {
+        ...admin,
+        name: "tailor-admin",
+        modules: true,
+        scriptPath: adminBuild.scriptPath,
+        modulesRoot: adminBuild.outdir,
+        bindings: { ...admin.bindings, ...secrets },
       },
       {
         name: "stats-timer",
@@ -200,7 +210,11 @@ async function startTailorWithTimer(kafkaRestUrl: string) {
   });
   const url = (await miniflare.ready).toString().replace(/\/$/, "");
   await seedRules(await miniflare.getKVNamespace("RULES", "tailor"), rules);
-  const dispose = () => miniflare.dispose().then(() => build.cleanUp());
+  const dispose = () =>
+    miniflare.dispose().then(() => {
+      build.cleanUp();
+      adminBuild.cleanUp();
+    });
   return { url, miniflare, dispose };
 }
 
