@@ -8,7 +8,7 @@
  * (docs/decisions/0022-exposure-bucket-rows.md): about 0.013 rows per exposure, expiry included,
  * where a row per decision cost 1. Once a shard holds more than `COMPACT_ABOVE` bucket rows (a busy
  * site), its alarm regroups the closed minutes into rows per visitors' part (`PARTS`, by a hash of
- * the pseudonym) and hour. A lookup (a click, a conversion, a profile export) reads at most
+ * the pseudonym) and hour, appending to the hour's newest row until it is full. A lookup (a click, a conversion, a profile export) reads at most
  * `MAX_ROWS_PER_RECALL` rows: the newest bucket rows and its visitor's part rows, the newest hours
  * first; at most `MAX_RECALLED` exposures are returned. Rows are kept for the attribution window
  * only and deleted by the alarm in bounded steps, whole rows at a time.
@@ -115,8 +115,8 @@ const RECENT_ROWS_PER_RECALL = MAX_ROWS_PER_RECALL / 2;
 const PART_ROWS_PER_RECALL = MAX_ROWS_PER_RECALL - RECENT_ROWS_PER_RECALL;
 /**
  * Bucket rows a shard keeps before its alarm regroups the closed minutes' rows into part rows: few
- * large steps, since each step writes up to `PARTS` rows per hour it covers (at the shop's scale of
- * docs/scaling.md, about 12 steps an hour, so a part holds about 12 rows an hour).
+ * large steps, since each step writes (appends to) up to `PARTS` rows per hour it covers. A part
+ * holds about one row per 100 KB of an hour's decisions, not one per step (docs/scaling.md).
  */
 export const COMPACT_ABOVE = 384;
 /** Bucket rows regrouped per alarm run at most. */
@@ -154,7 +154,7 @@ const PRUNED = [
 ] as const;
 
 /** The part of a shard that keeps `visitor`'s compacted decisions. */
-function partOf(visitor: string): number {
+export function partOf(visitor: string): number {
   return Math.min(PARTS - 1, Math.floor((hash("tailor-exposure-part", visitor, 2) ?? 0) * PARTS));
 }
 
@@ -279,9 +279,9 @@ export class ExposureMemory extends DurableObject<Env> {
   }
 
   /**
-   * Regroups up to `COMPACT_STEP_ROWS` bucket rows of closed minutes, the oldest first, into part
-   * rows (one per part and hour, more only past `MAX_ROW_BYTES`), dropping what has expired and
-   * repeated decisions. True when it did; false when no closed minute is left.
+   * Regroups up to `COMPACT_STEP_ROWS` bucket rows of closed minutes, the oldest first, into the
+   * part rows of their hours (appended to, a new row only past `MAX_ROW_BYTES`), dropping what has
+   * expired and repeated decisions. True when it did; false when no closed minute is left.
    */
   #compact(now: number, since: number): boolean {
     const sql = this.#meter.sql;
@@ -313,13 +313,7 @@ export class ExposureMemory extends DurableObject<Env> {
           groups.set(`${part}:${hour}`, group);
         }
       }
-      for (const { part, hour, items } of groups.values())
-        for (const json of chunked(items)) {
-          const { seq } = sql
-            .exec<{ seq: number }>("SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM parts WHERE part = ? AND hour = ?", part, hour)
-            .one();
-          sql.exec("INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)", part, hour, seq, json);
-        }
+      for (const { part, hour, items } of groups.values()) this.#append(part, hour, items);
       sql.exec(
         "DELETE FROM batches WHERE (bucket, seq) IN (SELECT bucket, seq FROM batches WHERE bucket < ? ORDER BY bucket, seq LIMIT ?)",
         closed,
@@ -329,6 +323,51 @@ export class ExposureMemory extends DurableObject<Env> {
       done = true;
     });
     return done;
+  }
+
+  /**
+   * Adds decisions (each already JSON) to a part's hour: into its newest row while that stays below
+   * `MAX_ROW_BYTES`, the rest into new rows. So a part holds about one row per 100 KB of an hour's
+   * decisions, however many steps brought them, and a lookup's part rows reach back as far at any
+   * rate of compaction steps. Writes one row (the update) where a row per step wrote one too.
+   */
+  #append(part: number, hour: number, items: readonly string[]): void {
+    const sql = this.#meter.sql;
+    // The newest row's size only: its JSON is extended in place, never read into the isolate.
+    const last = sql
+      .exec<{ seq: number; size: number }>(
+        "SELECT seq, length(decisions) AS size FROM parts WHERE part = ? AND hour = ? ORDER BY seq DESC LIMIT 1",
+        part,
+        hour,
+      )
+      .toArray()[0];
+    let taken = 0;
+    if (last !== undefined) {
+      let size = last.size;
+      for (const item of items) {
+        if (size + item.length + 1 > MAX_ROW_BYTES) break;
+        size += item.length + 1;
+        taken++;
+      }
+    }
+    if (last !== undefined && taken > 0) {
+      const added = items.slice(0, taken).join(",");
+      sql.exec(
+        `UPDATE parts SET decisions = CASE WHEN decisions = '[]' THEN '[' || ? || ']'
+           ELSE substr(decisions, 1, length(decisions) - 1) || ',' || ? || ']' END
+         WHERE part = ? AND hour = ? AND seq = ?`,
+        added,
+        added,
+        part,
+        hour,
+        last.seq,
+      );
+    }
+    let seq = last === undefined ? 0 : last.seq + 1;
+    for (const json of chunked(items.slice(taken))) {
+      sql.exec("INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)", part, hour, seq, json);
+      seq++;
+    }
   }
 
   /**

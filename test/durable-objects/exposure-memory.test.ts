@@ -12,6 +12,7 @@ import {
   MAX_ROW_BYTES,
   PARTS,
   PRUNE_STEP_BUCKET_ROWS,
+  partOf,
   type RememberedDecision,
   recallExposures,
   rememberExposures,
@@ -254,6 +255,82 @@ describe("ExposureMemory lookups read a bounded number of rows", () => {
     const after = await shard.usage();
     expect(after.rowsRead - before.rowsRead).toBeLessThanOrEqual(1_100);
     expect(recalled[0]?.decisionId).toBe("bot-0");
+  });
+});
+
+describe("ExposureMemory lookups reach the whole attribution window at a high rate", () => {
+  // At a high rate every compaction step takes a minute or two of many visitors' decisions and so
+  // reaches every part of the shard, for the hour it covers; issue 17's shop (200 page views a
+  // second) makes 23-29 steps an hour per shard (docs/scaling.md). The day is compressed here: each
+  // step takes decisions from every hour since the visitor's page view (one every 3 minutes, all
+  // of visitors in the visitor's part, the only part its lookup reads), which leaves the part with
+  // as many compactions per hour as such a day, in 26 steps instead of 600. The time is driven
+  // through the decisions' times, the compaction through the alarm: no waiting.
+  const STEPS = 26;
+  const HOURS = 22;
+
+  it("a click at hour 23.5 finds the page view of hour 1 after a day of compaction steps", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`reach-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    const others: string[] = [];
+    while (others.length < 20) {
+      const candidate = pseudonym();
+      if (partOf(candidate) === partOf(visitor)) others.push(candidate);
+    }
+    await shard.remember([entry(visitor, "hour-1", 22.5)]);
+    for (let step = 0; step < STEPS; step++) {
+      // One decision every 3 minutes from 22 hours ago to 5 minutes ago: 440 closed minutes' bucket
+      // rows, past COMPACT_ABOVE, so the alarm the write arms compacts them in one step.
+      const batch = Array.from({ length: (HOURS * 60) / 3 }, (_, index) => ({
+        ...entry(others[index % others.length] ?? "", `step-${step}-${index}`, 0),
+        at: new Date(Date.now() - 5 * MINUTE - index * 3 * MINUTE).toISOString(),
+      }));
+      await shard.remember(batch);
+      expect(await runDurableObjectAlarm(shard)).toBe(true);
+    }
+    const held = await runInDurableObject(
+      shard,
+      (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches").one().n,
+    );
+    expect(held).toBeLessThanOrEqual(COMPACT_ABOVE);
+
+    const before = await shard.usage();
+    const recalled = await shard.recall([visitor]);
+    const after = await shard.usage();
+    expect(recalled.map((exposure) => exposure.decisionId)).toEqual(["hour-1"]);
+    expect(after.rowsRead - before.rowsRead).toBeLessThanOrEqual(1_100);
+    // The others' latest decisions are found as well.
+    expect((await shard.recall([others[0] ?? ""]))[0]?.decisionId).toBe(`step-${STEPS - 1}-0`);
+  });
+
+  it("forgets a visitor out of the part rows that several compaction steps appended to, and keeps the others' decisions", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`forget-parts-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    const others: string[] = [];
+    while (others.length < 5) {
+      const candidate = pseudonym();
+      if (partOf(candidate) === partOf(visitor)) others.push(candidate);
+    }
+    // Three steps, each with a decision of the visitor's in every hour of the last 22.
+    for (let step = 0; step < 3; step++) {
+      await shard.remember(
+        Array.from({ length: (HOURS * 60) / 3 }, (_, index) => ({
+          ...entry(index % 20 === 0 ? visitor : (others[index % others.length] ?? ""), `step-${step}-${index}`, 0),
+          at: new Date(Date.now() - 5 * MINUTE - index * 3 * MINUTE).toISOString(),
+        })),
+      );
+      expect(await runDurableObjectAlarm(shard)).toBe(true);
+    }
+    expect((await shard.recall([visitor])).length).toBe(3 * 22);
+    await shard.forget([visitor]);
+    expect(await shard.recall([visitor])).toEqual([]);
+    expect((await shard.recall([others[1] ?? ""])).length).toBeGreaterThan(0);
+    const stored = await runInDurableObject(shard, (_, state) => ({
+      parts: state.storage.sql.exec<{ decisions: string }>("SELECT decisions FROM parts").toArray(),
+      batches: state.storage.sql.exec<{ decisions: string }>("SELECT decisions FROM batches").toArray(),
+    }));
+    expect(stored.parts.length).toBeGreaterThan(0);
+    expect(JSON.stringify(stored)).not.toContain(visitor);
   });
 });
 
