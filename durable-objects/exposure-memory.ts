@@ -127,6 +127,8 @@ const COMPACT_STEP_ROWS = 512;
  */
 export const PARTS = 64;
 const HOUR_MS = 60 * 60 * 1_000;
+/** Lookups cut short by their row budget are logged at most this often per shard, with their count. */
+const SHORT_LOOKUP_LOG_MS = 60 * 1_000;
 
 /**
  * The tables the prune clears, oldest layout first so they drain: each with its key, its time
@@ -223,6 +225,9 @@ export class ExposureMemory extends DurableObject<Env> {
   #compactArmed = false;
   /** Bucket rows held (counted once per load, then kept here). */
   #bucketRows: number | undefined;
+  /** Lookups cut short by their row budget since the last log line about them (`#noteShortLookup`). */
+  #shortLookups = 0;
+  #shortLookupsLoggedAt = Number.NEGATIVE_INFINITY;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -406,8 +411,10 @@ export class ExposureMemory extends DurableObject<Env> {
   }
 
   /**
-   * The visitors' exposures within the attribution window, newest first: from the newest
-   * `MAX_ROWS_PER_RECALL` bucket rows (and the rows of the older layouts until they expire).
+   * The visitors' exposures within the attribution window, newest first: from at most
+   * `MAX_ROWS_PER_RECALL` rows, the newest bucket rows and the newest rows of the visitors' parts
+   * (and the rows of the older layouts until they expire). A lookup whose budget ran out before the
+   * window's start is counted and logged (`#noteShortLookup`).
    */
   async recall(visitors: string[]): Promise<RememberedExposure[]> {
     const names = Visitors.parse(visitors);
@@ -423,40 +430,50 @@ export class ExposureMemory extends DurableObject<Env> {
     };
     // The JSON is taken apart here, not by SQLite's json_each: each element it yields counts as a
     // row read, which would make a lookup cost one read per decision scanned. `instr` only skips
-    // rows that cannot hold the visitors (a pseudonym is stored quoted).
+    // rows that cannot hold the visitors (a pseudonym is stored quoted). Every row within the budget
+    // comes back with its time, so a lookup that used its whole budget before the window's start is
+    // noticed; only the rows that mention a visitor bring their JSON.
     const mentions = names.map(() => "instr(decisions, ?) > 0").join(" OR ");
     const quoted = names.map((name) => JSON.stringify(name));
-    const rows = sql
-      .exec<{ decisions: string }>(
-        `SELECT decisions FROM (
-           SELECT decisions FROM batches WHERE bucket BETWEEN ? AND ? ORDER BY bucket DESC, seq DESC LIMIT ?
-         ) WHERE ${mentions}`,
+    const rows: string[] = [];
+    const recent = sql
+      .exec<{ bucket: number; decisions: string | null }>(
+        `SELECT bucket, CASE WHEN ${mentions} THEN decisions END AS decisions FROM (
+           SELECT bucket, decisions FROM batches WHERE bucket BETWEEN ? AND ? ORDER BY bucket DESC, seq DESC LIMIT ?
+         )`,
+        ...quoted,
         Math.floor(since / BUCKET_MS),
         Math.floor(now / BUCKET_MS),
         RECENT_ROWS_PER_RECALL,
-        ...quoted,
       )
       .toArray();
+    const oldestRecent = recent.at(-1)?.bucket;
+    if (recent.length === RECENT_ROWS_PER_RECALL && oldestRecent !== undefined && oldestRecent > Math.floor(since / BUCKET_MS))
+      this.#noteShortLookup(now, oldestRecent * BUCKET_MS);
+    for (const { decisions } of recent) if (decisions !== null) rows.push(decisions);
     // The compacted rest of the window: only the visitors' parts, the newest hours first.
     const parts = [...new Set(names.map(partOf))];
     const perPart = Math.max(1, Math.floor(PART_ROWS_PER_RECALL / parts.length));
-    for (const part of parts)
-      rows.push(
-        ...sql
-          .exec<{ decisions: string }>(
-            `SELECT decisions FROM (
-               SELECT decisions FROM parts WHERE part = ? AND hour BETWEEN ? AND ? ORDER BY hour DESC, seq DESC LIMIT ?
-             ) WHERE ${mentions}`,
-            part,
-            Math.floor(since / HOUR_MS),
-            Math.floor(now / HOUR_MS),
-            perPart,
-            ...quoted,
-          )
-          .toArray(),
-      );
-    for (const row of rows) {
-      const parsed = StoredDecisions.safeParse(parseJsonOrNull(row.decisions));
+    for (const part of parts) {
+      const partRows = sql
+        .exec<{ hour: number; decisions: string | null }>(
+          `SELECT hour, CASE WHEN ${mentions} THEN decisions END AS decisions FROM (
+             SELECT hour, decisions FROM parts WHERE part = ? AND hour BETWEEN ? AND ? ORDER BY hour DESC, seq DESC LIMIT ?
+           )`,
+          ...quoted,
+          part,
+          Math.floor(since / HOUR_MS),
+          Math.floor(now / HOUR_MS),
+          perPart,
+        )
+        .toArray();
+      const oldestPart = partRows.at(-1)?.hour;
+      if (partRows.length === perPart && oldestPart !== undefined && oldestPart > Math.floor(since / HOUR_MS))
+        this.#noteShortLookup(now, oldestPart * HOUR_MS);
+      for (const { decisions } of partRows) if (decisions !== null) rows.push(decisions);
+    }
+    for (const decisions of rows) {
+      const parsed = StoredDecisions.safeParse(parseJsonOrNull(decisions));
       if (!parsed.success) continue;
       for (const [visitor, decisionId, at, slots] of parsed.data) {
         if (!wanted.has(visitor)) continue;
@@ -489,6 +506,26 @@ export class ExposureMemory extends DurableObject<Env> {
         at: row.at,
       });
     return [...found.values()].sort((a, b) => b.at - a.at).slice(0, MAX_RECALLED);
+  }
+
+  /**
+   * Counts a lookup that read its whole row budget (`MAX_ROWS_PER_RECALL`) before reaching back to
+   * the attribution window's start, so older exposures may have gone uncredited; logs the count at
+   * most once a minute per shard, with how far back the lookup reached and nothing about visitors.
+   */
+  #noteShortLookup(now: number, reachedBack: number): void {
+    this.#shortLookups++;
+    if (now - this.#shortLookupsLoggedAt < SHORT_LOOKUP_LOG_MS) return;
+    console.warn(
+      JSON.stringify({
+        message: "exposure lookups stopped at their row limit before the attribution window's start",
+        lookups: this.#shortLookups,
+        reachedBackMinutes: Math.floor((now - reachedBack) / 60_000),
+        windowMinutes: Math.floor(attributionWindowMs(this.env) / 60_000),
+      }),
+    );
+    this.#shortLookups = 0;
+    this.#shortLookupsLoggedAt = now;
   }
 
   /**

@@ -3,7 +3,7 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   COMPACT_ABOVE,
   type ExposureMemory,
@@ -294,13 +294,16 @@ describe("ExposureMemory lookups reach the whole attribution window at a high ra
     );
     expect(held).toBeLessThanOrEqual(COMPACT_ABOVE);
 
+    const warn = vi.spyOn(console, "warn");
     const before = await shard.usage();
     const recalled = await shard.recall([visitor]);
     const after = await shard.usage();
     expect(recalled.map((exposure) => exposure.decisionId)).toEqual(["hour-1"]);
     expect(after.rowsRead - before.rowsRead).toBeLessThanOrEqual(1_100);
-    // The others' latest decisions are found as well.
+    // The others' latest decisions are found as well, and no lookup was cut short.
     expect((await shard.recall([others[0] ?? ""]))[0]?.decisionId).toBe(`step-${STEPS - 1}-0`);
+    expect(warn).not.toHaveBeenCalled();
+    warn.mockRestore();
   });
 
   it("forgets a visitor out of the part rows that several compaction steps appended to, and keeps the others' decisions", async () => {
@@ -332,6 +335,60 @@ describe("ExposureMemory lookups reach the whole attribution window at a high ra
     expect(stored.parts.length).toBeGreaterThan(0);
     expect(JSON.stringify(stored)).not.toContain(visitor);
   });
+
+  // Rows are written here directly, past what one lookup reads, to stand for a shard sized too
+  // small for its traffic: the operator must be able to see that lookups stop short of the window.
+  const shortCases = [
+    {
+      name: "bucket rows not yet compacted",
+      fill: (sql: SqlStorage, other: string) => {
+        const bucket = Math.floor(Date.now() / MINUTE);
+        for (let seq = 0; seq < 600; seq++)
+          sql.exec(
+            "INSERT INTO batches (bucket, seq, decisions) VALUES (?, ?, ?)",
+            bucket,
+            seq,
+            JSON.stringify([[other, `d-${seq}`, Date.now(), []]]),
+          );
+      },
+    },
+    {
+      name: "the visitor's part rows",
+      fill: (sql: SqlStorage, other: string, part: number) => {
+        const hour = Math.floor(Date.now() / HOUR);
+        for (let seq = 0; seq < 600; seq++)
+          sql.exec(
+            "INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)",
+            part,
+            hour,
+            seq,
+            JSON.stringify([[other, `d-${seq}`, Date.now(), []]]),
+          );
+      },
+    },
+  ];
+  it.each(shortCases)(
+    "a lookup that reads its whole row budget in $name before the window's start is logged, without the visitor",
+    async ({ fill }) => {
+      const shard = env.EXPOSURE_MEMORY.getByName(`short-${crypto.randomUUID()}`);
+      const visitor = pseudonym();
+      const other = pseudonym();
+      await shard.remember([entry(visitor, "d-visitor", 5)]);
+      await runInDurableObject(shard, (_, state) => fill(state.storage.sql, other, partOf(visitor)));
+      const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+      await shard.recall([visitor]);
+      await shard.recall([visitor]);
+      const lines = warn.mock.calls.map((call) => String(call[0]));
+      warn.mockRestore();
+      // Once a minute at most, with how far back the lookup got; no pseudonym, no decision.
+      expect(lines).toHaveLength(1);
+      const line: unknown = JSON.parse(lines[0] ?? "");
+      expect(line).toMatchObject({ message: expect.stringContaining("row limit"), lookups: 1, windowMinutes: 24 * 60 });
+      expect(lines[0]).not.toContain(visitor);
+      expect(lines[0]).not.toContain(other);
+      expect(lines[0]).not.toContain("d-");
+    },
+  );
 });
 
 describe("ExposureMemory, rows kept before one row per decision", () => {
