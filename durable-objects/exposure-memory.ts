@@ -7,7 +7,7 @@
  * writes one row per shard and minute bucket, holding the batch's decisions of that minute as JSON
  * (docs/decisions/0022-exposure-bucket-rows.md): about 0.013 rows per exposure, expiry included,
  * where a row per decision cost 1. Once a shard holds more than `COMPACT_ABOVE` bucket rows (a busy
- * site), its alarm regroups the closed minutes into rows per visitors' part (`PARTS`, by a hash of
+ * site), its alarm regroups the oldest bucket rows into rows per visitors' part (`PARTS`, by a hash of
  * the pseudonym) and hour, appending to the hour's newest row until it is full. A lookup (a click, a conversion, a profile export) reads at most
  * `MAX_ROWS_PER_RECALL` rows: the newest bucket rows and its visitor's part rows, the newest hours
  * first; at most `MAX_RECALLED` exposures are returned. Rows are kept for the attribution window
@@ -107,14 +107,15 @@ export const MAX_ROWS_PER_RECALL = 1_024;
 
 /**
  * Bucket rows a lookup reads at most (the newest), and part rows: together `MAX_ROWS_PER_RECALL`.
- * A shard compacts its closed minutes once it holds more than `COMPACT_ABOVE` bucket rows, so on a
- * busy site the newest bucket rows cover the minutes not yet compacted, the part rows the rest of
+ * A shard compacts its oldest bucket rows once it holds more than `COMPACT_ABOVE`, the current
+ * minute's included, so on a busy site the newest bucket rows cover the rows not yet compacted
+ * (while fewer than about 128 arrive between two steps, a second apart), the part rows the rest of
  * the window.
  */
 const RECENT_ROWS_PER_RECALL = MAX_ROWS_PER_RECALL / 2;
 const PART_ROWS_PER_RECALL = MAX_ROWS_PER_RECALL - RECENT_ROWS_PER_RECALL;
 /**
- * Bucket rows a shard keeps before its alarm regroups the closed minutes' rows into part rows: few
+ * Bucket rows a shard keeps before its alarm regroups the oldest into part rows: few
  * large steps, since each step writes (appends to) up to `PARTS` rows per hour it covers. A part
  * holds about one row per 100 KB of an hour's decisions, not one per step (docs/scaling.md).
  */
@@ -266,7 +267,7 @@ export class ExposureMemory extends DurableObject<Env> {
     });
     this.#bucketRows = held + rows.length;
     if (this.#bucketRows > COMPACT_ABOVE && !this.#compactArmed) {
-      // A busy shard: its closed minutes are regrouped soon, so lookups keep reaching the whole window.
+      // A busy shard: its bucket rows are regrouped soon, so lookups keep reaching the whole window.
       const alarm = await this.#storage.getAlarm();
       if (alarm === null || alarm > now + PRUNE_STEP_PAUSE_MS) await this.#storage.setAlarm(now + PRUNE_STEP_PAUSE_MS);
       this.#compactArmed = true;
@@ -284,21 +285,21 @@ export class ExposureMemory extends DurableObject<Env> {
   }
 
   /**
-   * Regroups up to `COMPACT_STEP_ROWS` bucket rows of closed minutes, the oldest first, into the
-   * part rows of their hours (appended to, a new row only past `MAX_ROW_BYTES`), dropping what has
-   * expired and repeated decisions. True when it did; false when no closed minute is left.
+   * Regroups up to `COMPACT_STEP_ROWS` bucket rows, the oldest first, into the part rows of their
+   * hours (appended to, a new row only past `MAX_ROW_BYTES`), dropping what has expired and
+   * repeated decisions. True when it did; false when no bucket row is left.
+   *
+   * The current minute's rows are taken too: on a busy shard they alone can outnumber the bucket
+   * rows a lookup reads (750 a minute at 1,000 page views a second on 4 shards), and a click comes
+   * seconds after its page view. Bucket rows are never changed once written (a batch writes new
+   * ones, under the next `seq`), so taking a minute's rows before it closes loses nothing.
    */
   #compact(now: number, since: number): boolean {
     const sql = this.#meter.sql;
-    const closed = Math.floor(now / BUCKET_MS);
     let done = false;
     this.#storage.transactionSync(() => {
       const rows = sql
-        .exec<{ decisions: string }>(
-          "SELECT decisions FROM batches WHERE bucket < ? ORDER BY bucket, seq LIMIT ?",
-          closed,
-          COMPACT_STEP_ROWS,
-        )
+        .exec<{ decisions: string }>("SELECT decisions FROM batches ORDER BY bucket, seq LIMIT ?", COMPACT_STEP_ROWS)
         .toArray();
       if (rows.length === 0) return;
       const groups = new Map<string, { part: number; hour: number; items: string[] }>();
@@ -312,7 +313,8 @@ export class ExposureMemory extends DurableObject<Env> {
           if (at < since || seen.has(key)) continue;
           seen.add(key);
           const part = partOf(visitor);
-          const hour = Math.floor(at / HOUR_MS);
+          // A time ahead of the shard's clock counts as now, as for its bucket: a lookup reads up to this hour.
+          const hour = Math.floor(Math.min(at, now) / HOUR_MS);
           const group = groups.get(`${part}:${hour}`) ?? { part, hour, items: [] };
           group.items.push(JSON.stringify(decision));
           groups.set(`${part}:${hour}`, group);
@@ -320,8 +322,7 @@ export class ExposureMemory extends DurableObject<Env> {
       }
       for (const { part, hour, items } of groups.values()) this.#append(part, hour, items);
       sql.exec(
-        "DELETE FROM batches WHERE (bucket, seq) IN (SELECT bucket, seq FROM batches WHERE bucket < ? ORDER BY bucket, seq LIMIT ?)",
-        closed,
+        "DELETE FROM batches WHERE (bucket, seq) IN (SELECT bucket, seq FROM batches ORDER BY bucket, seq LIMIT ?)",
         COMPACT_STEP_ROWS,
       );
       this.#bucketRows = Math.max(0, this.#countBucketRows() - rows.length);
@@ -376,7 +377,7 @@ export class ExposureMemory extends DurableObject<Env> {
   }
 
   /**
-   * Compacts one step of a busy shard's closed minutes, or else deletes up to one step of the
+   * Compacts one step of a busy shard's bucket rows, or else deletes up to one step of the
    * oldest expired rows (of one table per run); runs again shortly while there is more to do, else
    * an hour after the next write (or soon after the write that makes the shard busy).
    */

@@ -306,6 +306,20 @@ describe("ExposureMemory lookups reach the whole attribution window at a high ra
     warn.mockRestore();
   });
 
+  it("a click finds the page view of a few seconds ago while the current minute has more bucket rows than a lookup reads", async () => {
+    // About 1,000 page views a second on 4 shards: each shard gets a bucket row from about 12
+    // consumer batches a second, 750 a minute (docs/scaling.md). Here 110 single-decision batches
+    // stand for each second, and the alarm the writes arm runs between seconds.
+    const shard = env.EXPOSURE_MEMORY.getByName(`recent-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    await shard.remember([entry(visitor, "just-now", 0)]);
+    for (let second = 0; second < 5; second++) {
+      for (let batch = 0; batch < 110; batch++) await shard.remember([entry(pseudonym(), crypto.randomUUID(), 0)]);
+      await runDurableObjectAlarm(shard);
+    }
+    expect((await shard.recall([visitor])).map((exposure) => exposure.decisionId)).toEqual(["just-now"]);
+  });
+
   it("forgets a visitor out of the part rows that several compaction steps appended to, and keeps the others' decisions", async () => {
     const shard = env.EXPOSURE_MEMORY.getByName(`forget-parts-${crypto.randomUUID()}`);
     const visitor = pseudonym();
