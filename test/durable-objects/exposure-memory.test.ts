@@ -116,7 +116,7 @@ describe("ExposureMemory prune", () => {
     expect((await rowsOf(shard)).alarm).not.toBeNull();
   });
 
-  it("regroups a busy shard's closed minutes into part rows, dropping what expired, and deletes expired part rows in bounded steps", async () => {
+  it("regroups a busy shard's bucket rows into part rows, dropping what expired, and deletes expired part rows in bounded steps", async () => {
     const shard = env.EXPOSURE_MEMORY.getByName(`compact-${crypto.randomUUID()}`);
     const visitors = Array.from({ length: 50 }, () => pseudonym());
     const expired = COMPACT_ABOVE + 45;
