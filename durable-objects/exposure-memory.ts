@@ -7,8 +7,8 @@
  * writes one row per shard and minute bucket, holding the batch's decisions of that minute as JSON
  * (docs/decisions/0022-exposure-bucket-rows.md): about 0.013 rows per exposure, expiry included,
  * where a row per decision cost 1. Once a shard holds more than `COMPACT_ABOVE` bucket rows (a busy
- * site), its alarm regroups the closed minutes into rows per visitors' part (`PARTS`, by a hash of
- * the pseudonym) and hour. A lookup (a click, a conversion, a profile export) reads at most
+ * site), its alarm regroups the oldest bucket rows into rows per visitors' part (`PARTS`, by a hash of
+ * the pseudonym) and hour, appending to the hour's newest row until it is full. A lookup (a click, a conversion, a profile export) reads at most
  * `MAX_ROWS_PER_RECALL` rows: the newest bucket rows and its visitor's part rows, the newest hours
  * first; at most `MAX_RECALLED` exposures are returned. Rows are kept for the attribution window
  * only and deleted by the alarm in bounded steps, whole rows at a time.
@@ -107,16 +107,17 @@ export const MAX_ROWS_PER_RECALL = 1_024;
 
 /**
  * Bucket rows a lookup reads at most (the newest), and part rows: together `MAX_ROWS_PER_RECALL`.
- * A shard compacts its closed minutes once it holds more than `COMPACT_ABOVE` bucket rows, so on a
- * busy site the newest bucket rows cover the minutes not yet compacted, the part rows the rest of
+ * A shard compacts its oldest bucket rows once it holds more than `COMPACT_ABOVE`, the current
+ * minute's included, so on a busy site the newest bucket rows cover the rows not yet compacted
+ * (while fewer than about 128 arrive between two steps, a second apart), the part rows the rest of
  * the window.
  */
 const RECENT_ROWS_PER_RECALL = MAX_ROWS_PER_RECALL / 2;
 const PART_ROWS_PER_RECALL = MAX_ROWS_PER_RECALL - RECENT_ROWS_PER_RECALL;
 /**
- * Bucket rows a shard keeps before its alarm regroups the closed minutes' rows into part rows: few
- * large steps, since each step writes up to `PARTS` rows per hour it covers (at the shop's scale of
- * docs/scaling.md, about 12 steps an hour, so a part holds about 12 rows an hour).
+ * Bucket rows a shard keeps before its alarm regroups the oldest into part rows: few
+ * large steps, since each step writes (appends to) up to `PARTS` rows per hour it covers. A part
+ * holds about one row per 100 KB of an hour's decisions, not one per step (docs/scaling.md).
  */
 export const COMPACT_ABOVE = 384;
 /** Bucket rows regrouped per alarm run at most. */
@@ -127,6 +128,8 @@ const COMPACT_STEP_ROWS = 512;
  */
 export const PARTS = 64;
 const HOUR_MS = 60 * 60 * 1_000;
+/** Lookups cut short by their row budget are logged at most this often per shard, with their count. */
+const SHORT_LOOKUP_LOG_MS = 60 * 1_000;
 
 /**
  * The tables the prune clears, oldest layout first so they drain: each with its key, its time
@@ -154,7 +157,7 @@ const PRUNED = [
 ] as const;
 
 /** The part of a shard that keeps `visitor`'s compacted decisions. */
-function partOf(visitor: string): number {
+export function partOf(visitor: string): number {
   return Math.min(PARTS - 1, Math.floor((hash("tailor-exposure-part", visitor, 2) ?? 0) * PARTS));
 }
 
@@ -223,6 +226,9 @@ export class ExposureMemory extends DurableObject<Env> {
   #compactArmed = false;
   /** Bucket rows held (counted once per load, then kept here). */
   #bucketRows: number | undefined;
+  /** Lookups cut short by their row budget since the last log line about them (`#noteShortLookup`). */
+  #shortLookups = 0;
+  #shortLookupsLoggedAt = Number.NEGATIVE_INFINITY;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -261,7 +267,7 @@ export class ExposureMemory extends DurableObject<Env> {
     });
     this.#bucketRows = held + rows.length;
     if (this.#bucketRows > COMPACT_ABOVE && !this.#compactArmed) {
-      // A busy shard: its closed minutes are regrouped soon, so lookups keep reaching the whole window.
+      // A busy shard: its bucket rows are regrouped soon, so lookups keep reaching the whole window.
       const alarm = await this.#storage.getAlarm();
       if (alarm === null || alarm > now + PRUNE_STEP_PAUSE_MS) await this.#storage.setAlarm(now + PRUNE_STEP_PAUSE_MS);
       this.#compactArmed = true;
@@ -279,21 +285,21 @@ export class ExposureMemory extends DurableObject<Env> {
   }
 
   /**
-   * Regroups up to `COMPACT_STEP_ROWS` bucket rows of closed minutes, the oldest first, into part
-   * rows (one per part and hour, more only past `MAX_ROW_BYTES`), dropping what has expired and
-   * repeated decisions. True when it did; false when no closed minute is left.
+   * Regroups up to `COMPACT_STEP_ROWS` bucket rows, the oldest first, into the part rows of their
+   * hours (appended to, a new row only past `MAX_ROW_BYTES`), dropping what has expired and
+   * repeated decisions. True when it did; false when no bucket row is left.
+   *
+   * The current minute's rows are taken too: on a busy shard they alone can outnumber the bucket
+   * rows a lookup reads (750 a minute at 1,000 page views a second on 4 shards), and a click comes
+   * seconds after its page view. Bucket rows are never changed once written (a batch writes new
+   * ones, under the next `seq`), so taking a minute's rows before it closes loses nothing.
    */
   #compact(now: number, since: number): boolean {
     const sql = this.#meter.sql;
-    const closed = Math.floor(now / BUCKET_MS);
     let done = false;
     this.#storage.transactionSync(() => {
       const rows = sql
-        .exec<{ decisions: string }>(
-          "SELECT decisions FROM batches WHERE bucket < ? ORDER BY bucket, seq LIMIT ?",
-          closed,
-          COMPACT_STEP_ROWS,
-        )
+        .exec<{ decisions: string }>("SELECT decisions FROM batches ORDER BY bucket, seq LIMIT ?", COMPACT_STEP_ROWS)
         .toArray();
       if (rows.length === 0) return;
       const groups = new Map<string, { part: number; hour: number; items: string[] }>();
@@ -307,22 +313,16 @@ export class ExposureMemory extends DurableObject<Env> {
           if (at < since || seen.has(key)) continue;
           seen.add(key);
           const part = partOf(visitor);
-          const hour = Math.floor(at / HOUR_MS);
+          // A time ahead of the shard's clock counts as now, as for its bucket: a lookup reads up to this hour.
+          const hour = Math.floor(Math.min(at, now) / HOUR_MS);
           const group = groups.get(`${part}:${hour}`) ?? { part, hour, items: [] };
           group.items.push(JSON.stringify(decision));
           groups.set(`${part}:${hour}`, group);
         }
       }
-      for (const { part, hour, items } of groups.values())
-        for (const json of chunked(items)) {
-          const { seq } = sql
-            .exec<{ seq: number }>("SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM parts WHERE part = ? AND hour = ?", part, hour)
-            .one();
-          sql.exec("INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)", part, hour, seq, json);
-        }
+      for (const { part, hour, items } of groups.values()) this.#append(part, hour, items);
       sql.exec(
-        "DELETE FROM batches WHERE (bucket, seq) IN (SELECT bucket, seq FROM batches WHERE bucket < ? ORDER BY bucket, seq LIMIT ?)",
-        closed,
+        "DELETE FROM batches WHERE (bucket, seq) IN (SELECT bucket, seq FROM batches ORDER BY bucket, seq LIMIT ?)",
         COMPACT_STEP_ROWS,
       );
       this.#bucketRows = Math.max(0, this.#countBucketRows() - rows.length);
@@ -332,7 +332,52 @@ export class ExposureMemory extends DurableObject<Env> {
   }
 
   /**
-   * Compacts one step of a busy shard's closed minutes, or else deletes up to one step of the
+   * Adds decisions (each already JSON) to a part's hour: into its newest row while that stays below
+   * `MAX_ROW_BYTES`, the rest into new rows. So a part holds about one row per 100 KB of an hour's
+   * decisions, however many steps brought them, and a lookup's part rows reach back as far at any
+   * rate of compaction steps. Writes one row (the update) where a row per step wrote one too.
+   */
+  #append(part: number, hour: number, items: readonly string[]): void {
+    const sql = this.#meter.sql;
+    // The newest row's size only: its JSON is extended in place, never read into the isolate.
+    const last = sql
+      .exec<{ seq: number; size: number }>(
+        "SELECT seq, length(decisions) AS size FROM parts WHERE part = ? AND hour = ? ORDER BY seq DESC LIMIT 1",
+        part,
+        hour,
+      )
+      .toArray()[0];
+    let taken = 0;
+    if (last !== undefined) {
+      let size = last.size;
+      for (const item of items) {
+        if (size + item.length + 1 > MAX_ROW_BYTES) break;
+        size += item.length + 1;
+        taken++;
+      }
+    }
+    if (last !== undefined && taken > 0) {
+      const added = items.slice(0, taken).join(",");
+      sql.exec(
+        `UPDATE parts SET decisions = CASE WHEN decisions = '[]' THEN '[' || ? || ']'
+           ELSE substr(decisions, 1, length(decisions) - 1) || ',' || ? || ']' END
+         WHERE part = ? AND hour = ? AND seq = ?`,
+        added,
+        added,
+        part,
+        hour,
+        last.seq,
+      );
+    }
+    let seq = last === undefined ? 0 : last.seq + 1;
+    for (const json of chunked(items.slice(taken))) {
+      sql.exec("INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)", part, hour, seq, json);
+      seq++;
+    }
+  }
+
+  /**
+   * Compacts one step of a busy shard's bucket rows, or else deletes up to one step of the
    * oldest expired rows (of one table per run); runs again shortly while there is more to do, else
    * an hour after the next write (or soon after the write that makes the shard busy).
    */
@@ -367,8 +412,10 @@ export class ExposureMemory extends DurableObject<Env> {
   }
 
   /**
-   * The visitors' exposures within the attribution window, newest first: from the newest
-   * `MAX_ROWS_PER_RECALL` bucket rows (and the rows of the older layouts until they expire).
+   * The visitors' exposures within the attribution window, newest first: from at most
+   * `MAX_ROWS_PER_RECALL` rows, the newest bucket rows and the newest rows of the visitors' parts
+   * (and the rows of the older layouts until they expire). A lookup whose budget ran out before the
+   * window's start is counted and logged (`#noteShortLookup`).
    */
   async recall(visitors: string[]): Promise<RememberedExposure[]> {
     const names = Visitors.parse(visitors);
@@ -384,40 +431,50 @@ export class ExposureMemory extends DurableObject<Env> {
     };
     // The JSON is taken apart here, not by SQLite's json_each: each element it yields counts as a
     // row read, which would make a lookup cost one read per decision scanned. `instr` only skips
-    // rows that cannot hold the visitors (a pseudonym is stored quoted).
+    // rows that cannot hold the visitors (a pseudonym is stored quoted). Every row within the budget
+    // comes back with its time, so a lookup that used its whole budget before the window's start is
+    // noticed; only the rows that mention a visitor bring their JSON.
     const mentions = names.map(() => "instr(decisions, ?) > 0").join(" OR ");
     const quoted = names.map((name) => JSON.stringify(name));
-    const rows = sql
-      .exec<{ decisions: string }>(
-        `SELECT decisions FROM (
-           SELECT decisions FROM batches WHERE bucket BETWEEN ? AND ? ORDER BY bucket DESC, seq DESC LIMIT ?
-         ) WHERE ${mentions}`,
+    const rows: string[] = [];
+    const recent = sql
+      .exec<{ bucket: number; decisions: string | null }>(
+        `SELECT bucket, CASE WHEN ${mentions} THEN decisions END AS decisions FROM (
+           SELECT bucket, decisions FROM batches WHERE bucket BETWEEN ? AND ? ORDER BY bucket DESC, seq DESC LIMIT ?
+         )`,
+        ...quoted,
         Math.floor(since / BUCKET_MS),
         Math.floor(now / BUCKET_MS),
         RECENT_ROWS_PER_RECALL,
-        ...quoted,
       )
       .toArray();
+    const oldestRecent = recent.at(-1)?.bucket;
+    if (recent.length === RECENT_ROWS_PER_RECALL && oldestRecent !== undefined && oldestRecent > Math.floor(since / BUCKET_MS))
+      this.#noteShortLookup(now, oldestRecent * BUCKET_MS);
+    for (const { decisions } of recent) if (decisions !== null) rows.push(decisions);
     // The compacted rest of the window: only the visitors' parts, the newest hours first.
     const parts = [...new Set(names.map(partOf))];
     const perPart = Math.max(1, Math.floor(PART_ROWS_PER_RECALL / parts.length));
-    for (const part of parts)
-      rows.push(
-        ...sql
-          .exec<{ decisions: string }>(
-            `SELECT decisions FROM (
-               SELECT decisions FROM parts WHERE part = ? AND hour BETWEEN ? AND ? ORDER BY hour DESC, seq DESC LIMIT ?
-             ) WHERE ${mentions}`,
-            part,
-            Math.floor(since / HOUR_MS),
-            Math.floor(now / HOUR_MS),
-            perPart,
-            ...quoted,
-          )
-          .toArray(),
-      );
-    for (const row of rows) {
-      const parsed = StoredDecisions.safeParse(parseJsonOrNull(row.decisions));
+    for (const part of parts) {
+      const partRows = sql
+        .exec<{ hour: number; decisions: string | null }>(
+          `SELECT hour, CASE WHEN ${mentions} THEN decisions END AS decisions FROM (
+             SELECT hour, decisions FROM parts WHERE part = ? AND hour BETWEEN ? AND ? ORDER BY hour DESC, seq DESC LIMIT ?
+           )`,
+          ...quoted,
+          part,
+          Math.floor(since / HOUR_MS),
+          Math.floor(now / HOUR_MS),
+          perPart,
+        )
+        .toArray();
+      const oldestPart = partRows.at(-1)?.hour;
+      if (partRows.length === perPart && oldestPart !== undefined && oldestPart > Math.floor(since / HOUR_MS))
+        this.#noteShortLookup(now, oldestPart * HOUR_MS);
+      for (const { decisions } of partRows) if (decisions !== null) rows.push(decisions);
+    }
+    for (const decisions of rows) {
+      const parsed = StoredDecisions.safeParse(parseJsonOrNull(decisions));
       if (!parsed.success) continue;
       for (const [visitor, decisionId, at, slots] of parsed.data) {
         if (!wanted.has(visitor)) continue;
@@ -450,6 +507,26 @@ export class ExposureMemory extends DurableObject<Env> {
         at: row.at,
       });
     return [...found.values()].sort((a, b) => b.at - a.at).slice(0, MAX_RECALLED);
+  }
+
+  /**
+   * Counts a lookup that read its whole row budget (`MAX_ROWS_PER_RECALL`) before reaching back to
+   * the attribution window's start, so older exposures may have gone uncredited; logs the count at
+   * most once a minute per shard, with how far back the lookup reached and nothing about visitors.
+   */
+  #noteShortLookup(now: number, reachedBack: number): void {
+    this.#shortLookups++;
+    if (now - this.#shortLookupsLoggedAt < SHORT_LOOKUP_LOG_MS) return;
+    console.warn(
+      JSON.stringify({
+        message: "exposure lookups stopped at their row limit before the attribution window's start",
+        lookups: this.#shortLookups,
+        reachedBackMinutes: Math.floor((now - reachedBack) / 60_000),
+        windowMinutes: Math.floor(attributionWindowMs(this.env) / 60_000),
+      }),
+    );
+    this.#shortLookups = 0;
+    this.#shortLookupsLoggedAt = now;
   }
 
   /**

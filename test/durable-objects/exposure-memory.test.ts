@@ -3,7 +3,7 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   COMPACT_ABOVE,
   type ExposureMemory,
@@ -12,6 +12,7 @@ import {
   MAX_ROW_BYTES,
   PARTS,
   PRUNE_STEP_BUCKET_ROWS,
+  partOf,
   type RememberedDecision,
   recallExposures,
   rememberExposures,
@@ -115,7 +116,7 @@ describe("ExposureMemory prune", () => {
     expect((await rowsOf(shard)).alarm).not.toBeNull();
   });
 
-  it("regroups a busy shard's closed minutes into part rows, dropping what expired, and deletes expired part rows in bounded steps", async () => {
+  it("regroups a busy shard's bucket rows into part rows, dropping what expired, and deletes expired part rows in bounded steps", async () => {
     const shard = env.EXPOSURE_MEMORY.getByName(`compact-${crypto.randomUUID()}`);
     const visitors = Array.from({ length: 50 }, () => pseudonym());
     const expired = COMPACT_ABOVE + 45;
@@ -255,6 +256,153 @@ describe("ExposureMemory lookups read a bounded number of rows", () => {
     expect(after.rowsRead - before.rowsRead).toBeLessThanOrEqual(1_100);
     expect(recalled[0]?.decisionId).toBe("bot-0");
   });
+});
+
+describe("ExposureMemory lookups reach the whole attribution window at a high rate", () => {
+  // At a high rate every compaction step takes a minute or two of many visitors' decisions and so
+  // reaches every part of the shard, for the hour it covers; issue 17's shop (200 page views a
+  // second) makes 23-29 steps an hour per shard (docs/scaling.md). The day is compressed here: each
+  // step takes decisions from every hour since the visitor's page view (one every 3 minutes, all
+  // of visitors in the visitor's part, the only part its lookup reads), which leaves the part with
+  // as many compactions per hour as such a day, in 26 steps instead of 600. The time is driven
+  // through the decisions' times, the compaction through the alarm: no waiting.
+  const STEPS = 26;
+  const HOURS = 22;
+
+  it("a click at hour 23.5 finds the page view of hour 1 after a day of compaction steps", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`reach-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    const others: string[] = [];
+    while (others.length < 20) {
+      const candidate = pseudonym();
+      if (partOf(candidate) === partOf(visitor)) others.push(candidate);
+    }
+    await shard.remember([entry(visitor, "hour-1", 22.5)]);
+    for (let step = 0; step < STEPS; step++) {
+      // One decision every 3 minutes from 22 hours ago to 5 minutes ago: 440 closed minutes' bucket
+      // rows, past COMPACT_ABOVE, so the alarm the write arms compacts them in one step.
+      const batch = Array.from({ length: (HOURS * 60) / 3 }, (_, index) => ({
+        ...entry(others[index % others.length] ?? "", `step-${step}-${index}`, 0),
+        at: new Date(Date.now() - 5 * MINUTE - index * 3 * MINUTE).toISOString(),
+      }));
+      await shard.remember(batch);
+      expect(await runDurableObjectAlarm(shard)).toBe(true);
+    }
+    const held = await runInDurableObject(
+      shard,
+      (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM batches").one().n,
+    );
+    expect(held).toBeLessThanOrEqual(COMPACT_ABOVE);
+
+    const warn = vi.spyOn(console, "warn");
+    const before = await shard.usage();
+    const recalled = await shard.recall([visitor]);
+    const after = await shard.usage();
+    expect(recalled.map((exposure) => exposure.decisionId)).toEqual(["hour-1"]);
+    expect(after.rowsRead - before.rowsRead).toBeLessThanOrEqual(1_100);
+    // The others' latest decisions are found as well, and no lookup was cut short.
+    expect((await shard.recall([others[0] ?? ""]))[0]?.decisionId).toBe(`step-${STEPS - 1}-0`);
+    expect(warn).not.toHaveBeenCalled();
+    warn.mockRestore();
+  });
+
+  it("a click finds the page view of a few seconds ago while the current minute has more bucket rows than a lookup reads", async () => {
+    // About 1,000 page views a second on 4 shards: each shard gets a bucket row from about 12
+    // consumer batches a second, 750 a minute (docs/scaling.md). Here 110 single-decision batches
+    // stand for each second, and the alarm the writes arm runs between seconds.
+    const shard = env.EXPOSURE_MEMORY.getByName(`recent-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    await shard.remember([entry(visitor, "just-now", 0)]);
+    for (let second = 0; second < 5; second++) {
+      for (let batch = 0; batch < 110; batch++) await shard.remember([entry(pseudonym(), crypto.randomUUID(), 0)]);
+      await runDurableObjectAlarm(shard);
+    }
+    expect((await shard.recall([visitor])).map((exposure) => exposure.decisionId)).toEqual(["just-now"]);
+  });
+
+  it("forgets a visitor out of the part rows that several compaction steps appended to, and keeps the others' decisions", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`forget-parts-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    const others: string[] = [];
+    while (others.length < 5) {
+      const candidate = pseudonym();
+      if (partOf(candidate) === partOf(visitor)) others.push(candidate);
+    }
+    // Three steps, each with a decision of the visitor's in every hour of the last 22.
+    for (let step = 0; step < 3; step++) {
+      await shard.remember(
+        Array.from({ length: (HOURS * 60) / 3 }, (_, index) => ({
+          ...entry(index % 20 === 0 ? visitor : (others[index % others.length] ?? ""), `step-${step}-${index}`, 0),
+          at: new Date(Date.now() - 5 * MINUTE - index * 3 * MINUTE).toISOString(),
+        })),
+      );
+      expect(await runDurableObjectAlarm(shard)).toBe(true);
+    }
+    expect((await shard.recall([visitor])).length).toBe(3 * 22);
+    await shard.forget([visitor]);
+    expect(await shard.recall([visitor])).toEqual([]);
+    expect((await shard.recall([others[1] ?? ""])).length).toBeGreaterThan(0);
+    const stored = await runInDurableObject(shard, (_, state) => ({
+      parts: state.storage.sql.exec<{ decisions: string }>("SELECT decisions FROM parts").toArray(),
+      batches: state.storage.sql.exec<{ decisions: string }>("SELECT decisions FROM batches").toArray(),
+    }));
+    expect(stored.parts.length).toBeGreaterThan(0);
+    expect(JSON.stringify(stored)).not.toContain(visitor);
+  });
+
+  // Rows are written here directly, past what one lookup reads, to stand for a shard sized too
+  // small for its traffic: the operator must be able to see that lookups stop short of the window.
+  const shortCases = [
+    {
+      name: "bucket rows not yet compacted",
+      fill: (sql: SqlStorage, other: string) => {
+        const bucket = Math.floor(Date.now() / MINUTE);
+        for (let seq = 0; seq < 600; seq++)
+          sql.exec(
+            "INSERT INTO batches (bucket, seq, decisions) VALUES (?, ?, ?)",
+            bucket,
+            seq,
+            JSON.stringify([[other, `d-${seq}`, Date.now(), []]]),
+          );
+      },
+    },
+    {
+      name: "the visitor's part rows",
+      fill: (sql: SqlStorage, other: string, part: number) => {
+        const hour = Math.floor(Date.now() / HOUR);
+        for (let seq = 0; seq < 600; seq++)
+          sql.exec(
+            "INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)",
+            part,
+            hour,
+            seq,
+            JSON.stringify([[other, `d-${seq}`, Date.now(), []]]),
+          );
+      },
+    },
+  ];
+  it.each(shortCases)(
+    "a lookup that reads its whole row budget in $name before the window's start is logged, without the visitor",
+    async ({ fill }) => {
+      const shard = env.EXPOSURE_MEMORY.getByName(`short-${crypto.randomUUID()}`);
+      const visitor = pseudonym();
+      const other = pseudonym();
+      await shard.remember([entry(visitor, "d-visitor", 5)]);
+      await runInDurableObject(shard, (_, state) => fill(state.storage.sql, other, partOf(visitor)));
+      const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+      await shard.recall([visitor]);
+      await shard.recall([visitor]);
+      const lines = warn.mock.calls.map((call) => String(call[0]));
+      warn.mockRestore();
+      // Once a minute at most, with how far back the lookup got; no pseudonym, no decision.
+      expect(lines).toHaveLength(1);
+      const line: unknown = JSON.parse(lines[0] ?? "");
+      expect(line).toMatchObject({ message: expect.stringContaining("row limit"), lookups: 1, windowMinutes: 24 * 60 });
+      expect(lines[0]).not.toContain(visitor);
+      expect(lines[0]).not.toContain(other);
+      expect(lines[0]).not.toContain("d-");
+    },
+  );
 });
 
 describe("ExposureMemory, rows kept before one row per decision", () => {
