@@ -27,7 +27,7 @@ import { statsShard } from "../../shared/experiments/stats-report.ts";
 import type { DecisionBatchMessage, ExposureBatchMessage } from "../../shared/feedback/messages.ts";
 import { SETTING_DEFAULTS } from "../../workers/common/config-defaults.ts";
 import { startKafkaRestDouble } from "../kafka-rest/server.ts";
-import { buildWorker, LOCAL_RULES_SIGNING_KEY, seedRules } from "../lib/local-tailor.ts";
+import { adminWorkerOptions, buildWorker, LOCAL_RULES_SIGNING_KEY, seedRules } from "../lib/local-tailor.ts";
 import { formatNumber, percentile } from "./stats.ts";
 
 const { values: options } = parseArgs({
@@ -167,7 +167,6 @@ async function startTailorWithTimer(kafkaRestUrl: string) {
   const build = buildWorker();
   const adminBuild = buildWorker("wrangler.admin.toml");
   const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
-  const admin = unstable_getMiniflareWorkerOptions("wrangler.admin.toml").workerOptions;
   const secrets = {
     VISITOR_ID_SECRET: "local-visitor-id-secret-for-tests-and-benchmarks",
     ADMIN_TOKEN,
@@ -191,14 +190,7 @@ async function startTailorWithTimer(kafkaRestUrl: string) {
         modulesRoot: build.outdir,
         bindings: { ...workerOptions.bindings, ...secrets },
       },
-      {
-        ...admin,
-        name: "tailor-admin",
-        modules: true,
-        scriptPath: adminBuild.scriptPath,
-        modulesRoot: adminBuild.outdir,
-        bindings: { ...admin.bindings, ...secrets },
-      },
+      adminWorkerOptions(adminBuild, secrets),
       {
         name: "stats-timer",
         modules: true,

@@ -66,6 +66,23 @@ async function buildWorkerInBackground(config: string): Promise<{ outdir: string
   return { outdir, scriptPath: join(outdir, "index.js"), cleanUp: () => rmSync(outdir, { recursive: true, force: true }) };
 }
 
+/**
+ * The admin Worker as Miniflare runs it next to the visitors' Worker (whose `ADMIN` binding names
+ * it "tailor-admin"): its wrangler.admin.toml bindings, a bundle from `buildWorker("wrangler.admin.toml")`,
+ * and the same vars and secrets as the visitors' Worker.
+ */
+export function adminWorkerOptions(build: { scriptPath: string; outdir: string }, bindings: Record<string, string>): WorkerOptions {
+  const admin = unstable_getMiniflareWorkerOptions("wrangler.admin.toml").workerOptions;
+  return {
+    ...admin,
+    name: "tailor-admin",
+    modules: true,
+    scriptPath: build.scriptPath,
+    modulesRoot: build.outdir,
+    bindings: { ...admin.bindings, ...bindings },
+  };
+}
+
 /** The signing key `startLocalTailor` gives both Workers (rules it seeds are signed with it). */
 export const LOCAL_RULES_SIGNING_KEY = "local-rules-signing-key-for-tests-and-benchmarks";
 
@@ -118,17 +135,7 @@ export async function startLocalTailor(options: LocalTailorOptions): Promise<Loc
       bindings: { ...workerOptions.bindings, ...secrets },
     },
   ];
-  if (adminBuild !== undefined) {
-    const admin = unstable_getMiniflareWorkerOptions("wrangler.admin.toml").workerOptions;
-    workers.push({
-      ...admin,
-      name: "tailor-admin",
-      modules: true,
-      scriptPath: adminBuild.scriptPath,
-      modulesRoot: adminBuild.outdir,
-      bindings: { ...admin.bindings, ...secrets },
-    });
-  }
+  if (adminBuild !== undefined) workers.push(adminWorkerOptions(adminBuild, secrets));
   const miniflare = new Miniflare({
     workers,
     host: "127.0.0.1",
