@@ -5,7 +5,7 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { MAX_ROW_BYTES, partOf, type RememberedDecision } from "../../durable-objects/exposure-memory.ts";
 
 const MINUTE = 60 * 1_000;
@@ -96,5 +96,39 @@ describe("compaction appending to part rows", () => {
     );
     for (const row of late) expect(() => JSON.parse(row.decisions)).not.toThrow();
     expect((await shard.recall([others[1] ?? ""])).some((one) => one.decisionId.startsWith("late-"))).toBe(true);
+  });
+});
+
+describe("lookups cut short by their row budget", () => {
+  it("count one lookup once, however many of its row sets ran out", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`review-short-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    let second = pseudonym();
+    while (partOf(second) === partOf(visitor)) second = pseudonym();
+    const other = pseudonym();
+    await shard.remember([decision(visitor, "d-visitor", 300)]);
+    // The newest bucket rows and both pseudonyms' parts hold more rows than a lookup reads, all of this minute and hour.
+    await runInDurableObject(shard, (_, state) => {
+      const sql = state.storage.sql;
+      const bucket = Math.floor(Date.now() / MINUTE);
+      const hour = Math.floor(Date.now() / (60 * MINUTE));
+      const row = JSON.stringify([[other, "filler", Date.now(), []]]);
+      for (let seq = 0; seq < 600; seq++) sql.exec("INSERT INTO batches (bucket, seq, decisions) VALUES (?, ?, ?)", bucket, seq + 10, row);
+      for (const part of [partOf(visitor), partOf(second)])
+        for (let seq = 0; seq < 600; seq++)
+          sql.exec("INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)", part, hour, seq, row);
+    });
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    // The first lookup logs at once; the next one, a minute later, logs the lookups cut short since: itself only.
+    await shard.recall([visitor, second]);
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 61_000 });
+    try {
+      await shard.recall([visitor, second]);
+    } finally {
+      vi.useRealTimers();
+    }
+    const lines = warn.mock.calls.map((call) => JSON.parse(String(call[0])) as { lookups: number });
+    warn.mockRestore();
+    expect(lines.map((line) => line.lookups)).toEqual([1, 1]);
   });
 });
