@@ -448,9 +448,12 @@ export class ExposureMemory extends DurableObject<Env> {
         RECENT_ROWS_PER_RECALL,
       )
       .toArray();
+    // How far back the lookup reached where a set of rows ran out before the window's start (the
+    // least far of them); counted once per lookup, however many of its sets ran out.
+    let shortReach: number | undefined;
     const oldestRecent = recent.at(-1)?.bucket;
     if (recent.length === RECENT_ROWS_PER_RECALL && oldestRecent !== undefined && oldestRecent > Math.floor(since / BUCKET_MS))
-      this.#noteShortLookup(now, oldestRecent * BUCKET_MS);
+      shortReach = oldestRecent * BUCKET_MS;
     for (const { decisions } of recent) if (decisions !== null) rows.push(decisions);
     // The compacted rest of the window: only the visitors' parts, the newest hours first.
     const parts = [...new Set(names.map(partOf))];
@@ -470,9 +473,10 @@ export class ExposureMemory extends DurableObject<Env> {
         .toArray();
       const oldestPart = partRows.at(-1)?.hour;
       if (partRows.length === perPart && oldestPart !== undefined && oldestPart > Math.floor(since / HOUR_MS))
-        this.#noteShortLookup(now, oldestPart * HOUR_MS);
+        shortReach = Math.max(shortReach ?? Number.NEGATIVE_INFINITY, oldestPart * HOUR_MS);
       for (const { decisions } of partRows) if (decisions !== null) rows.push(decisions);
     }
+    if (shortReach !== undefined) this.#noteShortLookup(now, shortReach);
     for (const decisions of rows) {
       const parsed = StoredDecisions.safeParse(parseJsonOrNull(decisions));
       if (!parsed.success) continue;
