@@ -94,8 +94,10 @@ const PRUNE_STEP_PAUSE_MS = 1_000;
 /** The width of a time bucket: a batch writes one row per bucket its decisions fall in (per shard). */
 export const BUCKET_MS = 60 * 1_000;
 /**
- * A bucket row's JSON stays below this many bytes; a batch with more for one bucket writes several
- * rows, so no single value read by a lookup is large.
+ * A row's JSON stays below this many characters (UTF-16 units here, characters in SQLite's
+ * `length`): about as many bytes for the ASCII ids Tailor writes, at most about four times as many
+ * with multi-byte rule, slot or variant names, far below the platform's 2 MB row. A batch with more
+ * for one bucket writes several rows, so no single value read by a lookup is large.
  */
 export const MAX_ROW_BYTES = 100 * 1_000;
 /**
@@ -339,16 +341,18 @@ export class ExposureMemory extends DurableObject<Env> {
    */
   #append(part: number, hour: number, items: readonly string[]): void {
     const sql = this.#meter.sql;
-    // The newest row's size only: its JSON is extended in place, never read into the isolate.
+    // The newest row's size only: its JSON is extended in place, never read into the isolate. A row
+    // that is not valid JSON (damaged outside this code) is left alone: appending to it would lose
+    // every later decision with it, since a lookup skips a row it cannot parse.
     const last = sql
-      .exec<{ seq: number; size: number }>(
-        "SELECT seq, length(decisions) AS size FROM parts WHERE part = ? AND hour = ? ORDER BY seq DESC LIMIT 1",
+      .exec<{ seq: number; size: number; valid: number }>(
+        "SELECT seq, length(decisions) AS size, json_valid(decisions) AS valid FROM parts WHERE part = ? AND hour = ? ORDER BY seq DESC LIMIT 1",
         part,
         hour,
       )
       .toArray()[0];
     let taken = 0;
-    if (last !== undefined) {
+    if (last !== undefined && last.valid === 1) {
       let size = last.size;
       for (const item of items) {
         if (size + item.length + 1 > MAX_ROW_BYTES) break;

@@ -7,15 +7,17 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { QUEUE_MAX_RETRIES } from "../../workers/feedback/retry-policy.ts";
 
-/** The environments `npm run deploy` can target: "" is the top level (local runs and a plain deploy). */
-const ENVIRONMENTS = ["", "staging", "production"] as const;
+const TOML = readFileSync(new URL("../../wrangler.toml", import.meta.url), "utf8");
+
+/** Every environment wrangler.toml defines (`[env.<name>]`), and "" for the top level (local runs and a plain deploy). */
+const ENVIRONMENTS = ["", ...[...TOML.matchAll(/^\[env\.([\w-]+)\]$/gm)].map((match) => match[1] ?? "")];
 
 /**
  * The consumer tables of one environment (`[[queues.consumers]]` or `[[env.<name>.queues.consumers]]`),
  * `key = value` lines (the file uses only these), by queue role: `tailor-staging-events` is `events`.
  */
-function consumers(environment: (typeof ENVIRONMENTS)[number]): Map<string, Record<string, string>> {
-  const text = readFileSync(new URL("../../wrangler.toml", import.meta.url), "utf8");
+function consumers(environment: string): Map<string, Record<string, string>> {
+  const text = TOML;
   const header = environment === "" ? "[[queues.consumers]]" : `[[env.${environment}.queues.consumers]]`;
   const prefix = environment === "" ? "tailor-" : `tailor-${environment}-`;
   const tables = new Map<string, Record<string, string>>();
@@ -29,6 +31,10 @@ function consumers(environment: (typeof ENVIRONMENTS)[number]): Map<string, Reco
   }
   return tables;
 }
+
+it("finds the environments a deploy can use", () => {
+  expect(ENVIRONMENTS).toEqual(expect.arrayContaining(["", "staging", "production"]));
+});
 
 describe.each(ENVIRONMENTS)("queue consumers in wrangler.toml, environment '%s'", (environment) => {
   it.each(["events", "feedback"])("%s retries as long as the retry policy assumes, then dead-letters", (queue) => {

@@ -1,5 +1,5 @@
 /**
- * Review of compaction appending to part rows: with multi-byte and JSON-hostile rule ids, slots and
+ * Compaction appending to part rows: with multi-byte and JSON-hostile rule ids, slots and
  * variants, over several steps and a redelivered batch, every part row stays valid JSON within the
  * platform's row size, a lookup finds each decision once, and erasure leaves no trace of the visitor.
  */
@@ -130,5 +130,35 @@ describe("lookups cut short by their row budget", () => {
     const lines = warn.mock.calls.map((call) => JSON.parse(String(call[0])) as { lookups: number });
     warn.mockRestore();
     expect(lines.map((line) => line.lookups)).toEqual([1, 1]);
+  });
+});
+
+describe("a damaged part row", () => {
+  it("is not appended to: the decisions compacted after it are still recalled", async () => {
+    const shard = env.EXPOSURE_MEMORY.getByName(`append-damaged-${crypto.randomUUID()}`);
+    const visitor = pseudonym();
+    const at = Date.now() - MINUTE;
+    const hour = Math.floor(at / (60 * MINUTE));
+    // The newest row of the visitor's part and hour is not valid JSON (a damaged write, a hand edit).
+    await runInDurableObject(shard, (_, state) => {
+      state.storage.sql.exec(
+        "INSERT INTO parts (part, hour, seq, decisions) VALUES (?, ?, ?, ?)",
+        partOf(visitor),
+        hour,
+        0,
+        '[["x","y",1,[]]',
+      );
+    });
+    const mine = (id: string): RememberedDecision => ({
+      visitor,
+      decisionId: id,
+      at: new Date(at).toISOString(),
+      assignments: [{ ruleId: "hero", slot: "hero", experiment: null, variant: null }],
+    });
+    // Enough one-decision batches for the shard to compact them into the visitor's part.
+    for (let index = 0; index < 400; index++) await shard.remember([mine(`d-${index}`)]);
+    expect(await runDurableObjectAlarm(shard)).toBe(true);
+    const recalled = new Set((await shard.recall([visitor])).map((one) => one.decisionId));
+    expect(recalled.size).toBe(400);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Review of the page path after the origin's response became the one edited in place: odd origin
+ * The page path, with the origin's response edited in place: odd origin
  * responses (headers sent twice, odd casing, the origin's own cookies, null bodies) still leave no
  * shared-cache header, keep the origin's cookies next to Tailor's, and never throw; the preview token
  * never reaches the origin in any spelling, and a query without one reaches it as sent.
