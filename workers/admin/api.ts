@@ -372,7 +372,7 @@ adminApi.post("/admin/api/preview", async (context) => {
       unknown
     >;
   }
-  await loadModels(env.RULES, rules, 2_000, timings);
+  await loadModels(env, rules, 2_000, timings);
   const path = request.path;
   const attributes = nestAttributes(
     nestAttributes({ page: { path, query: {} }, visitor: { new: false } } as AttributeTree, profile),
