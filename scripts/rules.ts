@@ -157,7 +157,7 @@ try {
       }>("PUT", `/admin/api/models/${encodeURIComponent(values.key)}${values.replace ? "?replace=1" : ""}`, await readDocument(argument));
       for (const error of data.errors ?? []) console.log(`  error   ${error.pointer}  ${error.detail}`);
       if (status !== 201) {
-        console.error(`rules: model not published: ${data.detail ?? `HTTP ${status}`}`);
+        console.error(`rules: model not published: ${data.detail ?? `HTTP ${status}`}${status === 409 ? " (from here: --replace)" : ""}`);
         process.exit(1);
       }
       console.log(
