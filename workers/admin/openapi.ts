@@ -215,7 +215,7 @@ export function openApiDocument(): Record<string, unknown> {
           content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
         },
         "413": {
-          description: "The body is over 1 MiB",
+          description: "The body is over 1 MiB (4 MiB for a model)",
           content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
         },
         "422": {
