@@ -4,7 +4,7 @@
  * on a shop this small), and a small logistic "purchase intent" scorer.
  * @module
  */
-import { signedVersionEntry } from "../scripts/lib/signed-version.ts";
+import { signedModelEntry, signedVersionEntry } from "../scripts/lib/signed-version.ts";
 import { CATEGORIES, PRODUCTS, productsIn } from "./catalog.ts";
 
 export const DEMO_RELATED_KEY = "models:related:demo-1";
@@ -32,15 +32,16 @@ export function demoRelatedModel() {
   };
 }
 
-/** Everything `npm run dev` puts into the local KV namespace: the demo rules, their pointer, the models. */
+/** Everything `npm run dev` puts into the local KV namespace: the demo rules, their pointer, the models, all signed with `signingKey`. */
 export async function demoKvEntries(
   rules: { version: number },
   signingKey: string,
 ): Promise<{ key: string; value: string; metadata?: Record<string, unknown> }[]> {
-  // Stored as a publish stores it: signed, with the card templates compiled (shared/rules/signature.ts).
+  // Stored as a publish stores them: signed, the rules with their card templates compiled
+  // (shared/rules/signature.ts); pages use nothing unsigned.
   const stored = await signedVersionEntry(rules, signingKey);
   return [
-    { key: DEMO_RELATED_KEY, value: JSON.stringify(demoRelatedModel()) },
+    await signedModelEntry(DEMO_RELATED_KEY, demoRelatedModel(), signingKey),
     stored,
     { key: "rules:live", value: JSON.stringify({ version: rules.version }) },
   ];

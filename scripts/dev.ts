@@ -15,10 +15,11 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
-import { demoKvEntries } from "../demo-shop/models.ts";
+import { DEMO_RELATED_KEY, demoKvEntries, demoRelatedModel } from "../demo-shop/models.ts";
 import { type RunningServer, startDemoShop } from "../demo-shop/server.ts";
 import { RULES_LIVE_KEY } from "../shared/rules/document.ts";
 import { startKafkaRestDouble } from "./kafka-rest/server.ts";
+import { signedModelEntry } from "./lib/signed-version.ts";
 import { DEFAULT_TAILOR_URL, DEV_URL_FILE } from "./lib/tailor-url.ts";
 
 const WORKER_PORT = Number(new URL(DEFAULT_TAILOR_URL).port);
@@ -57,6 +58,14 @@ function localKvValue(key: string): string | null {
   }
 }
 
+/** Writes entries (with their metadata) into the local KV namespace of `npm run dev`. */
+function putLocalEntries(entries: readonly { key: string; value: string; metadata?: Record<string, unknown> }[]): void {
+  const file = ".wrangler/demo-rules.json";
+  execFileSync("mkdir", ["-p", ".wrangler"]);
+  writeFileSync(file, JSON.stringify(entries));
+  wrangler(["kv", "bulk", "put", "--local", "--binding", "RULES", file]);
+}
+
 async function seedDemoRules(): Promise<void> {
   const live = localKvValue(RULES_LIVE_KEY);
   if (live !== null) {
@@ -68,16 +77,21 @@ async function seedDemoRules(): Promise<void> {
       console.log(
         'dev: the live version was stored before rules were signed, so pages ignore it: publish it again (`npm run rules -- publish <file>` with the document from `wrangler kv key get`), see docs/operations.md, "Re-signing rules"',
       );
+    // The demo model is generated from the catalogue: stored again signed, in case this KV holds
+    // it from before models were signed (pages would ignore it). Other models are the user's own.
+    const signingKey = devVar("RULES_SIGNING_KEY");
+    if (signingKey !== undefined) {
+      putLocalEntries([await signedModelEntry(DEMO_RELATED_KEY, demoRelatedModel(), signingKey)]);
+      console.log(
+        `dev: stored the demo model ${DEMO_RELATED_KEY} signed; re-publish any model of your own written before models were signed (\`npm run rules -- publish-model\`)`,
+      );
+    }
     return;
   }
   const document = JSON.parse(readFileSync("demo-shop/rules.json", "utf8")) as { version: number };
   const signingKey = devVar("RULES_SIGNING_KEY");
   if (signingKey === undefined) throw new Error("dev: RULES_SIGNING_KEY is missing from .dev.vars (see .dev.vars.example)");
-  const entries = await demoKvEntries(document, signingKey);
-  const file = ".wrangler/demo-rules.json";
-  execFileSync("mkdir", ["-p", ".wrangler"]);
-  writeFileSync(file, JSON.stringify(entries));
-  wrangler(["kv", "bulk", "put", "--local", "--binding", "RULES", file]);
+  putLocalEntries(await demoKvEntries(document, signingKey));
   console.log(`dev: published the demo rules (version ${document.version}) and models to local KV`);
 }
 

@@ -9,6 +9,9 @@
  *   publish <file> -m "<message>" [--rollout 10% --for 15m]
  *                                   validate, then publish as the next version; with --rollout, a
  *                                   guarded publish to that share of visitors for that long (m or h)
+ *   publish-model <file> --key models:<name> [--replace]
+ *                                   sign and store a model under that key (pages use only signed
+ *                                   models); an existing key only with --replace
  *   kill on|off -m "<reason>"       the kill switch: every page passes through untouched while on
  *   pause|resume rule|experiment <id> -m "<reason>"
  *                                   take one rule or experiment out (a new version), or put it back
@@ -49,13 +52,15 @@ const { values, positionals } = parseArgs({
     ttl: { type: "string", default: "60m" },
     rollout: { type: "string" },
     for: { type: "string", default: "15m" },
+    key: { type: "string" },
+    replace: { type: "boolean", default: false },
   },
 });
 const [command, argument, third] = positionals;
 
 function usage(problem: string): never {
   console.error(
-    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|pull|rollback|versions|preview-link|kill|pause|resume|health|erase-user|export [file|version|on|off|rule|experiment|user id] [id] [--url URL] [-m MESSAGE] [--rollout 10% --for 15m] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
+    `rules: ${problem}\nusage: npm run rules -- validate|diff|publish|publish-model|pull|rollback|versions|preview-link|kill|pause|resume|health|erase-user|export [file|version|on|off|rule|experiment|user id] [id] [--url URL] [-m MESSAGE] [--rollout 10% --for 15m] [--key models:NAME [--replace]] [--out FILE] [--experiment ID --variant V --path / --ttl 60m]`,
   );
   process.exit(2);
 }
@@ -138,6 +143,26 @@ try {
           `rules: version ${data.version} is rolling out to ${data.rollout.percent}% of visitors until ${data.rollout.endsAt} (the rest stay on ${data.rollout.previous}); rolled back automatically if worse`,
         );
       else console.log(`rules: published version ${data.version}; edge isolates pick it up within seconds`);
+      break;
+    }
+    case "publish-model": {
+      if (values.key === undefined || values.key === "") usage("publish-model needs --key models:<name>, e.g. --key models:related:v3");
+      const { status, data } = await client.call<{
+        key?: string;
+        type?: string;
+        bytes?: number;
+        replaced?: boolean;
+        detail?: string;
+        errors?: { pointer: string; detail: string }[];
+      }>("PUT", `/admin/api/models/${encodeURIComponent(values.key)}${values.replace ? "?replace=1" : ""}`, await readDocument(argument));
+      for (const error of data.errors ?? []) console.log(`  error   ${error.pointer}  ${error.detail}`);
+      if (status !== 201) {
+        console.error(`rules: model not published: ${data.detail ?? `HTTP ${status}`}${status === 409 ? " (from here: --replace)" : ""}`);
+        process.exit(1);
+      }
+      console.log(
+        `rules: ${data.type} model published, signed, as ${data.key} (${data.bytes} bytes${data.replaced ? ", replaced" : ""}); reference it from the rules as {"kv": "${data.key}"}`,
+      );
       break;
     }
     case "pull": {

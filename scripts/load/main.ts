@@ -158,9 +158,14 @@ async function drained(): Promise<void> {
 let exitCode = 0;
 try {
   console.log(`load: Tailor ${tailor.url}, demo shop ${shop.url}, Kafka REST double ${kafka.url}`);
-  // The models live in KV as `npm run dev` puts them; the rules go through the admin API like a marketer's publish.
-  const kv = await tailor.miniflare.getKVNamespace("RULES");
-  await kv.put(DEMO_RELATED_KEY, JSON.stringify(demoRelatedModel()));
+  // The model and the rules go through the admin API as an operator's and a marketer's publish do (both signed).
+  const modelPublished = await admin<{ detail?: string }>(
+    "PUT",
+    `/admin/api/models/${encodeURIComponent(DEMO_RELATED_KEY)}?replace=1`,
+    demoRelatedModel(),
+  );
+  if (modelPublished.status !== 201)
+    throw new Error(`publishing the model answered ${modelPublished.status}: ${JSON.stringify(modelPublished.data)}`);
   const published = await admin<{ version?: number; detail?: string }>("POST", "/admin/api/rules", {
     document: loadRulesDocument(1),
     message: "npm run load: the demo rules with a banner experiment",

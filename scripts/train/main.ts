@@ -45,10 +45,10 @@ console.log(
   `train: item-to-item model for ${Object.keys(related.type === "itemToItem" ? related.related : {}).length} products → ${files.related}`,
 );
 console.log(`train: intent model → ${files.intent} (${intent.description ?? ""})`);
-console.log("\nPublish them under new keys and reference those keys from the rules document, e.g.:");
-console.log(`  npx wrangler kv key put --binding RULES models:related:${values.name} --path ${files.related}`);
-console.log(`  npx wrangler kv key put --binding RULES models:intent:${values.name} --path ${files.intent}`);
-console.log(`(add --local to put them into the KV namespace of a running \`npm run dev\`)`);
+console.log("\nPublish them (signed: pages use no model written to KV any other way) under new keys, e.g.:");
+console.log(`  npm run rules -- publish-model ${files.related} --key models:related:${values.name}`);
+console.log(`  npm run rules -- publish-model ${files.intent} --key models:intent:${values.name}`);
+console.log("(against the running `npm run dev`, or --url / TAILOR_URL with ADMIN_TOKEN for a deployed Tailor)");
 console.log(
   `and in the rules: "models": { "related": { "kv": "models:related:${values.name}" }, "intent": { "kv": "models:intent:${values.name}" } }`,
 );

@@ -247,11 +247,11 @@ export const ItemToItemModel = z.strictObject({
 export const Model = z.discriminatedUnion("type", [LogisticModel, ItemToItemModel]);
 export type Model = z.infer<typeof Model>;
 
+/** The KV key of a separately published model: `models:` and a name, versioned by convention (`models:related:v3`). */
+export const ModelKey = z.string().check(z.regex(/^models:[a-z0-9:_-]{1,120}$/, "model keys start with models:"));
+
 /** The models a document uses: inline, or by reference to a separately published model document in KV. */
-export const ModelReference = z.union([
-  Model,
-  z.strictObject({ kv: z.string().check(z.regex(/^models:[a-z0-9:_-]{1,120}$/, "model keys start with models:")) }),
-]);
+export const ModelReference = z.union([Model, z.strictObject({ kv: ModelKey })]);
 
 export const Holdout = z.strictObject({
   /** Share of all visitors (0..0.5) who never get personalization, to measure its lift. */

@@ -13,12 +13,18 @@
  * page path renders cards without parsing HTML. The signature is in the key's metadata
  * (`signature`, unpadded base64url), over `tailor-rules:v1:<key>\n<value>`: naming the key means a
  * signed version copied under another number does not verify.
+ *
+ * Models published on their own (`models:<name>`, referenced from documents as `{"kv": ...}`) are
+ * signed the same way: the value is the model as JSON, the signature in the key's metadata, over
+ * `tailor-rules:v1:<key>\n<value>`. The key in the signed bytes keeps a model from verifying under
+ * another model's key, and a rules version from verifying as a model (their keys differ in prefix).
+ * workers/common/models-store.ts loads nothing else.
  * @module
  */
 import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
 import { type CompiledTemplate, StoredTemplate } from "../html/template-render.ts";
 import * as z from "../zod.ts";
-import { rulesVersionKey } from "./document.ts";
+import { type Model, rulesVersionKey } from "./document.ts";
 
 /** The shortest signing key accepted: with a shorter (or no) key nothing is signed and nothing verifies. */
 export const MIN_SIGNING_KEY_LENGTH = 32;
@@ -89,5 +95,24 @@ export async function signedVersion(
 ): Promise<{ key: string; text: string; metadata: VersionMetadata }> {
   const key = rulesVersionKey(version);
   const text = JSON.stringify(value);
+  return { key, text, metadata: { ...metadata, signature: await signStoredValue(secret, key, text) } };
+}
+
+/** The metadata on a published model (`models:<name>`): who published it, when, and the signature. */
+export const ModelMetadata = z.object({
+  author: z.string(),
+  publishedAt: z.string(),
+  signature: z.optional(z.string()),
+});
+export type ModelMetadata = z.infer<typeof ModelMetadata>;
+
+/** The text and metadata to store for `model` under `key` (a `models:` key): the model as JSON and its signature. */
+export async function signedModel(
+  secret: string,
+  key: string,
+  model: Model,
+  metadata: Omit<ModelMetadata, "signature">,
+): Promise<{ key: string; text: string; metadata: ModelMetadata }> {
+  const text = JSON.stringify(model);
   return { key, text, metadata: { ...metadata, signature: await signStoredValue(secret, key, text) } };
 }

@@ -1,7 +1,8 @@
 /**
  * The two built Workers as deployed (the visitors' Worker and the admin Worker behind its ADMIN
  * service binding, on one Miniflare): `/admin` on the one hostname is the admin Worker; what it
- * publishes is signed and serves visitors; the same document put straight into KV does not.
+ * publishes is signed and serves visitors; the same document put straight into KV does not, nor
+ * does a model put straight into KV, while one published through `PUT /admin/api/models/:key` is used.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import rules from "../../demo-shop/rules.json" with { type: "json" };
@@ -61,5 +62,46 @@ describe("the visitors' Worker and the admin Worker", () => {
     }, 180_000);
     expect(refusedSeen).toBe(true);
     for (let page = 0; page < 5; page++) expect(await liveVersion()).toBe(version);
+  });
+
+  it("uses a model the admin publishes, and refuses the same model written into KV past the publish", async () => {
+    const model = { type: "itemToItem", related: {}, items: { s1: { name: "System pick", url: "/p/el-01" } }, fallback: ["s1"] };
+    const recommendationsFrom = (key: string) => ({
+      slots: { recommendations: { selector: '[data-slot="recommendations"]' } },
+      models: { related: { kv: key } },
+      rules: [
+        {
+          id: "recs",
+          pages: ["/"],
+          actions: {
+            recommendations: { type: "recommendations", model: "related", template: '<a class="pick" href="{{url}}">{{name}}</a>' },
+          },
+        },
+      ],
+    });
+    const homepageOnceLive = async (key: string) => {
+      const published = await admin("/admin/api/rules", {
+        method: "POST",
+        body: JSON.stringify({ document: recommendationsFrom(key), message: `system test: ${key}` }),
+      });
+      expect(published.status).toBe(201);
+      const { version } = (await published.json()) as { version: number };
+      expect(await waitUntil(async () => (await liveVersion()) === version, 60_000)).toBe(true);
+      const page = await fetch(`${system.tailor.url}/`, { headers: { "user-agent": BROWSER } });
+      return { html: await page.text(), timing: page.headers.get("server-timing") ?? "" };
+    };
+
+    const signedKey = "models:related:system-signed";
+    const put = await admin(`/admin/api/models/${encodeURIComponent(signedKey)}`, { method: "PUT", body: JSON.stringify(model) });
+    expect(put.status).toBe(201);
+    const signed = await homepageOnceLive(signedKey);
+    expect(signed.html).toContain('<a class="pick" href="/p/el-01">System pick</a>');
+
+    const kv = await system.tailor.miniflare.getKVNamespace("RULES");
+    const unsignedKey = "models:related:system-unsigned";
+    await kv.put(unsignedKey, JSON.stringify(model));
+    const refused = await homepageOnceLive(unsignedKey);
+    expect(refused.html).not.toContain("System pick");
+    expect(refused.timing).toContain('fallback;desc="model-missing:related"');
   });
 });

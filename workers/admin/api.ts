@@ -10,7 +10,9 @@ import { type AttributeTree, nestAttributes } from "../../shared/profile/behavio
 import { compileCheckedRules } from "../../shared/rules/checked.ts";
 import { decide, type SlotDecision } from "../../shared/rules/decide.ts";
 import { diffDocuments } from "../../shared/rules/diff.ts";
+import { Model, ModelKey } from "../../shared/rules/document.ts";
 import { checkDocumentMarkup } from "../../shared/rules/markup-checks.ts";
+import { MIN_SIGNING_KEY_LENGTH, signedModel, usableSigningKey } from "../../shared/rules/signature.ts";
 import type * as z from "../../shared/zod.ts";
 import { parseJson, readTextBody } from "../common/body.ts";
 import { settings } from "../common/config.ts";
@@ -47,10 +49,18 @@ export const adminApi = new Hono<{ Bindings: Env; Variables: AdminVariables }>()
  */
 const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 
+/**
+ * The largest model a publish accepts (`PUT /admin/api/models/:key`): an item-to-item model for a
+ * shop of a few thousand products, six neighbours each, is around 1 MiB. Every isolate holds each
+ * model it uses in memory and the page waits `MODELS_DEADLINE_MS` for the first read, so bigger
+ * ones are refused (413) rather than slowing pages down.
+ */
+export const MAX_MODEL_BYTES = 4 * 1024 * 1024;
+
 /** The request body parsed by `schema`; a 422 problem naming each mismatch otherwise. */
-export async function body<T extends z.ZodMiniType>(context: AdminContext, schema: T): Promise<z.infer<T>> {
+export async function body<T extends z.ZodMiniType>(context: AdminContext, schema: T, limit = MAX_ADMIN_BODY_BYTES): Promise<z.infer<T>> {
   // Bounded while streaming, strict UTF-8, nesting depth limited (see workers/common/body.ts).
-  const raw = parseJson(await readTextBody(context.req.raw, MAX_ADMIN_BODY_BYTES));
+  const raw = parseJson(await readTextBody(context.req.raw, limit));
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     throw new Problem(422, {
@@ -219,6 +229,51 @@ adminApi.post("/admin/api/rules/rollback", async (context) => {
   return context.json({ version });
 });
 
+/**
+ * Publishes a model under a `models:` key, signed so that pages use it (shared/rules/signature.ts):
+ * the body is the model document. Keys are versioned by convention, since each isolate reads a
+ * key once and keeps what it got: an existing key is replaced only with `?replace=1` (for
+ * re-signing a model written before models were signed), and isolates that already loaded it keep
+ * their copy until they are recycled. Audited as `publish-model`.
+ */
+adminApi.put("/admin/api/models/:key", async (context) => {
+  const { env } = context;
+  const key = ModelKey.safeParse(context.req.param("key"));
+  if (!key.success)
+    throw new Problem(400, {
+      slug: "invalid-model-key",
+      title: "Invalid model key",
+      detail: "Model keys are `models:` and 1 to 120 of a-z, 0-9, `:`, `_` and `-`, e.g. models:related:v3.",
+    });
+  const model = await body(context, Model, MAX_MODEL_BYTES);
+  if (!usableSigningKey(env.RULES_SIGNING_KEY))
+    throw new Problem(503, {
+      slug: "signing-key-missing",
+      title: "Nothing can be signed",
+      detail: `RULES_SIGNING_KEY is not set (or shorter than ${MIN_SIGNING_KEY_LENGTH} characters): pages would refuse the model.`,
+    });
+  const replace = context.req.query("replace") === "1";
+  const exists = (await env.RULES.get(key.data, "text")) !== null;
+  if (exists && !replace)
+    throw new Problem(409, {
+      slug: "model-exists",
+      title: "That model key is taken",
+      detail: `${key.data} is already in KV. Publish under a new key (e.g. with the next version number) and reference it from the rules; add ?replace=1 only to re-sign or repair it (isolates that loaded it keep their copy).`,
+    });
+  const actor = context.get("actor");
+  const publishedAt = new Date().toISOString();
+  const stored = await signedModel(env.RULES_SIGNING_KEY, key.data, model, { author: actor, publishedAt });
+  await env.RULES.put(stored.key, stored.text, { metadata: stored.metadata });
+  const bytes = new TextEncoder().encode(stored.text).byteLength;
+  await registry(env).note({
+    actor,
+    action: "publish-model",
+    version: null,
+    detail: `${stored.key}: ${model.type}, ${bytes} bytes${exists ? ", replaced" : ""}`,
+  });
+  return context.json({ key: stored.key, type: model.type, bytes, replaced: exists, publishedAt }, 201);
+});
+
 adminApi.get("/admin/api/kill-switch", async (context) => context.json(killSwitchStatus(await registry(context.env).killSwitch())));
 
 adminApi.post("/admin/api/kill-switch", async (context) => {
@@ -372,7 +427,7 @@ adminApi.post("/admin/api/preview", async (context) => {
       unknown
     >;
   }
-  await loadModels(env.RULES, rules, 2_000, timings);
+  await loadModels(env, rules, 2_000, timings);
   const path = request.path;
   const attributes = nestAttributes(
     nestAttributes({ page: { path, query: {} }, visitor: { new: false } } as AttributeTree, profile),

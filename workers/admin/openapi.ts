@@ -4,7 +4,7 @@
  * @module
  */
 
-import { RulesDocument } from "../../shared/rules/document.ts";
+import { Model, RulesDocument } from "../../shared/rules/document.ts";
 import * as z from "../../shared/zod.ts";
 import { UserErasureRequest, UserErasureResponse } from "./erasure.ts";
 import {
@@ -15,6 +15,7 @@ import {
   KillSwitchStatus,
   LintResult,
   LiveRules,
+  ModelPublished,
   PauseRequest,
   PreviewLink,
   PreviewLinkRequest,
@@ -29,7 +30,7 @@ import {
 } from "./schemas.ts";
 
 export interface Operation {
-  method: "get" | "post";
+  method: "get" | "post" | "put";
   path: string;
   summary: string;
   request?: z.ZodMiniType;
@@ -107,6 +108,19 @@ export const OPERATIONS: readonly Operation[] = [
     request: PreviewLinkRequest,
     response: PreviewLink,
     status: 201,
+  },
+  {
+    method: "put",
+    path: "/admin/api/models/{key}",
+    summary:
+      'Publish a model (logistic or item-to-item) under a `models:` key, signed with RULES_SIGNING_KEY so that pages use it; rules reference it as `{"kv": "<key>"}`. Pages refuse a model written to KV any other way. Bodies up to 4 MiB (413 above). An existing key is refused (409 `model-exists`) unless `?replace=1`: publish each model under a new, versioned key, since isolates keep a model they have loaded. 400 `invalid-model-key` for a key that is not `models:[a-z0-9:_-]{1,120}`, 422 with each schema mismatch for an invalid model. Audited as `publish-model`.',
+    request: Model,
+    response: ModelPublished,
+    status: 201,
+    parameters: [
+      { name: "key", in: "path", description: "The KV key, e.g. models:related:v3 (`:` may be sent as %3A)", required: true },
+      { name: "replace", in: "query", description: "1 to replace a model already stored under the key" },
+    ],
   },
   {
     method: "get",
@@ -201,7 +215,7 @@ export function openApiDocument(): Record<string, unknown> {
           content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
         },
         "413": {
-          description: "The body is over 1 MiB",
+          description: "The body is over 1 MiB (4 MiB for a model)",
           content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
         },
         "422": {

@@ -127,6 +127,15 @@ export const PreviewLink = z.object({
   forced: z.record(z.string(), z.string()),
 });
 
+/** What `PUT /admin/api/models/{key}` stored. */
+export const ModelPublished = z.object({
+  key: z.string(),
+  type: z.enum(["logistic", "itemToItem"]),
+  bytes: z.int().check(z.describe("The stored JSON's size")),
+  replaced: z.boolean().check(z.describe("Whether a model was already stored under the key (only with ?replace=1)")),
+  publishedAt: z.string().check(z.describe("ISO 8601")),
+});
+
 export const Problem = z.object({
   type: z.string(),
   title: z.string(),

@@ -177,7 +177,7 @@ async function decideRequest(
             null,
           ),
         );
-  const modelsLoaded = loadModels(env.RULES, rules, config.MODELS_DEADLINE_MS, timings);
+  const modelsLoaded = loadModels(env, rules, config.MODELS_DEADLINE_MS, timings);
   const [profile] = await Promise.all([profileRead, modelsLoaded]);
   const fallbacks: string[] = [];
   if (profile === null) {

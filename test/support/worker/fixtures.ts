@@ -8,9 +8,9 @@ import { DEMO_RELATED_KEY, demoRelatedModel } from "../../../demo-shop/models.ts
 import demoRules from "../../../demo-shop/rules.json";
 import { importIdentityKey, signIdentityProof } from "../../../shared/identity/proof.ts";
 import type { ProfileExport } from "../../../shared/profile/export.ts";
-import { RULES_LIVE_KEY, RulesDocument } from "../../../shared/rules/document.ts";
+import { type Model, RULES_LIVE_KEY, RulesDocument } from "../../../shared/rules/document.ts";
 import { checkDocumentMarkup } from "../../../shared/rules/markup-checks.ts";
-import { signedVersion } from "../../../shared/rules/signature.ts";
+import { signedModel, signedVersion } from "../../../shared/rules/signature.ts";
 import admin from "../../../workers/admin/index.ts";
 import { forgetRules } from "../../../workers/common/rules-store.ts";
 import worker from "../../../workers/index.ts";
@@ -39,9 +39,19 @@ export async function storeSignedVersion(document: unknown, version: number): Pr
   return stored;
 }
 
+/** Stores a model in KV as `PUT /admin/api/models/:key` does (signed), without going through the admin, and returns what was stored. */
+export async function storeSignedModel(
+  key: string,
+  model: Model,
+): Promise<{ key: string; text: string; metadata: { signature?: string } }> {
+  const stored = await signedModel(env.RULES_SIGNING_KEY, key, model, { author: "test", publishedAt: new Date(0).toISOString() });
+  await env.RULES.put(stored.key, stored.text, { metadata: stored.metadata });
+  return stored;
+}
+
 /** Publishes a rules document into KV (signed, as a publish stores it) and makes the isolate read it on the next request. */
 export async function publishRules(document: unknown = demoRules, version = 1): Promise<void> {
-  await env.RULES.put(DEMO_RELATED_KEY, JSON.stringify(demoRelatedModel()));
+  await storeSignedModel(DEMO_RELATED_KEY, demoRelatedModel());
   await storeSignedVersion(document, version);
   await env.RULES.put(RULES_LIVE_KEY, JSON.stringify({ version }));
   forgetRules();

@@ -46,6 +46,7 @@ describe("access", () => {
     ["GET", "/admin/api/rules/versions/1"],
     ["GET", "/admin/api/rules/diff?from=1&to=1"],
     ["POST", "/admin/api/rules/rollback"],
+    ["PUT", "/admin/api/models/models:related:access-check"],
     ["POST", "/admin/api/preview"],
     ["GET", "/admin/api/audit"],
     ["GET", "/admin/api/openapi.json"],
@@ -65,11 +66,11 @@ describe("access", () => {
     const anonymous = await request(path, {
       method,
       headers: { "content-type": "application/json" },
-      ...(method === "POST" ? { body: "{}" } : {}),
+      ...(method === "POST" || method === "PUT" ? { body: "{}" } : {}),
     });
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get("content-type")).toBe("application/problem+json");
-    const admitted = await request(path, { method, headers: ADMIN, ...(method === "POST" ? { body: "{}" } : {}) });
+    const admitted = await request(path, { method, headers: ADMIN, ...(method === "POST" || method === "PUT" ? { body: "{}" } : {}) });
     expect(admitted.status).not.toBe(401);
     expect(admitted.headers.get("x-frame-options")).toBe("DENY");
     expect(admitted.headers.get("content-security-policy")).toContain("script-src 'self'");

@@ -39,6 +39,10 @@ const CALLS: Record<string, { path: string; body?: unknown }> = {
   "post /admin/api/rules/rollback": { path: "/admin/api/rules/rollback", body: { version: 2 } },
   "post /admin/api/preview": { path: "/admin/api/preview", body: { path: "/", visitor: {} } },
   "post /admin/api/preview-links": { path: "/admin/api/preview-links", body: { forced: { hero_test: "bold" }, path: "/" } },
+  "put /admin/api/models/{key}": {
+    path: "/admin/api/models/models:related:openapi-1",
+    body: { type: "logistic", intercept: 0, weights: { "session.page_views": 0.1 } },
+  },
   "get /admin/api/audit": { path: "/admin/api/audit" },
   "get /admin/api/experiments/{id}": { path: "/admin/api/experiments/hero_test" },
   "get /admin/api/dead-letters": { path: "/admin/api/dead-letters" },
