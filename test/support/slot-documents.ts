@@ -21,3 +21,29 @@ export function documentWith(overrides: Partial<RulesDocumentInput> = {}): Rules
     ...overrides,
   };
 }
+
+/**
+ * Rules (version 1) whose only rule fills the homepage's recommendations slot from the item-to-item
+ * model at KV `key`, rendered as `<a class="pick" href="{{url}}">{{name}}</a>` per item: what the
+ * signed-model tests publish to see whether a page used a model.
+ */
+export function recommendationsFrom(key: string) {
+  return {
+    version: 1,
+    slots: { recommendations: { selector: '[data-slot="recommendations"]' } },
+    models: { related: { kv: key } },
+    rules: [
+      {
+        id: "recs",
+        pages: ["/"],
+        actions: {
+          recommendations: {
+            type: "recommendations" as const,
+            model: "related",
+            template: '<a class="pick" href="{{url}}">{{name}}</a>',
+          },
+        },
+      },
+    ],
+  };
+}

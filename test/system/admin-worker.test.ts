@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import rules from "../../demo-shop/rules.json" with { type: "json" };
+import { recommendationsFrom } from "../support/slot-documents.ts";
 import { type System, startSystem, waitUntil } from "../support/system.ts";
 
 const BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
@@ -66,19 +67,6 @@ describe("the visitors' Worker and the admin Worker", () => {
 
   it("uses a model the admin publishes, and refuses the same model written into KV past the publish", async () => {
     const model = { type: "itemToItem", related: {}, items: { s1: { name: "System pick", url: "/p/el-01" } }, fallback: ["s1"] };
-    const recommendationsFrom = (key: string) => ({
-      slots: { recommendations: { selector: '[data-slot="recommendations"]' } },
-      models: { related: { kv: key } },
-      rules: [
-        {
-          id: "recs",
-          pages: ["/"],
-          actions: {
-            recommendations: { type: "recommendations", model: "related", template: '<a class="pick" href="{{url}}">{{name}}</a>' },
-          },
-        },
-      ],
-    });
     const homepageOnceLive = async (key: string) => {
       const published = await admin("/admin/api/rules", {
         method: "POST",

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { Model } from "../../../shared/rules/document.ts";
 import { verifyStoredValue } from "../../../shared/rules/signature.ts";
 import { MAX_MODEL_BYTES } from "../../../workers/admin/api.ts";
+import { recommendationsFrom } from "../../support/slot-documents.ts";
 import { signIn } from "../../support/worker/admin-session.ts";
 import { publishRules, request } from "../../support/worker/fixtures.ts";
 
@@ -163,20 +164,7 @@ describe("a published model", () => {
     expect(audit.entries[0]).toMatchObject({ actor: "Ops (admin token)", action: "publish-model" });
     expect(audit.entries[0]?.detail).toContain(key);
 
-    await publishRules({
-      version: 1,
-      slots: { recommendations: { selector: '[data-slot="recommendations"]' } },
-      models: { related: { kv: key } },
-      rules: [
-        {
-          id: "recs",
-          pages: ["/"],
-          actions: {
-            recommendations: { type: "recommendations", model: "related", template: '<a class="pick" href="{{url}}">{{name}}</a>' },
-          },
-        },
-      ],
-    });
+    await publishRules(recommendationsFrom(key));
     const page = await request("/", { headers: BROWSER });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<a class="pick" href="/p/el-01">Published pick</a>');

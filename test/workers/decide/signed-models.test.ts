@@ -11,6 +11,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Model } from "../../../shared/rules/document.ts";
 import { signStoredValue } from "../../../shared/rules/signature.ts";
+import { recommendationsFrom } from "../../support/slot-documents.ts";
 import { publishRules, request, storeSignedModel } from "../../support/worker/fixtures.ts";
 
 const BROWSER = { "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36" };
@@ -24,28 +25,6 @@ const PHISHING_URL = "https://phish.example/login";
 
 function relatedModel(url = "/p/el-01", name = SIGNED_NAME): Model {
   return { type: "itemToItem", related: {}, items: { s1: { name, url } }, fallback: ["s1"] };
-}
-
-/** Rules whose recommendations on `/` come from the model at `key`, shown to every visitor (from the model's fallback). */
-function recommendationsFrom(key: string) {
-  return {
-    version: 1,
-    slots: { recommendations: { selector: '[data-slot="recommendations"]' } },
-    models: { related: { kv: key } },
-    rules: [
-      {
-        id: "recs",
-        pages: ["/"],
-        actions: {
-          recommendations: {
-            type: "recommendations",
-            model: "related",
-            template: '<a class="pick" href="{{url}}">{{name}}</a>',
-          },
-        },
-      },
-    ],
-  };
 }
 
 /** Each test its own key: an isolate keeps what it loaded (or refused) under a key. */
