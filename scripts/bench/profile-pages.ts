@@ -217,6 +217,9 @@ try {
     byModule.set(module, (byModule.get(module) ?? 0) + ms);
   }
   const idle = byFunction.get("(idle)") ?? 0;
+  // Shares are of the time the isolate was busy: waiting is left out of every list.
+  byFunction.delete("(idle)");
+  byModule.delete("(idle)");
   console.log(
     `\n${load.requests} pages, ${formatNumber(load.requestsPerSecond, 0)} req/s, statuses ${JSON.stringify(load.statuses)}; sampled ${formatNumber(totalMs, 0)} ms, not idle ${formatNumber(totalMs - idle, 0)} ms = ${formatNumber((totalMs - idle) / load.requests, 3)} ms a page`,
   );
@@ -225,7 +228,10 @@ try {
   console.log("\nSelf time by source module:");
   for (const line of top(byModule, 25, totalMs - idle)) console.log(line);
   console.log("\nTotal time by function:");
-  for (const line of top(totalTimes(profile, self), 50, totalMs - idle)) console.log(line);
+  const totals = totalTimes(profile, self);
+  totals.delete("(idle)");
+  totals.delete("(root)");
+  for (const line of top(totals, 50, totalMs - idle)) console.log(line);
 } finally {
   await tailor.dispose();
   await shop.close();
